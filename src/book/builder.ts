@@ -1,0 +1,310 @@
+/**
+ * BookBuilder: the stage between sources and everything that consumes books. It keeps one L2 book
+ * per symbol, enforces the venue's sequencing (snapshot sync, gap detection, resync from the next
+ * snapshot), repairs or quarantines crossed books, assigns trades to rows, and emits a BookRow
+ * after every event that makes one. A book that cannot be trusted never produces a row: such rows
+ * are withheld and counted.
+ */
+import { L2Book } from './l2-book.ts';
+import { BookRow, TradeQueue, type RowSink } from './row.ts';
+import { expectation, firstAfterSnapshot, nextAfter } from './sync.ts';
+import { DepthEvent, TradeEvent, type MarketSink, type QuoteEvent, type OrderEvent } from '../sources/events.ts';
+import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
+
+const log = logger('book');
+
+export type SyncStatus = 'awaiting-snapshot' | 'awaiting-first-diff' | 'synced' | 'out-of-sync';
+
+export interface SymbolCounters {
+  rows: number;
+  /** Diffs that arrived before the book had a snapshot and were not usable (rule 'none', or u < lastUpdateId). */
+  diffsDropped: number;
+  /** Diffs older than the book's state (u <= last applied), ignored. */
+  diffsStale: number;
+  /** Events applied while out of sync: their rows are withheld. */
+  rowsWithheld: number;
+  gaps: number;
+  resyncs: number;
+  /** Messages that left the book crossed, and levels removed to repair them. */
+  crossedMessages: number;
+  repairedLevels: number;
+  /** Relative changes naming a level the book does not hold. */
+  unknownLevels: number;
+  trades: number;
+  /** Trades still waiting for a row at the end of the stream (dropped per FEATURES.md). */
+  tradesAfterLastRow: number;
+  nonMonotonic: number;
+}
+
+export interface GapRecord {
+  symbol: string;
+  line: number;
+  detail: string;
+  resyncedAtLine?: number;
+}
+
+type Buffered = { t: 'depth'; e: DepthEvent } | { t: 'trade'; e: TradeEvent };
+
+class SymbolState {
+  readonly book = new L2Book();
+  status: SyncStatus = 'awaiting-snapshot';
+  lastSeq = NaN;
+  snapshotSeq = NaN;
+  lastRowTs = -Infinity;
+  depthLimit = Infinity;
+  readonly trades = new TradeQueue();
+  buffer: Buffered[] = [];
+  openGap: GapRecord | undefined;
+  readonly c: SymbolCounters = {
+    rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
+    repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
+  };
+  constructor(readonly symbol: string, readonly id: number) {}
+}
+
+export interface BookBuilderOptions {
+  /** Levels per side copied into each row (at least what the features need). */
+  levels: number;
+  sink: RowSink;
+  /** Only these symbols are built (others are ignored); all when absent. */
+  symbols?: ReadonlySet<string>;
+  /** What to do with gaps, crossed books and time going backwards; default: stop with an error. */
+  policy?: BadInputPolicy;
+  /** Name of the input, for error messages. */
+  sourceName?: string;
+  /** Events held per symbol while waiting for a snapshot (Binance: diffs buffered before the REST snapshot). */
+  maxBuffered?: number;
+  /** Called after every applied depth event, synced or not (verification hooks). */
+  onApplied?: (state: { symbol: string; book: L2Book; status: SyncStatus }, e: DepthEvent) => void;
+  /** Receives quotes and order-level events as they pass (analytics, verification). */
+  passThrough?: Pick<MarketSink, 'onQuote' | 'onOrder'>;
+}
+
+export class BookBuilder implements MarketSink {
+  private readonly states = new Map<string, SymbolState>();
+  private readonly row: BookRow;
+  private readonly policy: BadInputPolicy;
+  private readonly maxBuffered: number;
+  readonly gaps: GapRecord[] = [];
+
+  constructor(private readonly opts: BookBuilderOptions) {
+    this.row = new BookRow(opts.levels);
+    this.policy = opts.policy ?? new BadInputPolicy();
+    this.maxBuffered = opts.maxBuffered ?? 100_000;
+  }
+
+  private state(symbol: string): SymbolState | undefined {
+    let s = this.states.get(symbol);
+    if (!s) {
+      if (this.opts.symbols && !this.opts.symbols.has(symbol)) return undefined;
+      s = new SymbolState(symbol, this.states.size);
+      this.states.set(symbol, s);
+    }
+    return s;
+  }
+
+  symbols(): string[] {
+    return [...this.states.keys()];
+  }
+
+  book(symbol: string): L2Book | undefined {
+    return this.states.get(symbol)?.book;
+  }
+
+  status(symbol: string): SyncStatus | undefined {
+    return this.states.get(symbol)?.status;
+  }
+
+  counters(symbol: string): SymbolCounters | undefined {
+    return this.states.get(symbol)?.c;
+  }
+
+  /** Sums of every symbol's counters. */
+  totals(): SymbolCounters {
+    const t: SymbolCounters = {
+      rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
+      repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
+    };
+    for (const s of this.states.values()) for (const k of Object.keys(t) as (keyof SymbolCounters)[]) t[k] += s.c[k];
+    return t;
+  }
+
+  onQuote(e: QuoteEvent): void {
+    this.opts.passThrough?.onQuote?.(e);
+  }
+
+  onOrder(e: OrderEvent): void {
+    this.opts.passThrough?.onOrder?.(e);
+  }
+
+  onTrade(e: TradeEvent): void {
+    const s = this.state(e.symbol);
+    if (!s) return;
+    if (s.buffer.length > 0) {
+      // Keep the trade in order with buffered diffs so it is assigned to the right row on replay.
+      this.bufferEvent(s, { t: 'trade', e: cloneTrade(e) });
+      return;
+    }
+    s.c.trades++;
+    s.trades.push(e.ts, e.price, e.size, e.sign);
+  }
+
+  onDepth(e: DepthEvent): void {
+    const s = this.state(e.symbol);
+    if (!s) return;
+    if (e.kind === 'snapshot') {
+      this.onSnapshot(s, e);
+      return;
+    }
+    switch (s.status) {
+      case 'awaiting-snapshot':
+        if (e.seqRule === 'none') s.c.diffsDropped++;
+        else this.bufferEvent(s, { t: 'depth', e: e.clone() });
+        return;
+      case 'out-of-sync':
+        // Still applied (the book stays as close as it can), but nothing downstream sees it.
+        if (e.seqRule !== 'none') {
+          this.bufferEvent(s, { t: 'depth', e: e.clone() });
+          return;
+        }
+        this.applyDelta(s, e);
+        return;
+      case 'awaiting-first-diff': {
+        const v = firstAfterSnapshot(e.seqRule, s.snapshotSeq, e);
+        if (v === 'stale') { s.c.diffsDropped++; return; }
+        if (v === 'gap') { this.gap(s, e, expectation(e.seqRule, s.snapshotSeq, e, true)); return; }
+        s.status = 'synced';
+        if (s.openGap) { s.openGap.resyncedAtLine = e.line; s.openGap = undefined; s.c.resyncs++; }
+        this.applyDelta(s, e);
+        return;
+      }
+      case 'synced': {
+        const v = nextAfter(e.seqRule, s.lastSeq, e);
+        if (v === 'stale') { s.c.diffsStale++; return; }
+        if (v === 'gap') { this.gap(s, e, expectation(e.seqRule, s.lastSeq, e, false)); return; }
+        this.applyDelta(s, e);
+        return;
+      }
+    }
+  }
+
+  /** End of input: trades that never got a row are dropped (FEATURES.md), and counted. */
+  finish(): void {
+    for (const s of this.states.values()) {
+      for (const b of s.buffer) if (b.t === 'trade') s.c.tradesAfterLastRow++;
+      s.buffer = [];
+      s.c.tradesAfterLastRow += s.trades.n;
+      s.trades.n = 0;
+    }
+  }
+
+  private onSnapshot(s: SymbolState, e: DepthEvent): void {
+    const wasSynced = s.status === 'synced';
+    const r = s.book.apply(e);
+    s.depthLimit = e.depthLimit;
+    this.opts.onApplied?.({ symbol: s.symbol, book: s.book, status: s.status }, e);
+    if (r.crossed) {
+      s.status = 'out-of-sync';
+      this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line,
+        `snapshot for ${s.symbol} is crossed (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`));
+      s.c.crossedMessages++;
+      if (e.makesRow) s.c.rowsWithheld++;
+      return;
+    }
+    if (e.seqRule === 'none') {
+      if (s.status === 'out-of-sync' && s.openGap) { s.openGap.resyncedAtLine = e.line; s.openGap = undefined; s.c.resyncs++; }
+      s.status = 'synced';
+      s.lastSeq = e.lastSeq;
+      if (e.makesRow) this.emitRow(s, e);
+      return;
+    }
+    s.snapshotSeq = e.lastSeq;
+    s.lastSeq = e.lastSeq;
+    s.status = 'awaiting-first-diff';
+    if (wasSynced) log.debug('snapshot while synced: re-initialising', { symbol: s.symbol, line: e.line });
+    const replay = s.buffer;
+    s.buffer = [];
+    for (const b of replay) {
+      if (b.t === 'trade') this.onTrade(b.e);
+      else this.onDepth(b.e);
+    }
+  }
+
+  private applyDelta(s: SymbolState, e: DepthEvent): void {
+    const r = s.book.apply(e);
+    s.lastSeq = e.lastSeq;
+    s.c.unknownLevels += r.unknownLevels;
+    if (r.repairedLevels > 0 || r.crossed) {
+      s.c.crossedMessages++;
+      s.c.repairedLevels += r.repairedLevels;
+    }
+    this.opts.onApplied?.({ symbol: s.symbol, book: s.book, status: s.status }, e);
+    if (r.crossed) {
+      this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line,
+        `book for ${s.symbol} stays crossed after repair (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`));
+      s.status = 'out-of-sync';
+      s.openGap = { symbol: s.symbol, line: e.line, detail: 'crossed book' };
+      this.gaps.push(s.openGap);
+    }
+    if (s.status !== 'synced') {
+      if (e.makesRow) s.c.rowsWithheld++;
+      return;
+    }
+    if (e.makesRow) this.emitRow(s, e);
+  }
+
+  private gap(s: SymbolState, e: DepthEvent, detail: string): void {
+    s.c.gaps++;
+    this.policy.report(new InputError(InputErrorCode.SequenceGap, this.name(), e.line, `sequence gap in ${s.symbol}: ${detail}`));
+    log.warn('sequence gap: rows withheld until the next snapshot', { symbol: s.symbol, line: e.line, detail });
+    s.status = 'out-of-sync';
+    s.openGap = { symbol: s.symbol, line: e.line, detail };
+    this.gaps.push(s.openGap);
+    s.buffer = [];
+    this.bufferEvent(s, { t: 'depth', e: e.clone() });
+  }
+
+  private bufferEvent(s: SymbolState, b: Buffered): void {
+    if (s.buffer.length >= this.maxBuffered) {
+      // Keep the newest: a resync can only use diffs at or after the coming snapshot.
+      const old = s.buffer.shift()!;
+      if (old.t === 'depth') s.c.diffsDropped++;
+      else { s.c.trades++; s.trades.push(old.e.ts, old.e.price, old.e.size, old.e.sign); }
+    }
+    s.buffer.push(b);
+  }
+
+  private emitRow(s: SymbolState, e: DepthEvent): void {
+    if (e.ts < s.lastRowTs) {
+      s.c.nonMonotonic++;
+      this.policy.report(new InputError(InputErrorCode.NonMonotonic, this.name(), e.line,
+        `time goes backwards for ${s.symbol}: ${e.ts} ns after ${s.lastRowTs} ns (relative to the run's time base)`));
+      s.c.rowsWithheld++;
+      return;
+    }
+    s.lastRowTs = e.ts;
+    const row = this.row;
+    row.symbol = s.symbol;
+    row.symbolId = s.id;
+    row.index = s.c.rows++;
+    row.ts = e.ts;
+    row.tsLocal = e.tsLocal;
+    row.line = e.line;
+    row.seq = e.lastSeq;
+    row.depthLimit = Math.min(s.depthLimit, e.depthLimit);
+    s.book.top(row.levels, row.bidPx, row.bidSz, row.askPx, row.askSz);
+    s.trades.drainInto(row);
+    this.opts.sink.onRow(row);
+  }
+
+  private name(): string {
+    return this.opts.sourceName ?? 'input';
+  }
+}
+
+function cloneTrade(e: TradeEvent): TradeEvent {
+  const t = new TradeEvent();
+  t.copyFrom(e);
+  return t;
+}

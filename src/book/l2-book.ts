@@ -1,0 +1,114 @@
+/**
+ * An L2 order book: two ladders plus what a consumer needs to trust it: whether it is crossed,
+ * and a repair that follows the newest information.
+ */
+import { Ladder } from './ladder.ts';
+import { ASK, BID, type DepthEvent } from '../sources/events.ts';
+
+export interface ApplyResult {
+  /** Levels removed by the crossed-book repair. */
+  repairedLevels: number;
+  /** Still crossed after repair (the book cannot be trusted). */
+  crossed: boolean;
+  /** Relative changes that named a level the book does not hold (order-level sources). */
+  unknownLevels: number;
+}
+
+export class L2Book {
+  readonly bids = new Ladder(1);
+  readonly asks = new Ladder(-1);
+  private readonly result: ApplyResult = { repairedLevels: 0, crossed: false, unknownLevels: 0 };
+
+  clear(): void {
+    this.bids.clear();
+    this.asks.clear();
+  }
+
+  bestBid(): number {
+    return this.bids.bestPrice();
+  }
+
+  bestAsk(): number {
+    return this.asks.bestPrice();
+  }
+
+  isCrossed(): boolean {
+    return this.bids.n > 0 && this.asks.n > 0 && this.bids.bestPrice() >= this.asks.bestPrice();
+  }
+
+  /**
+   * Applies a snapshot (replacing the book) or a delta message, then repairs a crossed book.
+   *
+   * Repair policy ("newest wins"): a book can only cross when some level was missed (a lost delete,
+   * a gap). The levels this message just set are current; levels on the opposite side priced
+   * through them are stale and removed. If the book is still crossed after that (the message itself
+   * is inconsistent, or a snapshot is crossed), `crossed` is reported and the caller must not
+   * trust the book until the next snapshot.
+   */
+  apply(e: DepthEvent): ApplyResult {
+    const r = this.result;
+    r.repairedLevels = 0;
+    r.crossed = false;
+    r.unknownLevels = 0;
+    if (e.kind === 'snapshot') {
+      this.bids.loadBestFirst(e.bidPx, e.bidSz, e.nBids);
+      this.asks.loadBestFirst(e.askPx, e.askSz, e.nAsks);
+      r.crossed = this.isCrossed();
+      return r;
+    }
+    let maxBidSet = -Infinity;
+    let minAskSet = Infinity;
+    if (e.sizes === 'absolute') {
+      for (let i = 0; i < e.nBids; i++) {
+        const px = e.bidPx[i]!;
+        const sz = e.bidSz[i]!;
+        this.bids.set(px, sz);
+        if (sz > 0 && px > maxBidSet) maxBidSet = px;
+      }
+      for (let i = 0; i < e.nAsks; i++) {
+        const px = e.askPx[i]!;
+        const sz = e.askSz[i]!;
+        this.asks.set(px, sz);
+        if (sz > 0 && px < minAskSet) minAskSet = px;
+      }
+    } else {
+      for (let i = 0; i < e.nBids; i++) {
+        const px = e.bidPx[i]!;
+        const d = e.bidSz[i]!;
+        if (Number.isNaN(this.bids.add(px, d))) r.unknownLevels++;
+        else if (d > 0 && px > maxBidSet) maxBidSet = px;
+      }
+      for (let i = 0; i < e.nAsks; i++) {
+        const px = e.askPx[i]!;
+        const d = e.askSz[i]!;
+        if (Number.isNaN(this.asks.add(px, d))) r.unknownLevels++;
+        else if (d > 0 && px < minAskSet) minAskSet = px;
+      }
+    }
+    if (this.isCrossed()) {
+      if (maxBidSet >= this.asks.bestPrice()) r.repairedLevels += this.asks.removeThrough(maxBidSet);
+      if (minAskSet <= this.bids.bestPrice()) r.repairedLevels += this.bids.removeThrough(minAskSet);
+      r.crossed = this.isCrossed();
+    }
+    return r;
+  }
+
+  /** Top-k of both sides into the four arrays (missing levels: NaN price, size 0). */
+  top(k: number, bidPx: Float64Array, bidSz: Float64Array, askPx: Float64Array, askSz: Float64Array, offset = 0): void {
+    this.bids.top(k, bidPx, bidSz, offset);
+    this.asks.top(k, askPx, askSz, offset);
+  }
+
+  side(s: typeof BID | typeof ASK): Ladder {
+    return s === BID ? this.bids : this.asks;
+  }
+
+  /** Structural invariants (sorted, positive sizes); used by tests and debug runs. */
+  checkInvariants(): string | null {
+    for (const [name, l] of [['bids', this.bids], ['asks', this.asks]] as const) {
+      if (!l.isSorted()) return `${name} ladder not strictly sorted`;
+      for (let i = 0; i < l.n; i++) if (!(l.sizes[i]! > 0)) return `${name} level ${l.n - i} has size ${l.sizes[i]}`;
+    }
+    return null;
+  }
+}
