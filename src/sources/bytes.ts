@@ -46,8 +46,9 @@ function slow(buf: Uint8Array, start: number, end: number): number {
 }
 
 /**
- * Parses "SSSSS.fffffffff" (seconds with up to 9 decimals) into exact integer nanoseconds.
- * NaN if malformed or more than 9 decimals.
+ * Parses "SSSSS.fffffffff" (seconds with decimals) into integer nanoseconds, exact for up to 9
+ * decimals; further decimals (float artefacts such as 43002.632812672004) round to the nearest ns.
+ * NaN if malformed.
  */
 export function parseSecondsToNs(buf: Uint8Array, start: number, end: number): number {
   let sec = 0;
@@ -62,30 +63,32 @@ export function parseSecondsToNs(buf: Uint8Array, start: number, end: number): n
   }
   let ns = 0;
   let n = 0;
+  let roundUp = false;
   if (i < end) {
     for (i++; i < end; i++) {
       const c = buf[i]!;
       if (c < 48 || c > 57) return NaN;
-      if (++n > 9) return NaN;
-      ns = ns * 10 + (c - 48);
       any = true;
+      if (n < 9) ns = ns * 10 + (c - 48);
+      else if (n === 9) roundUp = c >= 53;
+      n++;
     }
   }
   if (!any) return NaN;
   for (; n < 9; n++) ns *= 10;
-  return sec * 1e9 + ns;
+  return sec * 1e9 + ns + (roundUp ? 1 : 0);
 }
 
-/** Parses an unsigned integer of up to 15 digits; NaN otherwise. */
+/** Parses an unsigned integer below 2^53 (exact); NaN otherwise. */
 export function parseUint(buf: Uint8Array, start: number, end: number): number {
-  if (end <= start || end - start > 15) return NaN;
+  if (end <= start || end - start > 16) return NaN;
   let v = 0;
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
     if (c < 48 || c > 57) return NaN;
     v = v * 10 + (c - 48);
   }
-  return v;
+  return v <= Number.MAX_SAFE_INTEGER ? v : NaN;
 }
 
 /**

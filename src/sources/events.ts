@@ -98,14 +98,14 @@ export class DepthEvent {
   }
 }
 
-/** A trade print. `sign` is the aggressor: +1 buyer-initiated, -1 seller-initiated. */
+/** A trade print. `sign` is the aggressor: +1 buyer-initiated, -1 seller-initiated, 0 unknown (some venues). */
 export class TradeEvent {
   symbol = '';
   ts = 0;
   tsLocal = NaN;
   price = 0;
   size = 0;
-  sign: 1 | -1 = 1;
+  sign: -1 | 0 | 1 = 1;
   /** Venue trade id where numeric (NaN otherwise). */
   id = NaN;
   /** True for executions against hidden liquidity (LOBSTER type 5). */

@@ -189,6 +189,8 @@ export class LineReader {
   lineNo = 0;
   private pos = 0;
   private limit = 0;
+  /** Cached position of the next newline at or after pos (-1: not searched / none). */
+  private nl = -1;
   private readonly it: AsyncIterator<Buffer>;
   private ended = false;
   private finalDone = false;
@@ -204,15 +206,18 @@ export class LineReader {
   /** True if next() will return a line without reading more. */
   ready(): boolean {
     if (this.pos >= this.limit) return false;
-    const nl = this.buf.indexOf(10, this.pos);
-    return (nl !== -1 && nl < this.limit) || (this.ended && !this.finalDone);
+    if (this.nl < this.pos) this.nl = this.buf.indexOf(10, this.pos);
+    return (this.nl !== -1 && this.nl < this.limit) || (this.ended && !this.finalDone);
   }
 
   next(): boolean {
     if (this.pos >= this.limit) return false;
-    let nl = this.buf.indexOf(10, this.pos);
+    let nl = this.nl >= this.pos ? this.nl : this.buf.indexOf(10, this.pos);
     if (nl === -1 || nl >= this.limit) {
-      if (!this.ended) return false;
+      if (!this.ended) {
+        this.nl = -1;
+        return false;
+      }
       nl = this.limit;
       this.finalDone = true;
     }
@@ -222,6 +227,12 @@ export class LineReader {
     this.end = e;
     this.pos = nl + 1;
     this.lineNo++;
+    return true;
+  }
+
+  /** Waits until a line is ready; false at the end of input. */
+  async ensure(): Promise<boolean> {
+    while (!this.ready()) if (!(await this.fill())) return false;
     return true;
   }
 
@@ -244,6 +255,7 @@ export class LineReader {
       this.buf = merged;
     }
     this.pos = 0;
+    this.nl = -1;
     this.limit = this.buf.length;
     return true;
   }

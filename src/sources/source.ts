@@ -1,0 +1,44 @@
+/**
+ * The contract every market-data source implements: stream normalised events, in source order,
+ * into a sink. Sources do I/O and parsing only; books and features live downstream.
+ */
+import type { MarketSink } from './events.ts';
+import type { TimeBaseRef } from '../core/time.ts';
+import type { BadInputPolicy } from '../core/errors.ts';
+
+export interface SourceStats {
+  /** Lines read, per file. */
+  lines: Record<string, number>;
+  depthEvents: number;
+  trades: number;
+  quotes: number;
+  orders: number;
+  /** Records recognised but not used (e.g. unknown stream types), by kind. */
+  ignored: Record<string, number>;
+}
+
+export interface MarketSource {
+  readonly kind: 'lobster' | 'binance' | 'tardis';
+  /** The spec string it was opened from. */
+  readonly spec: string;
+  readonly files: readonly string[];
+  readonly timeBase: TimeBaseRef;
+  /** On-disk bytes of all inputs and how many have been read (progress and ETA). */
+  readonly totalBytes: number;
+  bytesRead(): number;
+  run(sink: MarketSink): Promise<SourceStats>;
+}
+
+export interface SourceOptions {
+  policy?: BadInputPolicy;
+  /** A time base shared with other sources of the run; a fresh one is fixed by the first timestamp otherwise. */
+  timeBase?: TimeBaseRef;
+}
+
+export function emptyStats(): SourceStats {
+  return { lines: {}, depthEvents: 0, trades: 0, quotes: 0, orders: 0, ignored: {} };
+}
+
+export function countIgnored(stats: SourceStats, what: string): void {
+  stats.ignored[what] = (stats.ignored[what] ?? 0) + 1;
+}
