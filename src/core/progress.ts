@@ -26,8 +26,8 @@ export class Progress {
     this.intervalMs = opts.intervalMs ?? 250;
   }
 
-  /** count: units done so far; bytes: input bytes consumed so far (for the ETA). */
-  tick(count: number, bytes?: number): void {
+  /** count: units done so far; bytes / totalBytes: input consumed so far and in all (for the ETA). */
+  tick(count: number, bytes?: number, totalBytes?: number): void {
     if (!this.enabled) return;
     const now = performance.now();
     if (now - this.lastDraw < this.intervalMs) return;
@@ -35,7 +35,7 @@ export class Progress {
     const secs = (now - this.started) / 1000;
     const rate = count / Math.max(secs, 1e-9);
     let eta = '';
-    const total = this.opts.totalBytes;
+    const total = totalBytes ?? this.opts.totalBytes;
     if (total && bytes !== undefined && bytes > 0) {
       const frac = Math.min(1, bytes / total);
       const left = frac > 0 ? (secs * (1 - frac)) / frac : NaN;

@@ -66,7 +66,13 @@ export class FeatureBlock {
 
 /** Where finished blocks go (CSV/Parquet writers, the feed, dataset builders). */
 export interface FeatureBlockSink {
-  /** Symbol names by id (ids are stable for the run). */
-  write(block: FeatureBlock, symbols: readonly string[]): void | Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Consumes a block synchronously: the engine reuses the block once this returns. `symbols` are
+   * the symbol names by `symbolId` (stable for the run).
+   */
+  write(block: FeatureBlock, symbols: readonly string[]): void;
+  /** Resolves once buffered output is written: the pipeline awaits it between input chunks (backpressure). */
+  drain(): Promise<void>;
+  /** Writes what is buffered and closes; returns what was written. */
+  close(): Promise<{ rows: number; bytes: number }>;
 }

@@ -14,7 +14,7 @@
 import { DepthEvent, QuoteEvent, TradeEvent, type MarketSink, type SequenceRule } from './events.ts';
 import { LineReader, openInput, type ByteSource } from './input.ts';
 import { parseEpochNsParts } from './bytes.ts';
-import { countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
+import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { TimeBaseRef, type TimeBase } from '../core/time.ts';
 
@@ -45,10 +45,15 @@ export class BinanceSource implements MarketSource {
     return this.input.diskBytesRead();
   }
 
-  async run(sink: MarketSink): Promise<SourceStats> {
+  async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const p = new BinanceLineParser(this.input.name, this.timeBase, this.policy, sink);
     const r = new LineReader(this.input);
-    while (await r.fill()) while (r.next()) p.line(r.buf, r.start, r.end, r.lineNo);
+    while (await r.fill()) {
+      while (r.next()) {
+        p.line(r.buf, r.start, r.end, r.lineNo);
+        if (pause && r.lineNo % CHUNK_LINES === 0) await pause();
+      }
+    }
     p.finish();
     p.stats.lines[this.input.name] = r.lineNo;
     return p.stats;

@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 import { DepthEvent, OrderEvent, TradeEvent, BID, ASK, type MarketSink, type OrderType } from './events.ts';
 import { LineReader, findZipEntry, isZip, openInput, openZipEntry, type ByteSource } from './input.ts';
 import { parseDecimal, parseSecondsToNs, splitFields } from './bytes.ts';
-import { countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
+import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
 import { InputError, InputErrorCode, BadInputPolicy } from '../core/errors.ts';
 import { TimeBase, TimeBaseRef, zonedMidnightNs } from '../core/time.ts';
 
@@ -98,7 +98,7 @@ export class LobsterSource implements MarketSource {
     return this.msg.diskBytesRead() + this.ob.diskBytesRead();
   }
 
-  async run(sink: MarketSink): Promise<SourceStats> {
+  async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const stats = emptyStats();
     const { symbol, date, levels } = this.meta;
     const midnightNs = zonedMidnightNs(date, LOBSTER_TIME_ZONE);
@@ -129,6 +129,7 @@ export class LobsterSource implements MarketSource {
       msgR.next();
       obR.next();
       const line = msgR.lineNo;
+      if (pause && line % CHUNK_LINES === 0) await pause();
 
       // Message: time,type,order_id,size,price,direction
       const nf = splitFields(msgR.buf, msgR.start, msgR.end, mb);

@@ -26,8 +26,15 @@ export interface MarketSource {
   /** On-disk bytes of all inputs and how many have been read (progress and ETA). */
   readonly totalBytes: number;
   bytesRead(): number;
-  run(sink: MarketSink): Promise<SourceStats>;
+  /**
+   * Streams every event into the sink. `pause`, when given, is awaited every CHUNK_LINES lines: the
+   * consumer's backpressure point (writers flushing, progress, a server yielding to its sockets).
+   */
+  run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats>;
 }
+
+/** Lines between two `pause` calls of a running source. */
+export const CHUNK_LINES = 8192;
 
 export interface SourceOptions {
   policy?: BadInputPolicy;

@@ -14,7 +14,7 @@
 import { DepthEvent, TradeEvent, type MarketSink } from './events.ts';
 import { LineReader, openInput, type ByteSource } from './input.ts';
 import { parseDecimal, parseUint, splitFields } from './bytes.ts';
-import { countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
+import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { TimeBaseRef, type TimeBase } from '../core/time.ts';
 
@@ -159,7 +159,7 @@ export class TardisSource implements MarketSource {
     return this.inputs.reduce((a, s) => a + s.diskBytesRead(), 0);
   }
 
-  async run(sink: MarketSink): Promise<SourceStats> {
+  async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const stats = emptyStats();
     const readers = this.inputs.map((i) => new TardisFileReader(i, this.policy, stats));
     for (const r of readers) await r.readHeader();
@@ -210,7 +210,12 @@ export class TardisSource implements MarketSource {
     } else {
       await book.advance();
       const depth = new DepthEvent();
+      let nextPause = CHUNK_LINES;
       while (!book.exhausted) {
+        if (pause && book.line >= nextPause) {
+          nextPause = book.line + CHUNK_LINES;
+          await pause();
+        }
         const rowLocal = book.localUs;
         // Trades received at or before this row's local time belong to it (or to an earlier row).
         while (trades && !trades.exhausted && trades.localUs <= rowLocal) {

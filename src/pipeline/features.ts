@@ -1,0 +1,117 @@
+/**
+ * The batch path from a source spec to feature rows: source -> BookBuilder -> FeatureEngine ->
+ * sink. Used by `flowcast features`, dataset builders and benchmarks; the server runs the same
+ * stages live.
+ */
+import { openSource } from '../sources/spec.ts';
+import type { MarketSink, TradeEvent } from '../sources/events.ts';
+import type { MarketSource, SourceStats } from '../sources/source.ts';
+import { BookBuilder, type GapRecord, type SymbolCounters } from '../book/builder.ts';
+import { FeatureEngine, type FeatureEngineStats } from '../features/engine.ts';
+import { featureOptions, type FeatureOptions } from '../features/options.ts';
+import { autoBucketVolume } from '../features/vpin.ts';
+import { outputColumns, type FeatureBlockSink } from '../features/columns.ts';
+import { BadInputPolicy } from '../core/errors.ts';
+import type { TimeBaseRef } from '../core/time.ts';
+
+export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
+  /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
+  vpinBucket?: number | 'auto';
+  /** Only these symbols. */
+  symbols?: string[];
+  policy?: BadInputPolicy;
+  /** Called at every backpressure point with rows so far and input bytes consumed. */
+  onProgress?: (rows: number, bytesRead: number, totalBytes: number) => void;
+}
+
+export interface FeaturesRunResult {
+  source: MarketSource;
+  sourceStats: SourceStats;
+  book: SymbolCounters;
+  gaps: GapRecord[];
+  features: FeatureEngineStats;
+  /** VPIN bucket volume used per symbol. */
+  vpinBucket: Record<string, number>;
+  symbols: readonly string[];
+  columns: readonly string[];
+  skipped: Record<string, number>;
+  seconds: number;
+}
+
+/** Total traded volume per symbol (the first pass of `--vpin-bucket auto`). */
+export async function tradedVolume(spec: string, policy: BadInputPolicy, symbols?: ReadonlySet<string>): Promise<Map<string, number>> {
+  const src = await openSource(spec, { policy });
+  const vol = new Map<string, number>();
+  const sink: MarketSink = {
+    onDepth() {},
+    onTrade(t: TradeEvent) {
+      if (symbols && !symbols.has(t.symbol)) return;
+      vol.set(t.symbol, (vol.get(t.symbol) ?? 0) + t.size);
+    },
+  };
+  await src.run(sink);
+  return vol;
+}
+
+/**
+ * Runs the whole batch path. `makeSink` receives the output columns and the (lazily fixed) time base
+ * once the engine is configured.
+ */
+export async function runFeatures(
+  spec: string,
+  opts: FeaturesRunOptions,
+  makeSink: (columns: readonly string[], timeBase: TimeBaseRef) => FeatureBlockSink,
+): Promise<FeaturesRunResult & { output: { rows: number; bytes: number } }> {
+  const t0 = performance.now();
+  const policy = opts.policy ?? new BadInputPolicy();
+  const symbolFilter = opts.symbols?.length ? new Set(opts.symbols) : undefined;
+
+  let bySymbol: Record<string, number> | undefined;
+  let vpinBucket: number;
+  if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
+    bySymbol = {};
+    for (const [sym, v] of await tradedVolume(spec, new BadInputPolicy(), symbolFilter)) bySymbol[sym] = autoBucketVolume(v);
+    // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
+    vpinBucket = 1;
+  } else {
+    vpinBucket = opts.vpinBucket;
+  }
+  const fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
+  const source = await openSource(spec, { policy });
+  const sink = makeSink(outputColumns(fo.horizons), source.timeBase);
+  const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s));
+  const builder = new BookBuilder({
+    levels: FeatureEngine.rowLevels(fo),
+    sink: engine,
+    symbols: symbolFilter,
+    policy,
+    sourceName: source.spec,
+  });
+  const pause = async (): Promise<void> => {
+    opts.onProgress?.(engine.stats().rows, source.bytesRead(), source.totalBytes);
+    await sink.drain();
+  };
+  let sourceStats: SourceStats;
+  try {
+    sourceStats = await source.run(builder, pause);
+    builder.finish();
+    engine.finish();
+  } catch (e) {
+    await sink.close().catch(() => undefined);
+    throw e;
+  }
+  const output = await sink.close();
+  return {
+    source,
+    sourceStats,
+    book: builder.totals(),
+    gaps: builder.gaps,
+    features: engine.stats(),
+    vpinBucket: engine.vpinBuckets(),
+    symbols: engine.symbols,
+    columns: engine.columns,
+    skipped: policy.summary(),
+    seconds: (performance.now() - t0) / 1000,
+    output,
+  };
+}
