@@ -1,0 +1,113 @@
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { numberFlag, parseFlags } from '../args.ts';
+
+const usage = `flowcast serve [flags]
+
+Runs the real-time server (uWebSockets.js): features, predictions and alerts broadcast over the
+WebSocket feed /feed (protocol v1, docs/protocol.md), producers pushing books over /ingest, the
+dashboard at /, and /healthz, /metrics, /v1/models, POST /v1/predict.
+
+With no source given it replays the bundled sample data (Binance BTCUSDT USD-M capture, LOBSTER
+GOOG and AMZN days) in a loop at real-time speed: the demo \`npm start\` runs.
+
+  --config FILE        JSON config file (or FLOWCAST_CONFIG); see docs/server.md for every setting
+  --host HOST          bind address (default 127.0.0.1; or FLOWCAST_HOST). Anything but loopback
+                       requires API keys (security.keys in the config, or FLOWCAST_API_KEY=id:secret)
+  --port N             port (default 8080; or FLOWCAST_PORT; 0 picks a free one)
+  --speed X            replay speed factor (default 1 = real time; or FLOWCAST_SPEED)
+  --replay SPEC        replay this source instead of the samples (repeatable): lobster:..., binance:...,
+                       tardis:..., or recording:DIR (what flowcast record wrote)
+  --binance M:SYMS     live Binance feed, M = spot or usdm: --binance usdm:BTCUSDT,ETHUSDT (repeatable)
+  --no-replay          no sources at all (producers push over /ingest)
+  --models DIR         ONNX models directory (default models/; "" disables inference; or FLOWCAST_MODELS)
+  --require-keys       refuse anonymous clients even on loopback
+
+Examples:
+  npm start
+  flowcast serve --speed 10
+  flowcast serve --binance usdm:BTCUSDT --port 9000
+  FLOWCAST_API_KEY=desk:$(openssl rand -hex 16) flowcast serve --host 0.0.0.0
+`;
+
+const command: Command = {
+  name: 'serve',
+  summary: 'run the real-time feed server (WebSocket feed, ingest, dashboard, health and metrics)',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      speed: { type: 'string' },
+      replay: { type: 'string', multiple: true },
+      binance: { type: 'string', multiple: true },
+      'no-replay': { type: 'boolean' },
+      models: { type: 'string' },
+      'require-keys': { type: 'boolean' },
+    });
+    const { loadServerConfig, ConfigError } = await import('../../server/config.ts');
+    let cfg;
+    try {
+      cfg = loadServerConfig({
+        file: values.config,
+        overrides: {
+          host: values.host,
+          port: values.port === undefined ? undefined : numberFlag(values.port, 'port', 0, { min: 0, integer: true }),
+          speed: values.speed === undefined ? undefined : numberFlag(values.speed, 'speed', 1, { min: Number.MIN_VALUE }),
+          replay: values.replay,
+          binance: values.binance,
+          noReplay: values['no-replay'],
+          models: values.models,
+          anonymous: values['require-keys'] ? false : undefined,
+        },
+      });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      throw e;
+    }
+    if (cfg.port > 65535) throw new UsageError(`--port: at most 65535, got ${cfg.port}`);
+    const { startServer } = await import('../../server/server.ts');
+    const { NativeUwsMissing } = await import('../../server/uws.ts');
+    let server;
+    try {
+      server = await startServer(cfg, await plugins(cfg));
+    } catch (e) {
+      if (e instanceof NativeUwsMissing) {
+        process.stderr.write(`flowcast serve: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    const ws = server.url.replace(/^http/, 'ws');
+    const srcs = cfg.sources.map((s) => (s.kind === 'replay' ? `replay ${s.spec.replace(/^([a-z]+):.*\//, '$1:')} x${s.speed}` : `binance ${s.market} ${s.symbols.join(',')}`));
+    process.stdout.write(
+      `flowcast ${server.url} dashboard\n` +
+      `  feed   ${ws}feed  (msgpack; ?format=json for JSON)\n` +
+      `  ingest ${ws}ingest  (write key required)\n` +
+      `  health ${server.url}healthz   metrics ${server.url}metrics\n` +
+      `  sources: ${srcs.length ? srcs.join('; ') : 'none (push over /ingest)'}\n` +
+      `  access: ${server.config.security.anonymous ? 'anonymous read-only allowed (loopback)' : 'API key required'}\n`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    process.stderr.write('flowcast serve: shutting down\n');
+    await server.close();
+    return 0;
+  },
+};
+
+/** The model and alert plug-ins this build has. */
+async function plugins(cfg: import('../../server/config.ts').ServerConfig): Promise<import('../../server/server.ts').ServerOptions> {
+  const { loadPlugins } = await import('../../server/wiring.ts');
+  return loadPlugins(cfg);
+}
+
+export default command;

@@ -1,0 +1,297 @@
+/**
+ * Live Binance connector, spot and USD-M futures: one combined stream for all symbols (depth diffs
+ * and trades), the REST depth snapshot per symbol, and Binance's "manage a local order book"
+ * procedure, which the foundation's BookBuilder already implements (buffer diffs until the
+ * snapshot, drop the stale ones, check the first diff against lastUpdateId, then U/u/pu chaining).
+ * This file adds the network around it:
+ *  - the snapshot is requested after the symbol's first diff has arrived, so the buffered diffs
+ *    always reach back to it; a snapshot that is too old shows as a gap and is requested again;
+ *  - a sequence gap (the builder marks the symbol out of sync) triggers a new snapshot (resync);
+ *  - pings every `pingIntervalMs`, and a connection silent for `staleAfterMs` is dropped; Binance's
+ *    own pings are answered by the WebSocket library;
+ *  - reconnect with exponential backoff and jitter, each connection starting a fresh book session;
+ *  - REST failures (including 429/418 rate limits, honouring Retry-After) back off per symbol.
+ * Messages are parsed by the same BinanceLineParser as the capture files, so live and recorded
+ * data go through identical code.
+ */
+import type WebSocketType from 'ws';
+import { BinanceLineParser } from '../sources/binance.ts';
+import type { MarketSink } from '../sources/events.ts';
+import type { SyncStatus } from '../book/builder.ts';
+import { BadInputPolicy } from '../core/errors.ts';
+import type { TimeBaseRef } from '../core/time.ts';
+import { logger } from '../core/log.ts';
+
+const log = logger('binance');
+
+/** Where a connector delivers events, and how it learns each symbol's sync state (a SourceHandle). */
+export interface ConnectorTarget extends MarketSink {
+  status(symbol: string): SyncStatus | undefined;
+  /** A fresh book session (every new connection starts one). */
+  newSession(): void;
+  state: string;
+  detail: string;
+}
+
+export type BinanceMarket = 'spot' | 'usdm';
+
+export interface BinanceConnectorOptions {
+  market: BinanceMarket;
+  symbols: string[];
+  timeBase: TimeBaseRef;
+  /** Stream base URL (default wss://stream.binance.com:9443 or wss://fstream.binance.com). */
+  wsUrl?: string;
+  /** REST base URL (default https://api.binance.com or https://fapi.binance.com). */
+  restUrl?: string;
+  /** Diff stream suffix (default @depth@100ms). */
+  depthStream?: string;
+  /** Trade stream: trade (default) or aggTrade. */
+  tradeStream?: 'trade' | 'aggTrade';
+  /** Levels requested in the REST snapshot (default 1000). */
+  snapshotLimit?: number;
+  pingIntervalMs?: number;
+  staleAfterMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Shortest pause between two snapshot requests for one symbol. */
+  snapshotMinIntervalMs?: number;
+}
+
+const DEFAULTS = {
+  spot: { ws: 'wss://stream.binance.com:9443', rest: 'https://api.binance.com', depthPath: '/api/v3/depth' },
+  usdm: { ws: 'wss://fstream.binance.com', rest: 'https://fapi.binance.com', depthPath: '/fapi/v1/depth' },
+} as const;
+
+export interface ConnectorStats {
+  connects: number;
+  disconnects: number;
+  messages: number;
+  snapshots: number;
+  snapshotFailures: number;
+  resyncRequests: number;
+}
+
+interface SymbolSync {
+  inFlight: boolean;
+  nextAllowed: number;
+  failures: number;
+}
+
+export class BinanceConnector {
+  private ws: WebSocketType | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private parser!: BinanceLineParser;
+  private lineNo = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastMessageAt = 0;
+  private readonly sync = new Map<string, SymbolSync>();
+  private readonly policy = BadInputPolicy.parse('all');
+  private readonly o: Required<Omit<BinanceConnectorOptions, 'timeBase'>> & { timeBase: TimeBaseRef };
+  private session = 0;
+  private WS!: typeof WebSocketType;
+  readonly stats: ConnectorStats = { connects: 0, disconnects: 0, messages: 0, snapshots: 0, snapshotFailures: 0, resyncRequests: 0 };
+
+  constructor(opts: BinanceConnectorOptions, private readonly target: ConnectorTarget) {
+    const d = DEFAULTS[opts.market];
+    this.o = {
+      wsUrl: d.ws,
+      restUrl: d.rest,
+      depthStream: '@depth@100ms',
+      tradeStream: 'trade',
+      snapshotLimit: 1000,
+      pingIntervalMs: 30_000,
+      staleAfterMs: 90_000,
+      backoffInitialMs: 500,
+      backoffMaxMs: 30_000,
+      snapshotMinIntervalMs: 1000,
+      ...opts,
+      symbols: opts.symbols.map((s) => s.toUpperCase()),
+    } as typeof this.o;
+    if (this.o.symbols.length === 0) throw new Error('binance connector: no symbols');
+  }
+
+  get name(): string {
+    return `binance-${this.o.market}:${this.o.symbols.join(',')}`;
+  }
+
+  streamUrl(): string {
+    const streams = this.o.symbols.flatMap((s) => [`${s.toLowerCase()}${this.o.depthStream}`, `${s.toLowerCase()}@${this.o.tradeStream}`]);
+    return `${this.o.wsUrl.replace(/\/$/, '')}/stream?streams=${streams.join('/')}`;
+  }
+
+  async start(): Promise<void> {
+    this.WS = (await import('ws')).default;
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.reconnectTimer);
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws && ws.readyState !== ws.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.terminate();
+      });
+    }
+    this.target.state = 'stopped';
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const session = ++this.session;
+    this.target.state = 'connecting';
+    this.target.newSession();
+    this.sync.clear();
+    // Each connection gets a parser of its own: its per-symbol stream rules start afresh too.
+    const sink: MarketSink = {
+      onDepth: (e) => {
+        this.target.onDepth(e);
+        this.afterDepth(e.symbol, session);
+      },
+      onTrade: (e) => this.target.onTrade(e),
+    };
+    this.parser = new BinanceLineParser(this.name, this.o.timeBase, this.policy, sink);
+    const url = this.streamUrl();
+    log.info('connecting', { url });
+    const ws = new this.WS(url, { handshakeTimeout: 10_000, perMessageDeflate: false });
+    this.ws = ws;
+    ws.on('open', () => {
+      if (session !== this.session) return;
+      this.stats.connects++;
+      this.lastMessageAt = performance.now();
+      this.target.state = 'syncing';
+      this.target.detail = '';
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.keepAlive(ws), Math.min(this.o.pingIntervalMs, this.o.staleAfterMs / 3));
+      this.pingTimer.unref();
+    });
+    ws.on('message', (data: Buffer) => {
+      if (session !== this.session) return;
+      this.lastMessageAt = performance.now();
+      this.stats.messages++;
+      this.feedLine(data);
+    });
+    ws.on('pong', () => {
+      this.lastMessageAt = performance.now();
+    });
+    ws.on('error', (e: Error) => {
+      this.target.detail = e.message;
+      log.warn('stream error', { error: e });
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (session !== this.session) return;
+      clearInterval(this.pingTimer);
+      this.stats.disconnects++;
+      if (this.stopped) return;
+      const delay = this.backoff();
+      this.target.state = 'reconnecting';
+      this.target.detail = `closed (${code}${reason.length ? ` ${reason.toString()}` : ''}); reconnecting in ${Math.round(delay)} ms`;
+      log.warn('stream closed: reconnecting', { code, reason: reason.toString(), delayMs: Math.round(delay) });
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private backoff(): number {
+    const base = Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** this.attempt++);
+    return base * (0.5 + Math.random() * 0.5);
+  }
+
+  private keepAlive(ws: WebSocketType): void {
+    if (ws !== this.ws || ws.readyState !== ws.OPEN) return;
+    if (performance.now() - this.lastMessageAt > this.o.staleAfterMs) {
+      log.warn('stream silent: dropping the connection', { silentMs: Math.round(performance.now() - this.lastMessageAt) });
+      this.target.detail = 'stream silent';
+      ws.terminate();
+      return;
+    }
+    ws.ping();
+  }
+
+  /** Hands a message to the capture parser as a `<local_ns> <json>` line (one code path for live and files). */
+  private feedLine(data: Buffer | string): void {
+    const now = process.hrtime.bigint() - HR_OFFSET;
+    const prefix = Buffer.from(`${now} `);
+    const body = typeof data === 'string' ? Buffer.from(data) : data;
+    const line = Buffer.concat([prefix, body]);
+    this.parser.line(line, 0, line.length, ++this.lineNo);
+  }
+
+  private afterDepth(symbol: string, session: number): void {
+    const st = this.target.status(symbol);
+    if (st === 'synced') {
+      const s = this.sync.get(symbol);
+      if (s && s.failures > 0) s.failures = 0;
+      this.attempt = 0;
+      if (this.target.state === 'syncing' && this.o.symbols.every((x) => this.target.status(x) === 'synced')) this.target.state = 'running';
+      return;
+    }
+    if (st === 'awaiting-snapshot' || st === 'out-of-sync') {
+      if (st === 'out-of-sync' && this.target.state === 'running') {
+        this.target.state = 'syncing';
+        this.stats.resyncRequests++;
+      }
+      this.requestSnapshot(symbol, session);
+    }
+  }
+
+  private requestSnapshot(symbol: string, session: number): void {
+    let s = this.sync.get(symbol);
+    if (!s) {
+      s = { inFlight: false, nextAllowed: 0, failures: 0 };
+      this.sync.set(symbol, s);
+    }
+    const now = performance.now();
+    if (s.inFlight || now < s.nextAllowed) return;
+    s.inFlight = true;
+    s.nextAllowed = now + this.o.snapshotMinIntervalMs;
+    this.fetchSnapshot(symbol).then(
+      (body) => {
+        s.inFlight = false;
+        if (session !== this.session || this.stopped) return;
+        this.stats.snapshots++;
+        const j = JSON.parse(body) as Record<string, unknown>;
+        j['symbol'] = symbol;
+        this.feedLine(JSON.stringify(j));
+        log.info('snapshot applied', { symbol, lastUpdateId: j['lastUpdateId'] });
+      },
+      (e: Error & { retryAfterMs?: number }) => {
+        s.inFlight = false;
+        s.failures++;
+        this.stats.snapshotFailures++;
+        const wait = e.retryAfterMs ?? Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** s.failures);
+        s.nextAllowed = performance.now() + wait;
+        this.target.detail = `snapshot ${symbol}: ${e.message}`;
+        log.warn('snapshot failed', { symbol, error: e, retryInMs: wait });
+        // Retry even if no further diff arrives to trigger it.
+        setTimeout(() => {
+          if (session === this.session && !this.stopped) {
+            const st = this.target.status(symbol);
+            if (st === 'awaiting-snapshot' || st === 'out-of-sync') this.requestSnapshot(symbol, session);
+          }
+        }, wait).unref();
+      },
+    );
+  }
+
+  private async fetchSnapshot(symbol: string): Promise<string> {
+    const path = DEFAULTS[this.o.market].depthPath;
+    const url = `${this.o.restUrl.replace(/\/$/, '')}${path}?symbol=${symbol}&limit=${this.o.snapshotLimit}`;
+    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    const body = await r.text();
+    if (!r.ok) {
+      const err = new Error(`GET ${url}: HTTP ${r.status} ${body.slice(0, 200)}`) as Error & { retryAfterMs?: number };
+      const ra = Number(r.headers.get('retry-after'));
+      if (ra > 0) err.retryAfterMs = ra * 1000;
+      throw err;
+    }
+    return body;
+  }
+}
+
+/** Local receive times in epoch ns: hrtime is monotonic; anchor it to the wall clock once. */
+const HR_OFFSET = process.hrtime.bigint() - BigInt(Date.now()) * 1_000_000n;

@@ -1,0 +1,307 @@
+/**
+ * A local stand-in for Binance, for end-to-end tests of the connector (and demos without internet):
+ * it serves a captured session (data/binance/*.jsonl.gz) over the real protocol on 127.0.0.1.
+ *  - WebSocket `/stream?streams=a/b/...`: combined-stream envelopes, exactly the captured JSON, paced
+ *    by the capture's receive times at `speed`; one exchange timeline shared by all connections
+ *    (a client joining late sees the market from now on, as on the real exchange);
+ *  - REST `/api/v3/depth` (spot) and `/fapi/v1/depth` (USD-M): the exchange's current book, kept by
+ *    applying every diff of the timeline to the captured snapshot, with `lastUpdateId` the last
+ *    applied `u`: a snapshot consistent with the stream at any moment, as Binance serves it;
+ *  - pings every `pingIntervalMs`; a connection that does not answer within `pongTimeoutMs` is closed;
+ *  - faults for tests: diffs not sent (a sequence gap) and connections cut after N messages.
+ */
+import { createGunzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { L2Book } from '../book/l2-book.ts';
+import { DepthEvent } from '../sources/events.ts';
+import { requireNativeUws } from '../server/uws.ts';
+
+export interface MockExchangeOptions {
+  /** A Binance capture (`<local_ns> <json>` lines, gzip'd or not). */
+  capture: string;
+  /** Playback speed relative to the capture's receive times. */
+  speed?: number;
+  host?: string;
+  port?: number;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** Indices (0-based among the timeline's depth diffs) that are applied to the book but never sent. */
+  dropDiffs?: number[];
+  /** Close each of the first `closeConnections` connections after it has been sent this many messages. */
+  closeAfterMessages?: number;
+  closeConnections?: number;
+  /** Start the timeline this many depth diffs after the sync point (a late start). */
+  skipDiffs?: number;
+}
+
+interface Msg {
+  /** ms after the timeline's first message. */
+  at: number;
+  stream: string;
+  text: string;
+  depth?: { U: number; u: number; pu: number; E: number; T: number; b: [string, string][]; a: [string, string][] };
+}
+
+interface Conn {
+  streams: Set<string>;
+  sent: number;
+  awaitingPong: number;
+  index: number;
+}
+
+export interface MockExchangeStats {
+  connections: number;
+  messagesSent: number;
+  pongs: number;
+  snapshotsServed: number;
+  diffsDropped: number;
+  closedByFault: number;
+  closedNoPong: number;
+}
+
+export class MockExchange {
+  private app!: TemplatedApp;
+  private listen: us_listen_socket | undefined;
+  private readonly book = new L2Book();
+  private lastUpdateId = 0;
+  private lastE = 0;
+  private lastT = 0;
+  private timeline: Msg[] = [];
+  private next = 0;
+  private startedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly conns = new Set<WebSocket<Conn>>();
+  private diffNo = 0;
+  private connNo = 0;
+  private readonly drop: Set<number>;
+  market: 'spot' | 'usdm' = 'usdm';
+  symbol = '';
+  port = 0;
+  readonly stats: MockExchangeStats = { connections: 0, messagesSent: 0, pongs: 0, snapshotsServed: 0, diffsDropped: 0, closedByFault: 0, closedNoPong: 0 };
+
+  constructor(private readonly o: MockExchangeOptions) {
+    this.drop = new Set(o.dropDiffs ?? []);
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  get restUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Diffs released so far (the exchange's position in the timeline). */
+  get diffsReleased(): number {
+    return this.diffNo;
+  }
+
+  /** The exchange's book now: top `k` levels per side, best first. */
+  top(k: number): { lastUpdateId: number; bids: [number, number][]; asks: [number, number][] } {
+    const bp = new Float64Array(k), bs = new Float64Array(k), ap = new Float64Array(k), as = new Float64Array(k);
+    this.book.top(k, bp, bs, ap, as);
+    const side = (p: Float64Array, s: Float64Array): [number, number][] => {
+      const out: [number, number][] = [];
+      for (let i = 0; i < k && p[i] === p[i]; i++) out.push([p[i]!, s[i]!]);
+      return out;
+    };
+    return { lastUpdateId: this.lastUpdateId, bids: side(bp, bs), asks: side(ap, as) };
+  }
+
+  async start(): Promise<void> {
+    await this.load();
+    const uWS = requireNativeUws();
+    this.app = uWS.App();
+    this.app.ws<Conn>('/stream', {
+      maxPayloadLength: 64 * 1024,
+      idleTimeout: 0,
+      maxBackpressure: 64 << 20,
+      upgrade: (res, req, ctx) => {
+        const streams = new URLSearchParams(req.getQuery() ?? '').get('streams') ?? '';
+        res.upgrade<Conn>({ streams: new Set(streams.split('/').filter(Boolean)), sent: 0, awaitingPong: 0, index: this.connNo++ },
+          req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), ctx);
+      },
+      open: (ws) => {
+        this.stats.connections++;
+        this.conns.add(ws);
+      },
+      pong: (ws) => {
+        this.stats.pongs++;
+        ws.getUserData().awaitingPong = 0;
+      },
+      close: (ws) => {
+        this.conns.delete(ws);
+      },
+    });
+    const depth = (res: import('uWebSockets.js').HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {
+      const q = new URLSearchParams(req.getQuery() ?? '');
+      const sym = q.get('symbol');
+      const limit = Math.min(5000, Number(q.get('limit') ?? 100) || 100);
+      if (sym !== this.symbol) {
+        res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: -1121, msg: 'Invalid symbol.' }));
+        return;
+      }
+      this.stats.snapshotsServed++;
+      const t = this.top(limit);
+      const body: Record<string, unknown> = { lastUpdateId: t.lastUpdateId };
+      if (this.market === 'usdm') {
+        body['E'] = this.lastE;
+        body['T'] = this.lastT;
+      }
+      body['bids'] = t.bids.map(([p, s]) => [String(p), String(s)]);
+      body['asks'] = t.asks.map(([p, s]) => [String(p), String(s)]);
+      res.writeStatus('200 OK').writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+    };
+    this.app.get('/api/v3/depth', depth);
+    this.app.get('/fapi/v1/depth', depth);
+    await new Promise<void>((resolve, reject) => {
+      this.app.listen(this.o.host ?? '127.0.0.1', this.o.port ?? 0, (ls) => {
+        if (!ls) return reject(new Error('mock exchange: cannot listen'));
+        this.listen = ls;
+        this.port = uWS.us_socket_local_port(ls as never);
+        resolve();
+      });
+    });
+    this.startedAt = performance.now();
+    this.schedule();
+    const pi = this.o.pingIntervalMs ?? 20_000;
+    this.pingTimer = setInterval(() => this.pingAll(), pi);
+    this.pingTimer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    clearInterval(this.pingTimer);
+    for (const ws of this.conns) ws.close();
+    this.conns.clear();
+    if (this.listen) requireNativeUws().us_listen_socket_close(this.listen);
+    this.listen = undefined;
+  }
+
+  /** Loads the capture: the snapshot seeds the book; the timeline starts at the first diff that applies to it. */
+  private async load(): Promise<void> {
+    const input = createReadStream(this.o.capture);
+    const rl = createInterface({ input: this.o.capture.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+    const raw: { ns: bigint; stream: string; text: string; d: Record<string, unknown> }[] = [];
+    let snapshot: Record<string, unknown> | undefined;
+    for await (const line of rl) {
+      const sp = line.indexOf(' ');
+      if (sp < 0) continue;
+      const text = line.slice(sp + 1);
+      if (text.includes('"bookTicker"')) continue;
+      const j = JSON.parse(text) as Record<string, unknown>;
+      if ('lastUpdateId' in j) {
+        snapshot = j;
+        continue;
+      }
+      raw.push({ ns: BigInt(line.slice(0, sp)), stream: j['stream'] as string, text, d: j['data'] as Record<string, unknown> });
+    }
+    if (!snapshot) throw new Error(`${this.o.capture}: no REST snapshot in the capture`);
+    const firstDepth = raw.find((r) => r.d['e'] === 'depthUpdate');
+    if (!firstDepth) throw new Error(`${this.o.capture}: no depth diffs`);
+    this.symbol = firstDepth.d['s'] as string;
+    this.market = typeof firstDepth.d['pu'] === 'number' ? 'usdm' : 'spot';
+    const lid = snapshot['lastUpdateId'] as number;
+    const ev = new DepthEvent();
+    ev.kind = 'snapshot';
+    for (const [p, s] of snapshot['bids'] as [string, string][]) ev.pushBid(Number(p), Number(s));
+    for (const [p, s] of snapshot['asks'] as [string, string][]) ev.pushAsk(Number(p), Number(s));
+    this.book.apply(ev);
+    this.lastUpdateId = lid;
+    // Sync point (Binance's rules): futures U <= lid <= u; spot U <= lid + 1 <= u.
+    const start = raw.findIndex((r) => {
+      if (r.d['e'] !== 'depthUpdate') return false;
+      const U = r.d['U'] as number, u = r.d['u'] as number;
+      return this.market === 'usdm' ? U <= lid && lid <= u : U <= lid + 1 && lid + 1 <= u;
+    });
+    if (start < 0) throw new Error(`${this.o.capture}: no diff continues the snapshot ${lid}`);
+    let from = start;
+    for (let skip = this.o.skipDiffs ?? 0; skip > 0 && from < raw.length; from++) {
+      const r = raw[from]!;
+      if (r.d['e'] === 'depthUpdate') {
+        this.applyDiff(r.d);
+        skip--;
+      }
+    }
+    const t0 = raw[from]!.ns;
+    const speed = this.o.speed ?? 1;
+    this.timeline = raw.slice(from).map((r) => {
+      const m: Msg = { at: Number(r.ns - t0) / 1e6 / speed, stream: r.stream, text: r.text };
+      if (r.d['e'] === 'depthUpdate') {
+        m.depth = {
+          U: r.d['U'] as number, u: r.d['u'] as number, pu: r.d['pu'] as number, E: r.d['E'] as number, T: r.d['T'] as number,
+          b: r.d['b'] as [string, string][], a: r.d['a'] as [string, string][],
+        };
+      }
+      return m;
+    });
+  }
+
+  private applyDiff(d: { u?: unknown; E?: unknown; T?: unknown; b?: unknown; a?: unknown } | Record<string, unknown>): void {
+    const ev = new DepthEvent();
+    ev.kind = 'delta';
+    ev.sizes = 'absolute';
+    for (const [p, s] of d['b'] as [string, string][]) ev.pushBid(Number(p), Number(s));
+    for (const [p, s] of d['a'] as [string, string][]) ev.pushAsk(Number(p), Number(s));
+    this.book.apply(ev);
+    this.lastUpdateId = d['u'] as number;
+    this.lastE = (d['E'] as number) ?? this.lastE;
+    this.lastT = (d['T'] as number) ?? this.lastT;
+  }
+
+  private schedule(): void {
+    if (this.next >= this.timeline.length) return;
+    const delay = this.startedAt + this.timeline[this.next]!.at - performance.now();
+    this.timer = setTimeout(() => this.release(), Math.max(0, delay));
+  }
+
+  private release(): void {
+    const now = performance.now() - this.startedAt;
+    while (this.next < this.timeline.length && this.timeline[this.next]!.at <= now) {
+      const m = this.timeline[this.next++]!;
+      let send = true;
+      if (m.depth) {
+        this.applyDiff(m.depth as unknown as Record<string, unknown>);
+        if (this.drop.has(this.diffNo)) {
+          send = false;
+          this.stats.diffsDropped++;
+        }
+        this.diffNo++;
+      }
+      if (!send) continue;
+      for (const ws of this.conns) {
+        const c = ws.getUserData();
+        if (!c.streams.has(m.stream)) continue;
+        ws.send(m.text, false);
+        c.sent++;
+        this.stats.messagesSent++;
+        const limit = this.o.closeAfterMessages;
+        if (limit !== undefined && c.index < (this.o.closeConnections ?? 1) && c.sent >= limit) {
+          this.stats.closedByFault++;
+          this.conns.delete(ws);
+          ws.close();
+        }
+      }
+    }
+    this.schedule();
+  }
+
+  private pingAll(): void {
+    const timeout = this.o.pongTimeoutMs ?? 60_000;
+    const now = performance.now();
+    for (const ws of this.conns) {
+      const c = ws.getUserData();
+      if (c.awaitingPong && now - c.awaitingPong > timeout) {
+        this.stats.closedNoPong++;
+        this.conns.delete(ws);
+        ws.end(1008, 'pong timeout');
+        continue;
+      }
+      if (!c.awaitingPong) c.awaitingPong = now;
+      ws.ping();
+    }
+  }
+}

@@ -1,0 +1,470 @@
+/**
+ * Server configuration: defaults, then a JSON file (`--config` / FLOWCAST_CONFIG), then environment
+ * variables, then flags; each later layer overrides the earlier. Every value is checked and a bad
+ * one is reported with where it came from and the path of the key (docs/server.md lists them all).
+ *
+ * API keys are hashed (sha256) as soon as they are read; the server never keeps them in clear.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The project root (data/ and models/ resolve from it, so `npm start` works from any directory). */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ApiKey {
+  id: string;
+  /** sha256 of the key. */
+  hash: Buffer;
+  /** Topic patterns this key may subscribe to: `*`, or names with `*` wildcards (`features.*`, `pred.*.BTCUSDT`). */
+  read: string[];
+  /** Symbols this key may push over /ingest (`*` for any); empty: read-only. */
+  write: string[];
+  /** Concurrent connections (feed and ingest together) with this key. */
+  maxConnections: number;
+}
+
+export interface ReplaySourceConfig {
+  kind: 'replay';
+  /** A source spec (openSource: lobster:..., binance:..., tardis:...) or recording:DIR. */
+  spec: string;
+  /** Playback speed factor (1 = real time). */
+  speed: number;
+  loop: boolean;
+}
+
+export interface BinanceSourceConfig {
+  kind: 'binance';
+  market: 'spot' | 'usdm';
+  symbols: string[];
+  /** Base URLs (tests point them at the mock exchange). */
+  wsUrl?: string;
+  restUrl?: string;
+}
+
+export type SourceConfig = ReplaySourceConfig | BinanceSourceConfig;
+
+export interface FeedConfig {
+  /** Levels per side in book frames. */
+  bookLevels: number;
+  /** At most one book frame per symbol per interval (the newest state; 0 = every row). */
+  bookIntervalMs: number;
+  heartbeatMs: number;
+  /** Unsent bytes a connection may hold before it is treated as slow. */
+  maxBufferBytes: number;
+  /** Slow episodes within `overflowWindowMs` after which a connection is closed. */
+  maxOverflows: number;
+  overflowWindowMs: number;
+  /** A connection that stays slow this long is closed. */
+  slowTimeoutMs: number;
+}
+
+export interface LimitsConfig {
+  /** Largest request frame on /feed (bytes); larger closes the connection (1009). */
+  maxPayloadBytes: number;
+  /** Largest frame on /ingest. */
+  ingestMaxPayloadBytes: number;
+  maxSubscriptions: number;
+  /** Request rate per /feed connection: sustained per second, and burst. */
+  requestsPerSecond: number;
+  requestBurst: number;
+  /** Ingest messages per second per connection (each element of a batch counts), and burst. */
+  ingestPerSecond: number;
+  ingestBurst: number;
+  maxConnections: number;
+  /** Anonymous connections from one address. */
+  maxConnectionsPerIp: number;
+  /** Largest POST /v1/predict body. */
+  maxHttpBodyBytes: number;
+}
+
+export interface SecurityConfig {
+  /** Anonymous read-only feed access; only ever honoured while bound to loopback. */
+  anonymous: boolean;
+  /** Origins allowed to open /feed from a browser besides the server's own (same-origin). */
+  allowedOrigins: string[];
+  keys: ApiKey[];
+}
+
+export interface FeaturesConfig {
+  levels: number;
+  /** VPIN bucket volume for symbols without their own; 'auto' sizes replayed symbols from their traded volume. */
+  vpinBucket: number | 'auto';
+  vpinBucketBySymbol: Record<string, number>;
+  vpinBuckets: number;
+  barMs: number;
+  barWindow: number;
+}
+
+export interface ModelsConfig {
+  /** Directory of ONNX models with manifests; '' disables inference. */
+  dir: string;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Default playback speed of replay sources (1 = real time). */
+  speed: number;
+  sources: SourceConfig[];
+  feed: FeedConfig;
+  limits: LimitsConfig;
+  security: SecurityConfig;
+  features: FeaturesConfig;
+  models: ModelsConfig;
+}
+
+export const DEFAULT_REPLAY_SPECS = [
+  'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz',
+  'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz',
+  'lobster:data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip',
+];
+
+export function defaultConfig(): ServerConfig {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    speed: 1,
+    sources: [],
+    feed: {
+      bookLevels: 10,
+      bookIntervalMs: 100,
+      heartbeatMs: 1000,
+      maxBufferBytes: 1 << 20,
+      maxOverflows: 5,
+      overflowWindowMs: 60_000,
+      slowTimeoutMs: 30_000,
+    },
+    limits: {
+      maxPayloadBytes: 16 * 1024,
+      ingestMaxPayloadBytes: 1 << 20,
+      maxSubscriptions: 512,
+      requestsPerSecond: 20,
+      requestBurst: 40,
+      ingestPerSecond: 200_000,
+      ingestBurst: 400_000,
+      maxConnections: 10_000,
+      maxConnectionsPerIp: 64,
+      maxHttpBodyBytes: 1 << 20,
+    },
+    security: { anonymous: true, allowedOrigins: [], keys: [] },
+    features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300 },
+    models: { dir: join(PROJECT_ROOT, 'models') },
+  };
+}
+
+/** Flag-level overrides (the serve command fills these from its flags). */
+export interface ConfigOverrides {
+  host?: string;
+  port?: number;
+  speed?: number;
+  replay?: string[];
+  noReplay?: boolean;
+  binance?: string[];
+  models?: string;
+  anonymous?: boolean;
+}
+
+export function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+type Json = Record<string, unknown>;
+
+/** Checks one layer of settings (from a file or FLOWCAST_* variables) into the config. */
+class Layer {
+  constructor(private readonly where: string) {}
+
+  fail(path: string, msg: string): never {
+    throw new ConfigError(`${this.where}: ${path}: ${msg}`);
+  }
+
+  int(o: Json, key: string, path: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) this.fail(`${path}${key}`, `expected an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+    return n;
+  }
+
+  num(o: Json, key: string, path: string, min: number, exclusive = false): number | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isFinite(n) || (exclusive ? n <= min : n < min)) {
+      this.fail(`${path}${key}`, `expected a number ${exclusive ? '>' : '>='} ${min}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  }
+
+  bool(o: Json, key: string, path: string): boolean | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (v === true || v === 'true' || v === '1') return true;
+    if (v === false || v === 'false' || v === '0') return false;
+    return this.fail(`${path}${key}`, `expected true or false, got ${JSON.stringify(v)}`);
+  }
+
+  str(o: Json, key: string, path: string): string | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') this.fail(`${path}${key}`, `expected a string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  strings(o: Json, key: string, path: string): string[] | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) this.fail(`${path}${key}`, `expected an array of strings, got ${JSON.stringify(v)}`);
+    return v as string[];
+  }
+
+  obj(o: Json, key: string, path: string): Json | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(`${path}${key}`, 'expected an object');
+    return v as Json;
+  }
+
+  known(o: Json, keys: string[], path: string): void {
+    for (const k of Object.keys(o)) if (!keys.includes(k)) this.fail(`${path}${k}`, `unknown setting (known: ${keys.join(', ')})`);
+  }
+}
+
+function setIf<T, K extends keyof T>(target: T, key: K, v: T[K] | undefined): void {
+  if (v !== undefined) target[key] = v;
+}
+
+function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, env: NodeJS.ProcessEnv): void {
+  const L = new Layer(where);
+  L.known(j, ['host', 'port', 'speed', 'sources', 'feed', 'limits', 'security', 'features', 'models'], '');
+  setIf(cfg, 'host', L.str(j, 'host', ''));
+  setIf(cfg, 'port', L.int(j, 'port', '', 0, 65535));
+  setIf(cfg, 'speed', L.num(j, 'speed', '', 0, true));
+  if (j['sources'] !== undefined) {
+    if (!Array.isArray(j['sources'])) L.fail('sources', 'expected an array');
+    cfg.sources = (j['sources'] as unknown[]).map((s, i) => parseSource(L, s, `sources[${i}].`, baseDir, cfg.speed));
+  }
+  const feed = L.obj(j, 'feed', '');
+  if (feed) {
+    const keys = Object.keys(cfg.feed) as (keyof FeedConfig)[];
+    L.known(feed, keys, 'feed.');
+    setIf(cfg.feed, 'bookLevels', L.int(feed, 'bookLevels', 'feed.', 1, 1000));
+    setIf(cfg.feed, 'bookIntervalMs', L.int(feed, 'bookIntervalMs', 'feed.', 0, 60_000));
+    setIf(cfg.feed, 'heartbeatMs', L.int(feed, 'heartbeatMs', 'feed.', 50, 600_000));
+    setIf(cfg.feed, 'maxBufferBytes', L.int(feed, 'maxBufferBytes', 'feed.', 4096));
+    setIf(cfg.feed, 'maxOverflows', L.int(feed, 'maxOverflows', 'feed.', 1));
+    setIf(cfg.feed, 'overflowWindowMs', L.int(feed, 'overflowWindowMs', 'feed.', 1));
+    setIf(cfg.feed, 'slowTimeoutMs', L.int(feed, 'slowTimeoutMs', 'feed.', 10));
+  }
+  const lim = L.obj(j, 'limits', '');
+  if (lim) {
+    L.known(lim, Object.keys(cfg.limits), 'limits.');
+    for (const k of Object.keys(cfg.limits) as (keyof LimitsConfig)[]) setIf(cfg.limits, k, L.int(lim, k, 'limits.', 1));
+  }
+  const sec = L.obj(j, 'security', '');
+  if (sec) {
+    L.known(sec, ['anonymous', 'allowedOrigins', 'keys'], 'security.');
+    setIf(cfg.security, 'anonymous', L.bool(sec, 'anonymous', 'security.'));
+    setIf(cfg.security, 'allowedOrigins', L.strings(sec, 'allowedOrigins', 'security.'));
+    if (sec['keys'] !== undefined) {
+      if (!Array.isArray(sec['keys'])) L.fail('security.keys', 'expected an array');
+      cfg.security.keys = (sec['keys'] as unknown[]).map((k, i) => parseKey(L, k, `security.keys[${i}].`, env));
+    }
+  }
+  const f = L.obj(j, 'features', '');
+  if (f) {
+    L.known(f, Object.keys(cfg.features), 'features.');
+    setIf(cfg.features, 'levels', L.int(f, 'levels', 'features.', 1, 1000));
+    if (f['vpinBucket'] === 'auto') cfg.features.vpinBucket = 'auto';
+    else setIf(cfg.features, 'vpinBucket', L.num(f, 'vpinBucket', 'features.', 0, true));
+    const by = L.obj(f, 'vpinBucketBySymbol', 'features.');
+    if (by) for (const s of Object.keys(by)) cfg.features.vpinBucketBySymbol[s] = L.num(by, s, 'features.vpinBucketBySymbol.', 0, true)!;
+    setIf(cfg.features, 'vpinBuckets', L.int(f, 'vpinBuckets', 'features.', 1));
+    setIf(cfg.features, 'barMs', L.int(f, 'barMs', 'features.', 1));
+    setIf(cfg.features, 'barWindow', L.int(f, 'barWindow', 'features.', 2));
+  }
+  const m = L.obj(j, 'models', '');
+  if (m) {
+    L.known(m, ['dir'], 'models.');
+    const dir = L.str(m, 'dir', 'models.');
+    if (dir !== undefined) cfg.models.dir = dir === '' ? '' : resolve(baseDir, dir);
+  }
+}
+
+function parseSource(L: Layer, s: unknown, path: string, baseDir: string, speed: number): SourceConfig {
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) return L.fail(path.slice(0, -1), 'expected an object');
+  const o = s as Json;
+  if (o['replay'] !== undefined) {
+    L.known(o, ['replay', 'speed', 'loop'], path);
+    const spec = L.str(o, 'replay', path)!;
+    return { kind: 'replay', spec: resolveSpec(spec, baseDir), speed: L.num(o, 'speed', path, 0, true) ?? speed, loop: L.bool(o, 'loop', path) ?? true };
+  }
+  if (o['binance'] !== undefined) {
+    L.known(o, ['binance', 'symbols', 'wsUrl', 'restUrl'], path);
+    const market = L.str(o, 'binance', path);
+    if (market !== 'spot' && market !== 'usdm') L.fail(`${path}binance`, `expected "spot" or "usdm", got ${JSON.stringify(market)}`);
+    const symbols = L.strings(o, 'symbols', path);
+    if (!symbols || symbols.length === 0) L.fail(`${path}symbols`, 'expected a non-empty array of symbols');
+    return { kind: 'binance', market, symbols: symbols.map((x) => x.toUpperCase()), wsUrl: L.str(o, 'wsUrl', path), restUrl: L.str(o, 'restUrl', path) };
+  }
+  return L.fail(path.slice(0, -1), 'a source is {"replay": SPEC, "speed"?, "loop"?} or {"binance": "spot"|"usdm", "symbols": [...]}');
+}
+
+function parseKey(L: Layer, k: unknown, path: string, env: NodeJS.ProcessEnv): ApiKey {
+  if (k === null || typeof k !== 'object' || Array.isArray(k)) return L.fail(path.slice(0, -1), 'expected an object');
+  const o = k as Json;
+  L.known(o, ['id', 'key', 'keyEnv', 'sha256', 'read', 'write', 'maxConnections'], path);
+  const id = L.str(o, 'id', path);
+  if (!id || !/^[A-Za-z0-9_.\-]{1,64}$/.test(id)) L.fail(`${path}id`, 'expected an id of letters, digits, _ . - (at most 64)');
+  let hash: Buffer | undefined;
+  const key = L.str(o, 'key', path);
+  const keyEnv = L.str(o, 'keyEnv', path);
+  const sha = L.str(o, 'sha256', path);
+  if ([key, keyEnv, sha].filter((x) => x !== undefined).length !== 1) L.fail(path.slice(0, -1), 'give exactly one of "key", "keyEnv" (a variable holding the key) or "sha256"');
+  if (key !== undefined) hash = hashKey(checkKeyText(L, key, `${path}key`));
+  if (keyEnv !== undefined) {
+    const v = env[keyEnv];
+    if (!v) L.fail(`${path}keyEnv`, `environment variable ${keyEnv} is not set`);
+    hash = hashKey(checkKeyText(L, v, `${path}keyEnv (${keyEnv})`));
+  }
+  if (sha !== undefined) {
+    if (!/^[0-9a-f]{64}$/i.test(sha)) L.fail(`${path}sha256`, 'expected 64 hex digits');
+    hash = Buffer.from(sha, 'hex');
+  }
+  const read = L.strings(o, 'read', path) ?? ['*'];
+  for (const p of read) if (!/^[A-Za-z0-9_.:\-/*]{1,120}$/.test(p)) L.fail(`${path}read`, `not a topic pattern: ${JSON.stringify(p)}`);
+  return {
+    id: id!,
+    hash: hash!,
+    read,
+    write: L.strings(o, 'write', path) ?? [],
+    maxConnections: L.int(o, 'maxConnections', path, 1) ?? 100,
+  };
+}
+
+function checkKeyText(L: Layer, key: string, path: string): string {
+  if (key.length < 16) L.fail(path, 'keys must be at least 16 characters');
+  return key;
+}
+
+/** Relative file paths in a spec resolve against the config file's directory (or the project root). */
+function resolveSpec(spec: string, baseDir: string): string {
+  const colon = spec.indexOf(':');
+  if (colon <= 0) return spec;
+  const files = spec.slice(colon + 1).split(',').map((f) => f.trim()).filter(Boolean);
+  return `${spec.slice(0, colon)}:${files.map((f) => (isAbsolute(f) ? f : resolve(baseDir, f))).join(',')}`;
+}
+
+/** `usdm:BTCUSDT,ETHUSDT` or `spot:BTCUSDT` (the --binance flag). */
+export function parseBinanceFlag(v: string): BinanceSourceConfig {
+  const m = /^(spot|usdm):([A-Za-z0-9,]+)$/.exec(v.trim());
+  if (!m) throw new ConfigError(`--binance: expected spot:SYMBOL[,SYMBOL...] or usdm:SYMBOL[,SYMBOL...], got "${v}"`);
+  return { kind: 'binance', market: m[1] as 'spot' | 'usdm', symbols: m[2]!.split(',').filter(Boolean).map((s) => s.toUpperCase()) };
+}
+
+export interface LoadOptions {
+  /** Path of a JSON config file (the flag wins over FLOWCAST_CONFIG). */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigOverrides;
+}
+
+/** Builds the effective configuration and checks its consistency (the security rules included). */
+export function loadServerConfig(opts: LoadOptions = {}): ServerConfig {
+  const env = opts.env ?? process.env;
+  const cfg = defaultConfig();
+  const file = opts.file ?? env['FLOWCAST_CONFIG'];
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read the config file (${(e as Error).message})`);
+    }
+    let j: unknown;
+    try {
+      j = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
+    }
+    if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new ConfigError(`${file}: expected a JSON object`);
+    applyFile(cfg, j as Json, file, dirname(resolve(file)), env);
+  }
+  applyEnv(cfg, env);
+  applyOverrides(cfg, opts.overrides ?? {});
+  if (cfg.sources.length === 0 && !opts.overrides?.noReplay) {
+    cfg.sources = DEFAULT_REPLAY_SPECS.map((s) => ({ kind: 'replay', spec: resolveSpec(s, PROJECT_ROOT), speed: cfg.speed, loop: true }));
+  }
+  checkSecurity(cfg);
+  return cfg;
+}
+
+function applyEnv(cfg: ServerConfig, env: NodeJS.ProcessEnv): void {
+  const L = new Layer('environment');
+  const e = env as Json;
+  setIf(cfg, 'host', L.str(e, 'FLOWCAST_HOST', ''));
+  setIf(cfg, 'port', L.int(e, 'FLOWCAST_PORT', '', 0, 65535));
+  const speed = L.num(e, 'FLOWCAST_SPEED', '', 0, true);
+  if (speed !== undefined) setSpeed(cfg, speed);
+  const models = L.str(e, 'FLOWCAST_MODELS', '');
+  if (models !== undefined) cfg.models.dir = models === '' ? '' : resolve(models);
+  const key = env['FLOWCAST_API_KEY'];
+  if (key) {
+    // id:secret, full access (read everything, write any symbol): the one-variable setup for containers.
+    const colon = key.indexOf(':');
+    if (colon <= 0) L.fail('FLOWCAST_API_KEY', 'expected ID:SECRET');
+    const id = key.slice(0, colon);
+    cfg.security.keys.push({ id, hash: hashKey(checkKeyText(L, key.slice(colon + 1), 'FLOWCAST_API_KEY')), read: ['*'], write: ['*'], maxConnections: 1000 });
+  }
+}
+
+function applyOverrides(cfg: ServerConfig, o: ConfigOverrides): void {
+  setIf(cfg, 'host', o.host);
+  setIf(cfg, 'port', o.port);
+  if (o.models !== undefined) cfg.models.dir = o.models === '' ? '' : resolve(o.models);
+  if (o.anonymous !== undefined) cfg.security.anonymous = o.anonymous;
+  const flagSources: SourceConfig[] = [
+    ...(o.replay ?? []).map((spec): SourceConfig => ({ kind: 'replay', spec: resolveSpec(spec, process.cwd()), speed: o.speed ?? cfg.speed, loop: true })),
+    ...(o.binance ?? []).map(parseBinanceFlag),
+  ];
+  if (o.speed !== undefined) setSpeed(cfg, o.speed);
+  if (flagSources.length > 0 || o.noReplay) cfg.sources = flagSources;
+}
+
+function setSpeed(cfg: ServerConfig, speed: number): void {
+  cfg.speed = speed;
+  for (const s of cfg.sources) if (s.kind === 'replay') s.speed = speed;
+}
+
+/**
+ * Anonymous access only on loopback (the demo); any other bind must have keys, and never serves
+ * anonymous clients even if the config asks for it.
+ */
+function checkSecurity(cfg: ServerConfig): void {
+  const loopback = isLoopbackHost(cfg.host);
+  if (!loopback) {
+    if (cfg.security.keys.length === 0) {
+      throw new ConfigError(`binding to ${cfg.host} (not loopback) requires API keys: add security.keys to the config file or set FLOWCAST_API_KEY=id:secret`);
+    }
+    cfg.security.anonymous = false;
+  }
+  const ids = new Set<string>();
+  for (const k of cfg.security.keys) {
+    if (ids.has(k.id)) throw new ConfigError(`security.keys: the id "${k.id}" is used twice`);
+    ids.add(k.id);
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * The `/ingest` WebSocket endpoint: producers push book snapshots, deltas and trades for their own
+ * symbols (docs/protocol.md, "Ingest"). Each connection is a source with its own book builder, so
+ * a producer's book is synchronised from its snapshot, sequence gaps are detected (when it sends
+ * `seq`), and its rows flow through the same features, models and feed as any other source.
+ *
+ * A frame is one message or an array of them (msgpack binary; JSON text is accepted too). A bad
+ * message is answered with an error frame naming its position and problem, and skipped; the
+ * messages around it are applied. Nothing a producer sends can stop the server.
+ */
+import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { DepthEvent, TradeEvent } from '../sources/events.ts';
+import { CloseCode, SYMBOL_RE, decodeMessage, encodeMsgpack, encodeJson, type ErrorCode, type ServerFrame } from './protocol.ts';
+import { Security, TokenBucket, presentedKey, type Principal } from './security.ts';
+import { readUpgrade, refuseUpgrade } from './feed.ts';
+import type { LivePipeline, SourceHandle } from './live.ts';
+import type { ServerConfig } from './config.ts';
+import type { MetricsRegistry } from './metrics.ts';
+import { uWS } from './uws.ts';
+import { logger } from '../core/log.ts';
+
+const log = logger('ingest');
+
+const RATE_VIOLATIONS_BEFORE_CLOSE = 50;
+
+export class IngestConn {
+  ws: WebSocket<IngestConn> | undefined;
+  handle: SourceHandle | undefined;
+  accepted = 0;
+  rejected = 0;
+  violations = 0;
+  /** Symbols this connection has been allowed to write. */
+  readonly claimed = new Set<string>();
+  /** Symbols whose missing-snapshot or gap has been reported (once until resolved). */
+  readonly warned = new Set<string>();
+  readonly bucket: TokenBucket;
+  binary = true;
+  constructor(readonly id: number, readonly principal: Principal, readonly ip: string, limits: ServerConfig['limits']) {
+    this.bucket = new TokenBucket(limits.ingestPerSecond, limits.ingestBurst);
+  }
+}
+
+class MessageError extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly sym?: string) {
+    super(message);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+/** Fills one side of a depth event from [[px, sz], ...], [px, sz, px, sz, ...] or a Float64Array of pairs. */
+function readLevels(v: unknown, e: DepthEvent, bid: boolean, where: string): void {
+  const push = (px: number, sz: number, i: number): void => {
+    if (!(px > 0) || !(sz >= 0) || !Number.isFinite(px) || !Number.isFinite(sz)) {
+      throw new MessageError('bad-request', `${where}: level ${i} is not a price > 0 with a size >= 0 (got ${px}, ${sz})`);
+    }
+    if (bid) e.pushBid(px, sz);
+    else e.pushAsk(px, sz);
+  };
+  if (v === undefined) return;
+  if (v instanceof Float64Array || v instanceof Float32Array) {
+    if (v.length % 2 !== 0) throw new MessageError('bad-request', `${where}: a flat level array needs an even length (price, size pairs)`);
+    for (let i = 0; i < v.length; i += 2) push(v[i]!, v[i + 1]!, i / 2);
+    return;
+  }
+  if (!Array.isArray(v)) throw new MessageError('bad-request', `${where}: expected an array of [price, size] levels`);
+  if (v.length > 0 && typeof v[0] === 'number') {
+    if (v.length % 2 !== 0) throw new MessageError('bad-request', `${where}: a flat level array needs an even length (price, size pairs)`);
+    for (let i = 0; i < v.length; i += 2) push(v[i] as number, v[i + 1] as number, i / 2);
+    return;
+  }
+  for (let i = 0; i < v.length; i++) {
+    const lv = v[i];
+    if (!Array.isArray(lv) || lv.length < 2 || typeof lv[0] !== 'number' || typeof lv[1] !== 'number') {
+      throw new MessageError('bad-request', `${where}: level ${i} is not [price, size] (numbers)`);
+    }
+    push(lv[0], lv[1], i);
+  }
+}
+
+export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, security: Security, metrics: MetricsRegistry): {
+  behavior: WebSocketBehavior<IngestConn>;
+  conns: Set<IngestConn>;
+} {
+  const conns = new Set<IngestConn>();
+  let nextId = 1;
+  const msgs = metrics.counter('flowcast_ingest_messages_total', 'Ingest messages, by result', ['result']);
+  const accepted = msgs.labels('accepted');
+  const rejected = msgs.labels('rejected');
+  const refused = metrics.counter('flowcast_ingest_upgrades_refused_total', 'Ingest upgrades refused, by HTTP status', ['status']);
+  metrics.gauge('flowcast_ingest_connections', 'Open ingest connections', [], () => [[[], conns.size]]);
+  const depth = new DepthEvent();
+  const trade = new TradeEvent();
+
+  const send = (c: IngestConn, f: ServerFrame): void => {
+    if (!c.ws) return;
+    if (c.binary) c.ws.send(encodeMsgpack(f), true);
+    else c.ws.send(encodeJson(f), false);
+  };
+
+  const claim = (c: IngestConn, sym: unknown): string => {
+    if (typeof sym !== 'string' || !SYMBOL_RE.test(sym)) throw new MessageError('bad-request', `"sym" must be a symbol (letters, digits, _ . : - /; at most 40), got ${JSON.stringify(sym)}`);
+    if (c.claimed.has(sym)) return sym;
+    if (!c.principal.canWrite(sym)) throw new MessageError('forbidden', `key "${c.principal.id}" may not write ${sym}`, sym);
+    const owner = pipeline.ownerOf(sym);
+    if (owner && owner !== c.handle && owner.state !== 'stopped') {
+      throw new MessageError('symbol-owned', `${sym} is fed by another source (${owner.name})`, sym);
+    }
+    c.claimed.add(sym);
+    return sym;
+  };
+
+  const timeOf = (m: Json, now: number): number => {
+    const ts = m['ts'];
+    if (ts === undefined) return pipeline.tb.fromEpochMs(now);
+    if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) throw new MessageError('bad-request', `"ts" must be epoch milliseconds (a number), got ${JSON.stringify(ts)}`);
+    try {
+      return Math.round(pipeline.tb.fromEpochMs(ts));
+    } catch (e) {
+      throw new MessageError('bad-request', `"ts" ${ts} is too far from the server's time base: ${(e as Error).message}`);
+    }
+  };
+
+  const apply = (c: IngestConn, m: unknown, where: string, now: number): void => {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new MessageError('bad-request', `${where}: expected a message object`);
+    const o = m as Json;
+    const t = o['t'];
+    const h = c.handle!;
+    if (t === 'flush') {
+      send(c, { t: 'ack', id: (o['id'] as number | string) ?? 0, accepted: c.accepted });
+      return;
+    }
+    if (t === 'snapshot' || t === 'delta') {
+      const sym = claim(c, o['sym']);
+      const e = depth;
+      e.reset();
+      e.symbol = sym;
+      e.kind = t;
+      e.sizes = 'absolute';
+      e.makesRow = true;
+      e.ts = timeOf(o, now);
+      e.tsLocal = Math.round(pipeline.tb.fromEpochMs(now));
+      e.line = 0;
+      const seq = o['seq'];
+      if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)) {
+        throw new MessageError('bad-request', `${where}: "seq" must be a non-negative integer, got ${JSON.stringify(seq)}`, sym);
+      }
+      // With seq, a producer gets gap detection: each delta must carry the previous seq + 1, and
+      // the first after a snapshot the snapshot's seq + 1 (the Binance spot rule with U = u = seq).
+      e.seqRule = seq === undefined ? 'none' : 'binance-spot';
+      e.firstSeq = seq === undefined ? NaN : (seq as number);
+      e.lastSeq = e.firstSeq;
+      const dl = o['depth'];
+      e.depthLimit = typeof dl === 'number' && dl >= 1 ? dl : Infinity;
+      readLevels(o['bids'], e, true, `${where} (${t} ${sym}) bids`);
+      readLevels(o['asks'], e, false, `${where} (${t} ${sym}) asks`);
+      if (t === 'delta') {
+        const st = h.status(sym);
+        if (st === undefined || st === 'awaiting-snapshot') {
+          throw new MessageError('no-snapshot', `${where}: delta for ${sym} before any snapshot: send a snapshot first`, sym);
+        }
+      }
+      h.onDepth(e);
+      const after = h.status(sym);
+      if (after === 'out-of-sync' && !c.warned.has(sym)) {
+        c.warned.add(sym);
+        send(c, { t: 'error', code: 'sequence-gap', sym, message: `sequence gap in ${sym} at seq ${e.lastSeq}: its rows are withheld until you send a snapshot` });
+      } else if (after === 'synced') c.warned.delete(sym);
+      return;
+    }
+    if (t === 'trade') {
+      const sym = claim(c, o['sym']);
+      const px = o['px'];
+      const sz = o['sz'];
+      const side = o['side'];
+      if (typeof px !== 'number' || !(px > 0) || typeof sz !== 'number' || !(sz > 0)) {
+        throw new MessageError('bad-request', `${where}: trade needs "px" > 0 and "sz" > 0 (numbers)`, sym);
+      }
+      if (side !== 'buy' && side !== 'sell' && side !== undefined) {
+        throw new MessageError('bad-request', `${where}: "side" is the aggressor, "buy" or "sell" (or absent if unknown), got ${JSON.stringify(side)}`, sym);
+      }
+      trade.symbol = sym;
+      trade.ts = timeOf(o, now);
+      trade.tsLocal = Math.round(pipeline.tb.fromEpochMs(now));
+      trade.price = px;
+      trade.size = sz;
+      trade.sign = side === 'buy' ? 1 : side === 'sell' ? -1 : 0;
+      trade.id = typeof o['id'] === 'number' ? (o['id'] as number) : NaN;
+      trade.hidden = false;
+      trade.line = 0;
+      h.onTrade(trade);
+      return;
+    }
+    throw new MessageError('bad-request', `${where}: unknown message type ${JSON.stringify(t)} (expected snapshot, delta, trade or flush)`);
+  };
+
+  const behavior: WebSocketBehavior<IngestConn> = {
+    compression: uWS.DISABLED,
+    maxPayloadLength: cfg.limits.ingestMaxPayloadBytes,
+    maxBackpressure: 1 << 20,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+
+    upgrade(res, req, context) {
+      const u = readUpgrade(res, req);
+      const refuse = (status: string, reason: string): void => {
+        refused.labels(status.slice(0, 3)).inc();
+        refuseUpgrade(res, status, reason);
+      };
+      if (u.origin && !security.originAllowed(u.origin, u.host)) return refuse('403 Forbidden', `origin ${u.origin} is not allowed`);
+      const auth = security.authenticate(presentedKey(u.authorization, u.query), true);
+      if (!auth.ok) return refuse(auth.status, auth.reason);
+      const why = security.admit(auth.principal, u.ip);
+      if (why) return refuse('429 Too Many Requests', why);
+      res.upgrade(new IngestConn(nextId++, auth.principal, u.ip, cfg.limits), u.key, u.protocol, u.extensions, context);
+    },
+
+    open(ws) {
+      const c = ws.getUserData();
+      c.ws = ws;
+      c.handle = pipeline.addSource(`ingest:${c.principal.id}#${c.id}`, 'ingest');
+      c.handle.state = 'running';
+      conns.add(c);
+      log.info('producer connected', { conn: c.id, key: c.principal.id });
+    },
+
+    message(ws, message, isBinary) {
+      const c = ws.getUserData();
+      c.binary = isBinary;
+      let decoded: unknown;
+      try {
+        decoded = decodeMessage(message, isBinary);
+      } catch (e) {
+        rejected.inc();
+        c.rejected++;
+        send(c, { t: 'error', code: 'bad-request', message: `cannot decode the ${isBinary ? 'msgpack' : 'JSON'} frame: ${(e as Error).message}` });
+        return;
+      }
+      const list = Array.isArray(decoded) ? decoded : [decoded];
+      if (!c.bucket.take(list.length)) {
+        c.violations++;
+        rejected.inc(list.length);
+        c.rejected += list.length;
+        if (c.violations > RATE_VIOLATIONS_BEFORE_CLOSE) {
+          ws.end(CloseCode.RateLimited, `ingest rate limit exceeded (${cfg.limits.ingestPerSecond} messages/s)`);
+        } else {
+          send(c, { t: 'error', code: 'rate-limited', message: `over ${cfg.limits.ingestPerSecond} messages/s (burst ${cfg.limits.ingestBurst}): ${list.length} messages dropped` });
+        }
+        return;
+      }
+      const now = Date.now();
+      for (let i = 0; i < list.length; i++) {
+        try {
+          apply(c, list[i], list.length > 1 ? `message ${i}` : 'message', now);
+          c.accepted++;
+          accepted.inc();
+        } catch (e) {
+          c.rejected++;
+          rejected.inc();
+          if (e instanceof MessageError) send(c, { t: 'error', code: e.code, message: e.message, sym: e.sym });
+          else {
+            log.error('ingest message failed', { conn: c.id, error: e as Error });
+            send(c, { t: 'error', code: 'internal', message: `${list.length > 1 ? `message ${i}` : 'message'}: internal error, message skipped` });
+          }
+        }
+      }
+    },
+
+    close(ws) {
+      const c = ws.getUserData();
+      c.ws = undefined;
+      conns.delete(c);
+      if (c.handle) pipeline.removeSource(c.handle);
+      security.release(c.principal, c.ip);
+      log.info('producer disconnected', { conn: c.id, accepted: c.accepted, rejected: c.rejected });
+    },
+  };
+  return { behavior, conns };
+}
+
+export function mountIngest(app: TemplatedApp, behavior: WebSocketBehavior<IngestConn>): void {
+  app.ws<IngestConn>('/ingest', behavior);
+}

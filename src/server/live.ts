@@ -1,0 +1,387 @@
+/**
+ * The live pipeline behind the feed: every source (replay, exchange connector, ingest producer)
+ * pushes normalised events into its own SourceHandle, which owns a BookBuilder (sync rules, gaps,
+ * resync); rows from all of them meet here, where the book frames are throttled and published, the
+ * float64 FeatureEngine computes each row's features (settled at once, one row per block), and the
+ * predictor and alert producers see every feature row. All synchronous: a row's book, features and
+ * the hand-off to inference happen inside the call that delivered its event.
+ *
+ * Time: one TimeBase for the whole server (today's UTC midnight at start); sources stamp their
+ * events against it (replays re-stamp theirs onto the wall clock).
+ */
+import { BookBuilder, type SyncStatus, type SymbolCounters } from '../book/builder.ts';
+import type { BookRow, RowSink } from '../book/row.ts';
+import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
+import { FeatureEngine } from '../features/engine.ts';
+import { featureOptions } from '../features/options.ts';
+import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
+import { BadInputPolicy } from '../core/errors.ts';
+import { TimeBase, TimeBaseRef } from '../core/time.ts';
+import { logger } from '../core/log.ts';
+import { Broker, type Topic } from './broker.ts';
+import { topicOf, type BookFrame, type FeaturesFrame, type PredFrame, type AlertFrame } from './protocol.ts';
+import { LATENCY_BUCKETS_S, type CounterChild, type HistogramChild, type MetricsRegistry } from './metrics.ts';
+import type { ServerConfig } from './config.ts';
+import type { AlertEvent, AlertProducer, Prediction, Predictor } from './plugins.ts';
+
+const log = logger('live');
+
+export type SourceKind = 'replay' | 'binance' | 'ingest';
+
+const ZERO_COUNTERS = (): SymbolCounters => ({
+  rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
+  repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
+});
+
+/** One source's entry into the pipeline: counts, lag, and its own book builder. */
+export class SourceHandle implements MarketSink {
+  builder!: BookBuilder;
+  state = 'starting';
+  detail = '';
+  depthIn = 0;
+  tradesIn = 0;
+  /** Wall clock (epoch ms) of the last event, and how far behind the exchange time it arrived. */
+  lastArrivalMs = NaN;
+  lagMs = NaN;
+  private readonly policy = BadInputPolicy.parse('all');
+  private readonly past: SymbolCounters = ZERO_COUNTERS();
+  private readonly depthCounter: CounterChild;
+  private readonly tradeCounter: CounterChild;
+  readonly symbols = new Set<string>();
+
+  constructor(readonly name: string, readonly kind: SourceKind, private readonly pipeline: LivePipeline) {
+    this.depthCounter = pipeline.eventsIn.labels(name, 'depth');
+    this.tradeCounter = pipeline.eventsIn.labels(name, 'trade');
+    this.newSession();
+  }
+
+  /** A fresh book builder (after a reconnect or a replay loop); counters carry over. */
+  newSession(): void {
+    if (this.builder) {
+      const t = this.builder.totals();
+      for (const k of Object.keys(t) as (keyof SymbolCounters)[]) this.past[k] += t[k];
+    }
+    this.builder = new BookBuilder({
+      levels: this.pipeline.rowLevels,
+      sink: this.pipeline,
+      policy: this.policy,
+      sourceName: this.name,
+    });
+  }
+
+  onDepth(e: DepthEvent): void {
+    this.depthIn++;
+    this.depthCounter.value++;
+    this.arrived(e.ts);
+    this.pipeline.enter(this);
+    this.builder.onDepth(e);
+  }
+
+  onTrade(e: TradeEvent): void {
+    this.tradesIn++;
+    this.tradeCounter.value++;
+    this.arrived(e.ts);
+    this.pipeline.enter(this);
+    this.builder.onTrade(e);
+  }
+
+  status(symbol: string): SyncStatus | undefined {
+    return this.builder.status(symbol);
+  }
+
+  private arrived(ts: number): void {
+    const now = Date.now();
+    this.lastArrivalMs = now;
+    this.lagMs = now - this.pipeline.tb.toEpochMs(ts);
+  }
+
+  counters(): SymbolCounters {
+    const t = this.builder.totals();
+    for (const k of Object.keys(t) as (keyof SymbolCounters)[]) t[k] += this.past[k];
+    return t;
+  }
+
+  health(): Record<string, unknown> {
+    const c = this.counters();
+    const sync: Record<string, string> = {};
+    for (const s of this.builder.symbols()) sync[s] = this.builder.status(s) ?? 'unknown';
+    return {
+      name: this.name,
+      kind: this.kind,
+      state: this.state,
+      detail: this.detail || undefined,
+      symbols: [...this.symbols],
+      sync,
+      eventsIn: { depth: this.depthIn, trades: this.tradesIn },
+      rows: c.rows,
+      gaps: c.gaps,
+      resyncs: c.resyncs,
+      rowsWithheld: c.rowsWithheld,
+      badInput: this.policy.summary(),
+      lagMs: Number.isFinite(this.lagMs) ? Math.round(this.lagMs * 1000) / 1000 : null,
+      lastEventAgoMs: Number.isFinite(this.lastArrivalMs) ? Date.now() - this.lastArrivalMs : null,
+    };
+  }
+}
+
+/** Per-symbol feed state. */
+class SymbolFeed {
+  rows = 0;
+  lastBookMs = -Infinity;
+  bookDirty = false;
+  bookTs = 0;
+  nb = 0;
+  na = 0;
+  readonly bid: Float64Array;
+  readonly ask: Float64Array;
+  readonly bookTopic: Topic;
+  readonly featuresTopic: Topic;
+  readonly alertsTopic: Topic;
+  readonly predTopics = new Map<string, Topic>();
+
+  constructor(readonly name: string, public owner: SourceHandle, levels: number, broker: Broker) {
+    this.bid = new Float64Array(levels * 2);
+    this.ask = new Float64Array(levels * 2);
+    this.bookTopic = broker.topic(topicOf.book(name));
+    this.featuresTopic = broker.topic(topicOf.features(name));
+    this.alertsTopic = broker.topic(topicOf.alerts(name));
+  }
+}
+
+export interface LivePlugins {
+  predictor?: Predictor;
+  alerts?: AlertProducer[];
+}
+
+export class LivePipeline implements RowSink {
+  readonly timeBase: TimeBaseRef;
+  readonly tb: TimeBase;
+  readonly rowLevels: number;
+  readonly eventsIn;
+  private readonly engine: FeatureEngine;
+  private readonly feeds = new Map<string, SymbolFeed>();
+  /** Feeds by the engine's symbol index. */
+  private readonly byEngineId: SymbolFeed[] = [];
+  private readonly sources = new Set<SourceHandle>();
+  /** Per-symbol VPIN bucket volumes; filled in before a symbol's first row (the engine reads it then). */
+  readonly vpinBySymbol: Record<string, number>;
+  private current: SourceHandle | undefined;
+  private enteredAt = 0;
+  private bookTimer: NodeJS.Timeout | undefined;
+  private readonly values = new Float64Array(FEATURE_COLUMNS.length);
+  private readonly featuresFrame: FeaturesFrame;
+  private readonly rowsOut: CounterChild;
+  private readonly rowsRejected: CounterChild;
+  private readonly featureLatency: HistogramChild;
+  private readonly predLatency: HistogramChild;
+  private readonly alertsOut: CounterChild;
+  private readonly warnedOwner = new Set<string>();
+  private readonly emitPrediction = (p: Prediction): void => this.publishPrediction(p);
+  private readonly emitAlert = (a: AlertEvent): void => this.publishAlert(a);
+
+  constructor(
+    private readonly cfg: ServerConfig,
+    private readonly broker: Broker,
+    metrics: MetricsRegistry,
+    private readonly plugins: LivePlugins = {},
+  ) {
+    this.tb = TimeBase.ofEpochMs(Date.now());
+    this.timeBase = new TimeBaseRef(this.tb);
+    this.vpinBySymbol = { ...cfg.features.vpinBucketBySymbol };
+    const fo = featureOptions({
+      levels: cfg.features.levels,
+      vpinBucket: typeof cfg.features.vpinBucket === 'number' ? cfg.features.vpinBucket : 1,
+      vpinBucketBySymbol: this.vpinBySymbol,
+      vpinBuckets: cfg.features.vpinBuckets,
+      barMs: cfg.features.barMs,
+      barWindow: cfg.features.barWindow,
+      horizons: [],
+      settleMs: 0,
+      blockRows: 1,
+    });
+    this.rowLevels = Math.max(FeatureEngine.rowLevels(fo), cfg.feed.bookLevels);
+    this.engine = new FeatureEngine(fo, this.timeBase, (b, s) => this.onFeatures(b, s));
+    this.featuresFrame = { t: 'features', topic: '', seq: 0, ts: 0, sym: '', row: 0, v: new Array<number>(FEATURE_COLUMNS.length).fill(0) };
+
+    this.eventsIn = metrics.counter('flowcast_events_in_total', 'Market events received, by source and kind', ['source', 'kind']);
+    this.rowsOut = metrics.counter('flowcast_book_rows_total', 'Book rows (features rows) produced').labels();
+    this.rowsRejected = metrics.counter('flowcast_book_rows_rejected_total', 'Rows for a symbol owned by another source, not published').labels();
+    this.alertsOut = metrics.counter('flowcast_alerts_total', 'Alerts published').labels();
+    this.featureLatency = metrics.histogram('flowcast_features_latency_seconds',
+      'From a book event entering the server to its features frame being published', LATENCY_BUCKETS_S).labels();
+    this.predLatency = metrics.histogram('flowcast_prediction_latency_seconds',
+      'From a book event entering the server to its prediction frame being published (inference and batching included)', LATENCY_BUCKETS_S).labels();
+    metrics.gauge('flowcast_source_lag_seconds', 'How far behind exchange time the last event arrived, by source', ['source'], () =>
+      [...this.sources].filter((s) => Number.isFinite(s.lagMs)).map((s) => [[s.name], s.lagMs / 1000]));
+    metrics.gauge('flowcast_source_up', 'Whether a source is running (1) or not (0)', ['source', 'kind'], () =>
+      [...this.sources].map((s) => [[s.name, s.kind], s.state === 'running' ? 1 : 0]));
+  }
+
+  start(): void {
+    const iv = this.cfg.feed.bookIntervalMs;
+    if (iv > 0) {
+      this.bookTimer = setInterval(() => this.flushBooks(), iv);
+      this.bookTimer.unref();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.bookTimer);
+  }
+
+  addSource(name: string, kind: SourceKind): SourceHandle {
+    const h = new SourceHandle(name, kind, this);
+    this.sources.add(h);
+    return h;
+  }
+
+  removeSource(h: SourceHandle): void {
+    this.sources.delete(h);
+    h.state = 'stopped';
+  }
+
+  sourceList(): SourceHandle[] {
+    return [...this.sources];
+  }
+
+  /** The source that owns a symbol (the first to produce a row for it). */
+  ownerOf(symbol: string): SourceHandle | undefined {
+    return this.feeds.get(symbol)?.owner;
+  }
+
+  symbols(): string[] {
+    return [...this.feeds.keys()];
+  }
+
+  /** Called by a source handle before it passes an event to its builder. */
+  enter(h: SourceHandle, at = performance.now()): void {
+    this.current = h;
+    this.enteredAt = at;
+  }
+
+  onRow(row: BookRow): void {
+    const h = this.current!;
+    let f = this.feeds.get(row.symbol);
+    if (!f) {
+      f = new SymbolFeed(row.symbol, h, this.cfg.feed.bookLevels, this.broker);
+      this.feeds.set(row.symbol, f);
+      h.symbols.add(row.symbol);
+      log.info('new symbol', { symbol: row.symbol, source: h.name });
+    } else if (f.owner !== h && f.owner.state === 'stopped') {
+      // The previous source is gone (a producer reconnected): the symbol passes to the new one.
+      f.owner = h;
+      h.symbols.add(row.symbol);
+    } else if (f.owner !== h) {
+      this.rowsRejected.inc();
+      if (!this.warnedOwner.has(`${h.name}/${row.symbol}`)) {
+        this.warnedOwner.add(`${h.name}/${row.symbol}`);
+        log.warn('symbol already fed by another source: rows ignored', { symbol: row.symbol, source: h.name, owner: f.owner.name });
+      }
+      return;
+    }
+    this.rowsOut.inc();
+    this.bookRow(f, row);
+    const alerts = this.plugins.alerts;
+    if (alerts) for (const a of alerts) a.onRow?.(row, this.emitAlert);
+    this.engine.onRow(row);
+  }
+
+  // ---- book frames ----
+
+  private bookRow(f: SymbolFeed, row: BookRow): void {
+    const L = this.cfg.feed.bookLevels;
+    const n = row.usableLevels < L ? row.usableLevels : L;
+    let nb = 0;
+    let na = 0;
+    for (let i = 0; i < n; i++) {
+      const bp = row.bidPx[i]!;
+      if (bp === bp) {
+        f.bid[2 * nb] = bp;
+        f.bid[2 * nb++ + 1] = row.bidSz[i]!;
+      }
+      const ap = row.askPx[i]!;
+      if (ap === ap) {
+        f.ask[2 * na] = ap;
+        f.ask[2 * na++ + 1] = row.askSz[i]!;
+      }
+    }
+    f.nb = nb;
+    f.na = na;
+    f.bookTs = row.ts;
+    const now = performance.now();
+    if (now - f.lastBookMs >= this.cfg.feed.bookIntervalMs) this.publishBook(f, now);
+    else f.bookDirty = true;
+  }
+
+  /** Trailing edge of the throttle: the newest state of every symbol that changed since its last frame. */
+  private flushBooks(): void {
+    const now = performance.now();
+    for (const f of this.feeds.values()) if (f.bookDirty && now - f.lastBookMs >= this.cfg.feed.bookIntervalMs) this.publishBook(f, now);
+  }
+
+  private publishBook(f: SymbolFeed, now: number): void {
+    f.lastBookMs = now;
+    f.bookDirty = false;
+    const bids: [number, number][] = new Array(f.nb);
+    const asks: [number, number][] = new Array(f.na);
+    for (let i = 0; i < f.nb; i++) bids[i] = [f.bid[2 * i]!, f.bid[2 * i + 1]!];
+    for (let i = 0; i < f.na; i++) asks[i] = [f.ask[2 * i]!, f.ask[2 * i + 1]!];
+    const frame: Omit<BookFrame, 'topic' | 'seq'> = { t: 'book', ts: this.tb.toEpochMs(f.bookTs), sym: f.name, bids, asks };
+    this.broker.publish(f.bookTopic, frame);
+  }
+
+  // ---- features, predictions, alerts ----
+
+  private onFeatures(b: FeatureBlock, symbols: readonly string[]): void {
+    const nc = this.values.length;
+    const fr = this.featuresFrame;
+    for (let i = 0; i < b.n; i++) {
+      const sid = b.symbolId[i]!;
+      const f = (this.byEngineId[sid] ??= this.feeds.get(symbols[sid]!)!);
+      const v = this.values;
+      for (let c = 0; c < nc; c++) v[c] = b.values[c]![i]!;
+      const row = f.rows++;
+      const ts = b.ts[i]!;
+      fr.ts = this.tb.toEpochMs(ts);
+      fr.sym = f.name;
+      fr.row = row;
+      for (let c = 0; c < nc; c++) fr.v[c] = v[c]!;
+      this.broker.publish(f.featuresTopic, fr);
+      this.featureLatency.observe((performance.now() - this.enteredAt) / 1000);
+      this.plugins.predictor?.onFeatures(f.name, ts, row, v, this.enteredAt, this.emitPrediction);
+      const alerts = this.plugins.alerts;
+      if (alerts) for (const a of alerts) a.onFeatures?.(f.name, ts, row, v, this.emitAlert);
+    }
+  }
+
+  private publishPrediction(p: Prediction): void {
+    const f = this.feeds.get(p.symbol);
+    if (!f) return;
+    let t = f.predTopics.get(p.model);
+    if (!t) {
+      t = this.broker.topic(topicOf.pred(p.model, p.symbol));
+      f.predTopics.set(p.model, t);
+    }
+    const latency = performance.now() - p.enteredAt;
+    const frame: Omit<PredFrame, 'topic' | 'seq'> = {
+      t: 'pred', ts: this.tb.toEpochMs(p.ts), sym: p.symbol, model: p.model, classes: p.classes,
+      probs: Array.from(p.probs), row: p.row, latencyUs: Math.round(latency * 1000),
+    };
+    this.broker.publish(t, frame);
+    this.predLatency.observe(latency / 1000);
+  }
+
+  publishAlert(a: AlertEvent): void {
+    const f = this.feeds.get(a.symbol);
+    const frame: Omit<AlertFrame, 'topic' | 'seq'> = {
+      t: 'alert', ts: this.tb.toEpochMs(a.ts), sym: a.symbol, kind: a.kind, severity: a.severity, evidence: a.evidence,
+    };
+    this.alertsOut.inc();
+    this.broker.publish(f ? f.alertsTopic : this.broker.topic(topicOf.alerts(a.symbol)), frame);
+    this.broker.publish(this.broker.topic(topicOf.allAlerts), frame);
+  }
+
+  health(): Record<string, unknown>[] {
+    return [...this.sources].map((s) => s.health());
+  }
+}

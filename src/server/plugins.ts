@@ -1,0 +1,71 @@
+/**
+ * The small interfaces through which the server takes predictions, alerts and health from the
+ * modules that compute them (src/inference, src/analytics, src/compute). The server depends on these
+ * shapes only; adapters in this folder connect each module.
+ */
+import type { BookRow } from '../book/row.ts';
+
+/** One model as /v1/models and the hello frame describe it. */
+export interface ModelInfo {
+  name: string;
+  /** Class names, in the order of `probs`. */
+  classes: readonly string[];
+  [extra: string]: unknown;
+}
+
+export interface Prediction {
+  model: string;
+  symbol: string;
+  /** ns since the server's time base (the time of the row it was made at). */
+  ts: number;
+  probs: ArrayLike<number>;
+  classes: readonly string[];
+  /** The symbol's feed row number the prediction belongs to. */
+  row: number;
+  /** performance.now() when the book event that made the row entered the server. */
+  enteredAt: number;
+}
+
+/** Makes predictions from each symbol's feature rows (e.g. windows of them through ONNX models). */
+export interface Predictor {
+  models(): ModelInfo[];
+  /**
+   * A feature row of a symbol, in FEATURE_COLUMNS order. The array is reused after the call returns.
+   * Predictions are handed to `emit` whenever they are ready (usually after a batched inference).
+   */
+  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void;
+  /** POST /v1/predict: the request body (parsed JSON) in, a JSON-able answer out; throws HttpError for a bad request. */
+  predict(body: unknown): Promise<unknown>;
+  health(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface AlertEvent {
+  symbol: string;
+  /** ns since the server's time base. */
+  ts: number;
+  kind: string;
+  severity: string;
+  evidence: Record<string, unknown>;
+}
+
+/** Detectors over rows and features that raise alerts. */
+export interface AlertProducer {
+  onRow?(row: BookRow, emit: (a: AlertEvent) => void): void;
+  onFeatures?(symbol: string, ts: number, row: number, values: Float64Array, emit: (a: AlertEvent) => void): void;
+  health?(): Record<string, unknown>;
+}
+
+/** A named section of /healthz (compute backend, execution providers, ...). */
+export interface HealthSection {
+  name: string;
+  health(): Record<string, unknown> | Promise<Record<string, unknown>>;
+}
+
+/** An HTTP error a plug-in can throw from a request handler. */
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Replays a recorded source into the live pipeline at `speed` times real time, looping, so the
+ * feed looks like a live market: the embedded demo of `flowcast serve`.
+ *
+ * Streaming, in bounded memory: the source is parsed in chunks into a queue of pooled event objects
+ * (no allocation per event once warm), and a timer releases each event when its time comes.
+ *
+ * Re-stamping: an event's exchange time t maps to the wall clock as anchor + (t - t0) / speed,
+ * made non-decreasing, and the event is stamped with that wall time; each loop starts one second
+ * after the previous one ends. So times on the feed are present-day, always increase across loops,
+ * and a `--speed 10` replay shows ten seconds of market per second of clock. Each loop starts a new
+ * book session, so Binance captures re-sync from their REST snapshot exactly as on the first pass.
+ */
+import { DepthEvent, TradeEvent, type MarketSink } from '../sources/events.ts';
+
+import { openSource } from '../sources/spec.ts';
+import { BadInputPolicy } from '../core/errors.ts';
+import { NS_PER_MS, type TimeBase } from '../core/time.ts';
+import { autoBucketVolume } from '../features/vpin.ts';
+import { logger } from '../core/log.ts';
+import { openRecording, RECORDING_PREFIX, type ReplayableSource } from '../store/replay-recording.ts';
+import type { SourceHandle } from './live.ts';
+
+const log = logger('replay');
+
+/** Queue length below which the parser is let run again. */
+const LOW_WATER = 4096;
+/** Events released per timer turn before yielding to sockets. */
+const BURST = 4096;
+const LOOP_GAP_MS = 1000;
+
+class StopReplay extends Error {}
+
+/** openSource, plus `recording:DIR` for what `flowcast record` wrote. */
+export async function openReplaySource(spec: string, policy: BadInputPolicy): Promise<ReplayableSource> {
+  if (spec.startsWith(RECORDING_PREFIX)) return openRecording(spec, { policy });
+  return openSource(spec, { policy });
+}
+
+type Queued = { depth: DepthEvent; trade?: undefined; due: number } | { depth?: undefined; trade: TradeEvent; due: number };
+
+export interface ReplayOptions {
+  speed: number;
+  loop: boolean;
+}
+
+export class ReplayPlayer implements MarketSink {
+  private readonly queue: Queued[] = [];
+  private head = 0;
+  private readonly depthPool: DepthEvent[] = [];
+  private readonly tradePool: TradeEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private t0 = NaN;
+  private anchor = 0;
+  private lastDue = 0;
+  private done: Promise<void> | undefined;
+  loops = 0;
+
+  constructor(
+    readonly spec: string,
+    private readonly opts: ReplayOptions,
+    private readonly handle: SourceHandle,
+    private readonly tb: TimeBase,
+  ) {}
+
+  /** Traded volume per symbol over one pass (sizes VPIN buckets for `vpinBucket: auto`). */
+  async tradedVolume(): Promise<Map<string, number>> {
+    const src = await openReplaySource(this.spec, BadInputPolicy.parse('all'));
+    const vol = new Map<string, number>();
+    await src.run({ onDepth() {}, onTrade(t) { vol.set(t.symbol, (vol.get(t.symbol) ?? 0) + t.size); } });
+    return vol;
+  }
+
+  /** Sets each symbol's VPIN bucket from its volume, unless configured. */
+  async sizeVpin(into: Record<string, number>): Promise<void> {
+    for (const [sym, v] of await this.tradedVolume()) into[sym] ??= autoBucketVolume(v);
+  }
+
+  start(): void {
+    this.done = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.wake?.();
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    const h = this.handle;
+    try {
+      for (;;) {
+        const src = await openReplaySource(this.spec, BadInputPolicy.parse('all'));
+        if (this.loops > 0) h.newSession();
+        this.t0 = NaN;
+        h.state = 'running';
+        h.detail = `replay ${this.opts.speed}x, loop ${this.loops + 1}`;
+        await src.run(this, () => this.waitBelow(LOW_WATER));
+        await this.waitBelow(0);
+        this.loops++;
+        if (!this.opts.loop || this.stopped) break;
+        this.anchor = this.lastDue + LOOP_GAP_MS;
+      }
+      h.state = this.stopped ? 'stopped' : 'finished';
+    } catch (e) {
+      if (e instanceof StopReplay) {
+        h.state = 'stopped';
+        return;
+      }
+      h.state = 'error';
+      h.detail = (e as Error).message;
+      log.error('replay failed', { spec: this.spec, error: e as Error });
+    }
+  }
+
+  onDepth(e: DepthEvent): void {
+    const d = this.depthPool.pop() ?? new DepthEvent();
+    d.copyFrom(e);
+    this.enqueue({ depth: d, due: this.dueOf(e.ts) });
+  }
+
+  onTrade(e: TradeEvent): void {
+    const t = this.tradePool.pop() ?? new TradeEvent();
+    t.copyFrom(e);
+    this.enqueue({ trade: t, due: this.dueOf(e.ts) });
+  }
+
+  private dueOf(ts: number): number {
+    if (this.t0 !== this.t0) {
+      this.t0 = ts;
+      if (this.loops === 0) this.anchor = performance.now();
+    }
+    const due = this.anchor + (ts - this.t0) / NS_PER_MS / this.opts.speed;
+    this.lastDue = due > this.lastDue ? due : this.lastDue;
+    return this.lastDue;
+  }
+
+  private enqueue(q: Queued): void {
+    this.queue.push(q);
+    if (this.queue.length - this.head === 1) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.head >= this.queue.length) return;
+    clearTimeout(this.timer);
+    const delay = this.queue[this.head]!.due - performance.now();
+    this.timer = delay > 0 ? setTimeout(() => this.pump(), Math.max(1, Math.floor(delay))) : setTimeout(() => this.pump(), 0);
+  }
+
+  /** Releases every event that is due (up to a burst), re-stamped onto the wall clock. */
+  private pump(): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    const origin = performance.timeOrigin;
+    const h = this.handle;
+    let n = 0;
+    while (this.head < this.queue.length && n < BURST) {
+      const q = this.queue[this.head]!;
+      if (q.due > now) break;
+      this.head++;
+      n++;
+      const ts = this.tb.fromEpochMs(origin + q.due);
+      if (q.depth) {
+        const d = q.depth;
+        d.tsLocal = d.tsLocal === d.tsLocal ? ts : NaN;
+        d.ts = ts;
+        h.onDepth(d);
+        this.depthPool.push(d);
+      } else {
+        const t = q.trade;
+        t.tsLocal = t.tsLocal === t.tsLocal ? ts : NaN;
+        t.ts = ts;
+        h.onTrade(t);
+        this.tradePool.push(t);
+      }
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head > 65_536) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.wake && this.queue.length - this.head <= this.wakeBelow) {
+      const w = this.wake;
+      this.wake = undefined;
+      w();
+    }
+    this.schedule();
+  }
+
+  private wakeBelow = 0;
+
+  private waitBelow(n: number): Promise<void> {
+    if (this.stopped) return Promise.reject(new StopReplay());
+    if (this.queue.length - this.head <= n) return Promise.resolve();
+    this.wakeBelow = n;
+    return new Promise<void>((resolve, reject) => {
+      this.wake = () => (this.stopped ? reject(new StopReplay()) : resolve());
+    });
+  }
+}

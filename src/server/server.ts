@@ -1,0 +1,165 @@
+/**
+ * Assembles the server: one uWS app with /feed, /ingest and the HTTP routes; the broker, the live
+ * pipeline and the configured sources (replays, Binance connectors). `startServer` resolves once
+ * the port is bound and every source has started.
+ */
+import { createRequire } from 'node:module';
+import type { us_listen_socket } from 'uWebSockets.js';
+import { requireNativeUws } from './uws.ts';
+import { Broker } from './broker.ts';
+import { feedBehavior, mountFeed } from './feed.ts';
+import { ingestBehavior, mountIngest } from './ingest.ts';
+import { mountHttp } from './http.ts';
+import { LivePipeline, type LivePlugins } from './live.ts';
+import { ReplayPlayer } from './replay.ts';
+import { MetricsRegistry } from './metrics.ts';
+import { Security } from './security.ts';
+import { CloseCode, PROTOCOL_VERSION } from './protocol.ts';
+import type { ServerConfig } from './config.ts';
+import type { HealthSection, Predictor } from './plugins.ts';
+import { BinanceConnector } from '../connectors/binance.ts';
+import { logger } from '../core/log.ts';
+
+const log = logger('server');
+const require = createRequire(import.meta.url);
+export const VERSION: string = (require('../../package.json') as { version: string }).version;
+
+export interface ServerOptions {
+  predictor?: Predictor;
+  alerts?: LivePlugins['alerts'];
+  /** Extra /healthz sections (compute backend, ...). */
+  health?: HealthSection[];
+  /** Backpressure sweep period (ms); tests shorten it. */
+  sweepMs?: number;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly host: string;
+  /** http://host:port/ (the dashboard). */
+  readonly url: string;
+  readonly config: ServerConfig;
+  readonly broker: Broker;
+  readonly pipeline: LivePipeline;
+  readonly metrics: MetricsRegistry;
+  readonly replays: ReplayPlayer[];
+  readonly connectors: BinanceConnector[];
+  close(): Promise<void>;
+}
+
+export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): Promise<RunningServer> {
+  const uWS = requireNativeUws();
+  const started = Date.now();
+  const app = uWS.App();
+  const metrics = new MetricsRegistry();
+  const security = new Security(cfg);
+  const broker = new Broker(app, cfg.feed, cfg.limits, metrics, opts.sweepMs);
+  const predictor = opts.predictor;
+  const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts });
+  const models = (): string[] => (predictor ? predictor.models().map((m) => m.name) : []);
+  broker.helloInfo = () => ({ symbols: pipeline.symbols(), models: models() });
+
+  mountFeed(app, feedBehavior(cfg, broker, security, metrics, { server: `flowcast ${VERSION}` }));
+  const ingest = ingestBehavior(cfg, pipeline, security, metrics);
+  mountIngest(app, ingest.behavior);
+
+  const replays: ReplayPlayer[] = [];
+  const connectors: BinanceConnector[] = [];
+  let port = 0;
+
+  const health = async (): Promise<Record<string, unknown>> => {
+    const sources = pipeline.health();
+    const sections: Record<string, unknown> = {};
+    for (const s of opts.health ?? []) {
+      try {
+        sections[s.name] = await s.health();
+      } catch (e) {
+        sections[s.name] = { error: (e as Error).message };
+      }
+    }
+    const bad = sources.filter((s) => s['state'] === 'error' || s['state'] === 'reconnecting');
+    return {
+      status: bad.length > 0 ? 'degraded' : 'ok',
+      version: VERSION,
+      protocol: PROTOCOL_VERSION,
+      uptimeS: Math.round((Date.now() - started) / 1000),
+      server: { host: cfg.host, port, uws: 'native', node: process.version, anonymousAccess: security.anonymousAllowed, keys: cfg.security.keys.length },
+      feed: { ...broker.stats(), ingestConnections: ingest.conns.size },
+      sources,
+      compute: sections['compute'] ?? {
+        backend: 'cpu',
+        path: 'float64 streaming reference (src/features/engine.ts), row by row',
+        reason: 'the live feed computes each row as it arrives; batched GPU kernels serve the batch path',
+      },
+      inference: predictor ? predictor.health() : { models: [], reason: cfg.models.dir ? `no models loaded from ${cfg.models.dir}` : 'inference disabled (models.dir is empty)' },
+      ...Object.fromEntries(Object.entries(sections).filter(([k]) => k !== 'compute')),
+    };
+  };
+
+  mountHttp(app, {
+    security,
+    metrics,
+    maxBodyBytes: cfg.limits.maxHttpBodyBytes,
+    health,
+    models: () => (predictor ? predictor.models() : []),
+    topics: () => ({ topics: broker.liveTopics().map((t) => ({ topic: t.name, seq: t.seq, subscribers: t.subscribers })), symbols: pipeline.symbols(), models: models() }),
+    predict: predictor ? (b) => predictor.predict(b) : undefined,
+  });
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(cfg.host, cfg.port, (ls) => {
+      if (!ls) reject(new Error(`cannot listen on ${cfg.host}:${cfg.port} (in use, or not an address of this machine)`));
+      else resolve(ls);
+    });
+  });
+  port = uWS.us_socket_local_port(listenSocket as never);
+  broker.start();
+  pipeline.start();
+
+  try {
+    for (const s of cfg.sources) {
+      if (s.kind === 'replay') {
+        const h = pipeline.addSource(`replay:${s.spec.replace(/^[a-z]+:/, '').split(',')[0]!.split('/').pop()}`, 'replay');
+        const p = new ReplayPlayer(s.spec, { speed: s.speed, loop: s.loop }, h, pipeline.tb);
+        if (cfg.features.vpinBucket === 'auto') await p.sizeVpin(pipeline.vpinBySymbol);
+        replays.push(p);
+      } else {
+        const h = pipeline.addSource(`binance-${s.market}:${s.symbols.join(',')}`, 'binance');
+        for (const sym of s.symbols) if (cfg.features.vpinBucket === 'auto' && pipeline.vpinBySymbol[sym] === undefined) {
+          log.warn('VPIN bucket volume for a live symbol defaults to 1 (set features.vpinBucketBySymbol)', { symbol: sym });
+        }
+        connectors.push(new BinanceConnector({ market: s.market, symbols: s.symbols, timeBase: pipeline.timeBase, wsUrl: s.wsUrl, restUrl: s.restUrl }, h));
+      }
+    }
+    for (const p of replays) p.start();
+    for (const c of connectors) await c.start();
+  } catch (e) {
+    uWS.us_listen_socket_close(listenSocket);
+    broker.stop();
+    pipeline.stop();
+    throw e;
+  }
+  log.info('listening', { host: cfg.host, port, sources: cfg.sources.length });
+
+  const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+  return {
+    port,
+    host: cfg.host,
+    url: `http://${host}:${port}/`,
+    config: cfg,
+    broker,
+    pipeline,
+    metrics,
+    replays,
+    connectors,
+    async close() {
+      uWS.us_listen_socket_close(listenSocket);
+      await Promise.all([...replays.map((p) => p.stop()), ...connectors.map((c) => c.stop())]);
+      broker.stop();
+      pipeline.stop();
+      for (const c of [...broker.conns]) if (c.ws && !c.closing) c.ws.end(CloseCode.GoingAway, 'server shutting down');
+      for (const c of [...ingest.conns]) c.ws?.end(CloseCode.GoingAway, 'server shutting down');
+      await predictor?.close();
+    },
+  };
+}
