@@ -50,6 +50,7 @@ async function readHead(path: string, n: number): Promise<Buffer> {
 }
 
 export async function isZip(path: string): Promise<boolean> {
+  await statOrThrow(path);
   const head = await readHead(path, 4);
   return head.length === 4 && head.readUInt32LE(0) === 0x04034b50;
 }
