@@ -102,6 +102,8 @@ export class Broker {
   private readonly topics = new Map<string, Topic>();
   readonly conns = new Set<FeedConn>();
   private nextId = 1;
+  /** Bytes sent or published since the last sweep: see publish(). */
+  private sinceSweep = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
   private readonly published: Record<TopicKind, CounterChild>;
@@ -214,7 +216,13 @@ export class Broker {
         this.bytesOut.inc(js.length);
       }
       for (const c of t.slow) this.offerSlow(c, t, c.format === 'msgpack' ? mp : js);
+      this.sinceSweep += js.length;
     }
+    // No connection can gain more unsent bytes than were published since the last sweep. Sweeping
+    // whenever that reaches our limit keeps every connection below uWS's hard limit (4x ours) even
+    // when a burst outpaces the timer, so slow clients are always handled here, never cut by uWS.
+    this.sinceSweep += mp.length;
+    if (this.sinceSweep >= this.feed.maxBufferBytes) this.sweep();
     return seq;
   }
 
@@ -254,6 +262,7 @@ export class Broker {
       return;
     }
     c.ws.send(p, typeof p !== 'string');
+    this.sinceSweep += typeof p === 'string' ? p.length : p.byteLength;
   }
 
   /** Subscribes to already validated and authorised topics: ack, last values, then live frames. */
@@ -333,6 +342,7 @@ export class Broker {
 
   /** Checks every connection's unsent bytes; detaches the slow ones, re-attaches the recovered. */
   sweep(): void {
+    this.sinceSweep = 0;
     const limit = this.feed.maxBufferBytes;
     const now = performance.now();
     for (const c of this.conns) {

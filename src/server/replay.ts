@@ -7,7 +7,7 @@
  *
  * Re-stamping: an event's exchange time t maps to the wall clock as anchor + (t - t0) / speed,
  * made non-decreasing, and the event is stamped with that wall time; each loop starts one second
- * after the previous one ends. So times on the feed are present-day, always increase across loops,
+ * (of market time) after the previous one ends. So times on the feed are present-day, always increase across loops,
  * and a `--speed 10` replay shows ten seconds of market per second of clock. Each loop starts a new
  * book session, so Binance captures re-sync from their REST snapshot exactly as on the first pass.
  */
@@ -27,6 +27,7 @@ const log = logger('replay');
 const LOW_WATER = 4096;
 /** Events released per timer turn before yielding to sockets. */
 const BURST = 4096;
+/** Market time between two loops (divided by the speed on the wall clock). */
 const LOOP_GAP_MS = 1000;
 
 class StopReplay extends Error {}
@@ -102,7 +103,7 @@ export class ReplayPlayer implements MarketSink {
         await this.waitBelow(0);
         this.loops++;
         if (!this.opts.loop || this.stopped) break;
-        this.anchor = this.lastDue + LOOP_GAP_MS;
+        this.anchor = this.lastDue + LOOP_GAP_MS / this.opts.speed;
       }
       h.state = this.stopped ? 'stopped' : 'finished';
     } catch (e) {
@@ -162,7 +163,7 @@ export class ReplayPlayer implements MarketSink {
       if (q.due > now) break;
       this.head++;
       n++;
-      const ts = this.tb.fromEpochMs(origin + q.due);
+      const ts = Math.round(this.tb.fromEpochMs(origin + q.due));
       if (q.depth) {
         const d = q.depth;
         d.tsLocal = d.tsLocal === d.tsLocal ? ts : NaN;

@@ -15,8 +15,7 @@ export async function testServer(
   overrides: ConfigOverrides = {},
   opts: ServerOptions = {},
 ): Promise<RunningServer> {
-  const cfg = loadServerConfig({ env: {}, overrides: { port: 0, noReplay: true, models: '', ...overrides } });
-  cfg.security.keys.push(key('producer', WRITE_KEY, { write: ['*'] }));
+  const cfg = loadServerConfig({ env: { FLOWCAST_API_KEY: `producer:${WRITE_KEY}` }, overrides: { port: 0, noReplay: true, models: '', ...overrides } });
   patch(cfg);
   return startServer(cfg, { sweepMs: 5, ...opts });
 }

@@ -1,0 +1,197 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Socket } from 'node:net';
+import { FeedClient } from '../../src/client/feed-client.ts';
+import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
+import { decodeMessage, type ServerFrame } from '../../src/server/protocol.ts';
+import type { RunningServer } from '../../src/server/server.ts';
+import { feedUrl, testServer, until } from './helpers.ts';
+
+let server: RunningServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function features(s: RunningServer, sym: string, row: number): void {
+  s.broker.publish(s.broker.topic(`features.${sym}`), { t: 'features', ts: 1.7e12 + row, sym, row, v: FEATURE_COLUMNS.map((_, i) => row * 1.5 + i) });
+}
+
+function pred(s: RunningServer, sym: string, row: number): void {
+  s.broker.publish(s.broker.topic(`pred.m1.${sym}`), { t: 'pred', ts: 1.7e12 + row, sym, model: 'm1', classes: ['down', 'flat', 'up'], probs: [0.2, 0.5, 0.3], row });
+}
+
+/** A raw client that decodes frames and can stop reading its socket. */
+class RawClient {
+  readonly ws: WebSocket;
+  readonly frames: ServerFrame[] = [];
+  lastSeq = new Map<string, number>();
+  gaps = new Map<string, number>();
+  dropped = new Map<string, number>();
+  close: { code: number; reason: string } | undefined;
+  constructor(url: string) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.ws.on('message', (d: Buffer, bin: boolean) => {
+      const f = decodeMessage(d, bin) as ServerFrame;
+      this.frames.push(f);
+      if ('seq' in f && 'topic' in f) {
+        const last = this.lastSeq.get(f.topic);
+        if (last !== undefined && f.seq > last + 1) this.gaps.set(f.topic, (this.gaps.get(f.topic) ?? 0) + f.seq - last - 1);
+        this.lastSeq.set(f.topic, f.seq);
+      }
+      if (f.t === 'dropped') for (const [t, n] of Object.entries(f.topics)) this.dropped.set(t, (this.dropped.get(t) ?? 0) + n);
+    });
+    this.ws.on('close', (code, reason) => { this.close = { code, reason: reason.toString() }; });
+  }
+  async ready(topics: string[]): Promise<void> {
+    await new Promise((r) => this.ws.once('open', r));
+    this.ws.send(JSON.stringify({ op: 'subscribe', topics, id: 1 }));
+    await until(() => this.frames.some((f) => f.t === 'subscribed'), 2000, 'subscribed');
+  }
+  get socket(): Socket {
+    return (this.ws as unknown as { _socket: Socket })._socket;
+  }
+}
+
+function counter(s: RunningServer, name: string, label = ''): number {
+  const line = s.metrics.render().split('\n').find((l) => l.startsWith(name + (label ? `{${label}}` : ' ')));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('backpressure', () => {
+  it('a client that stops reading never holds up the others, and is closed when it stays stuck', async () => {
+    server = await testServer((c) => {
+      c.feed.maxBufferBytes = 64 * 1024;
+      c.feed.slowTimeoutMs = 400;
+      c.feed.heartbeatMs = 60_000;
+    });
+    const s = server;
+    const stuck = new RawClient(feedUrl(s));
+    await stuck.ready(['features.HOT']);
+    stuck.socket.pause();
+    const fast = await FeedClient.connect({ url: feedUrl(s) });
+    let received = 0;
+    fast.on('features', () => received++);
+    await fast.subscribe(['features.HOT']);
+
+    // ~40 MB of frames: far more than the kernel socket buffers of the stuck client absorb.
+    const N = 100_000;
+    for (let r = 0; r < N; r++) {
+      features(s, 'HOT', r);
+      if (r % 250 === 249) await tick();
+    }
+    await until(() => received === N, 20_000, 'fast client to receive every frame');
+    expect(fast.gaps.size).toBe(0);
+    expect(fast.counts.get('dropped') ?? 0).toBe(0);
+
+    // The stuck one was detached (its older states dropped and counted), then closed.
+    expect(counter(s, 'flowcast_feed_slow_episodes_total')).toBeGreaterThanOrEqual(1);
+    expect(counter(s, 'flowcast_feed_dropped_frames_total', 'kind="features"')).toBeGreaterThan(0);
+    await until(() => counter(s, 'flowcast_feed_disconnects_total', 'reason="slow-timeout"') === 1, 5000, 'stuck client closed');
+    expect(s.broker.stats().connections).toBe(1);
+    stuck.socket.resume();
+    await until(() => stuck.close !== undefined, 5000, 'close seen by the stuck client');
+    expect(stuck.close!.code).toBe(4008);
+    expect(stuck.close!.reason).toMatch(/^slow consumer: over 65536 unsent bytes for \d+ s$/);
+    await fast.close();
+  });
+
+  it('a slow reader is told exactly what it missed: states conflate, events never drop', async () => {
+    server = await testServer((c) => {
+      c.feed.maxBufferBytes = 32 * 1024;
+      c.feed.maxOverflows = 1000;
+      c.feed.heartbeatMs = 60_000;
+    });
+    const s = server;
+    const slow = new RawClient(feedUrl(s));
+    await slow.ready(['features.A', 'features.B', 'pred.m1.A']);
+    let r = 0;
+    const publish = (): void => {
+      features(s, 'A', r);
+      features(s, 'B', r);
+      if (r % 10 === 0) pred(s, 'A', r);
+      r++;
+    };
+    // Episodes: stop reading until the server detaches the client, publish on while it is slow,
+    // then read again; in between, publish at a pace it keeps up with.
+    for (let episode = 0; episode < 4; episode++) {
+      slow.socket.pause();
+      const before = counter(s, 'flowcast_feed_slow_episodes_total');
+      while (counter(s, 'flowcast_feed_slow_episodes_total') === before) {
+        for (let k = 0; k < 100; k++) publish();
+        await tick();
+      }
+      for (let k = 0; k < 500; k++) publish();
+      slow.socket.resume();
+      await until(() => s.broker.stats().slowConnections === 0, 5000, 'recovered');
+      for (let k = 0; k < 50; k++) {
+        publish();
+        await tick();
+      }
+    }
+    while (r % 10 !== 1) publish();
+    const N = r;
+    await until(() => slow.lastSeq.get('features.A') === N && slow.lastSeq.get('features.B') === N && slow.lastSeq.get('pred.m1.A') === (N - 1) / 10 + 1, 20_000, 'last frames');
+    await until(() => s.broker.stats().slowConnections === 0, 5000, 'recovered');
+    expect(slow.dropped.get('features.A') ?? 0).toBeGreaterThan(0);
+    // Exact accounting: every sequence gap was announced in a dropped notice, no more, no less.
+    for (const t of ['features.A', 'features.B']) expect(slow.gaps.get(t) ?? 0).toBe(slow.dropped.get(t) ?? 0);
+    expect(slow.gaps.get('pred.m1.A') ?? 0).toBe(0);
+    expect(slow.dropped.get('pred.m1.A')).toBeUndefined();
+    // A dropped notice comes before the frames that follow the gap.
+    const i = slow.frames.findIndex((f) => f.t === 'dropped');
+    expect(slow.frames[i]).toMatchObject({ t: 'dropped', reason: 'slow-consumer' });
+    expect(slow.close).toBeUndefined();
+    slow.ws.close();
+  });
+
+  it('repeated overflow disconnects with the reason', async () => {
+    server = await testServer((c) => {
+      c.feed.maxBufferBytes = 16 * 1024;
+      c.feed.maxOverflows = 2;
+      c.feed.slowTimeoutMs = 60_000;
+      c.feed.heartbeatMs = 60_000;
+    });
+    const s = server;
+    const c = new RawClient(feedUrl(s));
+    await c.ready(['features.R']);
+    let r = 0;
+    for (let episode = 0; episode < 3 && !c.close; episode++) {
+      c.socket.pause();
+      const before = counter(s, 'flowcast_feed_slow_episodes_total');
+      while (counter(s, 'flowcast_feed_slow_episodes_total') === before && s.broker.stats().connections > 0) {
+        for (let k = 0; k < 200; k++) features(s, 'R', r++);
+        await tick();
+      }
+      c.socket.resume();
+      await until(() => s.broker.stats().slowConnections === 0, 5000, 'episode over');
+    }
+    await until(() => c.close !== undefined, 5000, 'close');
+    expect(c.close).toEqual({ code: 4008, reason: 'slow consumer: 3 buffer overflows in 60 s' });
+    expect(counter(s, 'flowcast_feed_disconnects_total', 'reason="repeated-overflow"')).toBe(1);
+  });
+
+  it('closes a stuck client whose undroppable frames (predictions) exceed the limit', async () => {
+    server = await testServer((c) => {
+      c.feed.maxBufferBytes = 32 * 1024;
+      c.feed.slowTimeoutMs = 60_000;
+      c.feed.heartbeatMs = 60_000;
+    });
+    const s = server;
+    const c = new RawClient(feedUrl(s));
+    await c.ready(['pred.m1.Q']);
+    c.socket.pause();
+    for (let r = 0; r < 200_000 && !counter(s, 'flowcast_feed_disconnects_total', 'reason="queue-overflow"'); r++) {
+      pred(s, 'Q', r);
+      if (r % 500 === 499) await tick();
+    }
+    expect(counter(s, 'flowcast_feed_disconnects_total', 'reason="queue-overflow"')).toBe(1);
+    c.socket.resume();
+    await until(() => c.close !== undefined, 5000, 'close');
+    expect(c.close!.code).toBe(4008);
+    // Up to the close, predictions arrived without a gap: none was dropped.
+    expect(c.gaps.get('pred.m1.Q') ?? 0).toBe(0);
+  });
+});
