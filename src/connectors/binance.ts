@@ -69,6 +69,8 @@ export interface ConnectorStats {
   snapshots: number;
   snapshotFailures: number;
   resyncRequests: number;
+  /** Messages that could not be processed (logged, skipped). */
+  badMessages: number;
 }
 
 interface SymbolSync {
@@ -91,7 +93,7 @@ export class BinanceConnector {
   private readonly o: Required<Omit<BinanceConnectorOptions, 'timeBase'>> & { timeBase: TimeBaseRef };
   private session = 0;
   private WS!: typeof WebSocketType;
-  readonly stats: ConnectorStats = { connects: 0, disconnects: 0, messages: 0, snapshots: 0, snapshotFailures: 0, resyncRequests: 0 };
+  readonly stats: ConnectorStats = { connects: 0, disconnects: 0, messages: 0, snapshots: 0, snapshotFailures: 0, resyncRequests: 0, badMessages: 0 };
 
   constructor(opts: BinanceConnectorOptions, private readonly target: ConnectorTarget) {
     const d = DEFAULTS[opts.market];
@@ -106,7 +108,7 @@ export class BinanceConnector {
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
       snapshotMinIntervalMs: 1000,
-      ...opts,
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
       symbols: opts.symbols.map((s) => s.toUpperCase()),
     } as typeof this.o;
     if (this.o.symbols.length === 0) throw new Error('binance connector: no symbols');
@@ -134,7 +136,11 @@ export class BinanceConnector {
     this.ws = undefined;
     if (ws && ws.readyState !== ws.CLOSED) {
       await new Promise<void>((resolve) => {
-        ws.once('close', () => resolve());
+        const t = setTimeout(resolve, 1000);
+        ws.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
         ws.terminate();
       });
     }
@@ -218,7 +224,13 @@ export class BinanceConnector {
     const prefix = Buffer.from(`${now} `);
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     const line = Buffer.concat([prefix, body]);
-    this.parser.line(line, 0, line.length, ++this.lineNo);
+    try {
+      this.parser.line(line, 0, line.length, ++this.lineNo);
+    } catch (e) {
+      // Whatever one message does (times out of range, a bug downstream), the stream goes on.
+      this.stats.badMessages++;
+      if (this.stats.badMessages <= 10) log.error('message failed', { error: e as Error, message: body.toString('utf8', 0, 200) });
+    }
   }
 
   private afterDepth(symbol: string, session: number): void {

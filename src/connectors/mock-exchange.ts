@@ -228,8 +228,13 @@ export class MockExchange {
     }
     const t0 = raw[from]!.ns;
     const speed = this.o.speed ?? 1;
+    // A live exchange stamps present times: move E and T by whole days to today (u and the prices untouched).
+    const shift = Math.round((Date.now() - (firstDepth.d['E'] as number)) / 86_400_000) * 86_400_000;
+    this.lastE = (snapshot['E'] as number | undefined ?? 0) + shift;
+    this.lastT = (snapshot['T'] as number | undefined ?? 0) + shift;
     this.timeline = raw.slice(from).map((r) => {
-      const m: Msg = { at: Number(r.ns - t0) / 1e6 / speed, stream: r.stream, text: r.text };
+      for (const k of ['E', 'T']) if (typeof r.d[k] === 'number') r.d[k] = (r.d[k] as number) + shift;
+      const m: Msg = { at: Number(r.ns - t0) / 1e6 / speed, stream: r.stream, text: JSON.stringify({ stream: r.stream, data: r.d }) };
       if (r.d['e'] === 'depthUpdate') {
         m.depth = {
           U: r.d['U'] as number, u: r.d['u'] as number, pu: r.d['pu'] as number, E: r.d['E'] as number, T: r.d['T'] as number,

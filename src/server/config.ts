@@ -48,6 +48,8 @@ export interface BinanceSourceConfig {
   /** Base URLs (tests point them at the mock exchange). */
   wsUrl?: string;
   restUrl?: string;
+  /** Diff stream suffix (default @depth@100ms). */
+  depthStream?: string;
 }
 
 export type SourceConfig = ReplaySourceConfig | BinanceSourceConfig;
@@ -314,12 +316,14 @@ function parseSource(L: Layer, s: unknown, path: string, baseDir: string, speed:
     return { kind: 'replay', spec: resolveSpec(spec, baseDir), speed: L.num(o, 'speed', path, 0, true) ?? speed, loop: L.bool(o, 'loop', path) ?? true };
   }
   if (o['binance'] !== undefined) {
-    L.known(o, ['binance', 'symbols', 'wsUrl', 'restUrl'], path);
+    L.known(o, ['binance', 'symbols', 'wsUrl', 'restUrl', 'depthStream'], path);
     const market = L.str(o, 'binance', path);
     if (market !== 'spot' && market !== 'usdm') L.fail(`${path}binance`, `expected "spot" or "usdm", got ${JSON.stringify(market)}`);
     const symbols = L.strings(o, 'symbols', path);
     if (!symbols || symbols.length === 0) L.fail(`${path}symbols`, 'expected a non-empty array of symbols');
-    return { kind: 'binance', market, symbols: symbols.map((x) => x.toUpperCase()), wsUrl: L.str(o, 'wsUrl', path), restUrl: L.str(o, 'restUrl', path) };
+    const depthStream = L.str(o, 'depthStream', path);
+    if (depthStream !== undefined && !/^@depth(@\d+ms)?$/.test(depthStream)) L.fail(`${path}depthStream`, `expected @depth, @depth@100ms, @depth@500ms ..., got ${JSON.stringify(depthStream)}`);
+    return { kind: 'binance', market, symbols: symbols.map((x) => x.toUpperCase()), wsUrl: L.str(o, 'wsUrl', path), restUrl: L.str(o, 'restUrl', path), depthStream };
   }
   return L.fail(path.slice(0, -1), 'a source is {"replay": SPEC, "speed"?, "loop"?} or {"binance": "spot"|"usdm", "symbols": [...]}');
 }

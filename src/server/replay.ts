@@ -58,6 +58,7 @@ export class ReplayPlayer implements MarketSink {
   private lastDue = 0;
   private done: Promise<void> | undefined;
   loops = 0;
+  failedEvents = 0;
 
   constructor(
     readonly spec: string,
@@ -164,18 +165,24 @@ export class ReplayPlayer implements MarketSink {
       this.head++;
       n++;
       const ts = Math.round(this.tb.fromEpochMs(origin + q.due));
-      if (q.depth) {
-        const d = q.depth;
-        d.tsLocal = d.tsLocal === d.tsLocal ? ts : NaN;
-        d.ts = ts;
-        h.onDepth(d);
-        this.depthPool.push(d);
-      } else {
-        const t = q.trade;
-        t.tsLocal = t.tsLocal === t.tsLocal ? ts : NaN;
-        t.ts = ts;
-        h.onTrade(t);
-        this.tradePool.push(t);
+      try {
+        if (q.depth) {
+          const d = q.depth;
+          d.tsLocal = d.tsLocal === d.tsLocal ? ts : NaN;
+          d.ts = ts;
+          this.depthPool.push(d);
+          h.onDepth(d);
+        } else {
+          const t = q.trade;
+          t.tsLocal = t.tsLocal === t.tsLocal ? ts : NaN;
+          t.ts = ts;
+          this.tradePool.push(t);
+          h.onTrade(t);
+        }
+      } catch (e) {
+        // One event must not stop the replay (nor the server): log, count, go on.
+        this.failedEvents++;
+        if (this.failedEvents <= 10) log.error('replayed event failed', { spec: this.spec, error: e as Error });
       }
     }
     if (this.head === this.queue.length) {

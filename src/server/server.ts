@@ -128,7 +128,9 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
         for (const sym of s.symbols) if (cfg.features.vpinBucket === 'auto' && pipeline.vpinBySymbol[sym] === undefined) {
           log.warn('VPIN bucket volume for a live symbol defaults to 1 (set features.vpinBucketBySymbol)', { symbol: sym });
         }
-        connectors.push(new BinanceConnector({ market: s.market, symbols: s.symbols, timeBase: pipeline.timeBase, wsUrl: s.wsUrl, restUrl: s.restUrl }, h));
+        connectors.push(new BinanceConnector({
+          market: s.market, symbols: s.symbols, timeBase: pipeline.timeBase, wsUrl: s.wsUrl, restUrl: s.restUrl, depthStream: s.depthStream,
+        }, h));
       }
     }
     for (const p of replays) p.start();
