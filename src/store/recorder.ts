@@ -291,7 +291,7 @@ export class Recorder implements MarketSink {
     this.stats.segments++;
     this.stats.bytes += bytes.length;
     this.rows.n = 0;
-    log.debug('segment committed', { file: name, rows: n });
+    log.info('segment committed', { file: name, rows: n, eventsTotal: this.stats.events });
   }
 
   private metadata(): Record<string, string> {
