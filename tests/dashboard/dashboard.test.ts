@@ -34,6 +34,12 @@ interface DashState {
   errors: unknown[];
 }
 
+// Browser globals used inside page.evaluate callbacks (the project's tsconfig has no DOM library).
+declare const window: { __flowcast: DashState };
+declare const document: {
+  getElementById(id: string): { width: number; height: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+};
+
 describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
   it('draws the live heatmap, mid lines, OFI and VPIN panels and alerts, all from local assets', async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
@@ -47,7 +53,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
 
     await page.goto(server.url);
     await page.waitForFunction(() => {
-      const s = (window as unknown as { __flowcast: DashState }).__flowcast;
+      const s = window.__flowcast;
       const vpin = (s.feats as { vpin: number }[]).filter((f) => f.vpin === f.vpin).length;
       return s.connected && s.sym === 'BTCUSDT' && s.books.length >= 40 && vpin >= 50 && s.draws >= 3 && s.heatCells > 200;
     }, undefined, { timeout: 30_000 });
@@ -58,8 +64,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
 
     // The heatmap holds many colours (sizes), not a blank canvas.
     const colours = await page.evaluate(() => {
-      const c = document.getElementById('heatmap') as HTMLCanvasElement;
-      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const c = document.getElementById('heatmap');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       const seen = new Set<number>();
       let painted = 0;
       for (let i = 0; i < d.length; i += 4) {
@@ -73,7 +79,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
     expect(await page.locator('.uplot').count()).toBe(2);
     expect(await page.textContent('#quote')).toMatch(/BTCUSDT\s+bid \d+\.\d × [\d.]+\s+ask/);
     expect(await page.textContent('#status')).toBe('live');
-    const state = await page.evaluate(() => (window as unknown as { __flowcast: DashState }).__flowcast);
+    const state = await page.evaluate(() => window.__flowcast);
     expect(state.errors).toEqual([]);
     expect(state.gaps).toBe(0);
 
