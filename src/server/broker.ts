@@ -45,6 +45,13 @@ export class Topic {
   /** Subscribers currently detached (slow), served from their queues. */
   readonly slow = new Set<FeedConn>();
   subscribers = 0;
+  /**
+   * For state topics (book, features) whose producer skips frames nobody receives: publishes the
+   * current state so a new subscriber gets it as the last value.
+   */
+  refresh: (() => void) | undefined;
+  /** Set by a producer that skipped a frame while the topic had no subscribers. */
+  stale = false;
   readonly conflatable: boolean;
   readonly mName: string;
   readonly jName: string;
@@ -184,9 +191,9 @@ export class Broker {
     return t !== undefined && c.subs.has(t);
   }
 
-  /** Topics that have published at least once. */
+  /** Topics with data: published at least once, or holding a state not yet sent to anyone. */
   liveTopics(): Topic[] {
-    return [...this.topics.values()].filter((t) => t.seq > 0);
+    return [...this.topics.values()].filter((t) => t.seq > 0 || t.stale);
   }
 
   // ---- publishing ----
@@ -275,6 +282,12 @@ export class Broker {
       t.subscribers++;
       added.push(t);
     }
+    for (const t of added) {
+      if (t.stale && t.refresh) {
+        t.stale = false;
+        t.refresh();
+      }
+    }
     this.sendFrame(c, { t: 'subscribed', id, topics: names });
     for (const t of added) {
       const last = t.lastAs(c.format);
@@ -326,7 +339,7 @@ export class Broker {
 
   /** Topics made only by subscriptions go away with their last subscriber (no unbounded growth from bogus names). */
   private gc(t: Topic): void {
-    if (t.subscribers === 0 && t.seq === 0) this.topics.delete(t.name);
+    if (t.subscribers === 0 && t.seq === 0 && !t.refresh) this.topics.delete(t.name);
   }
 
   /** Closes a connection with a reason; counted by reason. */

@@ -138,12 +138,17 @@ class SymbolFeed {
   readonly featuresTopic: Topic;
   readonly alertsTopic: Topic;
   readonly predTopics = new Map<string, Topic>();
+  /** The last features row (published on subscribe when frames were skipped). */
+  readonly lastValues: Float64Array;
+  lastTs = 0;
+  lastRow = 0;
 
   constructor(readonly name: string, public owner: SourceHandle, levels: number, broker: Broker) {
     this.bid = new Float64Array(levels * 2);
     this.ask = new Float64Array(levels * 2);
     this.bookTopic = broker.topic(topicOf.book(name));
     this.featuresTopic = broker.topic(topicOf.features(name));
+    this.lastValues = new Float64Array(FEATURE_COLUMNS.length);
     this.alertsTopic = broker.topic(topicOf.alerts(name));
   }
 }
@@ -168,7 +173,6 @@ export class LivePipeline implements RowSink {
   private current: SourceHandle | undefined;
   private enteredAt = 0;
   private bookTimer: NodeJS.Timeout | undefined;
-  private readonly values = new Float64Array(FEATURE_COLUMNS.length);
   private readonly featuresFrame: FeaturesFrame;
   private readonly rowsOut: CounterChild;
   private readonly rowsRejected: CounterChild;
@@ -263,7 +267,9 @@ export class LivePipeline implements RowSink {
     const h = this.current!;
     let f = this.feeds.get(row.symbol);
     if (!f) {
-      f = new SymbolFeed(row.symbol, h, this.cfg.feed.bookLevels, this.broker);
+      const nf = (f = new SymbolFeed(row.symbol, h, this.cfg.feed.bookLevels, this.broker));
+      nf.bookTopic.refresh = () => this.publishBook(nf, performance.now());
+      nf.featuresTopic.refresh = () => this.publishFeatures(nf);
       this.feeds.set(row.symbol, f);
       h.symbols.add(row.symbol);
       log.info('new symbol', { symbol: row.symbol, source: h.name });
@@ -308,6 +314,12 @@ export class LivePipeline implements RowSink {
     f.nb = nb;
     f.na = na;
     f.bookTs = row.ts;
+    if (f.bookTopic.subscribers === 0) {
+      // Nobody to send it to: keep the state; a subscriber gets it as the last value (Topic.refresh).
+      f.bookTopic.stale = true;
+      f.bookDirty = false;
+      return;
+    }
     const now = performance.now();
     if (now - f.lastBookMs >= this.cfg.feed.bookIntervalMs) this.publishBook(f, now);
     else f.bookDirty = true;
@@ -333,25 +345,32 @@ export class LivePipeline implements RowSink {
   // ---- features, predictions, alerts ----
 
   private onFeatures(b: FeatureBlock, symbols: readonly string[]): void {
-    const nc = this.values.length;
-    const fr = this.featuresFrame;
+    const nc = FEATURE_COLUMNS.length;
     for (let i = 0; i < b.n; i++) {
       const sid = b.symbolId[i]!;
       const f = (this.byEngineId[sid] ??= this.feeds.get(symbols[sid]!)!);
-      const v = this.values;
+      const v = f.lastValues;
       for (let c = 0; c < nc; c++) v[c] = b.values[c]![i]!;
-      const row = f.rows++;
-      const ts = b.ts[i]!;
-      fr.ts = this.tb.toEpochMs(ts);
-      fr.sym = f.name;
-      fr.row = row;
-      for (let c = 0; c < nc; c++) fr.v[c] = v[c]!;
-      this.broker.publish(f.featuresTopic, fr);
-      this.featureLatency.observe((performance.now() - this.enteredAt) / 1000);
+      const row = (f.lastRow = f.rows++);
+      const ts = (f.lastTs = b.ts[i]!);
+      if (f.featuresTopic.subscribers > 0) {
+        this.publishFeatures(f);
+        this.featureLatency.observe((performance.now() - this.enteredAt) / 1000);
+      } else f.featuresTopic.stale = true;
       this.plugins.predictor?.onFeatures(f.name, ts, row, v, this.enteredAt, this.emitPrediction);
       const alerts = this.plugins.alerts;
       if (alerts) for (const a of alerts) a.onFeatures?.(f.name, ts, row, v, this.emitAlert);
     }
+  }
+
+  private publishFeatures(f: SymbolFeed): void {
+    const fr = this.featuresFrame;
+    fr.ts = this.tb.toEpochMs(f.lastTs);
+    fr.sym = f.name;
+    fr.row = f.lastRow;
+    const v = f.lastValues;
+    for (let c = 0; c < v.length; c++) fr.v[c] = v[c]!;
+    this.broker.publish(f.featuresTopic, fr);
   }
 
   private publishPrediction(p: Prediction): void {
