@@ -14,6 +14,7 @@
  * that is reported, never passed off as the mode that was asked for.
  */
 import { createRequire } from 'node:module';
+import * as gpujs from 'gpu.js';
 import { GPU, type IKernelRunShortcut } from 'gpu.js';
 import { ofiLevel1, denseFeatures, KERNEL_COLUMNS } from '../../kernels/dense.ts';
 import type { SnapshotBatch } from '../snapshots/batch.ts';
@@ -161,4 +162,30 @@ export class GpuJsBackend implements DenseBackend {
     await this.gpu.destroy();
     if (this.mode === 'webgpu') releaseDawn();
   }
+}
+
+/**
+ * The WGSL that gpu.js generates for the two dense kernels at a batch shape, without a device
+ * (gpu.js's device-independent build steps). For inspection (scripts/gpu-check --wgsl) and for
+ * the test that the kernels stay inside what the WebGPU translator accepts.
+ */
+export function denseKernelsWgsl(batch: SnapshotBatch, levels: number): { ofi: string; dense: string } {
+  const constants = denseConstants(batch, levels);
+  const translate = (fn: (...a: never[]) => unknown, args: Float32Array[], output: number): string => {
+    // Not in gpu.js's type declarations, exported by its index.
+    const Kernel = (gpujs as unknown as { WebGPUKernel: unknown }).WebGPUKernel as new (src: string, settings: object) => Record<string, (...a: unknown[]) => unknown> & { threadDim: number[]; paramsLayout: unknown };
+    const k = new Kernel(fn.toString(), { output: [output], constants, precision: 'single' });
+    k.setupConstants!();
+    k.setupArguments!(args);
+    k.validateSettings!(args);
+    k.threadDim = [output, 1, 1];
+    k.translateSource!();
+    k.paramsLayout = k.computeParamsLayout!();
+    return k.assembleWGSL!() as string;
+  };
+  const rows = batch.B * batch.W;
+  return {
+    ofi: translate(ofiLevel1 as never, [batch.book], rows),
+    dense: translate(denseFeatures as never, [batch.book, new Float32Array(rows), batch.refUnits32], KERNEL_COLUMNS.length * batch.outputRows),
+  };
 }

@@ -48,7 +48,10 @@ export interface ColumnParity {
   /** Rows where exactly one side is NaN. */
   nanMismatches: number;
   maxAbsError: number;
-  /** Largest |error| / |reference| over rows with a non-zero reference. */
+  /**
+   * Largest |error| / |reference| over rows whose reference is well above the column's absolute
+   * tolerance (below it the reference is float64 rounding noise and a ratio means nothing).
+   */
   maxRelError: number;
   /** Largest error / allowed error (<= 1 passes). */
   worst: number;
@@ -165,8 +168,9 @@ export function compareDense(cap: DenseCapture, backend: string, tol: Record<Den
       compared++;
       const err = Math.abs(g - r);
       if (err > maxAbs) maxAbs = err;
-      if (r !== 0 && err / Math.abs(r) > maxRel) maxRel = err / Math.abs(r);
-      const allowed = t.atol * (t.scale === 'sizes' ? Math.max(1, cap.sizeScale[i]!) : 1) + t.rtol * Math.abs(r);
+      const atol = t.atol * (t.scale === 'sizes' ? Math.max(1, cap.sizeScale[i]!) : 1);
+      if (Math.abs(r) > 1e3 * atol && r !== 0 && err / Math.abs(r) > maxRel) maxRel = err / Math.abs(r);
+      const allowed = atol + t.rtol * Math.abs(r);
       const ratio = err === 0 ? 0 : err / allowed;
       if (ratio > worst) {
         worst = ratio;

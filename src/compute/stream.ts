@@ -81,7 +81,7 @@ export class DenseStream implements RowSink {
     if (n === 0) return;
     const plan = this.plan();
     const batch = this.takeBatch(plan.windows, plan.T);
-    for (const w of plan.list) batch.add(this.rings[w.ring]!, w.end);
+    for (const w of plan.list) batch.add(this.rings[w.ring]!, w.end, w.need);
     const logRing = this.backend.sync ? this.logRing : this.logRing.slice(0, n);
     const logIdx = this.backend.sync ? this.logIdx : this.logIdx.slice(0, n);
     const firstWindow = plan.firstWindow;
@@ -150,7 +150,7 @@ export class DenseStream implements RowSink {
 
   /** Windows for the rows since the last flush, with the T that computes the fewest rows. */
   private plan(): {
-    T: number; windows: number; list: { ring: number; end: number }[];
+    T: number; windows: number; list: { ring: number; end: number; need: number }[];
     firstWindow: number[]; perRing: number[]; lastEnd: number[];
   } {
     const pending: number[] = this.rings.map((r, i) => r.count - this.done[i]!);
@@ -166,7 +166,7 @@ export class DenseStream implements RowSink {
       if (T >= this.maxT) break;
     }
     const T = best;
-    const list: { ring: number; end: number }[] = [];
+    const list: { ring: number; end: number; need: number }[] = [];
     const firstWindow: number[] = [], perRing: number[] = [], lastEnd: number[] = [];
     for (let i = 0; i < this.rings.length; i++) {
       const p = pending[i]!;
@@ -175,7 +175,8 @@ export class DenseStream implements RowSink {
       lastEnd.push(e);
       const k = p > 0 ? Math.ceil(p / T) : 0;
       perRing.push(k);
-      for (let j = 0; j < k; j++) list.push({ ring: i, end: e - (k - 1 - j) * T });
+      // The first window's older outputs were computed by the previous flush: only its last rows are needed.
+      for (let j = 0; j < k; j++) list.push({ ring: i, end: e - (k - 1 - j) * T, need: j === 0 ? p - (k - 1) * T : T });
       this.done[i] = e + 1;
     }
     let windows = 1;

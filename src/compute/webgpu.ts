@@ -42,7 +42,9 @@ async function load(flags: string[]): Promise<DawnStatus> {
     const fromGpuJs = createRequire(createRequire(import.meta.url).resolve('gpu.js'));
     mod = (await import(pathToFileURL(fromGpuJs.resolve('webgpu')).href)) as typeof mod;
   } catch (e) {
-    return { ok: false, detail: `Dawn (npm webgpu) failed to load: ${firstLine(e)}` };
+    const msg = firstLine(e);
+    const hint = /GLIBCXX_3\.4\.3[2-9]/.test(msg) ? ' (its prebuilt binary needs libstdc++ from GCC 13+: Ubuntu 24.04, Debian 13)' : '';
+    return { ok: false, detail: `Dawn (npm webgpu) failed to load: ${msg}${hint}` };
   }
   try {
     dawn = mod.create(flags);

@@ -29,7 +29,14 @@
  * preserve NaN, so presence is tested as size > 0.
  */
 import { CHANNELS, SnapshotRing, TRADE_CHANNELS } from './ring.ts';
-import { DENSE_HISTORY } from '../../kernels/dense.ts';
+import { DENSE_HISTORY, KERNEL_COLUMNS } from '../../kernels/dense.ts';
+
+/**
+ * Most book values (B * W * LT * 4) and kernel output cells a batch may have: GPU kernels index in
+ * float32, exact for integers up to 2^24 (419k rows at 10 levels; the DenseStream's blocks are far
+ * smaller). Split larger work into several batches.
+ */
+export const MAX_BATCH_VALUES = 2 ** 24;
 
 export interface BatchShape {
   /** B: windows (tensor capacity; fewer may be in use). */
@@ -74,6 +81,10 @@ export class SnapshotBatch {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`batch ${k} must be a positive integer, got ${v}`);
     }
     if (!Number.isInteger(H) || H < 0) throw new RangeError(`batch history must be a non-negative integer, got ${H}`);
+    const values = B * (H + T) * levels * CHANNELS;
+    if (values > MAX_BATCH_VALUES || B * T * KERNEL_COLUMNS.length > MAX_BATCH_VALUES) {
+      throw new RangeError(`batch ${B}x(${H}+${T})x${levels} has ${values} book values; the most kernels can index exactly is 2^24: split it`);
+    }
     this.B = B;
     this.T = T;
     this.H = H;
@@ -116,10 +127,11 @@ export class SnapshotBatch {
 
   /**
    * Copies the window of `ring` that ends at stream index `last` (default: the newest row) into
-   * window `this.n` and returns its index. Rows the ring no longer holds are an error; rows before
-   * the stream's start are padding.
+   * window `this.n` and returns its index. Rows before the stream's start are padding. Only the
+   * last `need` output rows (default T) must be right: the ring must hold them and their H rows of
+   * history; older rows it no longer holds are padded (their outputs are not meant to be used).
    */
-  add(ring: SnapshotRing, last = ring.count - 1): number {
+  add(ring: SnapshotRing, last = ring.count - 1, need = this.T): number {
     const b = this.n;
     if (b >= this.B) throw new RangeError(`batch is full (${this.B} windows)`);
     if (ring.levels < this.levels) throw new RangeError(`ring ${ring.symbol} keeps ${ring.levels} levels, batch needs ${this.levels}`);
@@ -127,19 +139,21 @@ export class SnapshotBatch {
     const W = this.W;
     const first = last - W + 1;
     const oldest = ring.count - ring.size;
-    if (Math.max(first, 0) < oldest) {
-      throw new RangeError(`ring ${ring.symbol} no longer holds row ${Math.max(first, 0)} (holds ${oldest}..${ring.count - 1}; capacity ${ring.capacity})`);
+    const required = Math.max(0, last - Math.min(need, this.T) - this.H + 1);
+    if (required < oldest) {
+      throw new RangeError(`ring ${ring.symbol} no longer holds row ${required} (holds ${oldest}..${ring.count - 1}; capacity ${ring.capacity})`);
     }
-    const pad = first < 0 ? -first : 0;
+    // Rows before the stream's start (first < 0) or no longer held: padding.
+    const pad = Math.max(0, oldest - first);
     const ps = 10 ** ring.priceDecimals;
     const ss = 10 ** ring.sizeDecimals;
-    // The reference in ticks, a whole number, so that price * ps - refTicks is whole too.
-    const refTicks = Math.round(referencePrice(ring, Math.max(first, 0), last, last - Math.floor(this.T / 2)) * ps);
-    this.refs[b] = refTicks / ps;
+    // The reference in price units, a whole number, so that price * ps - refUnits is whole too.
+    const refUnits = Math.round(referencePrice(ring, first + pad, last, last - Math.floor(this.T / 2)) * ps);
+    this.refs[b] = refUnits / ps;
     this.priceScale[b] = ps;
     this.sizeScale[b] = ss;
-    this.refUnits[b] = refTicks;
-    this.refUnits32[b] = refTicks;
+    this.refUnits[b] = refUnits;
+    this.refUnits32[b] = refUnits;
     this.symbols[b] = ring.symbol;
     this.symbolIds[b] = ring.symbolId;
     this.filled[b] = W - pad;
@@ -163,9 +177,9 @@ export class SnapshotBatch {
       let k = slot * RL * CHANNELS;
       for (let l = 0; l < LT; l++, k += CHANNELS, o += CHANNELS) {
         const bp = src[k]!, ap = src[k + 2]!;
-        out[o] = bp === bp ? bp * ps - refTicks : 0;
+        out[o] = bp === bp ? bp * ps - refUnits : 0;
         out[o + 1] = bp === bp ? src[k + 1]! * ss : 0;
-        out[o + 2] = ap === ap ? ap * ps - refTicks : 0;
+        out[o + 2] = ap === ap ? ap * ps - refUnits : 0;
         out[o + 3] = ap === ap ? src[k + 3]! * ss : 0;
       }
       this.ts[b * W + w] = ring.ts[slot]!;
