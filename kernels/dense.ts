@@ -191,7 +191,8 @@ export function denseFeatures(
       if (sxx > 0) out = sxy / sxx;
     }
   } else if (c < 15.5) {
-    // ofi_1..ofi_5: level m of this row against level m of the previous row.
+    // ofi_1..ofi_5: level m of this row against level m of the previous row. The same lines as in
+    // ofiLevel1, on purpose: gpu.js's webasm mode cannot pass an array to a helper function.
     const o = (c - 11) * 4;
     const pb = book[cur + o];
     const qb = book[cur + o + 1];

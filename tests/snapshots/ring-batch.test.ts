@@ -147,6 +147,18 @@ describe('SnapshotBatch', () => {
     }
   });
 
+  it('pads rows the ring has evicted when only the last `need` outputs matter (they and their history are held)', () => {
+    const ring = fill(goog.slice(0, 500), 120);
+    const batch = new SnapshotBatch({ windows: 1, rows: 100, levels: 10 });
+    // Window 350..499 (150 rows); the ring holds 380..499: the last 70 outputs need 380 on.
+    expect(() => batch.add(ring, 499, 71)).toThrow(/no longer holds row 379/);
+    batch.add(ring, 499, 70);
+    expect(batch.filled[0]).toBe(120);
+    expect(Array.from(batch.book.subarray(0, 30 * 40)).every((x) => x === 0)).toBe(true);
+    expect(batch.ts[29]).toBeNaN();
+    expect(batch.ts[30]).toBe(goog[380]!.ts);
+  });
+
   it('refuses rows the ring no longer holds, a full batch, and shapes kernels cannot index', () => {
     const ring = fill(goog.slice(0, 500), 100);
     const batch = new SnapshotBatch({ windows: 1, rows: 30, levels: 10 });
