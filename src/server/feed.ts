@@ -53,6 +53,7 @@ export function refuseUpgrade(res: HttpResponse, status: string, reason: string)
 
 export interface FeedServerVersion {
   server: string;
+  started: number;
 }
 
 export function feedBehavior(
@@ -133,7 +134,7 @@ export function feedBehavior(
       broker.onOpen(c, ws);
       const info = broker.helloInfo();
       broker.sendFrame(c, {
-        t: 'hello', v: PROTOCOL_VERSION, server: version.server, format: c.format, principal: c.principal.id,
+        t: 'hello', v: PROTOCOL_VERSION, server: version.server, started: version.started, format: c.format, principal: c.principal.id,
         heartbeatMs: cfg.feed.heartbeatMs,
         limits: {
           maxSubscriptions: cfg.limits.maxSubscriptions, maxPayloadBytes: cfg.limits.maxPayloadBytes,

@@ -87,7 +87,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
   const msgs = metrics.counter('flowcast_ingest_messages_total', 'Ingest messages, by result', ['result']);
   const accepted = msgs.labels('accepted');
   const rejected = msgs.labels('rejected');
-  const refused = metrics.counter('flowcast_ingest_upgrades_refused_total', 'Ingest upgrades refused, by HTTP status', ['status']);
+  const refused = metrics.counter('flowcast_upgrades_refused_total', 'WebSocket upgrades refused, by endpoint and HTTP status', ['endpoint', 'status']);
   metrics.gauge('flowcast_ingest_connections', 'Open ingest connections', [], () => [[[], conns.size]]);
   const depth = new DepthEvent();
   const trade = new TradeEvent();
@@ -205,7 +205,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
     upgrade(res, req, context) {
       const u = readUpgrade(res, req);
       const refuse = (status: string, reason: string): void => {
-        refused.labels(status.slice(0, 3)).inc();
+        refused.labels('ingest', status.slice(0, 3)).inc();
         refuseUpgrade(res, status, reason);
       };
       if (u.origin && !security.originAllowed(u.origin, u.host)) return refuse('403 Forbidden', `origin ${u.origin} is not allowed`);

@@ -11,7 +11,7 @@
  */
 import { BookBuilder, type SyncStatus, type SymbolCounters } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
-import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
+import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
@@ -22,7 +22,7 @@ import { Broker, type Topic } from './broker.ts';
 import { topicOf, type BookFrame, type FeaturesFrame, type PredFrame, type AlertFrame } from './protocol.ts';
 import { LATENCY_BUCKETS_S, type CounterChild, type HistogramChild, type MetricsRegistry } from './metrics.ts';
 import type { ServerConfig } from './config.ts';
-import type { AlertEvent, AlertProducer, Prediction, Predictor } from './plugins.ts';
+import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, Predictor } from './plugins.ts';
 
 const log = logger('live');
 
@@ -73,7 +73,8 @@ export class SourceHandle implements MarketSink {
     this.depthIn++;
     this.depthCounter.value++;
     this.arrived(e.ts);
-    this.pipeline.enter(this);
+    const taps = this.pipeline.enter(this);
+    for (let i = 0; i < taps.length; i++) taps[i]!.onDepth?.(e);
     this.builder.onDepth(e);
   }
 
@@ -81,8 +82,20 @@ export class SourceHandle implements MarketSink {
     this.tradesIn++;
     this.tradeCounter.value++;
     this.arrived(e.ts);
-    this.pipeline.enter(this);
+    const taps = this.pipeline.enter(this);
+    for (let i = 0; i < taps.length; i++) taps[i]!.onTrade?.(e);
     this.builder.onTrade(e);
+  }
+
+  /** Quotes and order-level messages make no rows; they go to the alert producers only. */
+  onQuote(e: QuoteEvent): void {
+    const taps = this.pipeline.enter(this);
+    for (let i = 0; i < taps.length; i++) taps[i]!.onQuote?.(e);
+  }
+
+  onOrder(e: OrderEvent): void {
+    const taps = this.pipeline.enter(this);
+    for (let i = 0; i < taps.length; i++) taps[i]!.onOrder?.(e);
   }
 
   status(symbol: string): SyncStatus | undefined {
@@ -155,7 +168,7 @@ class SymbolFeed {
 
 export interface LivePlugins {
   predictor?: Predictor;
-  alerts?: AlertProducer[];
+  alerts?: AlertProducerFactory[];
 }
 
 export class LivePipeline implements RowSink {
@@ -181,7 +194,7 @@ export class LivePipeline implements RowSink {
   private readonly alertsOut: CounterChild;
   private readonly warnedOwner = new Set<string>();
   private readonly emitPrediction = (p: Prediction): void => this.publishPrediction(p);
-  private readonly emitAlert = (a: AlertEvent): void => this.publishAlert(a);
+  private readonly alerts: AlertProducer[];
 
   constructor(
     private readonly cfg: ServerConfig,
@@ -205,6 +218,11 @@ export class LivePipeline implements RowSink {
     });
     this.rowLevels = Math.max(FeatureEngine.rowLevels(fo), cfg.feed.bookLevels);
     this.engine = new FeatureEngine(fo, this.timeBase, (b, s) => this.onFeatures(b, s));
+    const books = {
+      book: (sym: string) => this.feeds.get(sym)?.owner.builder.book(sym),
+      status: (sym: string) => this.feeds.get(sym)?.owner.builder.status(sym),
+    };
+    this.alerts = (plugins.alerts ?? []).map((make) => make({ publish: (a) => this.publishAlert(a), books, timeBase: this.timeBase }));
     this.featuresFrame = { t: 'features', topic: '', seq: 0, ts: 0, sym: '', row: 0, v: new Array<number>(FEATURE_COLUMNS.length).fill(0) };
 
     this.eventsIn = metrics.counter('flowcast_events_in_total', 'Market events received, by source and kind', ['source', 'kind']);
@@ -257,10 +275,11 @@ export class LivePipeline implements RowSink {
     return [...this.feeds.keys()];
   }
 
-  /** Called by a source handle before it passes an event to its builder. */
-  enter(h: SourceHandle, at = performance.now()): void {
+  /** Called by a source handle before it passes an event on; returns the alert producers to tap. */
+  enter(h: SourceHandle, at = performance.now()): readonly AlertProducer[] {
     this.current = h;
     this.enteredAt = at;
+    return this.alerts;
   }
 
   onRow(row: BookRow): void {
@@ -287,8 +306,7 @@ export class LivePipeline implements RowSink {
     }
     this.rowsOut.inc();
     this.bookRow(f, row);
-    const alerts = this.plugins.alerts;
-    if (alerts) for (const a of alerts) a.onRow?.(row, this.emitAlert);
+    for (let i = 0; i < this.alerts.length; i++) this.alerts[i]!.onRow?.(row);
     this.engine.onRow(row);
   }
 
@@ -338,7 +356,7 @@ export class LivePipeline implements RowSink {
     const asks: [number, number][] = new Array(f.na);
     for (let i = 0; i < f.nb; i++) bids[i] = [f.bid[2 * i]!, f.bid[2 * i + 1]!];
     for (let i = 0; i < f.na; i++) asks[i] = [f.ask[2 * i]!, f.ask[2 * i + 1]!];
-    const frame: Omit<BookFrame, 'topic' | 'seq'> = { t: 'book', ts: this.tb.toEpochMs(f.bookTs), sym: f.name, bids, asks };
+    const frame: BookFrame = { t: 'book', topic: '', seq: 0, ts: this.tb.toEpochMs(f.bookTs), sym: f.name, bids, asks };
     this.broker.publish(f.bookTopic, frame);
   }
 
@@ -358,8 +376,7 @@ export class LivePipeline implements RowSink {
         this.featureLatency.observe((performance.now() - this.enteredAt) / 1000);
       } else f.featuresTopic.stale = true;
       this.plugins.predictor?.onFeatures(f.name, ts, row, v, this.enteredAt, this.emitPrediction);
-      const alerts = this.plugins.alerts;
-      if (alerts) for (const a of alerts) a.onFeatures?.(f.name, ts, row, v, this.emitAlert);
+      for (let k = 0; k < this.alerts.length; k++) this.alerts[k]!.onFeatures?.(f.name, ts, row, v);
     }
   }
 
@@ -382,8 +399,8 @@ export class LivePipeline implements RowSink {
       f.predTopics.set(p.model, t);
     }
     const latency = performance.now() - p.enteredAt;
-    const frame: Omit<PredFrame, 'topic' | 'seq'> = {
-      t: 'pred', ts: this.tb.toEpochMs(p.ts), sym: p.symbol, model: p.model, classes: p.classes,
+    const frame: PredFrame = {
+      t: 'pred', topic: '', seq: 0, ts: this.tb.toEpochMs(p.ts), sym: p.symbol, model: p.model, classes: p.classes,
       probs: Array.from(p.probs), row: p.row, latencyUs: Math.round(latency * 1000),
     };
     this.broker.publish(t, frame);
@@ -392,8 +409,8 @@ export class LivePipeline implements RowSink {
 
   publishAlert(a: AlertEvent): void {
     const f = this.feeds.get(a.symbol);
-    const frame: Omit<AlertFrame, 'topic' | 'seq'> = {
-      t: 'alert', ts: this.tb.toEpochMs(a.ts), sym: a.symbol, kind: a.kind, severity: a.severity, evidence: a.evidence,
+    const frame: AlertFrame = {
+      t: 'alert', topic: '', seq: 0, ts: this.tb.toEpochMs(a.ts), sym: a.symbol, kind: a.kind, severity: a.severity, evidence: a.evidence,
     };
     this.alertsOut.inc();
     this.broker.publish(f ? f.alertsTopic : this.broker.topic(topicOf.alerts(a.symbol)), frame);
@@ -402,5 +419,9 @@ export class LivePipeline implements RowSink {
 
   health(): Record<string, unknown>[] {
     return [...this.sources].map((s) => s.health());
+  }
+
+  alertsHealth(): Record<string, unknown>[] {
+    return this.alerts.map((a) => a.health?.() ?? {});
   }
 }

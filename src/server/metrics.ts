@@ -148,7 +148,10 @@ export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
   private readonly sources: MetricsSource[] = [];
 
+  /** The counter of that name, created on first use (endpoints share some, e.g. refused upgrades). */
   counter(name: string, help: string, labelNames: Labels = []): Counter {
+    const m = this.metrics.get(name);
+    if (m instanceof Counter && m.labelNames.join() === labelNames.join()) return m;
     return this.add(new Counter(name, help, labelNames));
   }
 

@@ -4,6 +4,9 @@
  * shapes only; adapters in this folder connect each module.
  */
 import type { BookRow } from '../book/row.ts';
+import type { L2Book } from '../book/l2-book.ts';
+import type { DepthEvent, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
+import type { TimeBaseRef } from '../core/time.ts';
 
 /** One model as /v1/models and the hello frame describe it. */
 export interface ModelInfo {
@@ -49,12 +52,29 @@ export interface AlertEvent {
   evidence: Record<string, unknown>;
 }
 
-/** Detectors over rows and features that raise alerts. */
+/**
+ * Detectors that raise alerts. They see every source event before the book builder applies it (so
+ * the book they read is the book before the event), every row after it, and every features row.
+ */
 export interface AlertProducer {
-  onRow?(row: BookRow, emit: (a: AlertEvent) => void): void;
-  onFeatures?(symbol: string, ts: number, row: number, values: Float64Array, emit: (a: AlertEvent) => void): void;
+  onDepth?(e: DepthEvent): void;
+  onTrade?(e: TradeEvent): void;
+  onQuote?(e: QuoteEvent): void;
+  onOrder?(e: OrderEvent): void;
+  onRow?(row: BookRow): void;
+  onFeatures?(symbol: string, ts: number, row: number, values: Float64Array): void;
   health?(): Record<string, unknown>;
 }
+
+/** What an alert producer is built with. */
+export interface AlertContext {
+  publish(a: AlertEvent): void;
+  /** Every symbol's book, as its source's builder holds it (and whether it is in sync). */
+  books: { book(symbol: string): L2Book | undefined; status(symbol: string): string | undefined };
+  timeBase: TimeBaseRef;
+}
+
+export type AlertProducerFactory = (ctx: AlertContext) => AlertProducer;
 
 /** A named section of /healthz (compute backend, execution providers, ...). */
 export interface HealthSection {

@@ -75,6 +75,8 @@ export interface HelloFrame {
   t: 'hello';
   v: number;
   server: string;
+  /** When this server process started, epoch ms: a change means a restart (sequence numbers start again). */
+  started: number;
   format: Format;
   /** Who the server thinks you are: a key id, or 'anonymous'. */
   principal: string;

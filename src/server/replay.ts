@@ -11,7 +11,7 @@
  * and a `--speed 10` replay shows ten seconds of market per second of clock. Each loop starts a new
  * book session, so Binance captures re-sync from their REST snapshot exactly as on the first pass.
  */
-import { DepthEvent, TradeEvent, type MarketSink } from '../sources/events.ts';
+import { DepthEvent, OrderEvent, QuoteEvent, TradeEvent, type MarketSink } from '../sources/events.ts';
 
 import { openSource } from '../sources/spec.ts';
 import { BadInputPolicy } from '../core/errors.ts';
@@ -38,11 +38,17 @@ export async function openReplaySource(spec: string, policy: BadInputPolicy): Pr
   return openSource(spec, { policy });
 }
 
-type Queued = { depth: DepthEvent; trade?: undefined; due: number } | { depth?: undefined; trade: TradeEvent; due: number };
+type Queued =
+  | { k: 'depth'; e: DepthEvent; due: number }
+  | { k: 'trade'; e: TradeEvent; due: number }
+  | { k: 'quote'; e: QuoteEvent; due: number }
+  | { k: 'order'; e: OrderEvent; due: number };
 
 export interface ReplayOptions {
   speed: number;
   loop: boolean;
+  /** Also replay quotes and order-level messages (only alert producers use them). */
+  quotesAndOrders?: boolean;
 }
 
 export class ReplayPlayer implements MarketSink {
@@ -50,6 +56,11 @@ export class ReplayPlayer implements MarketSink {
   private head = 0;
   private readonly depthPool: DepthEvent[] = [];
   private readonly tradePool: TradeEvent[] = [];
+  private readonly quotePool: QuoteEvent[] = [];
+  private readonly orderPool: OrderEvent[] = [];
+  /** Present only when quotes and orders are wanted: sources skip what a sink does not take. */
+  onQuote?: (e: QuoteEvent) => void;
+  onOrder?: (e: OrderEvent) => void;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -65,7 +76,18 @@ export class ReplayPlayer implements MarketSink {
     private readonly opts: ReplayOptions,
     private readonly handle: SourceHandle,
     private readonly tb: TimeBase,
-  ) {}
+  ) {
+    if (opts.quotesAndOrders) {
+      this.onQuote = (e) => {
+        const q = Object.assign(this.quotePool.pop() ?? new QuoteEvent(), e);
+        this.enqueue({ k: 'quote', e: q, due: this.dueOf(e.ts) });
+      };
+      this.onOrder = (e) => {
+        const o = Object.assign(this.orderPool.pop() ?? new OrderEvent(), e);
+        this.enqueue({ k: 'order', e: o, due: this.dueOf(e.ts) });
+      };
+    }
+  }
 
   /** Traded volume per symbol over one pass (sizes VPIN buckets for `vpinBucket: auto`). */
   async tradedVolume(): Promise<Map<string, number>> {
@@ -121,13 +143,13 @@ export class ReplayPlayer implements MarketSink {
   onDepth(e: DepthEvent): void {
     const d = this.depthPool.pop() ?? new DepthEvent();
     d.copyFrom(e);
-    this.enqueue({ depth: d, due: this.dueOf(e.ts) });
+    this.enqueue({ k: 'depth', e: d, due: this.dueOf(e.ts) });
   }
 
   onTrade(e: TradeEvent): void {
     const t = this.tradePool.pop() ?? new TradeEvent();
     t.copyFrom(e);
-    this.enqueue({ trade: t, due: this.dueOf(e.ts) });
+    this.enqueue({ k: 'trade', e: t, due: this.dueOf(e.ts) });
   }
 
   private dueOf(ts: number): number {
@@ -166,18 +188,30 @@ export class ReplayPlayer implements MarketSink {
       n++;
       const ts = Math.round(this.tb.fromEpochMs(origin + q.due));
       try {
-        if (q.depth) {
-          const d = q.depth;
-          d.tsLocal = d.tsLocal === d.tsLocal ? ts : NaN;
-          d.ts = ts;
-          this.depthPool.push(d);
-          h.onDepth(d);
-        } else {
-          const t = q.trade;
-          t.tsLocal = t.tsLocal === t.tsLocal ? ts : NaN;
-          t.ts = ts;
-          this.tradePool.push(t);
-          h.onTrade(t);
+        switch (q.k) {
+          case 'depth':
+            q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
+            q.e.ts = ts;
+            this.depthPool.push(q.e);
+            h.onDepth(q.e);
+            break;
+          case 'trade':
+            q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
+            q.e.ts = ts;
+            this.tradePool.push(q.e);
+            h.onTrade(q.e);
+            break;
+          case 'quote':
+            q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
+            q.e.ts = ts;
+            this.quotePool.push(q.e);
+            h.onQuote(q.e);
+            break;
+          case 'order':
+            q.e.ts = ts;
+            this.orderPool.push(q.e);
+            h.onOrder(q.e);
+            break;
         }
       } catch (e) {
         // One event must not stop the replay (nor the server): log, count, go on.

@@ -24,6 +24,12 @@ const log = logger('server');
 const require = createRequire(import.meta.url);
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
+/** A short name for a replayed spec: its kind and first file's name. */
+export function replayName(spec: string): string {
+  const kind = /^[a-z]+/.exec(spec)?.[0] ?? 'replay';
+  return `replay:${kind}:${spec.slice(kind.length + 1).split(',')[0]!.split('/').pop()}`;
+}
+
 export interface ServerOptions {
   predictor?: Predictor;
   alerts?: LivePlugins['alerts'];
@@ -59,7 +65,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const models = (): string[] => (predictor ? predictor.models().map((m) => m.name) : []);
   broker.helloInfo = () => ({ symbols: pipeline.symbols(), models: models() });
 
-  mountFeed(app, feedBehavior(cfg, broker, security, metrics, { server: `flowcast ${VERSION}` }));
+  mountFeed(app, feedBehavior(cfg, broker, security, metrics, { server: `flowcast ${VERSION}`, started }));
   const ingest = ingestBehavior(cfg, pipeline, security, metrics);
   mountIngest(app, ingest.behavior);
 
@@ -92,6 +98,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
         reason: 'the live feed computes each row as it arrives; batched GPU kernels serve the batch path',
       },
       inference: predictor ? predictor.health() : { models: [], reason: cfg.models.dir ? `no models loaded from ${cfg.models.dir}` : 'inference disabled (models.dir is empty)' },
+      analytics: opts.alerts?.length ? pipeline.alertsHealth() : { reason: 'no alert producers loaded' },
       ...Object.fromEntries(Object.entries(sections).filter(([k]) => k !== 'compute')),
     };
   };
@@ -119,8 +126,8 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   try {
     for (const s of cfg.sources) {
       if (s.kind === 'replay') {
-        const h = pipeline.addSource(`replay:${s.spec.replace(/^[a-z]+:/, '').split(',')[0]!.split('/').pop()}`, 'replay');
-        const p = new ReplayPlayer(s.spec, { speed: s.speed, loop: s.loop }, h, pipeline.tb);
+        const h = pipeline.addSource(replayName(s.spec), 'replay');
+        const p = new ReplayPlayer(s.spec, { speed: s.speed, loop: s.loop, quotesAndOrders: (opts.alerts?.length ?? 0) > 0 }, h, pipeline.tb);
         if (cfg.features.vpinBucket === 'auto') await p.sizeVpin(pipeline.vpinBySymbol);
         replays.push(p);
       } else {

@@ -4,7 +4,49 @@
  */
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
+import type { HealthSection } from './plugins.ts';
+import { logger } from '../core/log.ts';
 
-export async function loadPlugins(_cfg: ServerConfig): Promise<ServerOptions> {
-  return {};
+const log = logger('server');
+
+/**
+ * The live feed computes features with the float64 engine, row by row as each event arrives: the
+ * kernel backends (gpu.js, WebGPU) gain only on large batches and would add their time on top of
+ * each row's latency. /healthz says so, and lists which kernel backends this machine has (probed
+ * once, in the background, by running them), so nothing about the choice is silent.
+ */
+export function computeHealth(): HealthSection {
+  let probe: Promise<Record<string, unknown>> | undefined;
+  const run = async (): Promise<Record<string, unknown>> => {
+    try {
+      const { probeComputeEnvironment } = await import('../compute/probe.ts');
+      const env = await probeComputeEnvironment({ tfjs: false, onnx: false });
+      return {
+        kernels: env.gpujs.modes.map((m) => ({ backend: `gpujs:${m.mode}`, available: m.available && !m.error, detail: m.error ?? m.detail })),
+      };
+    } catch (e) {
+      return { kernels: { error: (e as Error).message } };
+    }
+  };
+  const base = {
+    backend: 'cpu',
+    precision: 'float64',
+    path: 'FeatureEngine (src/features/engine.ts), each row as it arrives',
+    reason: 'per-event latency: kernel backends gain only on batches of thousands of rows (docs/compute.md)',
+  };
+  return {
+    name: 'compute',
+    async health() {
+      probe ??= run();
+      return { ...base, ...(await probe) };
+    },
+  };
+}
+
+export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
+  const health: HealthSection[] = [computeHealth()];
+  // Start the probe now so the first /healthz does not wait for it.
+  void health[0]!.health();
+  log.debug('plugins', { models: cfg.models.dir });
+  return { health };
 }

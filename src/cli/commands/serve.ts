@@ -67,7 +67,7 @@ const command: Command = {
       throw e;
     }
     if (cfg.port > 65535) throw new UsageError(`--port: at most 65535, got ${cfg.port}`);
-    const { startServer } = await import('../../server/server.ts');
+    const { startServer, replayName } = await import('../../server/server.ts');
     const { NativeUwsMissing } = await import('../../server/uws.ts');
     let server;
     try {
@@ -80,13 +80,13 @@ const command: Command = {
       throw e;
     }
     const ws = server.url.replace(/^http/, 'ws');
-    const srcs = cfg.sources.map((s) => (s.kind === 'replay' ? `replay ${s.spec.replace(/^([a-z]+):.*\//, '$1:')} x${s.speed}` : `binance ${s.market} ${s.symbols.join(',')}`));
+    const srcs = cfg.sources.map((s) => (s.kind === 'replay' ? `${replayName(s.spec)} at ${s.speed}x` : `binance ${s.market} ${s.symbols.join(',')}`));
     process.stdout.write(
       `flowcast ${server.url} dashboard\n` +
       `  feed   ${ws}feed  (msgpack; ?format=json for JSON)\n` +
       `  ingest ${ws}ingest  (write key required)\n` +
       `  health ${server.url}healthz   metrics ${server.url}metrics\n` +
-      `  sources: ${srcs.length ? srcs.join('; ') : 'none (push over /ingest)'}\n` +
+      `  sources: ${srcs.length ? srcs.join('\n           ') : 'none (push over /ingest)'}\n` +
       `  access: ${server.config.security.anonymous ? 'anonymous read-only allowed (loopback)' : 'API key required'}\n`,
     );
     await new Promise<void>((resolve) => {
