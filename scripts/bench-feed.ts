@@ -430,7 +430,9 @@ async function main(): Promise<void> {
     const u = get('uws'), w = get('ws'), c = get('ws-cork');
     return [subs.toLocaleString('en-US'), u.frames.toLocaleString('en-US'), fmtRate(u.rate), fmtRate(w.rate), fmtRate(c.rate), `${(u.rate / w.rate).toFixed(1)}x`, `${(u.rate / c.rate).toFixed(1)}x`];
   });
-  const md = `Command: \`npm run bench:feed\`${quick ? ' (--quick)' : ''}. Machine: ${machine}; load average ${load0.toFixed(1)} at the start and ${os.loadavg()[0]!.toFixed(1)} at the end of the run (other work shared the two cores).
+  const md = `## Feed: end-to-end latency and fan-out (\`npm run bench:feed\`)
+
+Command: \`npm run bench:feed\`${quick ? ' (--quick)' : ''}. Machine: ${machine}; load average ${load0.toFixed(1)} at the start and ${os.loadavg()[0]!.toFixed(1)} at the end of the run (other work shared the two cores).
 
 **End-to-end latency**, from a book event entering (a producer's \`/ingest\` send) to its frame at a
 subscriber (\`/feed\`), matched by symbol and row; the server in its own process, producer and
