@@ -188,30 +188,15 @@ export class ReplayPlayer implements MarketSink {
       n++;
       const ts = Math.round(this.tb.fromEpochMs(origin + q.due));
       try {
+        const e = q.e;
+        if (q.k !== 'order') q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
+        e.ts = ts;
+        // Back to its pool first: the handle may throw, and the object is free once delivered.
         switch (q.k) {
-          case 'depth':
-            q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
-            q.e.ts = ts;
-            this.depthPool.push(q.e);
-            h.onDepth(q.e);
-            break;
-          case 'trade':
-            q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
-            q.e.ts = ts;
-            this.tradePool.push(q.e);
-            h.onTrade(q.e);
-            break;
-          case 'quote':
-            q.e.tsLocal = q.e.tsLocal === q.e.tsLocal ? ts : NaN;
-            q.e.ts = ts;
-            this.quotePool.push(q.e);
-            h.onQuote(q.e);
-            break;
-          case 'order':
-            q.e.ts = ts;
-            this.orderPool.push(q.e);
-            h.onOrder(q.e);
-            break;
+          case 'depth': this.depthPool.push(q.e); h.onDepth(q.e); break;
+          case 'trade': this.tradePool.push(q.e); h.onTrade(q.e); break;
+          case 'quote': this.quotePool.push(q.e); h.onQuote(q.e); break;
+          case 'order': this.orderPool.push(q.e); h.onOrder(q.e); break;
         }
       } catch (e) {
         // One event must not stop the replay (nor the server): log, count, go on.

@@ -5,6 +5,7 @@ import { FeedClient } from '../../src/client/feed-client.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import { decodeMessage, type ServerFrame } from '../../src/server/protocol.ts';
 import type { RunningServer } from '../../src/server/server.ts';
+import type { ServerConfig } from '../../src/server/config.ts';
 import { feedUrl, testServer, until } from './helpers.ts';
 
 let server: RunningServer | undefined;
@@ -55,6 +56,14 @@ class RawClient {
   }
 }
 
+/** A server whose heartbeats stay out of the way of these byte-counting tests. */
+function quietServer(patch: (c: ServerConfig) => void): Promise<RunningServer> {
+  return testServer((c) => {
+    c.feed.heartbeatMs = 60_000;
+    patch(c);
+  });
+}
+
 function counter(s: RunningServer, name: string, label = ''): number {
   const line = s.metrics.render().split('\n').find((l) => l.startsWith(name + (label ? `{${label}}` : ' ')));
   return line ? Number(line.split(' ').pop()) : 0;
@@ -62,10 +71,9 @@ function counter(s: RunningServer, name: string, label = ''): number {
 
 describe('backpressure', () => {
   it('a client that stops reading never holds up the others, and is closed when it stays stuck', async () => {
-    server = await testServer((c) => {
+    server = await quietServer((c) => {
       c.feed.maxBufferBytes = 64 * 1024;
       c.feed.slowTimeoutMs = 400;
-      c.feed.heartbeatMs = 60_000;
     });
     const s = server;
     const stuck = new RawClient(feedUrl(s));
@@ -99,10 +107,9 @@ describe('backpressure', () => {
   });
 
   it('a slow reader is told exactly what it missed: states conflate, events never drop', async () => {
-    server = await testServer((c) => {
+    server = await quietServer((c) => {
       c.feed.maxBufferBytes = 32 * 1024;
       c.feed.maxOverflows = 1000;
-      c.feed.heartbeatMs = 60_000;
     });
     const s = server;
     const slow = new RawClient(feedUrl(s));
@@ -148,11 +155,10 @@ describe('backpressure', () => {
   });
 
   it('repeated overflow disconnects with the reason', async () => {
-    server = await testServer((c) => {
+    server = await quietServer((c) => {
       c.feed.maxBufferBytes = 16 * 1024;
       c.feed.maxOverflows = 2;
       c.feed.slowTimeoutMs = 60_000;
-      c.feed.heartbeatMs = 60_000;
     });
     const s = server;
     const c = new RawClient(feedUrl(s));
@@ -174,10 +180,9 @@ describe('backpressure', () => {
   });
 
   it('closes a stuck client whose undroppable frames (predictions) exceed the limit', async () => {
-    server = await testServer((c) => {
+    server = await quietServer((c) => {
       c.feed.maxBufferBytes = 32 * 1024;
       c.feed.slowTimeoutMs = 60_000;
-      c.feed.heartbeatMs = 60_000;
     });
     const s = server;
     const c = new RawClient(feedUrl(s));

@@ -127,16 +127,8 @@ const command: Command = {
     await conn.start();
     process.stdout.write(`recording ${conn.name} into ${out} (row groups every ${rowGroupMs} ms, files every ${rotateMs} ms)\n`);
     const duration = values.duration ? parseDuration(values.duration, 'duration', 0) : undefined;
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      if (duration) setTimeout(stop, duration);
-    });
+    const { untilSignal } = await import('../../server/signals.ts');
+    await untilSignal(duration);
     await conn.stop();
     const st = await rec.close();
     process.stdout.write(`recorded ${st.events} events (${st.rows} rows, ${st.segments} segments) into ${st.files} file(s); ${conn.stats.snapshots} snapshots, ${conn.stats.resyncRequests} resyncs, ${conn.stats.disconnects} disconnects\n`);

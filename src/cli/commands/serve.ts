@@ -89,15 +89,8 @@ const command: Command = {
       `  sources: ${srcs.length ? srcs.join('\n           ') : 'none (push over /ingest)'}\n` +
       `  access: ${server.config.security.anonymous ? 'anonymous read-only allowed (loopback)' : 'API key required'}\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const { untilSignal } = await import('../../server/signals.ts');
+    await untilSignal();
     process.stderr.write('flowcast serve: shutting down\n');
     await server.close();
     return 0;
