@@ -33,7 +33,8 @@ async function childLatencyServer(): Promise<void> {
   const { loadServerConfig } = await import('../src/server/config.ts');
   const { startServer } = await import('../src/server/server.ts');
   const { loadPlugins } = await import('../src/server/wiring.ts');
-  const cfg = loadServerConfig({ env: { FLOWCAST_API_KEY: `bench:${WRITE_KEY}` }, overrides: { port: 0, noReplay: true } });
+  const models = process.env['FLOWCAST_MODELS'];
+  const cfg = loadServerConfig({ env: { FLOWCAST_API_KEY: `bench:${WRITE_KEY}`, ...(models !== undefined ? { FLOWCAST_MODELS: models } : {}) }, overrides: { port: 0, noReplay: true } });
   cfg.features.vpinBucket = 1;
   cfg.limits.ingestPerSecond = 1e7;
   cfg.limits.ingestBurst = 1e7;
@@ -392,7 +393,8 @@ async function main(): Promise<void> {
   const lat: LatencyResult[] = [];
   for (const n of only === 'fanout' ? [] : [1, 10, 100]) {
     const r = await latency(n, quick ? 2 : 6, 20);
-    process.stderr.write(`latency ${n} symbols: ${r.samples} samples, features p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms; predictions ${r.preds.length}\n`);
+    process.stderr.write(`latency ${n} symbols: ${r.samples} samples, features p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms; ` +
+      `${r.preds.length} predictions p50 ${fmtMs(percentile(r.preds, 0.5))} p99 ${fmtMs(percentile(r.preds, 0.99))} ms\n`);
     lat.push(r);
   }
 

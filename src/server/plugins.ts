@@ -40,6 +40,8 @@ export interface Predictor {
   /** POST /v1/predict: the request body (parsed JSON) in, a JSON-able answer out; throws HttpError for a bad request. */
   predict(body: unknown): Promise<unknown>;
   health(): Record<string, unknown>;
+  /** Extra Prometheus lines for /metrics (batch sizes, queue and run times). */
+  renderMetrics?(out: string[]): void;
   close(): Promise<void>;
 }
 

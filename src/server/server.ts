@@ -32,6 +32,8 @@ export function replayName(spec: string): string {
 
 export interface ServerOptions {
   predictor?: Predictor;
+  /** Why there is no predictor (shown in /healthz). */
+  inferenceStatus?: string;
   alerts?: LivePlugins['alerts'];
   /** Extra /healthz sections (compute backend, ...). */
   health?: HealthSection[];
@@ -61,6 +63,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const security = new Security(cfg);
   const broker = new Broker(app, cfg.feed, cfg.limits, metrics, opts.sweepMs);
   const predictor = opts.predictor;
+  if (predictor?.renderMetrics) metrics.addSource({ renderMetrics: (out) => predictor.renderMetrics!(out) });
   const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts });
   const models = (): string[] => (predictor ? predictor.models().map((m) => m.name) : []);
   broker.helloInfo = () => ({ symbols: pipeline.symbols(), models: models() });
@@ -97,7 +100,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
         path: 'float64 streaming reference (src/features/engine.ts), row by row',
         reason: 'the live feed computes each row as it arrives; batched GPU kernels serve the batch path',
       },
-      inference: predictor ? predictor.health() : { models: [], reason: cfg.models.dir ? `no models loaded from ${cfg.models.dir}` : 'inference disabled (models.dir is empty)' },
+      inference: predictor ? predictor.health() : { models: [], reason: opts.inferenceStatus ?? (cfg.models.dir ? `no models loaded from ${cfg.models.dir}` : 'inference disabled (models.dir is empty)') },
       analytics: opts.alerts?.length ? pipeline.alertsHealth() : { reason: 'no alert producers loaded' },
       ...Object.fromEntries(Object.entries(sections).filter(([k]) => k !== 'compute')),
     };

@@ -5,6 +5,7 @@
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
 import type { HealthSection } from './plugins.ts';
+import { EnginePredictor, type InferenceEngineLike } from './predictor.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('server');
@@ -43,10 +44,33 @@ export function computeHealth(): HealthSection {
   };
 }
 
+/** The inference engine over `models.dir`, if this build has one and the directory holds models. */
+export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: EnginePredictor; inferenceStatus?: string }> {
+  if (!cfg.models.dir) return { inferenceStatus: 'inference disabled (models.dir is empty)' };
+  let mod: { InferenceEngine: { open(o: { dir: string; watch?: boolean }): Promise<InferenceEngineLike> } };
+  try {
+    // Resolved at run time: the engine lives in src/inference.
+    const spec = '../inference/engine.ts';
+    mod = (await import(spec)) as typeof mod;
+  } catch (e) {
+    return { inferenceStatus: `no inference engine in this build (${(e as Error).message.split('\n')[0]})` };
+  }
+  let engine: InferenceEngineLike;
+  try {
+    engine = await mod.InferenceEngine.open({ dir: cfg.models.dir, watch: true });
+  } catch (e) {
+    log.warn('no models served', { dir: cfg.models.dir, error: e as Error });
+    return { inferenceStatus: `no models served: ${(e as Error).message}` };
+  }
+  const ready = engine.models().filter((m) => m.state === 'ready');
+  if (ready.length === 0) log.warn('no model is ready', { dir: cfg.models.dir, models: engine.models() });
+  else log.info('serving models', { models: ready.map((m) => m.name) });
+  return { predictor: new EnginePredictor(engine) };
+}
+
 export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
   const health: HealthSection[] = [computeHealth()];
   // Start the probe now so the first /healthz does not wait for it.
   void health[0]!.health();
-  log.debug('plugins', { models: cfg.models.dir });
-  return { health };
+  return { health, ...(await loadPredictor(cfg)) };
 }

@@ -1,6 +1,7 @@
 /** Servers on ephemeral ports for tests, configured like production (config loader, security rules). */
 import { loadServerConfig, hashKey, type ApiKey, type ConfigOverrides, type ServerConfig } from '../../src/server/config.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.ts';
+import { loadPlugins } from '../../src/server/wiring.ts';
 
 export const WRITE_KEY = 'write-key-0123456789abcdef';
 export const READ_KEY = 'read-key-0123456789abcdef';
@@ -13,11 +14,13 @@ export function key(id: string, secret: string, o: Partial<Omit<ApiKey, 'id' | '
 export async function testServer(
   patch: (c: ServerConfig) => void = () => {},
   overrides: ConfigOverrides = {},
-  opts: ServerOptions = {},
+  opts: ServerOptions & { plugins?: boolean } = {},
 ): Promise<RunningServer> {
   const cfg = loadServerConfig({ env: { FLOWCAST_API_KEY: `producer:${WRITE_KEY}` }, overrides: { port: 0, noReplay: true, models: '', ...overrides } });
   patch(cfg);
-  return startServer(cfg, { sweepMs: 5, ...opts });
+  // With plugins: what `flowcast serve` loads (the inference engine over models.dir, compute health).
+  const plugins = opts.plugins ? await loadPlugins(cfg) : {};
+  return startServer(cfg, { sweepMs: 5, ...plugins, ...opts });
 }
 
 export function feedUrl(s: RunningServer, query = ''): string {

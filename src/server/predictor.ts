@@ -1,0 +1,211 @@
+/**
+ * The server's predictor on top of the inference engine (src/inference: model repository, dynamic
+ * batcher, ONNX Runtime). For every features row of a symbol it appends the model's input columns
+ * to that symbol's window and, once the window holds the model's T rows, asks the engine for the
+ * class probabilities; the engine batches concurrent requests across symbols.
+ *
+ * Freshness over completeness: while a symbol already has `maxInFlight` requests waiting for one
+ * model, newer rows are not queued behind a model that cannot keep up; only the newest waits, and
+ * is predicted as soon as a request returns (the rows in between are counted as skipped). The
+ * newest row of every symbol always gets its prediction. Topics use the model's name; names the topic grammar cannot carry (dots)
+ * are published with `-` in their place.
+ */
+import { FEATURE_COLUMNS } from '../features/columns.ts';
+import { MODEL_RE } from './protocol.ts';
+import { HttpError, type ModelInfo, type Prediction, type Predictor } from './plugins.ts';
+import type { MetricsSource } from './metrics.ts';
+import { logger } from '../core/log.ts';
+
+const log = logger('inference');
+
+/** What the server uses of the inference engine (src/inference/engine.ts). */
+export interface InferenceEngineLike {
+  predict(model: string, symbol: string, window: ArrayLike<number>): Promise<Float32Array>;
+  inputSpec(model: string): { columns: string[]; window: number; size: number; classes: string[] };
+  models(): { name: string; state: string; [k: string]: unknown }[];
+  describe(): unknown;
+  metricsText(prefix?: string): string;
+  close(): Promise<void>;
+}
+
+interface ModelPlan {
+  name: string;
+  /** The name in topics. */
+  topicName: string;
+  /** Index of each input column in FEATURE_COLUMNS. */
+  cols: Int32Array;
+  T: number;
+  classes: string[];
+  info: ModelInfo;
+}
+
+/** A symbol's recent rows of one model's input columns (a ring of T rows). */
+class Window {
+  readonly data: Float64Array;
+  rows = 0;
+  inFlight = 0;
+  /** The newest row, waiting for a free slot (undefined: none waiting). */
+  waiting: { ts: number; row: number; enteredAt: number } | undefined;
+  constructor(readonly T: number, readonly C: number) {
+    this.data = new Float64Array(T * C);
+  }
+  push(values: Float64Array, cols: Int32Array): void {
+    const at = (this.rows % this.T) * this.C;
+    for (let c = 0; c < this.C; c++) this.data[at + c] = values[cols[c]!]!;
+    this.rows++;
+  }
+  /** The last T rows, oldest first, row-major: a fresh array (the engine reads it when it batches). */
+  snapshot(): Float64Array {
+    const out = new Float64Array(this.T * this.C);
+    const start = this.rows % this.T;
+    const head = this.data.subarray(start * this.C);
+    out.set(head, 0);
+    out.set(this.data.subarray(0, start * this.C), head.length);
+    return out;
+  }
+}
+
+export interface EnginePredictorOptions {
+  maxInFlight?: number;
+  /** How often the list of ready models is re-read (hot reload), ms. */
+  refreshMs?: number;
+}
+
+export class EnginePredictor implements Predictor, MetricsSource {
+  private plans: ModelPlan[] = [];
+  private readonly windows = new Map<string, Window>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly maxInFlight: number;
+  skipped = 0;
+  failed = 0;
+
+  constructor(readonly engine: InferenceEngineLike, opts: EnginePredictorOptions = {}) {
+    this.maxInFlight = opts.maxInFlight ?? 2;
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), opts.refreshMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Re-reads the ready models (the repository reloads them when their files change). */
+  refresh(): void {
+    const plans: ModelPlan[] = [];
+    for (const st of this.engine.models()) {
+      if (st.state !== 'ready') continue;
+      let spec;
+      try {
+        spec = this.engine.inputSpec(st.name);
+      } catch {
+        continue;
+      }
+      const cols = Int32Array.from(spec.columns.map((c) => (FEATURE_COLUMNS as readonly string[]).indexOf(c)));
+      if (cols.some((i) => i < 0)) {
+        log.warn('model reads columns the server does not compute: not served', { model: st.name, columns: spec.columns });
+        continue;
+      }
+      const topicName = MODEL_RE.test(st.name) ? st.name : st.name.replace(/[^A-Za-z0-9_-]/g, '-');
+      const old = this.plans.find((p) => p.name === st.name);
+      if (old && old.T === spec.window && old.cols.join() === cols.join()) {
+        old.info = { ...st, topic: topicName, classes: spec.classes };
+        plans.push(old);
+        continue;
+      }
+      if (topicName !== st.name) log.warn('model name has characters topics cannot carry: published as another name', { model: st.name, topicName });
+      for (const k of [...this.windows.keys()]) if (k.startsWith(`${st.name}\u0000`)) this.windows.delete(k);
+      plans.push({ name: st.name, topicName, cols, T: spec.window, classes: spec.classes, info: { ...st, topic: topicName, classes: spec.classes } });
+    }
+    this.plans = plans;
+  }
+
+  models(): ModelInfo[] {
+    return this.engine.models().map((m) => this.plans.find((p) => p.name === m.name)?.info ?? { ...m, classes: [] });
+  }
+
+  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void {
+    for (const plan of this.plans) {
+      const key = `${plan.name}\u0000${symbol}`;
+      let w = this.windows.get(key);
+      if (!w) {
+        w = new Window(plan.T, plan.cols.length);
+        this.windows.set(key, w);
+      }
+      w.push(values, plan.cols);
+      if (w.rows < plan.T) continue;
+      if (w.inFlight >= this.maxInFlight) {
+        if (w.waiting) this.skipped++;
+        w.waiting = { ts, row, enteredAt };
+        continue;
+      }
+      this.request(plan, symbol, w, ts, row, enteredAt, emit);
+    }
+  }
+
+  private request(plan: ModelPlan, symbol: string, w: Window, ts: number, row: number, enteredAt: number, emit: (p: Prediction) => void): void {
+    w.inFlight++;
+    const done = (): void => {
+      w.inFlight--;
+      const next = w.waiting;
+      if (next && w.inFlight < this.maxInFlight) {
+        // The window holds the newest row now: the one waiting.
+        w.waiting = undefined;
+        this.request(plan, symbol, w, next.ts, next.row, next.enteredAt, emit);
+      }
+    };
+    this.engine.predict(plan.name, symbol, w.snapshot()).then(
+      (probs) => {
+        emit({ model: plan.topicName, symbol, ts, probs, classes: plan.classes, row, enteredAt });
+        done();
+      },
+      (e: Error) => {
+        this.failed++;
+        if (this.failed <= 10) log.error('prediction failed', { model: plan.name, symbol, error: e });
+        done();
+      },
+    );
+  }
+
+  /**
+   * POST /v1/predict. `{"model": M, "window": [[...C values...] x T]}` (or the T*C values flat,
+   * oldest row first, raw feature values in the model's input columns), or `{"model": M,
+   * "symbol": S}` for the model's view of that symbol's live rows now.
+   */
+  async predict(body: unknown): Promise<unknown> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'expected {"model": NAME, "window": [[...], ...]} or {"model": NAME, "symbol": SYM}');
+    const b = body as Record<string, unknown>;
+    const model = b['model'];
+    const plan = this.plans.find((p) => p.name === model || p.topicName === model);
+    if (typeof model !== 'string' || !plan) throw new HttpError(404, `no model ${JSON.stringify(model)} (serving: ${this.plans.map((p) => p.name).join(', ') || 'none'})`);
+    const C = plan.cols.length;
+    let window: Float64Array;
+    let symbol = typeof b['symbol'] === 'string' ? (b['symbol'] as string) : 'http';
+    if (b['window'] !== undefined) {
+      const flat = (Array.isArray(b['window']) && Array.isArray((b['window'] as unknown[])[0]) ? (b['window'] as unknown[][]).flat() : b['window']) as unknown[];
+      if (!Array.isArray(flat) || flat.length !== plan.T * C || flat.some((v) => v !== null && typeof v !== 'number')) {
+        throw new HttpError(400, `"window" must hold ${plan.T} rows of ${C} numbers (columns ${FEATURE_COLUMNS.filter((_, i) => plan.cols.includes(i)).join(', ')}; null for NaN), oldest first`);
+      }
+      window = Float64Array.from(flat, (v) => (v === null ? NaN : (v as number)));
+    } else if (typeof b['symbol'] === 'string') {
+      const w = this.windows.get(`${plan.name}\u0000${symbol}`);
+      if (!w || w.rows < plan.T) throw new HttpError(409, `${symbol} has ${w?.rows ?? 0} of the ${plan.T} rows ${plan.name} needs`);
+      window = w.snapshot();
+    } else {
+      throw new HttpError(400, 'give "window" or "symbol"');
+    }
+    if (symbol === 'http') symbol = `http:${plan.name}`;
+    const t0 = performance.now();
+    const probs = await this.engine.predict(plan.name, symbol, window);
+    return { model: plan.name, classes: plan.classes, probs: Array.from(probs), latencyMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+  }
+
+  health(): Record<string, unknown> {
+    return { ...(this.engine.describe() as Record<string, unknown>), skippedRows: this.skipped, failedPredictions: this.failed };
+  }
+
+  renderMetrics(out: string[]): void {
+    out.push(this.engine.metricsText().trimEnd());
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.engine.close();
+  }
+}
