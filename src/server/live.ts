@@ -222,7 +222,7 @@ export class LivePipeline implements RowSink {
       book: (sym: string) => this.feeds.get(sym)?.owner.builder.book(sym),
       status: (sym: string) => this.feeds.get(sym)?.owner.builder.status(sym),
     };
-    this.alerts = (plugins.alerts ?? []).map((make) => make({ publish: (a) => this.publishAlert(a), books, timeBase: this.timeBase }));
+    this.alerts = (plugins.alerts ?? []).map((make) => make({ publish: (a) => this.publishAlert(a), books, timeBase: this.timeBase, vpinBySymbol: this.vpinBySymbol }));
     this.featuresFrame = { t: 'features', topic: '', seq: 0, ts: 0, sym: '', row: 0, v: new Array<number>(FEATURE_COLUMNS.length).fill(0) };
 
     this.eventsIn = metrics.counter('flowcast_events_in_total', 'Market events received, by source and kind', ['source', 'kind']);
@@ -410,7 +410,8 @@ export class LivePipeline implements RowSink {
   publishAlert(a: AlertEvent): void {
     const f = this.feeds.get(a.symbol);
     const frame: AlertFrame = {
-      t: 'alert', topic: '', seq: 0, ts: this.tb.toEpochMs(a.ts), sym: a.symbol, kind: a.kind, severity: a.severity, evidence: a.evidence,
+      t: 'alert', topic: '', seq: 0, ts: this.tb.toEpochMs(a.ts), sym: a.symbol, kind: a.kind, severity: a.severity,
+      ...(a.message ? { message: a.message } : {}), evidence: a.evidence,
     };
     this.alertsOut.inc();
     this.broker.publish(f ? f.alertsTopic : this.broker.topic(topicOf.alerts(a.symbol)), frame);

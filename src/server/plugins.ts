@@ -51,6 +51,8 @@ export interface AlertEvent {
   ts: number;
   kind: string;
   severity: string;
+  /** One line for people: what, where, how much. */
+  message?: string;
   evidence: Record<string, unknown>;
 }
 
@@ -74,6 +76,8 @@ export interface AlertContext {
   /** Every symbol's book, as its source's builder holds it (and whether it is in sync). */
   books: { book(symbol: string): L2Book | undefined; status(symbol: string): string | undefined };
   timeBase: TimeBaseRef;
+  /** The features' VPIN bucket volume per symbol (filled in before each symbol's first row). */
+  vpinBySymbol: Record<string, number>;
 }
 
 export type AlertProducerFactory = (ctx: AlertContext) => AlertProducer;

@@ -141,6 +141,8 @@ export interface AlertFrame {
   sym: string;
   kind: string;
   severity: string;
+  /** One line for people; the numbers are in `evidence`. */
+  message?: string;
   evidence: Record<string, unknown>;
 }
 

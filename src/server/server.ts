@@ -34,6 +34,8 @@ export interface ServerOptions {
   predictor?: Predictor;
   /** Why there is no predictor (shown in /healthz). */
   inferenceStatus?: string;
+  /** Why there are no alert producers (shown in /healthz). */
+  analyticsStatus?: string;
   alerts?: LivePlugins['alerts'];
   /** Extra /healthz sections (compute backend, ...). */
   health?: HealthSection[];
@@ -101,7 +103,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
         reason: 'the live feed computes each row as it arrives; batched GPU kernels serve the batch path',
       },
       inference: predictor ? predictor.health() : { models: [], reason: opts.inferenceStatus ?? (cfg.models.dir ? `no models loaded from ${cfg.models.dir}` : 'inference disabled (models.dir is empty)') },
-      analytics: opts.alerts?.length ? pipeline.alertsHealth() : { reason: 'no alert producers loaded' },
+      analytics: opts.alerts?.length ? pipeline.alertsHealth() : { reason: opts.analyticsStatus ?? 'no alert producers loaded' },
       ...Object.fromEntries(Object.entries(sections).filter(([k]) => k !== 'compute')),
     };
   };

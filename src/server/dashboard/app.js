@@ -379,6 +379,7 @@
     if (!state.alerts.length) return;
     el.innerHTML = state.alerts.slice(0, 60).map((a) =>
       `<li class="${esc(a.severity)}"><div><b>${esc(a.sym)}</b> ${esc(a.kind)} <span class="muted">${esc(a.severity)}</span></div>` +
+      (a.message ? `<div class="msg">${esc(a.message)}</div>` : '') +
       `<div class="t">${fmtTime(a.ts)} UTC</div><div class="ev">${esc(JSON.stringify(a.evidence))}</div></li>`).join('');
   }
 

@@ -1,0 +1,48 @@
+/**
+ * Alerts from the analytics engine (src/analytics) on the feed: raised while a real capture
+ * replays, published on alerts.<SYM> and alerts.*, with the detector's evidence.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { FeedClient } from '../../src/client/feed-client.ts';
+import type { AlertFrame } from '../../src/server/protocol.ts';
+import type { RunningServer } from '../../src/server/server.ts';
+import { feedUrl, testServer, until } from './helpers.ts';
+
+const HAVE_ANALYTICS = existsSync('src/analytics/engine.ts');
+
+describe.skipIf(!HAVE_ANALYTICS)('alerts', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await testServer(() => {}, { replay: ['binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz'], speed: 50 }, { plugins: true });
+  });
+  afterAll(() => server?.close());
+
+  it('publishes the detectors\' alerts with their evidence on alerts.<SYM> and alerts.*', async () => {
+    const all = await FeedClient.connect({ url: feedUrl(server) });
+    const one = await FeedClient.connect({ url: feedUrl(server) });
+    const gotAll: AlertFrame[] = [];
+    const gotOne: AlertFrame[] = [];
+    all.on('alert', (a) => gotAll.push(a));
+    one.on('alert', (a) => gotOne.push(a));
+    await all.subscribe(['alerts.*']);
+    await one.subscribe(['alerts.BTCUSDT']);
+    await until(() => gotAll.length >= 20 && gotOne.length >= 20, 30_000, '20 alerts');
+    for (const a of gotAll) {
+      expect(a.topic).toBe('alerts.*');
+      expect(a.sym).toBe('BTCUSDT');
+      expect(['info', 'warning', 'critical']).toContain(a.severity);
+      expect(typeof a.kind).toBe('string');
+      expect(a.message).toMatch(/^BTCUSDT /);
+      expect(Object.keys(a.evidence).length).toBeGreaterThan(0);
+      expect(Math.abs(a.ts - Date.now())).toBeLessThan(60_000);
+    }
+    expect(gotOne.every((a) => a.topic === 'alerts.BTCUSDT')).toBe(true);
+    expect(all.gaps.size + one.gaps.size).toBe(0);
+    const h = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as { analytics: { alerts: number; symbols: string[] }[] };
+    expect(h.analytics[0]!.symbols).toContain('BTCUSDT');
+    expect(h.analytics[0]!.alerts).toBeGreaterThanOrEqual(20);
+    await all.close();
+    await one.close();
+  });
+});
