@@ -268,6 +268,7 @@
     g.fillStyle = '#0b0e13';
     g.fillRect(0, sy, pw, strip);
     const preds = state.preds;
+    let lastMarker = -Infinity;
     for (let i = 0; i < preds.length; i++) {
       const p = preds[i];
       const x0 = X(p.ts), x1 = i + 1 < preds.length ? X(preds[i + 1].ts) : pw;
@@ -279,8 +280,10 @@
       g.fillRect(Math.max(0, x0), sy, Math.max(1, x1 - Math.max(0, x0)), strip);
       // And on the book: a marker on the mid where the model leans.
       const f = nearest(feats, p.ts);
-      if (f && f.mid === f.mid && Math.abs(up - down) > 0.2) {
+      // At most one marker per 10 px, so a busy model does not hide the mid.
+      if (f && f.mid === f.mid && Math.abs(up - down) > 0.2 && X(p.ts) - lastMarker >= 10 * dpr) {
         const x = X(p.ts), y = Y(f.mid);
+        lastMarker = x;
         g.fillStyle = up >= down ? '#3fb950' : '#f85149';
         g.beginPath();
         const d = (up >= down ? -1 : 1) * 5 * dpr;
@@ -374,13 +377,18 @@
     return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
   }
 
+  /** Evidence as `key value` pairs, numbers to 4 significant digits. */
+  function evidence(ev) {
+    return Object.entries(ev || {}).map(([k, v]) => `${k} ${typeof v === 'number' ? +v.toPrecision(4) : Array.isArray(v) ? v.join(',') : v}`).join(' · ');
+  }
+
   function renderAlerts() {
     const el = $('alerts');
     if (!state.alerts.length) return;
     el.innerHTML = state.alerts.slice(0, 60).map((a) =>
       `<li class="${esc(a.severity)}"><div><b>${esc(a.sym)}</b> ${esc(a.kind)} <span class="muted">${esc(a.severity)}</span></div>` +
       (a.message ? `<div class="msg">${esc(a.message)}</div>` : '') +
-      `<div class="t">${fmtTime(a.ts)} UTC</div><div class="ev">${esc(JSON.stringify(a.evidence))}</div></li>`).join('');
+      `<div class="t">${fmtTime(a.ts)} UTC</div><div class="ev">${esc(evidence(a.evidence))}</div></li>`).join('');
   }
 
   let lastDraw = 0;
