@@ -95,6 +95,14 @@ describe('/feed', () => {
     expect(got[0]!.v[1]).toBeNull();
     expect(got[0]!.v[0]).toBe(3);
     expect(j.named(got[0]!).spread).toBeNaN();
+    // The last value of a topic published while only msgpack clients listened, as JSON.
+    publishFeatures('JSONB', 7);
+    const lv: FeaturesFrame[] = [];
+    j.on('features', (f) => { if (f.sym === 'JSONB') lv.push(f); });
+    await j.subscribe(['features.JSONB']);
+    await until(() => lv.length === 1, 2000, 'json last value');
+    expect(lv[0]).toMatchObject({ topic: 'features.JSONB', seq: 1, row: 7 });
+    expect(lv[0]!.v[1]).toBeNull();
     await j.close();
   });
 

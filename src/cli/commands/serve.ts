@@ -93,6 +93,8 @@ const command: Command = {
     await untilSignal();
     process.stderr.write('flowcast serve: shutting down\n');
     await server.close();
+    // Idle HTTP keep-alive connections (a browser's) would hold the process: give them a moment, then go.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
     return 0;
   },
 };
