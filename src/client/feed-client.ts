@@ -7,8 +7,11 @@
  *   c.on('features', (f) => console.log(f.sym, c.named(f).mid));
  *   await c.subscribe(['features.BTCUSDT', 'pred.deeplob.BTCUSDT', 'alerts.*']);
  *
- * In Node it uses the `ws` package (which can send headers: `Authorization`, `Origin`); elsewhere
- * the platform's WebSocket, with the key in the query string.
+ * In Node it uses the `ws` package (which can send headers: `Authorization`, `Origin`).
+ *
+ * With `reconnect`, a dropped connection is reopened with backoff and every topic subscribed again:
+ * the server then sends each topic's last value, so state topics are current at once; frames missed
+ * while away show as sequence gaps (or, if the server restarted, sequence numbers start again).
  */
 import {
   decodeMessage, encodeMsgpack,
@@ -29,6 +32,8 @@ export interface FeedClientOptions {
   keyInQuery?: boolean;
   /** ms to wait for the hello frame. */
   timeoutMs?: number;
+  /** Reopen a dropped connection (not one closed by `close()`), with exponential backoff. */
+  reconnect?: boolean | { initialMs?: number; maxMs?: number };
 }
 
 export class FeedError extends Error {
@@ -55,12 +60,18 @@ interface Handlers {
   dropped: (f: DroppedFrame) => void;
   error: (f: ErrorFrame) => void;
   frame: (f: ServerFrame) => void;
+  /** The connection ended for good (closed by you, or dropped without `reconnect`). */
   close: (e: { code: number; reason: string }) => void;
+  /** With `reconnect`: the connection dropped and will be reopened. */
+  disconnect: (e: { code: number; reason: string }) => void;
+  /** With `reconnect`: reopened and resubscribed. */
+  reconnect: (hello: HelloFrame) => void;
 }
 
 interface Socket {
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
+  readyState: number;
 }
 
 type Pending = { resolve: (f: ServerFrame) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> };
@@ -78,8 +89,12 @@ export class FeedClient {
   closeEvent: { code: number; reason: string } | undefined;
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly handlers: { [K in keyof Handlers]: Handlers[K][] } = {
-    book: [], features: [], pred: [], alert: [], hb: [], dropped: [], error: [], frame: [], close: [],
+    book: [], features: [], pred: [], alert: [], hb: [], dropped: [], error: [], frame: [], close: [], disconnect: [], reconnect: [],
   };
+  /** Topics to hold across reconnects. */
+  private readonly wanted = new Set<string>();
+  private userClosed = false;
+  reconnects = 0;
   private readonly pending = new Map<number | string, Pending>();
   private nextId = 1;
   private sock!: Socket;
@@ -119,15 +134,20 @@ export class FeedClient {
       };
       const onClose = (code: number, reason: string): void => {
         clearTimeout(timer);
-        this.closeEvent = { code, reason };
         for (const p of this.pending.values()) {
           clearTimeout(p.timer);
           p.reject(new Error(`connection closed (${code} ${reason})`));
         }
         this.pending.clear();
+        if (!helloSeen) reject(new Error(`connection closed before hello (${code} ${reason})`));
+        if (helloSeen && o.reconnect && !this.userClosed) {
+          for (const h of this.handlers.disconnect) h({ code, reason });
+          this.scheduleReconnect(0);
+          return;
+        }
+        this.closeEvent = { code, reason };
         for (const h of this.handlers.close) h(this.closeEvent);
         this.resolveClosed(this.closeEvent);
-        if (!helloSeen) reject(new Error(`connection closed before hello (${code} ${reason})`));
       };
       void import('ws').then(({ default: WS }) => {
         const ws = new WS(u.toString(), { headers, perMessageDeflate: false });
@@ -160,6 +180,25 @@ export class FeedClient {
     });
   }
 
+  private scheduleReconnect(attempt: number): void {
+    const r = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : {};
+    const delay = Math.min(r.maxMs ?? 10_000, (r.initialMs ?? 250) * 2 ** attempt) * (0.5 + Math.random() / 2);
+    setTimeout(() => {
+      if (this.userClosed) return;
+      const prevStarted = this.hello.started;
+      this.open().then(
+        () => {
+          this.reconnects++;
+          // A restarted server numbers its topics from 1 again: not a gap.
+          if (this.hello.started !== prevStarted) this.lastSeq.clear();
+          if (this.wanted.size > 0) this.request({ op: 'subscribe', topics: [...this.wanted] }).catch(() => undefined);
+          for (const h of this.handlers.reconnect) h(this.hello);
+        },
+        () => this.scheduleReconnect(attempt + 1),
+      );
+    }, delay);
+  }
+
   on<K extends keyof Handlers>(type: K, h: Handlers[K]): this {
     this.handlers[type].push(h);
     return this;
@@ -189,12 +228,16 @@ export class FeedClient {
     });
   }
 
-  subscribe(topics: string[]): Promise<SubscribedFrame> {
-    return this.request({ op: 'subscribe', topics }) as Promise<SubscribedFrame>;
+  async subscribe(topics: string[]): Promise<SubscribedFrame> {
+    const r = (await this.request({ op: 'subscribe', topics })) as SubscribedFrame;
+    for (const t of topics) this.wanted.add(t);
+    return r;
   }
 
-  unsubscribe(topics: string[]): Promise<SubscribedFrame> {
-    return this.request({ op: 'unsubscribe', topics }) as Promise<SubscribedFrame>;
+  async unsubscribe(topics: string[]): Promise<SubscribedFrame> {
+    const r = (await this.request({ op: 'unsubscribe', topics })) as SubscribedFrame;
+    for (const t of topics) this.wanted.delete(t);
+    return r;
   }
 
   ping(): Promise<PongFrame> {
@@ -236,7 +279,15 @@ export class FeedClient {
   }
 
   close(code = 1000, reason = 'bye'): Promise<{ code: number; reason: string }> {
-    if (!this.closeEvent) this.sock.close(code, reason);
+    this.userClosed = true;
+    if (!this.closeEvent) {
+      if (this.sock.readyState === 3) {
+        // Already down, between reconnect attempts: nothing to close but the client.
+        this.closeEvent = { code, reason };
+        for (const h of this.handlers.close) h(this.closeEvent);
+        this.resolveClosed(this.closeEvent);
+      } else this.sock.close(code, reason);
+    }
     return this.closed;
   }
 
