@@ -211,29 +211,36 @@ class CountingSubscriber {
     this.sock.write(Buffer.concat([head, mask, payload]));
   }
 
-  /** Walks frame headers and skips payloads: counting, not decoding. */
+  private readonly head = Buffer.alloc(14);
+  private headLen = 0;
+  private skip = 0;
+
+  /**
+   * Walks frame headers and skips payloads, across chunk boundaries, without copying: counting,
+   * not decoding (the subscriber side must cost next to nothing, so the servers are measured).
+   */
   private consume(d: Buffer): void {
-    let b = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     let off = 0;
-    for (;;) {
-      if (b.length - off < 2) break;
-      let len = b[off + 1]! & 0x7f;
-      let hl = 2;
-      if (len === 126) {
-        if (b.length - off < 4) break;
-        len = b.readUInt16BE(off + 2);
-        hl = 4;
-      } else if (len === 127) {
-        if (b.length - off < 10) break;
-        len = Number(b.readBigUInt64BE(off + 2));
-        hl = 10;
+    const n = d.length;
+    while (off < n) {
+      if (this.skip > 0) {
+        const k = Math.min(this.skip, n - off);
+        off += k;
+        this.skip -= k;
+        if (this.skip === 0) this.frames++;
+        continue;
       }
-      if (b.length - off < hl + len) break;
-      off += hl + len;
-      this.frames++;
+      // Gather a complete header (2, 4 or 10 bytes; server frames are not masked).
+      this.head[this.headLen++] = d[off++]!;
+      if (this.headLen < 2) continue;
+      const l7 = this.head[1]! & 0x7f;
+      const need = l7 === 126 ? 4 : l7 === 127 ? 10 : 2;
+      if (this.headLen < need) continue;
+      const len = l7 === 126 ? this.head.readUInt16BE(2) : l7 === 127 ? Number(this.head.readBigUInt64BE(2)) : l7;
+      this.headLen = 0;
+      if (len === 0) this.frames++;
+      else this.skip = len;
     }
-    this.buf = off < b.length ? Buffer.from(b.subarray(off)) : Buffer.alloc(0);
-    b = this.buf;
     this.onFrame?.();
   }
 
