@@ -13,6 +13,8 @@ import * as ort from 'onnxruntime-node';
 import { logger } from '../core/log.ts';
 
 const log = logger('inference');
+/** Fallback decisions already warned about: once per process and reason, then at info level. */
+const warned = new Set<string>();
 
 export type ProviderName = 'cuda' | 'cpu';
 
@@ -92,8 +94,11 @@ export async function createSession(model: string | Uint8Array, s: SessionSettin
       attempts.push({ provider: p, ok: true, reason: av.reason });
       const skipped = attempts.filter((a) => !a.ok);
       const fields = { model: label, provider: p, intraOpThreads: s.intraOpThreads, skipped: skipped.map((a) => `${a.provider}: ${a.reason}`) };
-      if (skipped.length) log.warn(`execution provider ${p} (preferred ${skipped.map((a) => a.provider).join(', ')} unavailable)`, fields);
-      else log.info(`execution provider ${p}`, fields);
+      const key = `${p}|${fields.skipped.join('|')}`;
+      if (skipped.length && !warned.has(key)) {
+        warned.add(key);
+        log.warn(`execution provider ${p} (preferred ${skipped.map((a) => a.provider).join(', ')} unavailable)`, fields);
+      } else log.info(`execution provider ${p}`, fields);
       return { session, provider: p, attempts };
     } catch (e) {
       lastError = e as Error;

@@ -6,6 +6,7 @@ import { logRegToOnnx, predictLogReg, type LogRegModel } from '../../src/trainin
 import { writeModelDir, type ManifestDraft } from '../../src/training/model-dir.ts';
 import { InputTransform } from '../../src/inference/normalize.ts';
 import type { ModelManifest } from '../../src/inference/manifest.ts';
+import { mulberry32 } from '../../src/training/random.ts';
 
 export const CLASSES = ['down', 'flat', 'up'];
 
@@ -14,17 +15,8 @@ export function tempDir(prefix = 'flowcast-models-'): { dir: string; cleanup: ()
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers. */
+export const rng = mulberry32;
 
 export interface TestModel {
   manifest: ModelManifest;
