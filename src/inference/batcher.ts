@@ -20,7 +20,7 @@ export interface BatcherSettings {
   /** Batch sizes to prefer when fewer than maxBatchSize wait (e.g. sizes a GPU kernel likes). */
   preferredBatchSizes: number[];
   maxQueueSize: number;
-  /** Batches running at once (1 with the in-process ORT runner, whose run holds the thread). */
+  /** Batches running at once; 0 = by runner (1 inline, whose run holds the thread; 2 in a worker). */
   maxInflight: number;
 }
 
@@ -29,7 +29,7 @@ export const DEFAULT_BATCHER: BatcherSettings = {
   maxQueueDelayUs: 500,
   preferredBatchSizes: [],
   maxQueueSize: 16_384,
-  maxInflight: 1,
+  maxInflight: 0,
 };
 
 export function batcherSettings(o: Partial<BatcherSettings> = {}): BatcherSettings {
@@ -40,7 +40,7 @@ export function batcherSettings(o: Partial<BatcherSettings> = {}): BatcherSettin
   int(s.maxBatchSize, 'maxBatchSize', 1);
   if (!(s.maxQueueDelayUs >= 0 && Number.isFinite(s.maxQueueDelayUs))) throw new RangeError(`batcher: maxQueueDelayUs must be >= 0, got ${s.maxQueueDelayUs}`);
   int(s.maxQueueSize, 'maxQueueSize', 1);
-  int(s.maxInflight, 'maxInflight', 1);
+  int(s.maxInflight, 'maxInflight', 0);
   for (const p of s.preferredBatchSizes) {
     if (!Number.isInteger(p) || p < 1 || p > s.maxBatchSize) throw new RangeError(`batcher: preferred batch size ${p} must be an integer in 1..${s.maxBatchSize}`);
   }
@@ -75,6 +75,7 @@ export class DynamicBatcher {
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private draining: (() => void)[] = [];
+  private readonly maxInflight: number;
 
   constructor(
     readonly model: string,
@@ -83,7 +84,9 @@ export class DynamicBatcher {
     private readonly outputWidth: number,
     readonly settings: BatcherSettings,
     private readonly metrics: ModelMetrics,
-  ) {}
+  ) {
+    this.maxInflight = settings.maxInflight || 1;
+  }
 
   get queued(): number {
     return this.queue.length - this.head;
@@ -122,7 +125,7 @@ export class DynamicBatcher {
   }
 
   private schedule(flush = false): void {
-    while (this.inflight < this.settings.maxInflight && this.queued > 0) {
+    while (this.inflight < this.maxInflight && this.queued > 0) {
       const s = this.settings;
       const oldest = this.queue[this.head]!;
       const waited = (performance.now() - oldest.t0) * 1000;

@@ -29,7 +29,9 @@ export interface EngineDescription {
     preference: ProviderName[];
     available: { provider: ProviderName; available: boolean; reason: string }[];
   };
-  threads: { intraOp: number; interOp: number };
+  threads: { intraOp: number; interOp: number; spinning: boolean };
+  /** Where sessions run: a worker thread per model, or inline on the event loop. */
+  runner: string;
   batcher: BatcherSettings;
   modelsDir: string;
   watching: boolean;
@@ -79,7 +81,8 @@ export class InferenceEngine {
         preference: s.providers,
         available: s.providers.map((p) => ({ provider: p, ...providerAvailability(p) })),
       },
-      threads: { intraOp: s.intraOpThreads, interOp: s.interOpThreads },
+      threads: { intraOp: s.intraOpThreads, interOp: s.interOpThreads, spinning: s.spinning },
+      runner: this.repository.runnerMode,
       batcher: this.repository.batcher,
       modelsDir: this.repository.dir,
       watching: this.watching,

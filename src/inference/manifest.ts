@@ -34,6 +34,12 @@ export interface Normalization {
   clip: number | null;
   /** Value for a NaN input after normalisation (0 = the training mean). */
   nanValue: number;
+  /**
+   * true: model.onnx begins with these operations (Abs/Log/Sign, Sub, Mul, IsNaN/Where, Clip) and
+   * takes raw features, so the engine only copies values into the batch; false or absent: the
+   * engine normalises in JavaScript before the run.
+   */
+  inGraph?: boolean;
 }
 
 export interface ModelManifest {
@@ -144,6 +150,7 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
     });
     if (n.clip !== null) num(n.clip, 'normalization.clip', (x) => x > 0, 'a number > 0 or null');
     num(n.nanValue, 'normalization.nanValue', () => true, 'a finite number');
+    if (n.inGraph !== undefined && typeof n.inGraph !== 'boolean') fail(`normalization.inGraph must be true or false, got ${JSON.stringify(n.inGraph)}`);
   }
 
   const out = obj(m.output, 'output');

@@ -11,11 +11,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { checkFeatureSet, ManifestError, MANIFEST_FILE, parseManifest, sampleSize, type ModelManifest } from './manifest.ts';
 import { InputTransform } from './normalize.ts';
-import { createSession, type ProviderAttempt, type ProviderName, type SessionSettings } from './providers.ts';
-import { DynamicBatcher, type BatcherSettings, type BatchRunner } from './batcher.ts';
+import type { ProviderAttempt, ProviderName, SessionSettings } from './providers.ts';
+import { DynamicBatcher, type BatcherSettings } from './batcher.ts';
+import { createRunner, type ModelRunner, type RunnerMode, type ValueMeta } from './runner.ts';
 import type { ModelMetrics } from './metrics.ts';
 
 export class ModelLoadError extends Error {
@@ -31,21 +31,8 @@ export interface LoadOptions {
   featureColumns: readonly string[];
   featureSpecVersion: number;
   metrics: ModelMetrics;
-}
-
-/** Runs packed batches on an ORT session (in this thread: run() holds it for the batch). */
-export class SessionRunner implements BatchRunner {
-  constructor(
-    readonly session: ort.InferenceSession,
-    private readonly inputName: string,
-    private readonly outputName: string,
-    private readonly sampleDims: number[],
-  ) {}
-
-  async run(input: Float32Array, n: number): Promise<Float32Array> {
-    const out = await this.session.run({ [this.inputName]: new ort.Tensor('float32', input, [n, ...this.sampleDims]) }, [this.outputName]);
-    return out[this.outputName]!.data as Float32Array;
-  }
+  /** Where the session runs (default worker). */
+  runner?: RunnerMode;
 }
 
 export class ServedModel {
@@ -60,7 +47,7 @@ export class ServedModel {
     readonly bytes: number,
     readonly provider: ProviderName,
     readonly providerAttempts: ProviderAttempt[],
-    readonly runner: SessionRunner,
+    readonly runner: ModelRunner,
     readonly transform: InputTransform,
     readonly batcher: DynamicBatcher,
   ) {}
@@ -108,22 +95,22 @@ export class ServedModel {
     if (manifest.onnx.sha256 && manifest.onnx.sha256 !== sha256) {
       throw new ModelLoadError(`${onnxPath}: sha256 ${sha256} differs from manifest onnx.sha256 ${manifest.onnx.sha256} (a partial copy, or the manifest belongs to another version)`);
     }
-    let created;
+    let runner: ModelRunner;
+    const mode = o.runner ?? 'worker';
     try {
-      created = await createSession(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), o.session, `${name} (${onnxPath})`);
+      runner = await createRunner(mode, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), o.session, `${name} (${onnxPath})`);
     } catch (e) {
       throw new ModelLoadError(`${onnxPath}: onnxruntime could not load it: ${(e as Error).message}`);
     }
-    const { session } = created;
     try {
-      const sampleDims = checkSessionShapes(session, manifest, onnxPath);
-      const runner = new SessionRunner(session, manifest.input.name, manifest.output.name, sampleDims);
+      runner.bind(manifest.input.name, manifest.output.name, checkSessionShapes(runner.inputs, runner.outputs, manifest, onnxPath));
       await smokeTest(runner, manifest, onnxPath);
       const transform = new InputTransform(manifest);
-      const batcher = new DynamicBatcher(name, runner, transform, manifest.output.classes.length, o.batcher, o.metrics);
-      return new ServedModel(name, dir, manifest, sha256, bytes.length, created.provider, created.attempts, runner, transform, batcher);
+      // A worker runner takes the next batch while one runs; in this thread one at a time.
+      const batcher = new DynamicBatcher(name, runner, transform, manifest.output.classes.length, { ...o.batcher, maxInflight: o.batcher.maxInflight || (mode === 'worker' ? 2 : 1) }, o.metrics);
+      return new ServedModel(name, dir, manifest, sha256, bytes.length, runner.provider, runner.attempts, runner, transform, batcher);
     } catch (e) {
-      await session.release().catch(() => undefined);
+      await runner.release().catch(() => undefined);
       throw e;
     }
   }
@@ -141,25 +128,25 @@ export class ServedModel {
     if (this.retired) return;
     this.retired = true;
     await this.batcher.drain();
-    await this.runner.session.release();
+    await this.runner.release();
   }
 }
 
 /** Checks the graph's input/output against the manifest; returns the per-sample input dims. */
-function checkSessionShapes(session: ort.InferenceSession, m: ModelManifest, file: string): number[] {
+function checkSessionShapes(inputs: ValueMeta[], outputs: ValueMeta[], m: ModelManifest, file: string): number[] {
   const fail = (d: string): never => {
     throw new ModelLoadError(`${file}: ${d}`);
   };
   const { input, output } = m;
-  const inMeta = session.inputMetadata.find((v) => v.name === input.name);
-  if (!inMeta) return fail(`has no input "${input.name}" (manifest input.name); its inputs are ${session.inputNames.join(', ')}`);
-  const outMeta = session.outputMetadata.find((v) => v.name === output.name);
-  if (!outMeta) return fail(`has no output "${output.name}" (manifest output.name); its outputs are ${session.outputNames.join(', ')}`);
+  const inMeta = inputs.find((v) => v.name === input.name);
+  if (!inMeta) return fail(`has no input "${input.name}" (manifest input.name); its inputs are ${inputs.map((v) => v.name).join(', ')}`);
+  const outMeta = outputs.find((v) => v.name === output.name);
+  if (!outMeta) return fail(`has no output "${output.name}" (manifest output.name); its outputs are ${outputs.map((v) => v.name).join(', ')}`);
   const dims = input.layout === 'NTF' ? [input.window, input.columns.length] : [input.columns.length];
   const want = `[N, ${dims.join(', ')}]`;
   if (inMeta.isTensor) {
     if (inMeta.type !== 'float32') fail(`input "${input.name}" is ${inMeta.type}, expected float32`);
-    const shape = inMeta.shape;
+    const shape = inMeta.shape ?? [];
     if (shape.length !== dims.length + 1) fail(`input "${input.name}" has rank ${shape.length}, expected ${want} for layout ${input.layout}`);
     dims.forEach((d, i) => {
       const s = shape[i + 1];
@@ -169,7 +156,7 @@ function checkSessionShapes(session: ort.InferenceSession, m: ModelManifest, fil
     });
   } else fail(`input "${input.name}" is not a tensor`);
   if (outMeta.isTensor) {
-    const shape = outMeta.shape;
+    const shape = outMeta.shape ?? [];
     const last = shape[shape.length - 1];
     if (typeof last === 'number' && last !== output.classes.length) {
       fail(`output "${output.name}" has ${last} values per sample, but the manifest lists ${output.classes.length} classes`);
@@ -178,7 +165,7 @@ function checkSessionShapes(session: ort.InferenceSession, m: ModelManifest, fil
   return dims;
 }
 
-async function smokeTest(runner: SessionRunner, m: ModelManifest, file: string): Promise<void> {
+async function smokeTest(runner: ModelRunner, m: ModelManifest, file: string): Promise<void> {
   const transform = new InputTransform(m);
   const x = new Float32Array(sampleSize(m));
   transform.write(new Float32Array(sampleSize(m)), x, 0);

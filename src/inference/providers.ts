@@ -27,8 +27,14 @@ export interface ProviderAttempt {
 export interface SessionSettings {
   /** Providers to try, in order (default: FLOWCAST_EP, else cuda then cpu). */
   providers: ProviderName[];
-  /** Threads inside one operator (default: FLOWCAST_ORT_THREADS, else the cores available). */
+  /**
+   * Threads inside one operator (default: FLOWCAST_ORT_THREADS, else all cores but one, which is
+   * left to the event loop that batches requests and serves the feed; measured on 2 cores: 1
+   * thread is ~3x faster than 2 for these graphs once JavaScript shares the machine).
+   */
   intraOpThreads: number;
+  /** Let idle ORT worker threads spin (lower latency, burns the cores the event loop needs; default off). */
+  spinning: boolean;
   /** Threads across independent operators (1: sequential execution, best for these small graphs). */
   interOpThreads: number;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
@@ -40,8 +46,9 @@ export function defaultSessionSettings(env: NodeJS.ProcessEnv = process.env): Se
   const threads = Number(env.FLOWCAST_ORT_THREADS);
   return {
     providers,
-    intraOpThreads: Number.isInteger(threads) && threads > 0 ? threads : availableParallelism(),
+    intraOpThreads: Number.isInteger(threads) && threads > 0 ? threads : Math.max(1, availableParallelism() - 1),
     interOpThreads: 1,
+    spinning: env.FLOWCAST_ORT_SPIN === '1',
     graphOptimization: 'all',
   };
 }
@@ -65,14 +72,31 @@ export function providerAvailability(p: ProviderName): { available: boolean; rea
   return { available: true, reason: `${lib} present` };
 }
 
-export interface CreatedSession {
-  session: ort.InferenceSession;
+export interface CreatedSession<T> {
+  session: T;
   provider: ProviderName;
   attempts: ProviderAttempt[];
 }
 
-/** Creates a session on the first provider that works, recording every attempt. */
-export async function createSession(model: string | Uint8Array, s: SessionSettings, label: string): Promise<CreatedSession> {
+/** ONNX Runtime session options for one provider. */
+export function sessionOptions(p: ProviderName, s: SessionSettings): ort.InferenceSession.SessionOptions {
+  const spin = s.spinning ? '1' : '0';
+  return {
+    executionProviders: [p],
+    intraOpNumThreads: s.intraOpThreads,
+    interOpNumThreads: s.interOpThreads,
+    executionMode: 'sequential',
+    graphOptimizationLevel: s.graphOptimization,
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
+}
+
+/**
+ * Creates a session on the first provider that works, recording every attempt. `create` builds the
+ * session from options (in this thread, or in a worker).
+ */
+export async function createSession<T>(s: SessionSettings, label: string, create: (opts: ort.InferenceSession.SessionOptions) => Promise<T>): Promise<CreatedSession<T>> {
   const attempts: ProviderAttempt[] = [];
   let lastError: Error | undefined;
   for (const p of s.providers) {
@@ -82,15 +106,7 @@ export async function createSession(model: string | Uint8Array, s: SessionSettin
       continue;
     }
     try {
-      const opts: ort.InferenceSession.SessionOptions = {
-        executionProviders: [p],
-        intraOpNumThreads: s.intraOpThreads,
-        interOpNumThreads: s.interOpThreads,
-        executionMode: 'sequential',
-        graphOptimizationLevel: s.graphOptimization,
-        logSeverityLevel: 3,
-      };
-      const session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
+      const session = await create(sessionOptions(p, s));
       attempts.push({ provider: p, ok: true, reason: av.reason });
       const skipped = attempts.filter((a) => !a.ok);
       const fields = { model: label, provider: p, intraOpThreads: s.intraOpThreads, skipped: skipped.map((a) => `${a.provider}: ${a.reason}`) };

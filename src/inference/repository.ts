@@ -21,6 +21,7 @@ import { defaultSessionSettings, type SessionSettings } from './providers.ts';
 import { batcherSettings, type BatcherSettings } from './batcher.ts';
 import { InferenceMetrics } from './metrics.ts';
 import { MANIFEST_FILE } from './manifest.ts';
+import type { RunnerMode } from './runner.ts';
 
 const log = logger('inference');
 
@@ -37,6 +38,8 @@ export interface RepositoryOptions {
   debounceMs?: number;
   /** Serve only these model names. */
   only?: string[];
+  /** Where sessions run: a worker thread per model (default; the event loop never blocks) or inline. */
+  runner?: RunnerMode;
   metrics?: InferenceMetrics;
 }
 
@@ -72,6 +75,7 @@ export class ModelRepository extends EventEmitter {
   readonly session: SessionSettings;
   readonly batcher: BatcherSettings;
   readonly metrics: InferenceMetrics;
+  readonly runnerMode: RunnerMode;
   private readonly entries = new Map<string, Entry>();
   private readonly featureColumns: readonly string[];
   private readonly specVersion: number;
@@ -79,7 +83,9 @@ export class ModelRepository extends EventEmitter {
   private rootWatcher: FSWatcher | undefined;
   private closed = false;
 
-  private constructor(private readonly opts: RepositoryOptions) {
+  private readonly opts: RepositoryOptions;
+
+  private constructor(opts: RepositoryOptions) {
     super();
     this.dir = resolve(opts.dir ?? 'models');
     this.session = { ...defaultSessionSettings(), ...opts.session };
@@ -88,6 +94,8 @@ export class ModelRepository extends EventEmitter {
     this.featureColumns = opts.featureColumns ?? FEATURE_COLUMNS;
     this.specVersion = opts.featureSpecVersion ?? FEATURE_SPEC_VERSION;
     this.debounceMs = opts.debounceMs ?? 250;
+    this.runnerMode = opts.runner ?? (process.env.FLOWCAST_ORT_RUNNER === 'inline' ? 'inline' : 'worker');
+    this.opts = { ...opts, runner: this.runnerMode };
   }
 
   /** Loads every model under the root (refusing bad ones individually) and starts watching if asked. */
@@ -170,6 +178,7 @@ export class ModelRepository extends EventEmitter {
         featureColumns: this.featureColumns,
         featureSpecVersion: this.specVersion,
         metrics: this.metrics.model(name),
+        runner: this.opts.runner,
       });
       if (this.closed) {
         await next.retire();

@@ -229,7 +229,8 @@ export function rowManifest(columns: string[], normalization: Normalization | nu
     kind: 'other',
     onnx: { file: 'model.onnx' },
     input: { name: 'x', columns, window: 1, layout: 'NF', featureSpecVersion: FEATURE_SPEC_VERSION },
-    normalization,
+    // Always in JavaScript here: these rows feed training, whatever a served graph does.
+    normalization: normalization ? { ...normalization, inGraph: false } : null,
     output: { name: 'y', kind: 'probabilities', classes: ['a', 'b'] },
   };
 }

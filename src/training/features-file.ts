@@ -65,7 +65,7 @@ export async function loadFeatures(pathOrSpec: string, o: LoadOptions = {}): Pro
 async function fromSource(spec: string, o: LoadOptions): Promise<FeatureData> {
   let table!: FeatureTable;
   let base = 0n;
-  await runFeatures(spec, { horizons: o.horizons ?? [...DEFAULT_HORIZONS], alpha: o.alpha, symbols: o.symbols }, (columns, timeBase) => {
+  await runFeatures(spec, { horizons: o.horizons ?? [...DEFAULT_HORIZONS], ...(o.alpha !== undefined ? { alpha: o.alpha } : {}), ...(o.symbols ? { symbols: o.symbols } : {}) }, (columns, timeBase) => {
     table = new FeatureTable(columns);
     const sink = table;
     return {

@@ -5,6 +5,8 @@
  * baseline is served and evaluated through the same path as every other model.
  */
 import { GraphBuilder, attr, modelBytes, DataType } from '../inference/onnx/graph.ts';
+import { appendNormalization } from '../inference/normalize.ts';
+import type { Normalization } from '../inference/manifest.ts';
 
 export interface LogRegModel {
   /** d x C weights, row-major (feature-major). */
@@ -88,11 +90,12 @@ export function predictLogReg(m: LogRegModel, X: ArrayLike<number>, n: number): 
 
 /**
  * ONNX for a softmax-linear model over input [N, ...sampleDims] (flattened to d per sample):
- * input `features`, output `probs` [N, C].
+ * input `features`, output `probs` [N, C]; with `normalization`, the graph normalises raw input first.
  */
-export function logRegToOnnx(m: LogRegModel, sampleDims: number[], inputName = 'features'): Uint8Array {
+export function logRegToOnnx(m: LogRegModel, sampleDims: number[], inputName = 'features', normalization?: Normalization | null): Uint8Array {
   const g = new GraphBuilder('logreg');
-  const x = g.input(inputName, DataType.FLOAT, ['N', ...sampleDims]);
+  const input = g.input(inputName, DataType.FLOAT, ['N', ...sampleDims]);
+  const x = normalization ? appendNormalization(g, input, normalization) : input;
   const flat = sampleDims.length === 1 ? x : g.node('Reshape', [x, g.int64s('flat_shape', [-1, m.d])]);
   const z = g.node('Add', [g.node('MatMul', [flat, g.weight('W', [m.d, m.C], m.W)]), g.weight('b', [m.C], m.b)]);
   g.node('Softmax', [z], { axis: attr.i(-1) }, { outputs: ['probs'] });

@@ -134,7 +134,9 @@ export async function shipTransformer(ctx: ShipContext, ds: Dataset, config: Tra
   ctx.onLog(`training transformer on ${ds.symbol}: ${ds.splits.train.rows.length} train windows (${train.samplesPerEpoch} per epoch), backend ${backend.name}`);
   const r = await trainTransformer(ds, config, backend, { ...train, onLog: ctx.onLog });
   try {
-    const onnx = transformerToOnnx(config, r.params, { metadata: { 'flowcast.model': ctx.name, 'flowcast.version': ctx.version } });
+    // Normalisation runs inside the graph (vectorised in ONNX Runtime); the engine copies raw values.
+    const normalization = ds.normalization ? { ...ds.normalization, inGraph: true } : null;
+    const onnx = transformerToOnnx(config, r.params, { normalization, metadata: { 'flowcast.model': ctx.name, 'flowcast.version': ctx.version } });
     const held = spread(ds.splits.test.rows.length ? ds.splits.test.rows : ds.splits.val.rows, 512);
     const tfProbs = r.model.predict(ds.gatherZ(held), held.length);
     const draft: ManifestDraft = {
@@ -143,7 +145,7 @@ export async function shipTransformer(ctx: ShipContext, ds: Dataset, config: Tra
       kind: 'transformer',
       description: ctx.description ?? `transformer encoder over the last ${config.window} rows (${config.window / config.patch} tokens of ${config.patch} rows, d_model ${config.dModel}, ${config.heads} heads, ${config.layers} layers)`,
       input: { name: 'features', columns: ds.opts.columns, window: config.window, layout: 'NTF', featureSpecVersion: FEATURE_SPEC_VERSION },
-      normalization: ds.normalization,
+      normalization,
       output: outputSpec(ds),
       training: trainingBlock(ctx, ds, {
         library: `TensorFlow.js (${backend.name})`,

@@ -39,11 +39,12 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('InferenceEngine', () => {
-  it('merges concurrent requests across symbols into batches, each answer to its own request', async () => {
+  for (const runner of ['worker', 'inline'] as const) it(`merges concurrent requests across symbols into batches, each answer to its own request (${runner})`, async () => {
     const dir = setup();
     const a = writeLinearModel(dir, 'alpha', { window: 5, seed: 3 });
     const b = writeLinearModel(dir, 'beta', { window: 1, seed: 4, columns: ['imb_5', 'tfi_h50'] });
-    const engine = await open(dir, { batcher: { maxBatchSize: 16, maxQueueDelayUs: 2000 } });
+    const engine = await open(dir, { runner, batcher: { maxBatchSize: 16, maxQueueDelayUs: 2000 } });
+    expect(engine.describe().runner).toBe(runner);
     const r = rng(9);
     const symbols = ['GOOG', 'AMZN', 'BTCUSDT', 'ETHUSDT'];
     const reqs = Array.from({ length: 100 }, (_, i) => {
@@ -62,6 +63,24 @@ describe('InferenceEngine', () => {
     expect(snap.batches).toBeLessThan(80 / 4); // merged: 16 per batch at most, never one by one
     expect(snap.meanBatchSize).toBeGreaterThan(4);
     expect(engine.inputSpec('beta')).toEqual({ columns: ['imb_5', 'tfi_h50'], window: 1, size: 2, classes: ['down', 'flat', 'up'] });
+  });
+
+  it('normalisation inside the graph gives the same answers as in the engine, NaN and clipping included', async () => {
+    const dir = setup();
+    const js = writeLinearModel(dir, 'js', { window: 6, seed: 12 });
+    const graph = writeLinearModel(dir, 'graph', { window: 6, seed: 12, inGraph: true });
+    const engine = await open(dir);
+    const r = rng(2);
+    for (let k = 0; k < 20; k++) {
+      const w = randomWindow(18, r);
+      w[k % 18] = k % 2 ? NaN : 1e6 * (k - 10); // NaN -> mean; huge -> clipped
+      const [a, b] = await Promise.all([engine.predict('js', 'GOOG', w), engine.predict('graph', 'GOOG', w)]);
+      expect(maxDiff(a, js.expect(w))).toBeLessThan(1e-5);
+      expect(maxDiff(b, graph.expect(w))).toBeLessThan(1e-5);
+      expect(maxDiff(a, b)).toBeLessThan(1e-5);
+    }
+    expect(engine.repository.get('graph')!.transform.copiesRaw).toBe(true);
+    expect(engine.repository.get('js')!.transform.copiesRaw).toBe(false);
   });
 
   it('refuses a model whose inputs are not in the feature set, naming it, while others serve', async () => {
@@ -123,7 +142,8 @@ describe('InferenceEngine', () => {
   it('refuses requests beyond the queue bound and rejects malformed windows', async () => {
     const dir = setup();
     writeLinearModel(dir, 'm', { window: 2 });
-    const engine = await open(dir, { batcher: { maxBatchSize: 4, maxQueueSize: 8, maxQueueDelayUs: 50_000 } });
+    // Inline: one batch in flight, so exactly 4 leave and 8 wait.
+    const engine = await open(dir, { runner: 'inline', batcher: { maxBatchSize: 4, maxQueueSize: 8, maxQueueDelayUs: 50_000 } });
     // The first 4 leave at once as a full batch; 8 more fill the queue while it runs.
     const ok = Array.from({ length: 12 }, () => engine.predict('m', 'X', new Float32Array(6)));
     await expect(engine.predict('m', 'X', new Float32Array(6))).rejects.toBeInstanceOf(QueueFullError);
@@ -134,6 +154,18 @@ describe('InferenceEngine', () => {
     expect(text).toMatch(/flowcast_inference_requests_total\{model="m"\} 12/);
     expect(text).toMatch(/flowcast_inference_batch_size_bucket\{model="m",le="4"\} 3/);
     expect(text).toMatch(/# TYPE flowcast_inference_latency_seconds histogram/);
+  });
+
+  it('keeps the event loop free while a worker runs, and restarts a worker that died', async () => {
+    const dir = setup();
+    const m = writeLinearModel(dir, 'w', { window: 4, seed: 6 });
+    const engine = await open(dir, { runner: 'worker' });
+    const w = randomWindow(12, rng(3));
+    expect(maxDiff(await engine.predict('w', 'GOOG', w), m.expect(w))).toBeLessThan(1e-5);
+    const runner = engine.repository.get('w')!.runner as unknown as { worker: { terminate(): Promise<number> } };
+    await runner.worker.terminate();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(maxDiff(await engine.predict('w', 'GOOG', w), m.expect(w))).toBeLessThan(1e-5);
   });
 
   it('a lone request leaves after the queue delay', async () => {
@@ -195,7 +227,7 @@ describe('InferenceEngine', () => {
     expect(cuda.reason.length).toBeGreaterThan(5);
     const m = d.models[0]!;
     expect(m.provider).toBe(cuda.available ? 'cuda' : 'cpu');
-    expect(d.threads).toEqual({ intraOp: 1, interOp: 1 });
+    expect(d.threads).toEqual({ intraOp: 1, interOp: 1, spinning: false });
     expect(d.batcher.maxBatchSize).toBe(64);
     expect(m.input).toEqual({ name: 'features', columns: ['imb_1', 'ofi_1', 'spread_bps'], window: 4, layout: 'NTF' });
     expect(JSON.parse(JSON.stringify(d))).toBeTruthy();

@@ -25,7 +25,7 @@ export interface TestModel {
   expect(raw: ArrayLike<number>): Float64Array;
 }
 
-export function writeLinearModel(root: string, name: string, o: { columns?: string[]; window?: number; seed?: number; version?: string; normalize?: boolean } = {}): TestModel {
+export function writeLinearModel(root: string, name: string, o: { columns?: string[]; window?: number; seed?: number; version?: string; normalize?: boolean; inGraph?: boolean } = {}): TestModel {
   const columns = o.columns ?? ['imb_1', 'ofi_1', 'spread_bps'];
   const T = o.window ?? 4;
   const F = columns.length;
@@ -43,11 +43,13 @@ export function writeLinearModel(root: string, name: string, o: { columns?: stri
       columns: columns.map((c, i) => ({ name: c, transform: i === 1 ? 'slog1p' : 'none', mean: 0.1 * i, std: 1 + i })),
       clip: 3,
       nanValue: 0,
+      ...(o.inGraph ? { inGraph: true } : {}),
     },
     output: { name: 'probs', kind: 'probabilities', classes: CLASSES, labelValues: [-1, 0, 1], horizon: 10 },
   };
-  const { manifest } = writeModelDir(root, draft, logRegToOnnx(lr, T === 1 ? [F] : [T, F]));
-  const transform = new InputTransform(manifest);
+  const { manifest } = writeModelDir(root, draft, logRegToOnnx(lr, T === 1 ? [F] : [T, F], 'features', o.inGraph ? draft.normalization : null));
+  // Expected values always normalise in JavaScript (float64), whichever side the model does it on.
+  const transform = new InputTransform({ ...manifest, normalization: manifest.normalization ? { ...manifest.normalization, inGraph: false } : null });
   return {
     manifest,
     lr,

@@ -30,7 +30,7 @@ transformer (TensorFlow.js: tfjs-node-gpu, tfjs-node, wasm or cpu, the fastest p
   --d-model D --heads H --layers L --ffn F --dropout R --pool last|mean
                        (defaults 32, 4, 2, 64, 0.1, last)
   --epochs N --batch B --lr LR --samples-per-epoch S --val-samples V --patience P --seed S
-                       (defaults 6, 64, 0.001, 16384, 4096, 2, 1)
+                       (defaults 10, 64, 0.001, 8192, 4096, 3, 1)
   --backend NAME       force tensorflow-gpu | tensorflow | wasm | cpu
 
 gbdt (XGBoost via python3-xgboost or its CLI; LightGBM via its CLI):
@@ -116,7 +116,7 @@ const command: Command = {
         ...DEFAULT_TRANSFORMER,
         window,
         features: columns.length,
-        patch: numberFlag(values.patch, 'patch', 5, { min: 1, integer: true }),
+        patch: numberFlag(values.patch, 'patch', DEFAULT_TRANSFORMER.patch, { min: 1, integer: true }),
         dModel: numberFlag(values['d-model'], 'd-model', DEFAULT_TRANSFORMER.dModel, { min: 1, integer: true }),
         heads: numberFlag(values.heads, 'heads', DEFAULT_TRANSFORMER.heads, { min: 1, integer: true }),
         layers: numberFlag(values.layers, 'layers', DEFAULT_TRANSFORMER.layers, { min: 0, integer: true }),

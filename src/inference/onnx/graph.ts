@@ -4,7 +4,7 @@
  * tree-ensemble converters both build on it.
  */
 import {
-  AttrType, DataType, IR_VERSION, encodeModel, floatTensor, int64Tensor,
+  AttrType, DataType, IR_VERSION, boolTensor, encodeModel, floatTensor, int64Tensor,
   type Attribute, type Dim, type Graph, type Model, type Node, type OpsetId, type TensorProto, type ValueInfo,
 } from './proto.ts';
 
@@ -75,6 +75,13 @@ export class GraphBuilder {
   int64s(hint: string, values: number[]): string {
     const name = this.fresh(hint);
     this.inits.push(int64Tensor(name, [values.length], values));
+    return name;
+  }
+
+  /** A bool initializer (masks). */
+  bools(hint: string, dims: number[], values: ArrayLike<boolean | number>): string {
+    const name = this.fresh(hint);
+    this.inits.push(boolTensor(name, dims, values));
     return name;
   }
 

@@ -207,6 +207,11 @@ export function int64Tensor(name: string, dims: number[], data: ArrayLike<number
   return { name, dataType: DataType.INT64, dims, raw: littleEndianBytes(b) };
 }
 
+export function boolTensor(name: string, dims: number[], data: ArrayLike<boolean | number>): TensorProto {
+  checkSize(name, dims, data.length);
+  return { name, dataType: DataType.BOOL, dims, raw: Uint8Array.from(Array.from(data, (v) => (v ? 1 : 0))) };
+}
+
 function checkSize(name: string, dims: number[], n: number): void {
   const want = dims.reduce((a, b) => a * b, 1);
   if (want !== n) throw new RangeError(`tensor ${name}: dims [${dims.join(',')}] hold ${want} elements, got ${n}`);

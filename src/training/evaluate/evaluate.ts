@@ -95,6 +95,7 @@ export async function loadServed(dir: string): Promise<ServedModel> {
     featureColumns: FEATURE_COLUMNS,
     featureSpecVersion: FEATURE_SPEC_VERSION,
     metrics: new ModelMetrics(),
+    runner: 'inline',
   });
 }
 
@@ -156,9 +157,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     const trainSource = o.trainData ?? info.data;
     if (!trainSource) throw new Error(`${models[0]!.name}: the manifest has no training.data; pass --train-data for the baselines`);
     log(`baselines: fitting on the train split of ${trainSource}`);
-    const trainData = await loadFeatures(trainSource);
-    const trainSymbol = pickSymbol(trainData, info.symbol);
     const alpha = first.output.alpha ?? 0.00002;
+    const load = (src: string) => loadFeatures(src, { horizons: [horizon], alpha });
+    const trainData = await load(trainSource);
+    const trainSymbol = pickSymbol(trainData, info.symbol);
     const baseTrain = buildDataset(trainData, { columns: OFI_INPUTS.map((c) => c.name), transforms: OFI_INPUTS.map((c) => c.transform), window: 1, horizon, alpha, split, symbol: trainSymbol });
     const tr = baseTrain.splits.train.rows;
     const counts = baseTrain.classCounts(tr);
@@ -169,7 +171,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
 
     const sets: EvaluationSet[] = [];
     for (const source of o.data) {
-      const data = source === trainSource ? trainData : await loadFeatures(source);
+      const data = source === trainSource ? trainData : await load(source);
       for (const symbol of data.symbols) {
         const sameAsTraining = source === trainSource && symbol === trainSymbol;
         const dsModels = models.map((m) => datasetFor(m.manifest, data, symbol, split));

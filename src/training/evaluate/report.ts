@@ -75,20 +75,29 @@ function setMarkdown(s: EvaluationSet): string[] {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-function intervalChart(title: string, systems: SystemResult[], get: (x: SystemResult) => Interval, lo: number, hi: number, ref?: number): string {
-  const W = 520, rowH = 26, left = 210, right = 20, top = 28;
+function niceStep(span: number): number {
+  const raw = span / 5;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((v) => v >= raw) ?? raw;
+}
+
+function intervalChart(title: string, systems: SystemResult[], get: (x: SystemResult) => Interval, lo: number, hi: number, ref?: number, colorOf: (x: SystemResult, i: number) => string = (_x, i) => COLORS[i % COLORS.length]!): string {
+  const left = Math.max(140, 7 * Math.max(...systems.map((s) => s.name.length)) + 16);
+  const W = left + 330, rowH = 26, right = 20, top = 28;
   const H = top + systems.length * rowH + 30;
+  const step = niceStep(hi - lo);
+  lo = Math.floor(lo / step) * step;
+  hi = Math.ceil(hi / step) * step;
   const x = (v: number) => left + ((v - lo) / (hi - lo)) * (W - left - right);
   const parts: string[] = [`<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">`, `<text x="${left}" y="16" font-size="13" font-weight="600">${esc(title)}</text>`];
-  for (let t = 0; t <= 5; t++) {
-    const v = lo + ((hi - lo) * t) / 5;
-    parts.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${top - 4}" y2="${H - 24}" stroke="#ddd"/><text x="${x(v)}" y="${H - 8}" font-size="11" text-anchor="middle">${v.toFixed(2)}</text>`);
+  for (let v = lo; v <= hi + step / 2; v += step) {
+    parts.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${top - 4}" y2="${H - 24}" stroke="#ddd"/><text x="${x(v)}" y="${H - 8}" font-size="11" text-anchor="middle">${Math.abs(v) < step / 1e6 ? '0' : v.toFixed(step < 0.1 ? 2 : 1)}</text>`);
   }
   if (ref !== undefined) parts.push(`<line x1="${x(ref)}" x2="${x(ref)}" y1="${top - 4}" y2="${H - 24}" stroke="#888" stroke-dasharray="4 3"/>`);
   systems.forEach((s, i) => {
     const y = top + i * rowH + rowH / 2;
     const it = get(s);
-    const c = COLORS[i % COLORS.length]!;
+    const c = colorOf(s, i);
     parts.push(`<text x="${left - 8}" y="${y + 4}" font-size="12" text-anchor="end">${esc(s.name)}</text>`);
     if (Number.isFinite(it.lo)) parts.push(`<line x1="${x(it.lo)}" x2="${x(it.hi)}" y1="${y}" y2="${y}" stroke="${c}" stroke-width="2"/><line x1="${x(it.lo)}" x2="${x(it.lo)}" y1="${y - 5}" y2="${y + 5}" stroke="${c}"/><line x1="${x(it.hi)}" x2="${x(it.hi)}" y1="${y - 5}" y2="${y + 5}" stroke="${c}"/>`);
     if (Number.isFinite(it.estimate)) parts.push(`<circle cx="${x(it.estimate)}" cy="${y}" r="4" fill="${c}"><title>${esc(`${s.name}: ${ci(it)}`)}</title></circle>`);
@@ -134,15 +143,23 @@ export function reportHtml(r: EvaluationResult, markdown: string): string {
     const maxF1 = Math.max(0.6, ...all.map((x) => x.ci.macroF1.hi).filter(Number.isFinite));
     const maxAuc = Math.max(0.7, ...all.map((x) => x.ci.macroAuc.hi).filter(Number.isFinite));
     body.push(`<section><h2>${esc(s.symbol)}: ${esc(s.data)}</h2><p>${esc(s.rows)}; ${s.samples} samples; classes down/flat/up ${s.classCounts.join(' / ')}.</p>`);
-    body.push('<div class="row">', intervalChart('macro-F1', all, (x) => x.ci.macroF1, Math.floor(minF1 * 10) / 10, Math.ceil(maxF1 * 10) / 10),
-      intervalChart('macro ROC AUC (0.5 = chance)', all, (x) => x.ci.macroAuc, 0.4, Math.ceil(maxAuc * 20) / 20, 0.5), '</div>');
+    body.push('<div class="row">', intervalChart('macro-F1', all, (x) => x.ci.macroF1, minF1, maxF1),
+      intervalChart('macro ROC AUC (0.5 = chance)', all, (x) => x.ci.macroAuc, 0.45, maxAuc, 0.5), '</div>');
     const models = all.filter((x) => x.kind === 'model');
     if (models.length) {
       const diffs: SystemResult[] = [];
-      for (const m of models) for (const [b, d] of Object.entries(m.vsBaselines)) diffs.push({ ...m, name: `${m.name} − ${b}`, ci: { ...m.ci, macroF1: d.macroF1 } });
-      const lo = Math.min(-0.05, ...diffs.map((d) => d.ci.macroF1.lo).filter(Number.isFinite));
-      const hi = Math.max(0.05, ...diffs.map((d) => d.ci.macroF1.hi).filter(Number.isFinite));
-      body.push(intervalChart('Δ macro-F1 against the baselines (paired)', diffs, (x) => x.ci.macroF1, Math.floor(lo * 20) / 20, Math.ceil(hi * 20) / 20, 0));
+      const colour = new Map<string, string>();
+      for (const m of models) for (const [b, d] of Object.entries(m.vsBaselines)) {
+        const name = `${m.name} − ${b}`;
+        colour.set(name, COLORS[all.indexOf(m) % COLORS.length]!);
+        diffs.push({ ...m, name, ci: { ...m.ci, macroF1: d.macroF1, macroAuc: d.macroAuc } });
+      }
+      const span = (get: (x: SystemResult) => Interval) => [Math.min(-0.02, ...diffs.map((d) => get(d).lo).filter(Number.isFinite)), Math.max(0.02, ...diffs.map((d) => get(d).hi).filter(Number.isFinite))] as const;
+      const [fl, fh] = span((x) => x.ci.macroF1);
+      const [al, ah] = span((x) => x.ci.macroAuc);
+      body.push('<div class="row">',
+        intervalChart('Δ macro-F1 against the baselines (paired)', diffs, (x) => x.ci.macroF1, fl, fh, 0, (x) => colour.get(x.name)!),
+        intervalChart('Δ macro AUC against the baselines (paired)', diffs, (x) => x.ci.macroAuc, al, ah, 0, (x) => colour.get(x.name)!), '</div>');
     }
     body.push('<div class="row">', ...[0, 1, 2].map((k) => rocChart(s, k)), '</div>');
     body.push(`<p class="legend">${all.filter((x) => x.name !== 'majority class').map((x, i) => `<span style="color:${COLORS[all.indexOf(x) % COLORS.length]}">■</span> ${esc(x.name)}${i < all.length - 2 ? ' &nbsp; ' : ''}`).join('')}</p>`);

@@ -1,5 +1,6 @@
 /**
- * Transformer -> ONNX (opset 17), the same computation as TfTransformer.logits + softmax:
+ * Transformer -> ONNX (opset 17), the same computation as TfTransformer.logits + softmax, optionally
+ * preceded by the input normalisation (raw features in; see appendNormalization):
  * Reshape (patches) -> MatMul/Add (embedding) -> Add (positions) -> per layer LayerNormalization,
  * Q/K/V MatMul/Add -> Reshape [N, L, H, dh] -> Transpose -> MatMul -> Mul (1/sqrt(dh)) -> Softmax
  * -> MatMul -> Transpose -> Reshape -> MatMul/Add -> residual Add; LayerNormalization -> MatMul/Add
@@ -7,12 +8,21 @@
  * Gather of the last) -> MatMul/Add -> Softmax. Input `features` [N, T, F], output `probs` [N, C].
  */
 import { GraphBuilder, attr, modelBytes, DataType, type ModelOptions } from '../../inference/onnx/graph.ts';
+import { appendNormalization } from '../../inference/normalize.ts';
+import type { Normalization } from '../../inference/manifest.ts';
 import { tokens, type TransformerConfig, type TransformerParams } from './model.ts';
 
-export function transformerToOnnx(c: TransformerConfig, p: TransformerParams, opts: ModelOptions & { inputName?: string } = {}): Uint8Array {
+export interface TransformerExportOptions extends ModelOptions {
+  inputName?: string;
+  /** Prepend the input normalisation (the graph then takes raw features). */
+  normalization?: Normalization | null;
+}
+
+export function transformerToOnnx(c: TransformerConfig, p: TransformerParams, opts: TransformerExportOptions = {}): Uint8Array {
   const g = new GraphBuilder('flowcast_transformer');
   const L = tokens(c), d = c.dModel, H = c.heads, dh = d / H;
-  const x = g.input(opts.inputName ?? 'features', DataType.FLOAT, ['N', c.window, c.features]);
+  const input = g.input(opts.inputName ?? 'features', DataType.FLOAT, ['N', c.window, c.features]);
+  const x = opts.normalization ? appendNormalization(g, input, opts.normalization) : input;
   g.output('probs', DataType.FLOAT, ['N', c.classes]);
 
   const linear = (t: string, W: Float32Array, b: Float32Array, rows: number, cols: number, name: string): string =>
@@ -45,5 +55,6 @@ export function transformerToOnnx(c: TransformerConfig, p: TransformerParams, op
     : g.node('Gather', [h, g.int64s('last_token', [L - 1])], { axis: attr.i(1) });
   const flatPooled = c.pool === 'mean' ? pooled : g.node('Reshape', [pooled, g.int64s('pooled_shape', [0, d])]);
   g.node('Softmax', [linear(flatPooled, p.headW, p.headB, d, c.classes, 'head')], { axis: attr.i(-1) }, { outputs: ['probs'] });
-  return modelBytes(g.build(), { docString: `flowcast transformer encoder: T=${c.window}, patch=${c.patch}, d_model=${d}, heads=${H}, layers=${c.layers}, ffn=${c.ffn}`, ...opts });
+  const { inputName: _i, normalization: _n, ...modelOpts } = opts;
+  return modelBytes(g.build(), { docString: `flowcast transformer encoder: T=${c.window}, patch=${c.patch}, d_model=${d}, heads=${H}, layers=${c.layers}, ffn=${c.ffn}${opts.normalization ? ', input normalisation in the graph' : ''}`, ...modelOpts });
 }

@@ -28,13 +28,13 @@ export interface TrainOptions {
 }
 
 export const DEFAULT_TRAIN: TrainOptions = {
-  epochs: 6,
+  epochs: 10,
   batchSize: 64,
   lr: 1e-3,
-  samplesPerEpoch: 16_384,
+  samplesPerEpoch: 8192,
   valSamples: 4096,
   clipNorm: 1,
-  patience: 2,
+  patience: 3,
   seed: 1,
   classWeights: true,
 };
@@ -106,7 +106,7 @@ export async function trainTransformer(ds: Dataset, config: TransformerConfig, b
         const yIdx = tf.tensor1d(labels, 'int32');
         const y = tf.oneHot(yIdx, config.classes);
         const w = tf.gather(cwTensor, yIdx);
-        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.logits(x, true), w) as unknown as Scalar, vars);
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.logits(x, true, (o.seed * 1_000_003 + steps * 101) % 2_147_483_647), w) as unknown as Scalar, vars);
         const names = Object.keys(grads);
         const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]!)))));
         const scale = tf.minimum(tf.scalar(1), tf.div(tf.scalar(o.clipNorm), tf.add(norm, 1e-12)));
