@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
 import { flowcast } from './run-cli.ts';
 import { SPOT } from '../helpers.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
@@ -48,6 +50,12 @@ describe('flowcast features', () => {
     expect(s).toBeCloseTo(midSum, 4);
     const meta = await con.runAndReadAll(`select value::VARCHAR from parquet_kv_metadata('${pq}') where key::VARCHAR = 'flowcast.spec_version'`);
     expect(meta.getRows()[0]![0]).toBe('1');
+    // A second, independent reader (pure JS): same rows, int64 time, nulls where the CSV is empty.
+    const buf = readFileSync(pq);
+    const objs = (await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength), compressors, columns: ['ts_ns', 'symbol', 'vpin', 'ret_1'] })) as { ts_ns: bigint; symbol: string; vpin: number | null; ret_1: number | null }[];
+    expect(objs.length).toBe(3_449);
+    expect(objs[0]).toMatchObject({ ts_ns: 1723161255408000000n, symbol: 'BTCUSDT', ret_1: null });
+    expect(objs.filter((o) => o.vpin !== null).length).toBe(vp);
   });
 
   it('usage errors exit 2 with the usage; input errors exit 1 naming the file', async () => {
