@@ -285,22 +285,21 @@ export class FieldReader {
 
   /** Repeated float, packed or not. */
   floats(field: number): number[] {
-    const out: number[] = [];
-    for (const v of this.fields.get(field) ?? []) {
-      if (v.wire !== WireType.Fixed32 && v.wire !== WireType.Bytes) throw new RangeError(`protobuf: field ${field} is not a repeated float`);
-      const dv = new DataView(v.v.buffer, v.v.byteOffset, v.v.byteLength);
-      for (let i = 0; i + 4 <= dv.byteLength; i += 4) out.push(dv.getFloat32(i, true));
-    }
-    return out;
+    return this.fixed(field, WireType.Fixed32, 'float', (dv, i) => dv.getFloat32(i, true));
   }
 
   /** Repeated double, packed or not. */
   doubles(field: number): number[] {
+    return this.fixed(field, WireType.Fixed64, 'double', (dv, i) => dv.getFloat64(i, true));
+  }
+
+  private fixed(field: number, wire: WireType.Fixed32 | WireType.Fixed64, what: string, get: (dv: DataView, at: number) => number): number[] {
+    const size = wire === WireType.Fixed32 ? 4 : 8;
     const out: number[] = [];
     for (const v of this.fields.get(field) ?? []) {
-      if (v.wire !== WireType.Fixed64 && v.wire !== WireType.Bytes) throw new RangeError(`protobuf: field ${field} is not a repeated double`);
+      if (v.wire !== wire && v.wire !== WireType.Bytes) throw new RangeError(`protobuf: field ${field} is not a repeated ${what}`);
       const dv = new DataView(v.v.buffer, v.v.byteOffset, v.v.byteLength);
-      for (let i = 0; i + 8 <= dv.byteLength; i += 8) out.push(dv.getFloat64(i, true));
+      for (let i = 0; i + size <= dv.byteLength; i += size) out.push(get(dv, i));
     }
     return out;
   }
