@@ -256,7 +256,10 @@ interface LatencyResult {
   rate: number;
   samples: number;
   features: Float64Array;
-  preds: Float64Array;
+  /** Prediction latencies by model. */
+  preds: Map<string, Float64Array>;
+  /** Rows the predictor skipped to stay fresh (newest row first), from /healthz. */
+  skipped: number;
   models: string[];
 }
 
@@ -273,7 +276,7 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number): P
   const rows = Math.ceil(seconds * perSymbolHz) + 2;
   for (const s of syms) sent.set(s, new Float64Array(rows).fill(NaN));
   const feat: number[] = [];
-  const pred: number[] = [];
+  const pred = new Map<string, number[]>();
   let warmupUntil = Infinity;
   sub.on('features', (f) => {
     const t = sent.get(f.sym)?.[f.row];
@@ -281,7 +284,11 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number): P
   });
   sub.on('pred', (f) => {
     const t = f.row === undefined ? undefined : sent.get(f.sym)?.[f.row];
-    if (t === t && t !== undefined && t > warmupUntil) pred.push(performance.now() - t);
+    if (t === t && t !== undefined && t > warmupUntil) {
+      let a = pred.get(f.model);
+      if (!a) pred.set(f.model, (a = []));
+      a.push(performance.now() - t);
+    }
   });
   await sub.subscribe(syms.flatMap((s) => [`features.${s}`, ...models.map((m) => `pred.${m}.${s}`)]));
   const prod = new WS(`ws://127.0.0.1:${child.port}/ingest`, { headers: { authorization: `Bearer ${WRITE_KEY}` }, perMessageDeflate: false });
@@ -322,13 +329,17 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number): P
   });
   await new Promise((r) => setTimeout(r, 500));
   const metrics = await (await fetch(`http://127.0.0.1:${child.port}/metrics`)).text();
+  const health = (await (await fetch(`http://127.0.0.1:${child.port}/healthz`)).json()) as { inference?: { skippedRows?: number } };
   if (process.env['BENCH_DEBUG']) process.stderr.write(metrics.split('\n').filter((l) => l.startsWith('flowcast_features_latency_seconds_bucket')).join('\n') + '\n');
   prod.close();
   await sub.close();
   await stopChild(child);
   return {
     symbols, rate: perSymbolHz * symbols, samples: feat.length,
-    features: Float64Array.from(feat).sort(), preds: Float64Array.from(pred).sort(), models,
+    features: Float64Array.from(feat).sort(),
+    preds: new Map([...pred].map(([m, a]) => [m, Float64Array.from(a).sort()])),
+    skipped: health.inference?.skippedRows ?? 0,
+    models,
   };
 }
 
@@ -400,8 +411,8 @@ async function main(): Promise<void> {
   const lat: LatencyResult[] = [];
   for (const n of only === 'fanout' ? [] : [1, 10, 100]) {
     const r = await latency(n, quick ? 2 : 6, 20);
-    process.stderr.write(`latency ${n} symbols: ${r.samples} samples, features p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms; ` +
-      `${r.preds.length} predictions p50 ${fmtMs(percentile(r.preds, 0.5))} p99 ${fmtMs(percentile(r.preds, 0.99))} ms\n`);
+    process.stderr.write(`latency ${n} symbols: ${r.samples} samples, features p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms` +
+      [...r.preds].map(([m, a]) => `; ${m} ${a.length} p50 ${fmtMs(percentile(a, 0.5))} p99 ${fmtMs(percentile(a, 0.99))} ms`).join('') + `; skipped ${r.skipped}\n`);
     lat.push(r);
   }
 
@@ -423,17 +434,14 @@ async function main(): Promise<void> {
 
   if (only !== 'all') return;
   const models = lat[0]!.models;
-  const latRows = lat.flatMap((r) => {
-    const out: (string | number)[][] = [[
-      r.symbols, `${r.rate.toLocaleString('en-US')}/s`, 'features', r.features.length.toLocaleString('en-US'),
-      fmtMs(percentile(r.features, 0.5)), fmtMs(percentile(r.features, 0.99)), fmtMs(percentile(r.features, 0.999)),
-    ]];
-    if (r.preds.length) {
-      out.push([r.symbols, `${r.rate.toLocaleString('en-US')}/s`, `prediction (${models.join(', ')})`, r.preds.length.toLocaleString('en-US'),
-        fmtMs(percentile(r.preds, 0.5)), fmtMs(percentile(r.preds, 0.99)), fmtMs(percentile(r.preds, 0.999))]);
-    }
-    return out;
-  });
+  const row = (r: LatencyResult, what: string, a: Float64Array, note = ''): (string | number)[] => [
+    r.symbols, `${r.rate.toLocaleString('en-US')}/s`, what, `${a.length.toLocaleString('en-US')}${note}`,
+    fmtMs(percentile(a, 0.5)), fmtMs(percentile(a, 0.99)), fmtMs(percentile(a, 0.999)),
+  ];
+  const latRows = lat.flatMap((r) => [
+    row(r, 'features', r.features),
+    ...[...r.preds].sort().map(([m, a]) => row(r, `pred.${m}`, a)),
+  ]);
   const fanRows = plan.map(([subs]) => {
     const get = (k: string) => fan.find((f) => f.kind === k && f.subscribers === subs)!;
     const u = get('uws'), w = get('ws'), c = get('ws-cork');
@@ -446,7 +454,7 @@ Command: \`npm run bench:feed\`${quick ? ' (--quick)' : ''}. Machine: ${machine}
 **End-to-end latency**, from a book event entering (a producer's \`/ingest\` send) to its frame at a
 subscriber (\`/feed\`), matched by symbol and row; the server in its own process, producer and
 subscriber in another, each symbol updating 20 times a second (plus a trade every third update),
-after a warm-up. ${models.length ? `Models loaded: ${models.join(', ')}.` : 'No models were loaded in this run, so there are no prediction rows: the features frame is the last stage measured.'}
+after a warm-up. ${models.length ? `Models: ${models.join(', ')} (models/), each serving every symbol; a prediction is made for every row once the model's window is full, except rows skipped to stay fresh when requests queue (the newest row is always predicted; skipped rows per run: ${lat.map((r) => `${r.symbols} symbols ${r.skipped.toLocaleString('en-US')}`).join(', ')}).` : 'No models were loaded in this run, so there are no prediction rows: the features frame is the last stage measured.'}
 
 ${markdownTable(['symbols', 'events in', 'frame', 'samples', 'p50 ms', 'p99 ms', 'p99.9 ms'], latRows)}
 

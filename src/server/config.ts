@@ -109,6 +109,12 @@ export interface FeaturesConfig {
 export interface ModelsConfig {
   /** Directory of ONNX models with manifests; '' disables inference. */
   dir: string;
+  /**
+   * The symbols each model serves: patterns by model name, `*` for the others; empty: every model
+   * serves every symbol. The bundled demo sets `{"*": ["GOOG", "AMZN"]}`: its models were trained on
+   * the LOBSTER GOOG day (and evaluated on AMZN), not on crypto books.
+   */
+  symbols: Record<string, string[]>;
 }
 
 export interface ServerConfig {
@@ -129,6 +135,9 @@ export const DEFAULT_REPLAY_SPECS = [
   'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz',
   'lobster:data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip',
 ];
+
+/** The demo's models (models/) were trained on the LOBSTER GOOG day: served to the equities only. */
+export const DEFAULT_MODEL_SYMBOLS: Record<string, string[]> = { '*': ['GOOG', 'AMZN'] };
 
 export function defaultConfig(): ServerConfig {
   return {
@@ -159,7 +168,7 @@ export function defaultConfig(): ServerConfig {
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
     features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300 },
-    models: { dir: join(PROJECT_ROOT, 'models') },
+    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {} },
   };
 }
 
@@ -301,9 +310,11 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
   }
   const m = L.obj(j, 'models', '');
   if (m) {
-    L.known(m, ['dir'], 'models.');
+    L.known(m, ['dir', 'symbols'], 'models.');
     const dir = L.str(m, 'dir', 'models.');
     if (dir !== undefined) cfg.models.dir = dir === '' ? '' : resolve(baseDir, dir);
+    const syms = L.obj(m, 'symbols', 'models.');
+    if (syms) for (const k of Object.keys(syms)) cfg.models.symbols[k] = L.strings(syms, k, 'models.symbols.')!;
   }
 }
 
@@ -412,6 +423,7 @@ export function loadServerConfig(opts: LoadOptions = {}): ServerConfig {
   applyOverrides(cfg, opts.overrides ?? {});
   if (cfg.sources.length === 0 && !opts.overrides?.noReplay) {
     cfg.sources = DEFAULT_REPLAY_SPECS.map((s) => ({ kind: 'replay', spec: resolveSpec(s, PROJECT_ROOT), speed: cfg.speed, loop: true }));
+    if (Object.keys(cfg.models.symbols).length === 0) cfg.models.symbols = { ...DEFAULT_MODEL_SYMBOLS };
   }
   checkSecurity(cfg);
   return cfg;

@@ -13,23 +13,20 @@
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import { MODEL_RE } from './protocol.ts';
 import { HttpError, type ModelInfo, type Prediction, type Predictor } from './plugins.ts';
+import { patternToRegExp } from './security.ts';
 import type { MetricsSource } from './metrics.ts';
+import type { InferenceEngine } from '../inference/engine.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('inference');
 
-/** What the server uses of the inference engine (src/inference/engine.ts). */
-export interface InferenceEngineLike {
-  predict(model: string, symbol: string, window: ArrayLike<number>): Promise<Float32Array>;
-  inputSpec(model: string): { columns: string[]; window: number; size: number; classes: string[] };
-  models(): { name: string; state: string; [k: string]: unknown }[];
-  describe(): unknown;
-  metricsText(prefix?: string): string;
-  close(): Promise<void>;
-}
+/** What the server uses of the inference engine. */
+export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' | 'models' | 'describe' | 'metricsText' | 'close'>;
 
 interface ModelPlan {
   name: string;
+  /** Whether the model serves a symbol (cached per symbol). */
+  serves: (symbol: string) => boolean;
   /** The name in topics. */
   topicName: string;
   /** Index of each input column in FEATURE_COLUMNS. */
@@ -66,6 +63,11 @@ class Window {
 }
 
 export interface EnginePredictorOptions {
+  /**
+   * Which symbols each model serves: symbol patterns (`*` wildcards) by model name, `*` for the
+   * models not named; absent: every model serves every symbol.
+   */
+  symbols?: Readonly<Record<string, readonly string[]>>;
   maxInFlight?: number;
   /** How often the list of ready models is re-read (hot reload), ms. */
   refreshMs?: number;
@@ -79,7 +81,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
   skipped = 0;
   failed = 0;
 
-  constructor(readonly engine: InferenceEngineLike, opts: EnginePredictorOptions = {}) {
+  constructor(readonly engine: InferenceEngineLike, private readonly opts: EnginePredictorOptions = {}) {
     this.maxInFlight = opts.maxInFlight ?? 2;
     this.refresh();
     this.timer = setInterval(() => this.refresh(), opts.refreshMs ?? 1000);
@@ -105,23 +107,44 @@ export class EnginePredictor implements Predictor, MetricsSource {
       const topicName = MODEL_RE.test(st.name) ? st.name : st.name.replace(/[^A-Za-z0-9_-]/g, '-');
       const old = this.plans.find((p) => p.name === st.name);
       if (old && old.T === spec.window && old.cols.join() === cols.join()) {
-        old.info = { ...st, topic: topicName, classes: spec.classes };
+        old.info = { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name) ?? ['*'] };
         plans.push(old);
         continue;
       }
       if (topicName !== st.name) log.warn('model name has characters topics cannot carry: published as another name', { model: st.name, topicName });
       for (const k of [...this.windows.keys()]) if (k.startsWith(`${st.name}\u0000`)) this.windows.delete(k);
-      plans.push({ name: st.name, topicName, cols, T: spec.window, classes: spec.classes, info: { ...st, topic: topicName, classes: spec.classes } });
+      plans.push({
+        name: st.name, topicName, cols, T: spec.window, classes: spec.classes, serves: this.scope(st.name),
+        info: { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name) ?? ['*'] },
+      });
     }
     this.plans = plans;
   }
 
+  private patterns(model: string): readonly string[] | undefined {
+    const s = this.opts.symbols;
+    return s?.[model] ?? s?.['*'];
+  }
+
+  private scope(model: string): (symbol: string) => boolean {
+    const pats = this.patterns(model);
+    if (!pats || pats.includes('*')) return () => true;
+    const res = pats.map(patternToRegExp);
+    const cache = new Map<string, boolean>();
+    return (sym) => {
+      let v = cache.get(sym);
+      if (v === undefined) cache.set(sym, (v = res.some((r) => r.test(sym))));
+      return v;
+    };
+  }
+
   models(): ModelInfo[] {
-    return this.engine.models().map((m) => this.plans.find((p) => p.name === m.name)?.info ?? { ...m, classes: [] });
+    return this.engine.models().map((m): ModelInfo => this.plans.find((p) => p.name === m.name)?.info ?? { ...m, classes: [] });
   }
 
   onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void {
     for (const plan of this.plans) {
+      if (!plan.serves(symbol)) continue;
       const key = `${plan.name}\u0000${symbol}`;
       let w = this.windows.get(key);
       if (!w) {
@@ -197,7 +220,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
   }
 
   health(): Record<string, unknown> {
-    return { ...(this.engine.describe() as Record<string, unknown>), skippedRows: this.skipped, failedPredictions: this.failed };
+    return { ...this.engine.describe(), skippedRows: this.skipped, failedPredictions: this.failed };
   }
 
   renderMetrics(out: string[]): void {

@@ -5,7 +5,8 @@
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
 import type { AlertContext, AlertProducer, AlertProducerFactory, HealthSection } from './plugins.ts';
-import { EnginePredictor, type InferenceEngineLike } from './predictor.ts';
+import { EnginePredictor } from './predictor.ts';
+import { InferenceEngine } from '../inference/engine.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('server');
@@ -44,28 +45,20 @@ export function computeHealth(): HealthSection {
   };
 }
 
-/** The inference engine over `models.dir`, if this build has one and the directory holds models. */
+/** The inference engine over `models.dir`, serving the ready models (each to its configured symbols). */
 export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: EnginePredictor; inferenceStatus?: string }> {
   if (!cfg.models.dir) return { inferenceStatus: 'inference disabled (models.dir is empty)' };
-  let mod: { InferenceEngine: { open(o: { dir: string; watch?: boolean }): Promise<InferenceEngineLike> } };
+  let engine: InferenceEngine;
   try {
-    // Resolved at run time: the engine lives in src/inference.
-    const spec = '../inference/engine.ts';
-    mod = (await import(spec)) as typeof mod;
-  } catch (e) {
-    return { inferenceStatus: `no inference engine in this build (${(e as Error).message.split('\n')[0]})` };
-  }
-  let engine: InferenceEngineLike;
-  try {
-    engine = await mod.InferenceEngine.open({ dir: cfg.models.dir, watch: true });
+    engine = await InferenceEngine.open({ dir: cfg.models.dir, watch: true });
   } catch (e) {
     log.warn('no models served', { dir: cfg.models.dir, error: e as Error });
     return { inferenceStatus: `no models served: ${(e as Error).message}` };
   }
   const ready = engine.models().filter((m) => m.state === 'ready');
   if (ready.length === 0) log.warn('no model is ready', { dir: cfg.models.dir, models: engine.models() });
-  else log.info('serving models', { models: ready.map((m) => m.name) });
-  return { predictor: new EnginePredictor(engine) };
+  else log.info('serving models', { models: ready.map((m) => m.name), symbols: cfg.models.symbols });
+  return { predictor: new EnginePredictor(engine, { symbols: cfg.models.symbols }) };
 }
 
 /** What the server uses of the analytics engine (src/analytics/engine.ts). */

@@ -11,7 +11,13 @@ let server: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  server = await testServer(() => {}, { replay: ['binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz'], speed: 20 });
+  // The bundled GOOG day with the shipped models (models/), as `npm start` serves it, faster.
+  // A small VPIN bucket (GOOG trades ~800 shares a minute) so the VPIN panel fills within seconds.
+  server = await testServer((c) => { c.features.vpinBucketBySymbol = { GOOG: 100 }; }, {
+    replay: ['lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz'],
+    speed: 20,
+    models: 'models',
+  }, { plugins: true });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
@@ -25,6 +31,8 @@ afterAll(async () => {
 interface DashState {
   connected: boolean;
   sym: string;
+  model: string;
+  preds: unknown[];
   books: unknown[];
   feats: unknown[];
   alerts: unknown[];
@@ -41,7 +49,7 @@ declare const document: {
 };
 
 describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
-  it('draws the live heatmap, mid lines, OFI and VPIN panels and alerts, all from local assets', async () => {
+  it('draws the live heatmap, mid lines, predictions, OFI and VPIN panels and alerts, all from local assets', async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
     const problems: string[] = [];
     const requests: string[] = [];
@@ -51,14 +59,16 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
     const sockets: string[] = [];
     page.on('websocket', (w) => sockets.push(w.url()));
 
-    await page.goto(server.url);
+    await page.goto(`${server.url}?symbol=GOOG&model=goog-gbdt`);
     await page.waitForFunction(() => {
       const s = window.__flowcast;
       const vpin = (s.feats as { vpin: number }[]).filter((f) => f.vpin === f.vpin).length;
-      return s.connected && s.sym === 'BTCUSDT' && s.books.length >= 40 && vpin >= 50 && s.draws >= 3 && s.heatCells > 200;
-    }, undefined, { timeout: 30_000 });
+      return s.connected && s.sym === 'GOOG' && s.model === 'goog-gbdt' && s.books.length >= 40 && vpin >= 20 && s.preds.length >= 50 && s.draws >= 3 && s.heatCells > 200;
+    }, undefined, { timeout: 45_000 });
+    expect(await page.locator('#pred .bar').count()).toBe(3);
+    expect(await page.textContent('#pred')).toMatch(/down[\d.]+%flat[\d.]+%up[\d.]+%event → prediction [\d.]+ ms/);
 
-    server.pipeline.publishAlert({ symbol: 'BTCUSDT', ts: Math.round(server.pipeline.tb.fromEpochMs(Date.now())), kind: 'vpin-high', severity: 'warn', evidence: { vpin: 0.61, threshold: 0.5 } });
+    server.pipeline.publishAlert({ symbol: 'GOOG', ts: Math.round(server.pipeline.tb.fromEpochMs(Date.now())), kind: 'vpin-high', severity: 'warn', evidence: { vpin: 0.61, threshold: 0.5 } });
     await page.waitForSelector('#alerts li.warn', { timeout: 5000 });
     expect(await page.textContent('#alerts li.warn')).toContain('vpin-high');
 
@@ -77,7 +87,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard', () => {
     expect(colours.distinct).toBeGreaterThan(40);
     expect(colours.painted / colours.total).toBeGreaterThan(0.02);
     expect(await page.locator('.uplot').count()).toBe(2);
-    expect(await page.textContent('#quote')).toMatch(/BTCUSDT\s+bid \d+\.\d × [\d.]+\s+ask/);
+    expect(await page.textContent('#quote')).toMatch(/GOOG\s+bid \d+\.\d+ × [\d.]+\s+ask/);
     expect(await page.textContent('#status')).toBe('live');
     const state = await page.evaluate(() => window.__flowcast);
     expect(state.errors).toEqual([]);

@@ -89,6 +89,21 @@
     if (sym !== state.sym || model !== state.model) select(sym, model);
   }
 
+  /**
+   * Until someone picks a symbol, show one the selected model predicts (models serve only some
+   * symbols): the most active one.
+   */
+  let userPicked = Boolean(params.get('symbol'));
+  function preferPredicted(topics) {
+    if (userPicked || !state.model) return;
+    const prefix = `pred.${state.model}.`;
+    const served = topics.filter((t) => t.topic.startsWith(prefix)).sort((a, b) => b.seq - a.seq);
+    if (served.length === 0 || served.some((t) => t.topic === prefix + state.sym)) return;
+    const sym = served[0].topic.slice(prefix.length);
+    $('symbol').value = sym;
+    select(sym, state.model);
+  }
+
   function trim(arr, tEnd) {
     let i = 0;
     while (i < arr.length && (arr[i].ts < tEnd - WINDOW_MS * 1.05 || arr.length - i > MAX_POINTS)) i++;
@@ -113,6 +128,7 @@
         break;
       case 'topics':
         onDirectory(f.symbols, f.models);
+        preferPredicted(f.topics);
         break;
       case 'book':
         if (f.sym !== state.sym) break;
@@ -408,9 +424,10 @@
     }
   }
 
-  $('symbol').addEventListener('change', (e) => select(e.target.value, state.model));
+  $('symbol').addEventListener('change', (e) => { userPicked = true; select(e.target.value, state.model); });
   $('model').addEventListener('change', (e) => select(state.sym, e.target.value));
   setInterval(() => send({ op: 'topics' }), 3000);
+  setTimeout(() => send({ op: 'topics' }), 500);
   connect();
   requestAnimationFrame(frame);
 })();
