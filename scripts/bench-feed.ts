@@ -146,8 +146,9 @@ interface Child {
   lines: AsyncIterator<string>;
 }
 
-async function startChild(args: string[]): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, FLOWCAST_LOG: 'error' } });
+async function startChild(args: string[], env: Record<string, string> = {}): Promise<Child> {
+  const extra = process.env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...extra, '--import', 'tsx', SELF, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, FLOWCAST_LOG: 'error', ...env } });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const first = await lines.next();
   const m = /^READY (\d+) ?(.*)$/.exec(first.value ?? '');
@@ -263,8 +264,8 @@ interface LatencyResult {
   models: string[];
 }
 
-async function latency(symbols: number, seconds: number, perSymbolHz: number): Promise<LatencyResult> {
-  const child = await startChild(['--child', 'latency']);
+async function latency(symbols: number, seconds: number, perSymbolHz: number, withModels: boolean): Promise<LatencyResult> {
+  const child = await startChild(['--child', 'latency'], withModels ? {} : { FLOWCAST_MODELS: '' });
   const models = JSON.parse(child.extra || '[]') as string[];
   const { FeedClient } = await import('../src/client/feed-client.ts');
   const WS = (await import('ws')).default;
@@ -409,9 +410,10 @@ async function main(): Promise<void> {
   process.stderr.write(`bench:feed on ${machine}\n`);
 
   const lat: LatencyResult[] = [];
-  for (const n of only === 'fanout' ? [] : [1, 10, 100]) {
-    const r = await latency(n, quick ? 2 : 6, 20);
-    process.stderr.write(`latency ${n} symbols: ${r.samples} samples, features p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms` +
+  const latPlan = [1, 10, 100].flatMap((n) => [[n, 0], [n, 1]] as [number, number][]);
+  for (const [n, withModels] of only === 'fanout' ? [] : latPlan) {
+    const r = await latency(n, quick ? 2 : 6, 20, withModels === 1);
+    process.stderr.write(`latency ${n} symbols${withModels ? ' with models' : ''}: ${r.samples} samples, features p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms` +
       [...r.preds].map(([m, a]) => `; ${m} ${a.length} p50 ${fmtMs(percentile(a, 0.5))} p99 ${fmtMs(percentile(a, 0.99))} ms`).join('') + `; skipped ${r.skipped}\n`);
     lat.push(r);
   }
@@ -433,9 +435,9 @@ async function main(): Promise<void> {
   }
 
   if (only !== 'all') return;
-  const models = lat[0]!.models;
+  const models = lat.find((r) => r.models.length)?.models ?? [];
   const row = (r: LatencyResult, what: string, a: Float64Array, note = ''): (string | number)[] => [
-    r.symbols, `${r.rate.toLocaleString('en-US')}/s`, what, `${a.length.toLocaleString('en-US')}${note}`,
+    r.symbols, `${r.rate.toLocaleString('en-US')}/s`, r.models.length ? 'yes' : 'no', what, `${a.length.toLocaleString('en-US')}${note}`,
     fmtMs(percentile(a, 0.5)), fmtMs(percentile(a, 0.99)), fmtMs(percentile(a, 0.999)),
   ];
   const latRows = lat.flatMap((r) => [
@@ -456,7 +458,12 @@ subscriber (\`/feed\`), matched by symbol and row; the server in its own process
 subscriber in another, each symbol updating 20 times a second (plus a trade every third update),
 after a warm-up. ${models.length ? `Models: ${models.join(', ')} (models/), each serving every symbol; a prediction is made for every row once the model's window is full, except rows skipped to stay fresh when requests queue (the newest row is always predicted; skipped rows per run: ${lat.map((r) => `${r.symbols} symbols ${r.skipped.toLocaleString('en-US')}`).join(', ')}).` : 'No models were loaded in this run, so there are no prediction rows: the features frame is the last stage measured.'}
 
-${markdownTable(['symbols', 'events in', 'frame', 'samples', 'p50 ms', 'p99 ms', 'p99.9 ms'], latRows)}
+${markdownTable(['symbols', 'events in', 'models', 'frame', 'samples', 'p50 ms', 'p99 ms', 'p99.9 ms'], latRows)}
+
+Each load runs twice: without models (the feed path alone: ingest, book, features, fan-out) and
+with the shipped models, whose inference runs in a worker thread: on two cores the server's event
+loop, that worker, and the producer/subscriber process then compete for the CPU, which is what
+the tail of the second run measures (a machine with a core per thread, or a GPU, separates them).
 
 **Fan-out**: the same msgpack features frame (${'~'}330 bytes) published to every subscriber: flowcast's
 broker on uWebSockets.js (topic publish) against a \`ws\` broadcaster looping \`send\` over its

@@ -87,6 +87,7 @@ const command: Command = {
       `  ingest ${ws}ingest  (write key required)\n` +
       `  health ${server.url}healthz   metrics ${server.url}metrics\n` +
       `  sources: ${srcs.length ? srcs.join('\n           ') : 'none (push over /ingest)'}\n` +
+      `  models:  ${modelsLine(server.broker.helloInfo().models, server.config.models.symbols)}\n` +
       `  access: ${server.config.security.anonymous ? 'anonymous read-only allowed (loopback)' : 'API key required'}\n`,
     );
     const { untilSignal } = await import('../../server/signals.ts');
@@ -98,6 +99,11 @@ const command: Command = {
     return 0;
   },
 };
+
+function modelsLine(models: string[], scope: Record<string, string[]>): string {
+  if (models.length === 0) return 'none (see /healthz, inference)';
+  return models.map((m) => `${m} -> ${(scope[m] ?? scope['*'] ?? ['*']).join(',')}`).join('; ');
+}
 
 /** The model and alert plug-ins this build has. */
 async function plugins(cfg: import('../../server/config.ts').ServerConfig): Promise<import('../../server/server.ts').ServerOptions> {
