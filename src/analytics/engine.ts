@@ -50,6 +50,8 @@ export interface BookView {
   status?(symbol: string): string | undefined;
 }
 
+export type DetectionHook = (symbol: string, kind: 'print' | 'refill', ts: number, side: number, price: number) => void;
+
 export interface AnalyticsOutputs {
   onAlert?: AlertSink;
   onMeasures?: MeasuresSink;
@@ -187,6 +189,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   private readonly values = new Float64Array(MEASURE_COLUMNS.length);
   private readonly everyNs: number;
   private readonly counts = { rows: 0, orders: 0, trades: 0, depthEvents: 0, quotes: 0 };
+  private detectionHook: DetectionHook | undefined;
   private lastSymbol = '';
   private lastState: SymbolState | undefined;
   /** Arrival counter: which of a symbol's depth and quote streams spoke last. */
@@ -221,17 +224,30 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     return { symbols: this.symbols(), ...this.counts, alerts: this.alertCounts.total, alertsByKind: this.alertCounts.byKind() };
   }
 
-  /** Spoof events and hidden-liquidity detections per symbol (validation, metrics). */
-  detectorCounts(symbol: string): { spoofEvents: number; hiddenPrints: number; refills: number } | undefined {
+  /** Detector internals per symbol (validation, metrics): counts, and the stuffing baseline (updates/s). */
+  detectorState(symbol: string): { spoofEvents: number; hiddenPrints: number; refills: number; stalePrints: number; updateBaseline: number } | undefined {
     const s = this.byName.get(symbol);
-    return s && { spoofEvents: s.spoofing.events, hiddenPrints: s.hidden.detections, refills: s.hidden.refills };
+    return s && {
+      spoofEvents: s.spoofing.events,
+      hiddenPrints: s.hidden.detections,
+      refills: s.hidden.refills,
+      stalePrints: s.hidden.stale,
+      updateBaseline: s.stuffing.baselineRate(),
+    };
   }
 
-  /** Hooks every hidden-liquidity detection and refill of a symbol (validation). */
-  onHiddenDetection(symbol: string, fn: (kind: 'print' | 'refill', ts: number, side: number, price: number) => void): void {
-    const s = this.byName.get(symbol);
-    if (!s) throw new Error(`no analytics state for ${symbol} yet`);
-    s.hidden.onDetection = fn;
+  /**
+   * Calls `fn` for every hidden-liquidity detection (a print beyond the display) and every refill,
+   * of every symbol, alerted or not (validation scores detections, not just episode alerts).
+   */
+  onDetection(fn: DetectionHook): void {
+    this.detectionHook = fn;
+    for (const s of this.byName.values()) this.hook(s);
+  }
+
+  private hook(s: SymbolState): void {
+    const fn = this.detectionHook;
+    s.hidden.onDetection = fn ? (kind, ts, side, price) => fn(s.symbol, kind, ts, side, price) : undefined;
   }
 
   private state(symbol: string): SymbolState {
@@ -241,6 +257,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     if (!s) {
       s = new SymbolState(this.byName.size, symbol, this.options, this, this.timeBase);
       this.byName.set(symbol, s);
+      if (this.detectionHook) this.hook(s);
     }
     this.lastSymbol = symbol;
     this.lastState = s;

@@ -6,9 +6,9 @@
  * Each measure has a trailing median M (sampled every `sampleMs` over `windowMs`, the value in
  * force at each grid point) and the maximum over the last `fallMs` (StepHistory). A measure has
  * collapsed when
- *     D_now <= (1 - dropFrac) * M   and   max_{fallMs}(D) - D_now >= dropFrac * M,
- * i.e. depth is 70% or more below its trailing median and at least that much of it went within
- * the last 100 ms (a collapse, not a slow drain). With `requireBoth` (the default) both measures
+ *     D_now <= (1 - dropFrac) * M   and   D_now <= (1 - dropFrac) * max_{fallMs}(D),
+ * i.e. depth is 70% or more below its trailing median, and 70% or more of what was there at some
+ * point in the last 100 ms is gone (a collapse, not a slow drain). With `requireBoth` (the default) both measures
  * must have collapsed: on a small-tick book the top levels alone churn this much all the time, and
  * on a thin one a single cancel can empty the band near the mid. critical when D_now <= criticalFrac * M or the
  * other side is down too. One alert per episode: the side re-arms once both measures are back
@@ -127,7 +127,7 @@ export class LiquidityMonitor {
     if (!(M > 0)) return false;
     const D = s.value;
     const drop = this.o.dropFrac;
-    return D <= (1 - drop) * M && this.recentMax(s, ts) - D >= drop * M;
+    return D <= (1 - drop) * M && D <= (1 - drop) * this.recentMax(s, ts);
   }
 
   private recovered(s: Series): boolean {
