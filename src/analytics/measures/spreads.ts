@@ -1,6 +1,7 @@
 /**
  * Effective and realised spreads and adverse selection at a horizon h, per trade, in basis points
- * of the prevailing mid m0 (the mid in force just before the trade), with q the aggressor sign,
+ * of the prevailing mid m0 (the last mid stamped strictly before the trade: a venue's quote stream
+ * can deliver the book the trade left behind before the trade itself), with q the aggressor sign,
  * p the trade price and m_h the mid in force h after the trade:
  *
  *   effective = 2 q (p - m0) / m0
@@ -13,6 +14,8 @@
  */
 import { TimeWindowSums } from '../stats.ts';
 import { R_PX, R_SIGN, R_SZ, R_TS } from '../detectors/context.ts';
+
+const MID_RING = 64;
 
 export const EFFECTIVE = 0;
 export const REALISED = 1;
@@ -28,6 +31,10 @@ export class SpreadDecomposition {
   private first = 0;
   private next = 0;
   private mid = NaN;
+  /** Recent mids and their times, to find the one in force before a trade. */
+  private readonly midTs = new Float64Array(MID_RING);
+  private readonly midV = new Float64Array(MID_RING);
+  private midN = 0;
   /** Earliest time at which a pending trade's horizon ends (Infinity: none pending). */
   private nextDue = Infinity;
   private readonly window: TimeWindowSums;
@@ -43,7 +50,21 @@ export class SpreadDecomposition {
   /** The mid in force from time t on. */
   setMid(t: number, mid: number): void {
     if (t >= this.nextDue) this.advance(t);
-    if (mid === mid) this.mid = mid;
+    if (mid !== mid) return;
+    this.mid = mid;
+    const j = this.midN++ & (MID_RING - 1);
+    this.midTs[j] = t;
+    this.midV[j] = mid;
+  }
+
+  /** The last mid stamped strictly before t (NaN if none is remembered). */
+  private midBefore(t: number): number {
+    const stop = this.midN > MID_RING ? this.midN - MID_RING : 0;
+    for (let k = this.midN - 1; k >= stop; k--) {
+      const j = k & (MID_RING - 1);
+      if (this.midTs[j]! < t) return this.midV[j]!;
+    }
+    return NaN;
   }
 
   /** Resolves the trades whose horizon ended at or before t, with the mid in force until t. */
@@ -78,14 +99,15 @@ export class SpreadDecomposition {
     const size = reg[R_SZ]!;
     const sign = reg[R_SIGN]!;
     this.advance(t);
-    if (sign === 0 || this.mid !== this.mid || !(size > 0)) return;
+    const m0 = this.midBefore(t);
+    if (sign === 0 || m0 !== m0 || !(size > 0)) return;
     if (this.next - this.first === this.ts.length) this.grow();
     const i = this.next++ % this.ts.length;
     this.ts[i] = t;
     this.px[i] = price;
     this.sz[i] = size;
     this.sg[i] = sign;
-    this.m0[i] = this.mid;
+    this.m0[i] = m0;
     if (t + this.horizonNs < this.nextDue) this.nextDue = t + this.horizonNs;
   }
 
