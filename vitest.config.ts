@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Logs are JSON lines on stderr; tests that check them capture them with setLogSink.
+    env: { FLOWCAST_LOG: 'error' },
   },
 });

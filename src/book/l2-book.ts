@@ -2,7 +2,7 @@
  * An L2 order book: two ladders plus what a consumer needs to trust it: whether it is crossed,
  * and a repair that follows the newest information.
  */
-import { Ladder } from './ladder.ts';
+import { PagedLadder, TickLadder, type PriceLadder } from './ladder.ts';
 import { ASK, BID, type DepthEvent } from '../sources/events.ts';
 
 export interface ApplyResult {
@@ -14,10 +14,43 @@ export interface ApplyResult {
   unknownLevels: number;
 }
 
+/**
+ * Which ladder a book uses: a learned tick grid (full-depth venue books, where updates land
+ * anywhere in thousands of levels and a grid write beats any search), sorted pages (K-level views
+ * such as LOBSTER or Tardis book_snapshot_N rows: small books whose updates sit at the touch), or
+ * `auto`, which decides from the first snapshot's depth. Measured in docs/benchmarks.md.
+ */
+export type LadderKind = 'tick' | 'paged' | 'auto';
+
+/** Levels per side from which a snapshot counts as a full-depth book. */
+const FULL_DEPTH = 100;
+
 export class L2Book {
-  readonly bids = new Ladder(1);
-  readonly asks = new Ladder(-1);
+  bids: PriceLadder;
+  asks: PriceLadder;
+  private undecided: boolean;
   private readonly result: ApplyResult = { repairedLevels: 0, crossed: false, unknownLevels: 0 };
+
+  constructor(kind: LadderKind = 'auto') {
+    this.undecided = kind === 'auto';
+    const grid = kind === 'tick';
+    this.bids = grid ? new TickLadder(1) : new PagedLadder(1);
+    this.asks = grid ? new TickLadder(-1) : new PagedLadder(-1);
+  }
+
+  /** The ladder kind in use (after `auto` has decided). */
+  get ladderKind(): 'tick' | 'paged' {
+    return this.bids instanceof TickLadder ? 'tick' : 'paged';
+  }
+
+  /** Decides `auto` from the first snapshot: full-depth books get the tick grid. */
+  private decide(e: DepthEvent): void {
+    this.undecided = false;
+    if (Math.min(e.nBids, e.nAsks) >= FULL_DEPTH) {
+      this.bids = new TickLadder(1);
+      this.asks = new TickLadder(-1);
+    }
+  }
 
   clear(): void {
     this.bids.clear();
@@ -51,6 +84,7 @@ export class L2Book {
     r.crossed = false;
     r.unknownLevels = 0;
     if (e.kind === 'snapshot') {
+      if (this.undecided) this.decide(e);
       this.bids.loadBestFirst(e.bidPx, e.bidSz, e.nBids);
       this.asks.loadBestFirst(e.askPx, e.askSz, e.nAsks);
       r.crossed = this.isCrossed();
@@ -85,7 +119,8 @@ export class L2Book {
         else if (d > 0 && px < minAskSet) minAskSet = px;
       }
     }
-    if (this.isCrossed()) {
+    // Only a level set at or through the opposite touch can cross the book; removals never do.
+    if ((maxBidSet >= this.asks.bestPrice() || minAskSet <= this.bids.bestPrice()) && this.isCrossed()) {
       if (maxBidSet >= this.asks.bestPrice()) r.repairedLevels += this.asks.removeThrough(maxBidSet);
       if (minAskSet <= this.bids.bestPrice()) r.repairedLevels += this.bids.removeThrough(minAskSet);
       r.crossed = this.isCrossed();
@@ -99,16 +134,16 @@ export class L2Book {
     this.asks.top(k, askPx, askSz, offset);
   }
 
-  side(s: typeof BID | typeof ASK): Ladder {
+  side(s: typeof BID | typeof ASK): PriceLadder {
     return s === BID ? this.bids : this.asks;
   }
 
-  /** Structural invariants (sorted, positive sizes); used by tests and debug runs. */
+  /** Structural invariants (sorted, positive sizes, counts); used by tests and debug runs. */
   checkInvariants(): string | null {
-    for (const [name, l] of [['bids', this.bids], ['asks', this.asks]] as const) {
-      if (!l.isSorted()) return `${name} ladder not strictly sorted`;
-      for (let i = 0; i < l.n; i++) if (!(l.sizes[i]! > 0)) return `${name} level ${l.n - i} has size ${l.sizes[i]}`;
-    }
-    return null;
+    const b = this.bids.invariantError();
+    if (b) return `bids: ${b}`;
+    const a = this.asks.invariantError();
+    return a ? `asks: ${a}` : null;
   }
 }
+

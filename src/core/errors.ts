@@ -8,11 +8,13 @@ export class InputError extends Error {
   readonly code: string;
 
   constructor(code: string, file: string, line: number | undefined, detail: string) {
-    super(`${file}${line !== undefined ? `:${line}` : ''}: ${detail}`);
+    // Line 0 means "not from a line of a file" (a live message, a synthetic event).
+    const at = line !== undefined && line > 0 ? line : undefined;
+    super(`${file}${at !== undefined ? `:${at}` : ''}: ${detail}`);
     this.name = 'InputError';
     this.code = code;
     this.file = file;
-    this.line = line;
+    this.line = at;
   }
 }
 

@@ -13,6 +13,8 @@ import { autoBucketVolume } from '../features/vpin.ts';
 import { outputColumns, type FeatureBlockSink } from '../features/columns.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../core/time.ts';
+import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
+import { featuresCompute } from '../compute/features-hook.ts';
 
 export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
   /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
@@ -22,6 +24,8 @@ export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBu
   policy?: BadInputPolicy;
   /** Called at every backpressure point with rows so far and input bytes consumed. */
   onProgress?: (rows: number, bytesRead: number, totalBytes: number) => void;
+  /** Backend of the dense columns (src/compute): cpu (the engine's own float64, default), gpujs[:mode] or auto. */
+  compute?: ComputeSpec;
 }
 
 export interface FeaturesRunResult {
@@ -36,6 +40,8 @@ export interface FeaturesRunResult {
   columns: readonly string[];
   skipped: Record<string, number>;
   seconds: number;
+  /** The dense-column backend used and why. */
+  compute: ComputeInfo;
 }
 
 /** Total traded volume per symbol (the first pass of `--vpin-bucket auto`). */
@@ -78,11 +84,12 @@ export async function runFeatures(
   }
   const fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
   const source = await openSource(spec, { policy });
-  const sink = makeSink(outputColumns(fo.horizons), source.timeBase);
+  const compute = await featuresCompute(opts.compute ?? 'cpu', { levels: fo.levels, blockRows: fo.blockRows });
+  const sink = compute.sink(makeSink(outputColumns(fo.horizons), source.timeBase));
   const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s));
   const builder = new BookBuilder({
     levels: FeatureEngine.rowLevels(fo),
-    sink: engine,
+    sink: compute.rows(engine),
     symbols: symbolFilter,
     policy,
     sourceName: source.spec,
@@ -98,9 +105,11 @@ export async function runFeatures(
     engine.finish();
   } catch (e) {
     await sink.close().catch(() => undefined);
+    await compute.dispose();
     throw e;
   }
   const output = await sink.close();
+  await compute.dispose();
   return {
     source,
     sourceStats,
@@ -112,6 +121,7 @@ export async function runFeatures(
     columns: engine.columns,
     skipped: policy.summary(),
     seconds: (performance.now() - t0) / 1000,
+    compute: compute.info,
     output,
   };
 }

@@ -50,6 +50,7 @@ async function readHead(path: string, n: number): Promise<Buffer> {
 }
 
 export async function isZip(path: string): Promise<boolean> {
+  await statOrThrow(path);
   const head = await readHead(path, 4);
   return head.length === 4 && head.readUInt32LE(0) === 0x04034b50;
 }
@@ -66,12 +67,12 @@ export async function openInput(path: string): Promise<ByteSource> {
     }
     return openZipEntry(path, entries[0]!);
   }
+  // Progress reads `bytesRead`: a 'data' listener would switch the stream to flowing mode before
+  // anyone iterates it, and the first chunks would be lost.
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
-  let read = 0;
-  raw.on('data', (c: Buffer | string) => (read += c.length));
   const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
   const stream = gz ? guard(raw.pipe(createGunzip({ chunkSize: 1 << 20 })), raw, path) : guard(raw, raw, path);
-  return { name: path, diskBytes: size, diskBytesRead: () => read, stream };
+  return { name: path, diskBytes: size, diskBytesRead: () => raw.bytesRead, stream };
 }
 
 /** Turns stream errors into InputErrors naming the file (a truncated gzip above all). */
@@ -155,13 +156,11 @@ export async function openZipEntry(path: string, entry: ZipEntry): Promise<ByteS
   if (dataStart + entry.compressedSize > size) {
     throw new InputError(InputErrorCode.Truncated, name, undefined, 'zip entry data runs past the end of the archive (truncated)');
   }
-  let read = 0;
   const raw = entry.compressedSize === 0
     ? createReadStream(path, { start: 0, end: -1 })
     : createReadStream(path, { start: dataStart, end: dataStart + entry.compressedSize - 1, highWaterMark: 1 << 20 });
-  raw.on('data', (c: Buffer | string) => (read += c.length));
   const stream = entry.method === 8 ? guard(raw.pipe(createInflateRaw({ chunkSize: 1 << 20 })), raw, name) : guard(raw, raw, name);
-  return { name, diskBytes: entry.compressedSize, diskBytesRead: () => read, stream };
+  return { name, diskBytes: entry.compressedSize, diskBytesRead: () => raw.bytesRead, stream };
 }
 
 /** Finds the one zip entry whose base name matches a pattern, or says which exist. */

@@ -86,6 +86,11 @@ export class LobsterSource implements MarketSource {
     return this.meta.symbol;
   }
 
+  /** Epoch ns of midnight, New York time, on the file's date (LOBSTER times count from it). */
+  get midnightNs(): bigint {
+    return zonedMidnightNs(this.meta.date, LOBSTER_TIME_ZONE);
+  }
+
   get levels(): number {
     return this.meta.levels;
   }
@@ -101,7 +106,7 @@ export class LobsterSource implements MarketSource {
   async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const stats = emptyStats();
     const { symbol, date, levels } = this.meta;
-    const midnightNs = zonedMidnightNs(date, LOBSTER_TIME_ZONE);
+    const midnightNs = this.midnightNs;
     const tb = this.timeBase.ensureNs(midnightNs);
     const dayOffset = tb.fromEpochNs(midnightNs);
 

@@ -69,3 +69,14 @@ describe('byte parsers', () => {
     expect(parseSecondsToNs(c, 0, c.length)).toBe(57_599_900_000_000);
   });
 });
+
+describe('input: nothing is lost before reading starts', () => {
+  it('a plain file opened long before it is read still yields its first line', async () => {
+    writeFileSync(join(dir, 'early.csv'), 'first\nsecond\n');
+    const src = await openInput(join(dir, 'early.csv'));
+    await new Promise((r) => setTimeout(r, 50));
+    const out: string[] = [];
+    await forEachLine(src, (b, s, e) => out.push(b.toString('utf8', s, e)));
+    expect(out).toEqual(['first', 'second']);
+  });
+});

@@ -5,6 +5,7 @@ import { listFlag, numberFlag, parseFlags } from '../args.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
 import { FEATURE_SPEC_VERSION } from '../../features/columns.ts';
+import { BackendUnavailable, COMPUTE_SPEC_HELP, parseComputeSpec } from '../../compute/backend.ts';
 
 const usage = `flowcast features --source SPEC --out FILE.csv|FILE.parquet [flags]
 
@@ -24,6 +25,9 @@ Parquet: zstd, NaN as null, parameters in the file metadata.
   --labels             add label_<k> columns (smoothed mid move over k rows)
   --horizons K,K,..    label horizons in rows (default ${DEFAULT_HORIZONS.join(',')}); implies --labels
   --alpha A            label threshold (default ${DEFAULT_FEATURE_OPTIONS.alpha})
+  --compute BACKEND    dense columns (mid .. ofi_h50) from: cpu (the engine's float64, default),
+                       gpujs[:mode] (gpu.js kernels, float32), or auto (measured; docs/compute.md)
+                       ${COMPUTE_SPEC_HELP}
   --symbol SYM[,SYM]   only these symbols
   --skip-bad KINDS     skip and count these bad-input kinds instead of stopping: all, or any of
                        malformed-line, non-monotonic-time, sequence-gap, crossed-book
@@ -53,6 +57,7 @@ const command: Command = {
       horizons: { type: 'string' },
       alpha: { type: 'string' },
       symbol: { type: 'string', multiple: true },
+      compute: { type: 'string' },
       'skip-bad': { type: 'string' },
       progress: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -81,9 +86,10 @@ const command: Command = {
     const { runFeatures } = await import('../../pipeline/features.ts');
     const { CsvFeatureWriter } = await import('../../store/csv.ts');
     const { ParquetFeatureWriter } = await import('../../store/parquet.ts');
-    let policy;
+    let policy, compute;
     try {
       policy = BadInputPolicy.parse(values['skip-bad']);
+      compute = parseComputeSpec(values.compute ?? 'cpu');
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -92,6 +98,7 @@ const command: Command = {
     const res = await runFeatures(values.source, {
       ...opts,
       policy,
+      compute,
       onProgress: (rows, read, total) => progress.tick(rows, read, total),
     }, (columns, timeBase) => {
       if (ext === '.csv') return new CsvFeatureWriter(out, columns, timeBase);
@@ -100,6 +107,8 @@ const command: Command = {
         'flowcast.source': values.source!,
         'flowcast.params': JSON.stringify({ ...opts, settleMs: opts.settleMs }),
       });
+    }).catch((e: unknown) => {
+      throw e instanceof BackendUnavailable ? new UsageError(`--compute ${compute}: ${e.message}`) : e;
     });
     progress.done();
     if (!values.quiet) {
@@ -110,7 +119,8 @@ const command: Command = {
         `features: ${res.output.rows.toLocaleString('en-US')} rows (${res.symbols.join(',')}) in ${res.seconds.toFixed(2)} s ` +
         `(${formatRate(res.output.rows / res.seconds)} rows/s) -> ${out} (${(res.output.bytes / 1e6).toFixed(1)} MB); ` +
         `vpin bucket ${vb}; gaps ${b.gaps}, rows withheld ${b.rowsWithheld}, crossed repaired ${b.crossedMessages}, ` +
-        `late trades ${res.features.lateTrades}, trades after last row ${b.tradesAfterLastRow}; skipped ${skipped}\n`,
+        `late trades ${res.features.lateTrades}, trades after last row ${b.tradesAfterLastRow}; skipped ${skipped}` +
+        (compute === 'cpu' ? '' : `; compute ${res.compute.backend} (${res.compute.libraryMode}): ${res.compute.reason}`) + '\n',
       );
     }
     return 0;

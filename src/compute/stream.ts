@@ -1,0 +1,200 @@
+/**
+ * DenseStream: the dense columns for a stream of BookRows (any number of symbols, interleaved),
+ * computed in blocks by a compute backend and handed out in arrival order as FeatureBlocks.
+ *
+ * Rows are kept in per-symbol rings. Every `blockRows` rows, each symbol's new rows are cut into
+ * windows of T output rows, each preceded by the 50 rows of history the features need (the rows
+ * before it in the ring, or padding at the stream's start), all windows go into one SnapshotBatch,
+ * the backend computes it, and the results are put back into arrival order. T is chosen per flush
+ * (a power of two up to `maxWindowRows`) to waste the fewest computed rows; B is rounded up to a
+ * power of two so the number of compiled kernel shapes stays small.
+ */
+import { DENSE_HISTORY } from '../../kernels/dense.ts';
+import type { BookRow, RowSink } from '../book/row.ts';
+import { FeatureBlock } from '../features/columns.ts';
+import { SnapshotBatch } from '../snapshots/batch.ts';
+import { SnapshotRing } from '../snapshots/ring.ts';
+import type { DenseBackend } from './backend.ts';
+import { DENSE_COLUMNS, writeDense } from './dense.ts';
+
+export interface DenseStreamOptions {
+  /** L: levels for depth_* and slope_* (default 10). */
+  levels?: number;
+  /** Largest T (default 1024). */
+  maxWindowRows?: number;
+  /** Rows per flush and per emitted block (default 8192). */
+  blockRows?: number;
+}
+
+export type DenseBlockEmit = (block: FeatureBlock, symbols: readonly string[]) => void;
+
+export class DenseStream implements RowSink {
+  readonly symbols: string[] = [];
+  readonly levels: number;
+  private readonly ringLevels: number;
+  private readonly maxT: number;
+  private readonly blockRows: number;
+  private readonly rings: SnapshotRing[] = [];
+  private readonly byName = new Map<string, SnapshotRing>();
+  private byBuilderId: SnapshotRing[] = [];
+  /** Arrival log of the current block: ring ordinal and stream index of each row. */
+  private logRing: Int32Array;
+  private logIdx: Float64Array;
+  private logN = 0;
+  /** First stream index not yet flushed, per ring ordinal. */
+  private done: number[] = [];
+  private outRow = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private readonly pool = new Map<string, SnapshotBatch[]>();
+  /** Rows and batches computed (for reports). */
+  readonly stats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
+
+  constructor(private readonly backend: DenseBackend, opts: DenseStreamOptions, private readonly emit: DenseBlockEmit) {
+    this.levels = opts.levels ?? 10;
+    this.ringLevels = Math.max(this.levels, 10);
+    this.maxT = opts.maxWindowRows ?? 1024;
+    this.blockRows = opts.blockRows ?? 8192;
+    this.logRing = new Int32Array(this.blockRows);
+    this.logIdx = new Float64Array(this.blockRows);
+  }
+
+  onRow(row: BookRow): void {
+    let r = this.byBuilderId[row.symbolId];
+    if (r === undefined || r.symbol !== row.symbol) r = this.ringFor(row);
+    if (r.count - this.done[r.symbolId]! + 1 + DENSE_HISTORY > r.capacity) {
+      r.grow(Math.min(r.capacity * 2, this.blockRows + DENSE_HISTORY));
+    }
+    this.logRing[this.logN] = r.symbolId;
+    this.logIdx[this.logN++] = r.count;
+    r.push(row);
+    if (this.logN === this.blockRows) this.flush();
+  }
+
+  /**
+   * Computes and emits the rows received so far. Synchronous backends emit before this returns;
+   * an asynchronous one (webgpu) emits in order as results arrive: await `drain()`.
+   */
+  flush(): void {
+    if (this.failure) throw this.failure;
+    const n = this.logN;
+    if (n === 0) return;
+    const plan = this.plan();
+    const batch = this.takeBatch(plan.windows, plan.T);
+    for (const w of plan.list) batch.add(this.rings[w.ring]!, w.end, w.need);
+    const logRing = this.backend.sync ? this.logRing : this.logRing.slice(0, n);
+    const logIdx = this.backend.sync ? this.logIdx : this.logIdx.slice(0, n);
+    const firstWindow = plan.firstWindow;
+    const lastEnd = plan.lastEnd;
+    const rowBase = this.outRow;
+    this.outRow += n;
+    this.logN = 0;
+    const t0 = performance.now();
+    const finish = (raw: Parameters<typeof writeDense>[1]): void => {
+      this.stats.seconds += (performance.now() - t0) / 1000;
+      this.stats.rows += n;
+      this.stats.batches++;
+      this.stats.computedRows += batch.n * batch.T;
+      const block = new FeatureBlock(DENSE_COLUMNS, n);
+      const T = batch.T;
+      for (let j = 0; j < n; j++) {
+        const ro = logRing[j]!;
+        const idx = logIdx[j]!;
+        const back = lastEnd[ro]! - idx;
+        const w = firstWindow[ro]! + plan.perRing[ro]! - 1 - Math.floor(back / T);
+        const t = T - 1 - (back % T);
+        writeDense(batch, raw, w, t, t + 1, block.values, j, this.levels);
+        const ring = this.rings[ro]!;
+        block.ts[j] = batch.ts[w * batch.W + batch.H + t]!;
+        block.symbolId[j] = ring.symbolId;
+        block.row[j] = rowBase + j;
+      }
+      block.n = n;
+      this.giveBatch(batch);
+      this.emit(block, this.symbols);
+    };
+    if (this.backend.sync) {
+      finish(this.backend.computeSync(batch, this.levels));
+    } else {
+      const run = this.backend.compute(batch, this.levels);
+      this.chain = this.chain.then(() => run).then(finish, (e) => {
+        this.failure ??= e;
+      });
+    }
+  }
+
+  /** Resolves when every flushed block has been emitted. */
+  async drain(): Promise<void> {
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Flushes what is left and waits for it. */
+  async finish(): Promise<void> {
+    this.flush();
+    await this.drain();
+  }
+
+  private ringFor(row: BookRow): SnapshotRing {
+    let r = this.byName.get(row.symbol);
+    if (!r) {
+      r = new SnapshotRing(row.symbol, this.rings.length, Math.min(256, this.blockRows) + DENSE_HISTORY, this.ringLevels);
+      this.rings.push(r);
+      this.symbols.push(row.symbol);
+      this.done.push(0);
+      this.byName.set(row.symbol, r);
+    }
+    this.byBuilderId[row.symbolId] = r;
+    return r;
+  }
+
+  /** Windows for the rows since the last flush, with the T that computes the fewest rows. */
+  private plan(): {
+    T: number; windows: number; list: { ring: number; end: number; need: number }[];
+    firstWindow: number[]; perRing: number[]; lastEnd: number[];
+  } {
+    const pending: number[] = this.rings.map((r, i) => r.count - this.done[i]!);
+    let best = 0, bestCost = Infinity;
+    for (let T = 16; T <= Math.max(16, this.maxT); T *= 2) {
+      let cost = 0;
+      for (const p of pending) if (p > 0) cost += Math.ceil(p / T) * (T + DENSE_HISTORY);
+      // Prefer the larger T on ties: fewer windows, same work.
+      if (cost <= bestCost) {
+        bestCost = cost;
+        best = T;
+      }
+      if (T >= this.maxT) break;
+    }
+    const T = best;
+    const list: { ring: number; end: number; need: number }[] = [];
+    const firstWindow: number[] = [], perRing: number[] = [], lastEnd: number[] = [];
+    for (let i = 0; i < this.rings.length; i++) {
+      const p = pending[i]!;
+      const e = this.rings[i]!.count - 1;
+      firstWindow.push(list.length);
+      lastEnd.push(e);
+      const k = p > 0 ? Math.ceil(p / T) : 0;
+      perRing.push(k);
+      // The first window's older outputs were computed by the previous flush: only its last rows are needed.
+      for (let j = 0; j < k; j++) list.push({ ring: i, end: e - (k - 1 - j) * T, need: j === 0 ? p - (k - 1) * T : T });
+      this.done[i] = e + 1;
+    }
+    let windows = 1;
+    while (windows < list.length) windows *= 2;
+    return { T, windows, list, firstWindow, perRing, lastEnd };
+  }
+
+  private takeBatch(B: number, T: number): SnapshotBatch {
+    const key = `${B}x${T}`;
+    const free = this.pool.get(key);
+    const b = free?.pop() ?? new SnapshotBatch({ windows: B, rows: T, levels: this.ringLevels });
+    return b.clear();
+  }
+
+  private giveBatch(b: SnapshotBatch): void {
+    const key = `${b.B}x${b.T}`;
+    let free = this.pool.get(key);
+    if (!free) this.pool.set(key, (free = []));
+    if (free.length < 2) free.push(b);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * DenseStream: rows in arrival order in, dense columns in the same order out, whatever the block
+ * size, window length, symbol interleaving or (a)synchrony of the backend.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DenseStream, type DenseStreamOptions } from '../../src/compute/stream.ts';
+import { CpuBackend } from '../../src/compute/cpu.ts';
+import { GpuJsBackend } from '../../src/compute/gpujs.ts';
+import { DENSE_COLUMNS, type DenseRaw } from '../../src/compute/dense.ts';
+import type { DenseBackend } from '../../src/compute/backend.ts';
+import type { SnapshotBatch } from '../../src/snapshots/batch.ts';
+import type { BookRow } from '../../src/book/row.ts';
+import { realRows, GOOG, USDM } from './real-rows.ts';
+
+let goog: BookRow[];
+let usdm: BookRow[];
+let wasm: GpuJsBackend;
+
+beforeAll(async () => {
+  [goog, usdm] = await Promise.all([realRows(GOOG, 2500), realRows(USDM, 2500)]);
+  wasm = await GpuJsBackend.create('webasm');
+});
+
+afterAll(async () => {
+  await wasm.dispose();
+});
+
+interface Out {
+  values: Float64Array[];
+  symbols: string[];
+  rows: number[];
+  ts: number[];
+}
+
+async function run(be: DenseBackend, rows: readonly BookRow[], opts: DenseStreamOptions): Promise<Out> {
+  const out: Out = { values: DENSE_COLUMNS.map(() => new Float64Array(rows.length)), symbols: [], rows: [], ts: [] };
+  const st = new DenseStream(be, opts, (block, symbols) => {
+    for (let j = 0; j < block.n; j++) {
+      const r = block.row[j]!;
+      out.rows.push(r);
+      out.ts.push(block.ts[j]!);
+      out.symbols.push(symbols[block.symbolId[j]!]!);
+      for (let c = 0; c < DENSE_COLUMNS.length; c++) out.values[c]![r] = block.values[c]![j]!;
+    }
+  });
+  for (const r of rows) st.onRow(r);
+  await st.finish();
+  return out;
+}
+
+/** Same values (NaN where NaN) within a relative 1e-12: only the per-window reference differs. */
+function expectSame(a: Float64Array[], b: Float64Array[], ia: number[] = [], ib: number[] = []): void {
+  for (let c = 0; c < DENSE_COLUMNS.length; c++) {
+    const n = ia.length || a[c]!.length;
+    for (let k = 0; k < n; k++) {
+      const x = a[c]![ia.length ? ia[k]! : k]!, y = b[c]![ib.length ? ib[k]! : k]!;
+      if (Number.isNaN(x) || Number.isNaN(y)) expect([DENSE_COLUMNS[c], k, Number.isNaN(x)]).toEqual([DENSE_COLUMNS[c], k, Number.isNaN(y)]);
+      else if (Math.abs(x - y) > 1e-12 * Math.max(1, Math.abs(x))) expect([DENSE_COLUMNS[c], k, y]).toEqual([DENSE_COLUMNS[c], k, x]);
+    }
+  }
+}
+
+describe('DenseStream', () => {
+  it('gives the same columns whatever the block size and window length', async () => {
+    const cpu = new CpuBackend();
+    const base = await run(cpu, usdm, { blockRows: 8192 });
+    expect(base.rows).toEqual(usdm.map((_, i) => i));
+    expect(base.ts).toEqual(usdm.map((r) => r.ts));
+    for (const opts of [{ blockRows: 37 }, { blockRows: 1000, maxWindowRows: 16 }, { blockRows: 333, maxWindowRows: 64 }]) {
+      expectSame(base.values, (await run(cpu, usdm, opts)).values);
+    }
+  });
+
+  it('keeps interleaved symbols apart and in arrival order', async () => {
+    const cpu = new CpuBackend();
+    const mixed: BookRow[] = [];
+    const from: ['GOOG' | 'BTCUSDT', number][] = [];
+    let i = 0, j = 0;
+    // An uneven interleave: bursts of one symbol, then the other.
+    while (i < goog.length || j < usdm.length) {
+      for (let k = 0; k < 7 && i < goog.length; k++, i++) (mixed.push(goog[i]!), from.push(['GOOG', i]));
+      for (let k = 0; k < 3 && j < usdm.length; k++, j++) (mixed.push(usdm[j]!), from.push(['BTCUSDT', j]));
+    }
+    const both = await run(cpu, mixed, { blockRows: 500 });
+    expect(both.symbols).toEqual(from.map((f) => f[0]));
+    const soloGoog = await run(cpu, goog, {});
+    const soloUsdm = await run(cpu, usdm, {});
+    const at = (s: string) => from.map((f, k) => [f, k] as const).filter(([f]) => f[0] === s);
+    expectSame(soloGoog.values, both.values, at('GOOG').map(([f]) => f[1]), at('GOOG').map(([, k]) => k));
+    expectSame(soloUsdm.values, both.values, at('BTCUSDT').map(([f]) => f[1]), at('BTCUSDT').map(([, k]) => k));
+  });
+
+  it('an asynchronous backend (how webgpu runs) emits the same blocks in the same order', async () => {
+    // gpujs:webasm driven through the asynchronous path: results arrive later, out of step with onRow.
+    const asyncWasm: DenseBackend = {
+      name: 'gpujs:webasm (async path)', library: wasm.library, precision: 'float32', sync: false,
+      computeSync: () => {
+        throw new Error('asynchronous only');
+      },
+      compute: (batch: SnapshotBatch, levels: number): Promise<DenseRaw> => {
+        const raw = wasm.computeSync(batch, levels);
+        const copy = { data: raw.data.slice(), N: raw.N };
+        return new Promise((resolve) => setTimeout(() => resolve(copy), 1));
+      },
+      dispose: async () => {},
+    };
+    const sync = await run(wasm, usdm, { blockRows: 300 });
+    const viaAsync = await run(asyncWasm, usdm, { blockRows: 300 });
+    expect(viaAsync.rows).toEqual(sync.rows);
+    expectSame(sync.values, viaAsync.values);
+  });
+});
