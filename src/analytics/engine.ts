@@ -19,7 +19,7 @@ import { BarImpactState } from '../features/bars.ts';
 import { ASK, BID, OrderType, type DepthEvent, type MarketSink, type OrderEvent, type QuoteEvent, type TradeEvent } from '../sources/events.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
 import type { L2Book } from '../book/l2-book.ts';
-import type { Ladder } from '../book/ladder.ts';
+import type { PriceLadder } from '../book/ladder.ts';
 import type { TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
 import { AlertCounts, type Alert, type AlertKind, type AlertSink, type Evidence, type Severity } from './alerts.ts';
@@ -104,6 +104,7 @@ class SymbolState implements DetectorContext {
   readonly hidden: HiddenLiquidityMonitor;
   readonly whale: WhaleMonitor;
   readonly wash: WashMonitor;
+  readonly scratch = [new DepthScratch(), new DepthScratch()];
   depthNear = [NaN, NaN];
   depthTop = [NaN, NaN];
   // Measure interval.
@@ -451,8 +452,8 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const bps = this.options.liquidity.bps;
     const book = s.book ?? (s.book = this.books?.book(row.symbol));
     if (book) {
-      depthBoth(book.bids, mid, bps, L, s.depthNear, s.depthTop, 0);
-      depthBoth(book.asks, mid, bps, L, s.depthNear, s.depthTop, 1);
+      depthBoth(book.bids, mid, bps, L, s.scratch[0]!, s.depthNear, s.depthTop, 0);
+      depthBoth(book.asks, mid, bps, L, s.scratch[1]!, s.depthNear, s.depthTop, 1);
     } else {
       const n = Math.min(row.usableLevels, row.levels);
       s.depthNear[0] = rowDepthWithin(row.bidPx, row.bidSz, n, mid, bps);
@@ -562,7 +563,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
    * Level i of an L2 delta (R_TS and R_SIDE already set): its new size (absolute) or change
    * (relative), against the book before it.
    */
-  private levelChange(s: SymbolState, ladder: Ladder, pxs: Float64Array, szs: Float64Array, i: number, relative: boolean): void {
+  private levelChange(s: SymbolState, ladder: PriceLadder, pxs: Float64Array, szs: Float64Array, i: number, relative: boolean): void {
     const px = pxs[i]!;
     const old = ladder.sizeAt(px);
     const now = relative ? Math.max(0, old + szs[i]!) : szs[i]!;
@@ -590,7 +591,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   }
 
   /** An add (R_TS, R_KEY, R_SIDE, R_PX, R_SZ set); `ladder`: its side of the book before it. */
-  private levelAdd(s: SymbolState, ladder: Ladder | undefined): void {
+  private levelAdd(s: SymbolState, ladder: PriceLadder | undefined): void {
     s.stuffing.onUpdate(UPD_ADD);
     const r = s.reg;
     const size = r[R_SZ]!;
@@ -705,24 +706,46 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   }
 }
 
+/** Per side: scratch arrays for the book's best levels, and how many levels the band took last time. */
+export class DepthScratch {
+  px = new Float64Array(64);
+  sz = new Float64Array(64);
+  want = 16;
+}
+
 /**
- * One side of a full book, in one walk from the best level out: the size within `bps` of mid into
- * near[k] (NaN when mid is undefined) and the size of the best L levels into top[k].
+ * One side of a full book: the size within `bps` of mid into near[k] (NaN when mid is undefined)
+ * and the size of the best L levels into top[k]. Reads the best levels through the ladder's `top`
+ * (a tick grid or sorted pages alike), as many as the band took last time plus a margin, more if
+ * the band reaches past them.
  */
-export function depthBoth(l: Ladder, mid: number, bps: number, L: number, near: number[], top: number[], k: number): void {
-  const keys = l.keys;
-  const sizes = l.sizes;
-  // keys ascend toward the best (bids: price; asks: -price); the band is key >= lim.
-  const lim = l.sign * mid * (1 - (l.sign * bps) / 1e4);
+export function depthBoth(l: PriceLadder, mid: number, bps: number, L: number, scr: DepthScratch, near: number[], top: number[], k: number): void {
+  const n = l.n;
+  let want = Math.min(n, Math.max(L, scr.want));
+  const bid = l.sign > 0;
+  const lim = bid ? mid * (1 - bps / 1e4) : mid * (1 + bps / 1e4);
   let dn = 0;
-  let dt = 0;
-  const stopTop = l.n - L;
-  let i = l.n - 1;
-  for (; i >= 0 && (i >= stopTop || keys[i]! >= lim); i--) {
-    const z = sizes[i]!;
-    if (i >= stopTop) dt += z;
-    if (keys[i]! >= lim) dn += z;
+  let inBand = 0;
+  for (;;) {
+    if (scr.px.length < want) {
+      let c = scr.px.length;
+      while (c < want) c *= 2;
+      scr.px = new Float64Array(c);
+      scr.sz = new Float64Array(c);
+    }
+    l.top(want, scr.px, scr.sz);
+    dn = 0;
+    inBand = 0;
+    const px = scr.px;
+    const sz = scr.sz;
+    while (inBand < want && (bid ? px[inBand]! >= lim : px[inBand]! <= lim)) dn += sz[inBand++]!;
+    if (inBand < want || want >= n || mid !== mid) break;
+    want = Math.min(n, want * 2);
   }
+  scr.want = inBand + 8;
+  let dt = 0;
+  const m = L < want ? L : want;
+  for (let i = 0; i < m; i++) dt += scr.sz[i]!;
   near[k] = mid === mid ? dn : NaN;
   top[k] = dt;
 }

@@ -15,7 +15,7 @@
  */
 import { ASK, BID, DepthEvent, OrderEvent, OrderType, TradeEvent, type MarketSink, type OrderEvent as OrderEventT, type QuoteEvent } from '../sources/events.ts';
 import type { BookView } from './engine.ts';
-import type { Ladder } from '../book/ladder.ts';
+import type { PriceLadder } from '../book/ladder.ts';
 
 const NS_PER_MS = 1_000_000;
 
@@ -221,11 +221,13 @@ export class Injector implements MarketSink {
     const b = this.books.book(symbol);
     if (!b) return [];
     const out: { side: number; px: number }[] = [];
-    const scan = (l: Ladder, side: number): void => {
-      for (let lv = 1; lv <= l.n; lv++) {
-        const px = l.priceAt(lv);
-        if (px < band.lo || px > band.hi) break;
-        out.push({ side, px });
+    const scan = (l: PriceLadder, side: number): void => {
+      const px = new Float64Array(l.n);
+      const sz = new Float64Array(l.n);
+      l.top(l.n, px, sz);
+      for (let i = 0; i < l.n; i++) {
+        if (px[i]! < band.lo || px[i]! > band.hi) break;
+        out.push({ side, px: px[i]! });
       }
     };
     if (sides !== 'ask') scan(b.bids, BID);
