@@ -44,20 +44,21 @@ async function runOnce(spec: string, mode: Mode, vpin: Record<string, number>): 
   let rows = 0;
   let features: FeatureEngine | undefined;
   const sinks: RowSink[] = [];
+  let analytics: AnalyticsEngine | undefined;
+  let alerts = 0;
+  // Rows reach the analytics first (it reads the feature engine's VPIN / bar states as of the row before).
+  if (mode !== 'features') sinks.push({ onRow: (r) => analytics!.onRow(r) });
   if (mode !== 'analytics') {
     const fo = featureOptions({ vpinBucket: 1, vpinBucketBySymbol: vpin });
     features = new FeatureEngine(fo, source.timeBase, (b) => { rows += b.n; });
     sinks.push(features);
   }
-  let analytics: AnalyticsEngine | undefined;
-  let alerts = 0;
-  const rowRef: RowSink = { onRow: (r) => analytics!.onRow(r) };
-  if (mode !== 'features') sinks.push(rowRef);
   if (mode === 'analytics') sinks.push({ onRow: () => { rows++; } });
   const builder = new BookBuilder({ levels: 10, sink: teeRows(...sinks), sourceName: spec });
   let sink: import('../src/sources/events.ts').MarketSink = builder;
   if (mode !== 'features') {
-    analytics = new AnalyticsEngine({ measures: { vpinBucket: vpin } }, source.timeBase, { onAlert: () => { alerts++; }, onMeasures: () => {} }, builder);
+    // Beside the feature engine, the analytics read its VPIN and bar state machines (no second copy).
+    analytics = new AnalyticsEngine({ measures: { vpinBucket: vpin } }, source.timeBase, { onAlert: () => { alerts++; }, onMeasures: () => {} }, builder, features);
     sink = analyticsTap(analytics, builder);
   }
   await source.run(sink);

@@ -43,6 +43,16 @@ import { fmt } from './alerts.ts';
 const log = logger('analytics');
 const NS_PER_MS = 1_000_000;
 
+/**
+ * Where the FEATURES.md VPIN and bar measures live when a FeatureEngine runs beside the analytics on
+ * the same rows (it satisfies this): the analytics read its state machines instead of running a
+ * second copy. Rows must reach the analytics first (teeRows(analytics, features)), so that a
+ * snapshot taken when a row crosses a boundary is the state before that row, as with its own copy.
+ */
+export interface SpecMeasureSource {
+  specStates(symbol: string): { vpin: VpinState; bars: BarImpactState } | undefined;
+}
+
 /** Read access to the books a BookBuilder keeps (it satisfies this as is). */
 export interface BookView {
   book(symbol: string): L2Book | undefined;
@@ -75,9 +85,11 @@ class SymbolState implements DetectorContext {
   qBidSz = 0;
   qAskPx = NaN;
   qAskSz = 0;
-  readonly vpin: VpinState | undefined;
+  /** VPIN and bar states: the analytics' own, or (shared) the feature engine's once it has the symbol. */
+  vpin: VpinState | undefined;
   readonly bvc: BvcVpinState | undefined;
-  readonly bars: BarImpactState;
+  bars: BarImpactState | undefined;
+  readonly ownSpec: boolean;
   readonly roll: RollSpread;
   readonly spreads: SpreadDecomposition;
   readonly vpinHistory: SlidingWindowQuantile;
@@ -105,6 +117,14 @@ class SymbolState implements DetectorContext {
   readonly whale: WhaleMonitor;
   readonly wash: WashMonitor;
   readonly scratch = [new DepthScratch(), new DepthScratch()];
+  /** Depth near the mid: the band [nearLo, nearHi] around the reference mid of the last full count. */
+  nearFresh = false;
+  nearRef = NaN;
+  nearLo = Infinity;
+  nearHi = -Infinity;
+  nearRows = 0;
+  /** The delta that made the coming row went through levelChange. */
+  deltaSeen = false;
   depthNear = [NaN, NaN];
   depthTop = [NaN, NaN];
   // Measure interval.
@@ -113,17 +133,18 @@ class SymbolState implements DetectorContext {
   volume = 0;
   alerts = 0;
 
-  constructor(readonly id: number, readonly symbol: string, o: AnalyticsOptions, private readonly engine: AnalyticsEngine, timeBase: TimeBaseRef) {
+  constructor(readonly id: number, readonly symbol: string, o: AnalyticsOptions, private readonly engine: AnalyticsEngine, timeBase: TimeBaseRef, shared: boolean) {
     const m = o.measures;
     const V = m.vpinBucket[symbol] ?? m.vpinBucket['*'];
     const tb = timeBase.get();
+    this.ownSpec = !shared;
     if (V !== undefined) {
-      this.vpin = new VpinState(V, m.vpinBuckets);
+      if (!shared) this.vpin = new VpinState(V, m.vpinBuckets);
       this.bvc = new BvcVpinState(tb, m.bvcBarMs, V, m.vpinBuckets, m.bvcSigmaBars);
     } else {
-      log.info('no VPIN bucket volume for this symbol: VPIN, BVC VPIN and toxic-flow alerts are off', { symbol });
+      log.info('no VPIN bucket volume for this symbol: BVC VPIN (and VPIN, when not shared) and toxic-flow alerts are off', { symbol });
     }
-    this.bars = new BarImpactState(tb, m.barMs, m.barWindow, 0);
+    if (!shared) this.bars = new BarImpactState(tb, m.barMs, m.barWindow, 0);
     this.roll = new RollSpread(m.rollTrades);
     this.spreads = new SpreadDecomposition(m.horizonMs, m.spreadWindowMs);
     this.vpinHistory = new SlidingWindowQuantile(2000);
@@ -201,6 +222,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     private readonly timeBase: TimeBaseRef,
     private readonly out: AnalyticsOutputs = {},
     private readonly books?: BookView,
+    private readonly spec?: SpecMeasureSource,
   ) {
     this.options = analyticsOptions(options as DeepPartial<AnalyticsOptions>);
     this.everyNs = this.options.measures.everyMs * NS_PER_MS;
@@ -256,7 +278,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     if (symbol === this.lastSymbol) return this.lastState!;
     let s = this.byName.get(symbol);
     if (!s) {
-      s = new SymbolState(this.byName.size, symbol, this.options, this, this.timeBase);
+      s = new SymbolState(this.byName.size, symbol, this.options, this, this.timeBase, this.spec !== undefined);
       this.byName.set(symbol, s);
       if (this.detectionHook) this.hook(s);
     }
@@ -318,6 +340,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const s = this.state(e.symbol);
     if (e.kind === 'snapshot') {
       s.pendN = 0;
+      s.nearFresh = false;
       return;
     }
     this.latency.sample(e.symbol, 0, e.ts, e.tsLocal);
@@ -329,10 +352,17 @@ export class AnalyticsEngine implements MarketSink, RowSink {
         const rel = e.sizes === 'relative';
         const r = s.reg;
         r[R_TS] = e.ts;
+        // The touch before the message: a level set through the opposite touch makes the builder
+        // remove crossed levels the message does not name (see levelChange).
+        r[R_BID] = book.bestBid();
+        r[R_ASK] = book.bestAsk();
         r[R_SIDE] = BID;
         for (let i = 0; i < e.nBids; i++) this.levelChange(s, book.bids, e.bidPx, e.bidSz, i, rel);
         r[R_SIDE] = ASK;
         for (let i = 0; i < e.nAsks; i++) this.levelChange(s, book.asks, e.askPx, e.askSz, i, rel);
+        s.deltaSeen = true;
+      } else {
+        s.nearFresh = false;
       }
     }
     s.pendN = 0;
@@ -419,25 +449,37 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       this.bySymbolId[row.symbolId] = s;
     }
     const ts = row.ts;
+    // Buckets the previous row completed (its alert carries that row's time).
+    if (s.vpin && s.vpin.completed !== s.vpinSeen) this.toxicity(s, s.lastRowTs, s.vpin);
     if (ts >= s.nextEmit || s.nextEmit !== s.nextEmit) this.maybeEmit(s, ts);
     if (ts > s.lastTs) this.clock(s, ts);
     const b1 = row.bidPx[0]!;
     const a1 = row.askPx[0]!;
     const mid = (a1 + b1) / 2;
 
-    // FEATURES.md measures, fed exactly as the feature engine feeds them.
-    if (s.rows === 0) s.bars.start(ts);
-    const vpin = s.vpin;
-    for (let t = 0; t < row.nTrades; t++) {
-      const sz = row.tradeSz[t]!;
-      const sg = row.tradeSign[t]!;
-      vpin?.addTrade(sz, sg);
-      s.bars.addTrade(row.tradeTs[t]!, row.tradePx[t]!, sz, sg);
+    // FEATURES.md measures: the feature engine's own state machines when it runs beside us (it has
+    // seen this row already), else ours, fed exactly as it feeds them.
+    if (s.ownSpec) {
+      const bars = s.bars!;
+      if (s.rows === 0) bars.start(ts);
+      const vpin = s.vpin;
+      for (let t = 0; t < row.nTrades; t++) {
+        const sz = row.tradeSz[t]!;
+        const sg = row.tradeSign[t]!;
+        vpin?.addTrade(sz, sg);
+        bars.addTrade(row.tradeTs[t]!, row.tradePx[t]!, sz, sg);
+      }
+      bars.onRow(ts, mid);
+    } else if (s.bars === undefined) {
+      // The feature engine has the symbol from its first row on (which it sees after us).
+      const st = this.spec!.specStates(row.symbol);
+      if (st) {
+        s.bars = st.bars;
+        s.vpin = st.vpin;
+      }
     }
-    s.bars.onRow(ts, mid);
     s.rows++;
     s.lastRowTs = ts;
-    if (vpin && vpin.completed !== s.vpinSeen) this.toxicity(s, ts, vpin);
 
     s.bestBid = b1;
     s.bestAsk = a1;
@@ -452,8 +494,24 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const bps = this.options.liquidity.bps;
     const book = s.book ?? (s.book = this.books?.book(row.symbol));
     if (book) {
-      depthBoth(book.bids, mid, bps, L, s.scratch[0]!, s.depthNear, s.depthTop, 0);
-      depthBoth(book.asks, mid, bps, L, s.scratch[1]!, s.depthNear, s.depthTop, 1);
+      // On an L2 delta feed the depth near the mid is kept up to date from the level changes (the
+      // band fixed at a reference mid); it is recounted from the book when the mid has moved by more
+      // than 1% of the band, after a snapshot or an untrusted stretch, and every 256 rows.
+      const tol = mid * bps * 1e-6;
+      // A row whose delta we did not see (the builder replaying buffered diffs after a snapshot) recounts.
+      if (s.nearFresh && s.deltaSeen && !s.l3 && Math.abs(mid - s.nearRef) <= tol && ++s.nearRows < 256) {
+        depthTopOnly(book.bids, L, s.scratch[0]!, s.depthTop, 0);
+        depthTopOnly(book.asks, L, s.scratch[1]!, s.depthTop, 1);
+      } else {
+        depthBoth(book.bids, mid, bps, L, s.scratch[0]!, s.depthNear, s.depthTop, 0);
+        depthBoth(book.asks, mid, bps, L, s.scratch[1]!, s.depthNear, s.depthTop, 1);
+        s.nearFresh = mid === mid;
+        s.nearRef = mid;
+        s.nearLo = mid * (1 - bps / 1e4);
+        s.nearHi = mid * (1 + bps / 1e4);
+        s.nearRows = 0;
+      }
+      s.deltaSeen = false;
     } else {
       const n = Math.min(row.usableLevels, row.levels);
       s.depthNear[0] = rowDepthWithin(row.bidPx, row.bidSz, n, mid, bps);
@@ -478,6 +536,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   finish(): void {
     for (const s of this.byName.values()) {
       if (s.pFills > 0) this.flushParent(s);
+      if (s.vpin && s.vpin.completed !== s.vpinSeen) this.toxicity(s, s.lastRowTs, s.vpin);
       if (this.everyNs > 0 && this.out.onMeasures && Number.isFinite(s.lastTs)) {
         this.fillMeasures(s, this.values);
         this.out.onMeasures(s.symbol, s.lastTs, this.values);
@@ -492,6 +551,16 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const v = new Float64Array(MEASURE_COLUMNS.length);
     this.fillMeasures(s, v);
     return v;
+  }
+
+  /**
+   * The book depth the liquidity monitor last saw for a symbol: size within liquidity.bps of the
+   * reference mid (the mid of the last full count, within 1% of the band of the current one) and
+   * in the top liquidity.levels levels, per side.
+   */
+  bookDepth(symbol: string): { referenceMid: number; near: [number, number]; top: [number, number] } | undefined {
+    const s = this.byName.get(symbol);
+    return s && { referenceMid: s.nearRef, near: [s.depthNear[0]!, s.depthNear[1]!], top: [s.depthTop[0]!, s.depthTop[1]!] };
   }
 
   latencyStats(): LatencyStats[] {
@@ -571,6 +640,10 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     if (d === 0) return;
     const r = s.reg;
     const side = r[R_SIDE]!;
+    // Keep the depth near the mid current between full recounts (see onRow); a level set through
+    // the opposite touch gets crossed levels repaired away unseen, so the next row recounts.
+    if (side === BID ? px >= s.nearLo : px <= s.nearHi) s.depthNear[side] += d;
+    if (d > 0 && (side === BID ? px >= r[R_ASK]! : px <= r[R_BID]!)) s.nearFresh = false;
     r[R_PX] = px;
     r[R_KEY] = side === BID ? px : -px;
     if (d > 0) {
@@ -675,7 +748,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     v[M.spread_bps] = ((s.bestAsk - s.bestBid) / ((s.bestAsk + s.bestBid) / 2)) * 1e4;
     v[M.vpin] = s.vpin ? s.vpin.value() : NaN;
     v[M.vpin_bvc] = s.bvc ? s.bvc.value() : NaN;
-    if (s.lastRowTs === s.lastRowTs) {
+    if (s.lastRowTs === s.lastRowTs && s.bars) {
       const b = s.bars.valuesAt(s.lastRowTs);
       v[M.kyle_lambda] = b.kyle;
       v[M.hasbrouck_lambda] = b.hasbrouck;
@@ -747,6 +820,18 @@ export function depthBoth(l: PriceLadder, mid: number, bps: number, L: number, s
   const m = L < want ? L : want;
   for (let i = 0; i < m; i++) dt += scr.sz[i]!;
   near[k] = mid === mid ? dn : NaN;
+  top[k] = dt;
+}
+
+/** The size of the best L levels of one side into top[k]. */
+export function depthTopOnly(l: PriceLadder, L: number, scr: DepthScratch, top: number[], k: number): void {
+  if (scr.px.length < L) {
+    scr.px = new Float64Array(L);
+    scr.sz = new Float64Array(L);
+  }
+  l.top(L, scr.px, scr.sz);
+  let dt = 0;
+  for (let i = 0; i < L; i++) dt += scr.sz[i]!;
   top[k] = dt;
 }
 

@@ -15,7 +15,7 @@
  * A sample whose local time equals its exchange time exactly is skipped: that is a source that had
  * no exchange time and copied the local one (Binance spot bookTicker carries no E).
  */
-import { SlidingWindowQuantile, sortedQuantile } from './stats.ts';
+import { SlidingWindowQuantile, select } from './stats.ts';
 import type { AnalyticsOptions } from './options.ts';
 import type { AlertKind, Evidence, Severity } from './alerts.ts';
 import { fmt } from './alerts.ts';
@@ -88,16 +88,15 @@ class StreamLatency {
     const n = this.next - this.first;
     if (n === 0) return false;
     if (this.scratch.length < n) this.scratch = new Float64Array(this.tl.length);
-    const s = this.scratch.subarray(0, n);
+    // Order statistics by selection (O(n) each), nearest rank: p = s[floor(q (n - 1))].
+    const s = this.scratch;
     for (let k = 0; k < n; k++) s[k] = this.d[(this.first + k) & m]!;
-    s.sort();
-    this.offset = sortedQuantile(this.scratch, n, 0.5);
-    this.floor = sortedQuantile(this.scratch, n, 0.01);
-    this.p99 = sortedQuantile(this.scratch, n, 0.99);
+    this.offset = select(s, n, Math.floor(0.5 * (n - 1)));
+    this.floor = select(s, n, Math.floor(0.01 * (n - 1)));
+    this.p99 = select(s, n, Math.floor(0.99 * (n - 1)));
     this.jitter = this.p99 - this.offset;
     for (let k = 0; k < n; k++) s[k] = Math.abs(s[k]! - this.offset);
-    s.sort();
-    this.mad = sortedQuantile(this.scratch, n, 0.5);
+    this.mad = select(s, n, Math.floor(0.5 * (n - 1)));
     return true;
   }
 

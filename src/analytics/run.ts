@@ -12,7 +12,7 @@ import { tradedVolume } from '../pipeline/features.ts';
 import { autoBucketVolume } from '../features/vpin.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../core/time.ts';
-import { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats } from './engine.ts';
+import { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats, type SpecMeasureSource } from './engine.ts';
 import { analyticsOptions, type AnalyticsOptions, type DeepPartial } from './options.ts';
 import { analyticsTap, teeRows } from './tap.ts';
 
@@ -25,8 +25,10 @@ export interface AnalyticsRunOptions {
   policy?: BadInputPolicy;
   /** Levels per side in rows (at least what other row consumers need). */
   rowLevels?: number;
-  /** Another row consumer to run beside the analytics (rows reach it first). */
+  /** Another row consumer to run beside the analytics (rows reach it after the analytics). */
   rows?: RowSink;
+  /** The FEATURES.md VPIN / bar states to read instead of keeping a copy (a FeatureEngine passed as `rows`). */
+  spec?: SpecMeasureSource;
   /** Wraps the sink the source feeds (e.g. a synthetic-event injector for validation). */
   wrap?: (sink: MarketSink, builder: BookBuilder, timeBase: TimeBaseRef) => MarketSink;
   /** Called once the engine exists, before any event (hooks, timers). */
@@ -63,12 +65,12 @@ export async function runAnalytics(spec: string, run: AnalyticsRunOptions, outpu
   const rowSink: RowSink = { onRow: (r) => engine.onRow(r) };
   const builder = new BookBuilder({
     levels: Math.max(run.rowLevels ?? 10, 1),
-    sink: run.rows ? teeRows(run.rows, rowSink) : rowSink,
+    sink: run.rows ? teeRows(rowSink, run.rows) : rowSink,
     symbols: filter,
     policy,
     sourceName: source.spec,
   });
-  engine = new AnalyticsEngine(opts, source.timeBase, outputs, builder);
+  engine = new AnalyticsEngine(opts, source.timeBase, outputs, builder, run.spec);
   run.onStart?.(engine, builder, source);
   let sink: MarketSink = analyticsTap(filter ? symbolFilter(engine, filter) : engine, builder);
   if (run.wrap) sink = run.wrap(sink, builder, source.timeBase);

@@ -3,6 +3,10 @@ import { runAnalytics, type AnalyticsRunResult } from '../../src/analytics/run.t
 import { Injector, type Segment, type InjectedSegment } from '../../src/analytics/inject.ts';
 import type { Alert } from '../../src/analytics/alerts.ts';
 import { OrderType, type MarketSink } from '../../src/sources/events.ts';
+import { openSource } from '../../src/sources/spec.ts';
+import { BookBuilder } from '../../src/book/builder.ts';
+import { AnalyticsEngine, DepthScratch, depthBoth } from '../../src/analytics/engine.ts';
+import { analyticsTap } from '../../src/analytics/tap.ts';
 
 const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';
 const USDM = 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
@@ -196,4 +200,33 @@ describe('detectors on the Binance USD-M capture', () => {
     expect(hit).toBeDefined();
     expect(hit!.evidence['p99_ms'] as number).toBeGreaterThan(-1300 + 200);
   });
+});
+
+describe('depth near the mid, kept from level changes between full counts', () => {
+  it('equals a full count of the book at the same band after every row (USD-M: snapshot after diffs, replayed)', async () => {
+    const source = await openSource(USDM);
+    let a!: AnalyticsEngine;
+    const scr = new DepthScratch();
+    const near = [0, 0];
+    const top = [0, 0];
+    let rows = 0;
+    let worst = 0;
+    const b = new BookBuilder({ levels: 10, sink: { onRow: (r) => {
+      a.onRow(r);
+      const d = a.bookDepth(r.symbol)!;
+      const book = b.book(r.symbol)!;
+      depthBoth(book.bids, d.referenceMid, 10, 10, scr, near, top, 0);
+      depthBoth(book.asks, d.referenceMid, 10, 10, scr, near, top, 1);
+      for (const k of [0, 1]) {
+        worst = Math.max(worst, Math.abs(near[k]! - d.near[k]!) / Math.max(1, near[k]!));
+        expect(d.top[k]).toBeCloseTo(top[k]!, 9);
+      }
+      expect(Math.abs(d.referenceMid / ((r.bidPx[0]! + r.askPx[0]!) / 2) - 1)).toBeLessThanOrEqual(1e-5 + 1e-12);
+      rows++;
+    } } });
+    a = new AnalyticsEngine({}, source.timeBase, {}, b);
+    await source.run(analyticsTap(a, b));
+    expect(rows).toBe(6547);
+    expect(worst).toBeLessThan(1e-9);
+  }, 60_000);
 });

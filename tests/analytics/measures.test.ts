@@ -59,6 +59,31 @@ describe('FEATURES.md measures in the analytics are the feature engine\'s', () =
   });
 });
 
+describe('beside a feature engine, the analytics read its VPIN and bar states', () => {
+  it('giving the same snapshots as their own copies (the feature engine settling late trades as in batch)', async () => {
+    const source = await openSource(GOOG);
+    const fe = new FeatureEngine(featureOptions({ vpinBucket: 1400 }), source.timeBase, () => {});
+    let shared!: AnalyticsEngine;
+    let own!: AnalyticsEngine;
+    const builder = new BookBuilder({ levels: 10, sink: teeRows({ onRow: (r) => shared.onRow(r) }, fe, { onRow: (r) => own.onRow(r) }) });
+    const a: Float64Array[] = [];
+    const b: Float64Array[] = [];
+    const opts = { measures: { vpinBucket: { GOOG: 1400 }, everyMs: 60_000 } };
+    shared = new AnalyticsEngine(opts, source.timeBase, { onMeasures: (_s, _t, v) => a.push(v.slice()) }, builder, fe);
+    own = new AnalyticsEngine(opts, source.timeBase, { onMeasures: (_s, _t, v) => b.push(v.slice()) }, builder);
+    await source.run(analyticsTap(shared, analyticsTap(own, builder)));
+    builder.finish();
+    fe.finish();
+    shared.finish();
+    own.finish();
+    expect(a.length).toBe(b.length);
+    expect(a.length).toBeGreaterThan(300);
+    for (let i = 0; i < a.length; i++) {
+      for (const c of [M.vpin, M.kyle_lambda, M.hasbrouck_lambda, M.amihud, M.vpin_bvc, M.effective_spread_bps]) expect(a[i]![c], `snapshot ${i} of ${a.length}, column ${c}`).toBe(b[i]![c]);
+    }
+  }, 60_000);
+});
+
 describe('BVC VPIN', () => {
   it('matches an independent batch computation on the Binance USD-M trades', async () => {
     const source = await openSource(USDM);

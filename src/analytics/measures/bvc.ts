@@ -60,12 +60,9 @@ export class BvcVpinState {
 
   /** Closes the open bar if time has moved past its end (call with any event's time). */
   advance(ts: number): void {
-    if (this.bar !== this.bar || this.barVolume === 0) return;
-    const k = Math.floor((ts + this.phase) / this.barNs);
-    if (k > this.bar) {
-      this.closeBar();
-      this.bar = k;
-    }
+    if (this.barVolume === 0 || ts + this.phase < (this.bar + 1) * this.barNs) return;
+    this.closeBar();
+    this.bar = Math.floor((ts + this.phase) / this.barNs);
   }
 
   value(): number {
