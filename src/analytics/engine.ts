@@ -493,7 +493,8 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const L = this.options.liquidity.levels;
     const bps = this.options.liquidity.bps;
     const book = s.book ?? (s.book = this.books?.book(row.symbol));
-    if (book) {
+    // A book no deeper than the row (a 10-level LOBSTER file) is all in the row: no ladder walk.
+    if (book && (book.bids.n > row.levels || book.asks.n > row.levels)) {
       // On an L2 delta feed the depth near the mid is kept up to date from the level changes (the
       // band fixed at a reference mid); it is recounted from the book when the mid has moved by more
       // than 1% of the band, after a snapshot or an untrusted stretch, and every 256 rows.
@@ -513,6 +514,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       }
       s.deltaSeen = false;
     } else {
+      s.nearFresh = false;
       const n = Math.min(row.usableLevels, row.levels);
       s.depthNear[0] = rowDepthWithin(row.bidPx, row.bidSz, n, mid, bps);
       s.depthNear[1] = rowDepthWithin(row.askPx, row.askSz, n, mid, bps);
