@@ -206,7 +206,7 @@ export const DEFAULT_ANALYTICS_OPTIONS: AnalyticsOptions = {
     baselineTicks: 300,
     minTicks: 30,
     jitterMultiple: 4,
-    minJitterMs: 25,
+    minJitterMs: 50,
     shiftMs: 250,
     cooldownMs: 10_000,
   },
