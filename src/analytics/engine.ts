@@ -77,8 +77,9 @@ class SymbolState implements DetectorContext {
   bestAsk = NaN;
   mid = NaN;
   /** The venue's own best bid/offer (bookTicker), used when it arrived after the last depth event. */
-  /** The builder's book for this symbol, once it exists. */
+  /** The builder's book for this symbol, once it exists, and whether it is trusted now (see trusted()). */
   book: L2Book | undefined;
+  trust = false;
   depthArrival = 0;
   qArrival = 0;
   qBidPx = NaN;
@@ -125,8 +126,8 @@ class SymbolState implements DetectorContext {
   nearRows = 0;
   /** The delta that made the coming row went through levelChange. */
   deltaSeen = false;
-  depthNear = [NaN, NaN];
-  depthTop = [NaN, NaN];
+  readonly depthNear = new Float64Array([NaN, NaN]);
+  readonly depthTop = new Float64Array([NaN, NaN]);
   // Measure interval.
   nextEmit = NaN;
   trades = 0;
@@ -288,11 +289,15 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   }
 
   /** The symbol's book if it can be trusted now (its object is stable per symbol, its status is not). */
+  /**
+   * The symbol's book while it can be trusted. A row from the builder says the book is synced; a
+   * depth event may change that (a gap, a snapshot), so each one withdraws the trust until the row
+   * it makes confirms it. A BookView without a status is always trusted.
+   */
   private trusted(s: SymbolState): L2Book | undefined {
-    const b = s.book ?? (s.book = this.books?.book(s.symbol));
-    if (!b) return undefined;
-    const st = this.books!.status?.(s.symbol);
-    return st === undefined || st === 'synced' ? b : undefined;
+    if (s.trust) return s.book;
+    if (!this.books || this.books.status) return undefined;
+    return s.book ?? (s.book = this.books.book(s.symbol));
   }
 
   // ---- MarketSink ----
@@ -341,6 +346,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     if (e.kind === 'snapshot') {
       s.pendN = 0;
       s.nearFresh = false;
+      s.trust = false;
       return;
     }
     this.latency.sample(e.symbol, 0, e.ts, e.tsLocal);
@@ -366,6 +372,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       }
     }
     s.pendN = 0;
+    s.trust = false;
   }
 
   onTrade(e: TradeEvent): void {
@@ -493,6 +500,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const L = this.options.liquidity.levels;
     const bps = this.options.liquidity.bps;
     const book = s.book ?? (s.book = this.books?.book(row.symbol));
+    s.trust = book !== undefined;
     // A book no deeper than the row (a 10-level LOBSTER file) is all in the row: no ladder walk.
     if (book && (book.bids.n > row.levels || book.asks.n > row.levels)) {
       // On an L2 delta feed the depth near the mid is kept up to date from the level changes (the
@@ -515,7 +523,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       s.deltaSeen = false;
     } else {
       s.nearFresh = false;
-      const n = Math.min(row.usableLevels, row.levels);
+      const n = row.depthLimit < row.levels ? row.depthLimit : row.levels;
       s.depthNear[0] = rowDepthWithin(row.bidPx, row.bidSz, n, mid, bps);
       s.depthNear[1] = rowDepthWithin(row.askPx, row.askSz, n, mid, bps);
       s.depthTop[0] = rowDepthTop(row.bidSz, Math.min(n, L));
@@ -644,7 +652,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     const side = r[R_SIDE]!;
     // Keep the depth near the mid current between full recounts (see onRow); a level set through
     // the opposite touch gets crossed levels repaired away unseen, so the next row recounts.
-    if (side === BID ? px >= s.nearLo : px <= s.nearHi) s.depthNear[side] += d;
+    if (side === BID ? px >= s.nearLo : px <= s.nearHi) s.depthNear[side === BID ? 0 : 1] += d;
     if (d > 0 && (side === BID ? px >= r[R_ASK]! : px <= r[R_BID]!)) s.nearFresh = false;
     r[R_PX] = px;
     r[R_KEY] = side === BID ? px : -px;
@@ -794,7 +802,7 @@ export class DepthScratch {
  * (a tick grid or sorted pages alike), as many as the band took last time plus a margin, more if
  * the band reaches past them.
  */
-export function depthBoth(l: PriceLadder, mid: number, bps: number, L: number, scr: DepthScratch, near: number[], top: number[], k: number): void {
+export function depthBoth(l: PriceLadder, mid: number, bps: number, L: number, scr: DepthScratch, near: Float64Array, top: Float64Array, k: number): void {
   const n = l.n;
   let want = Math.min(n, Math.max(L, scr.want));
   const bid = l.sign > 0;
@@ -826,7 +834,7 @@ export function depthBoth(l: PriceLadder, mid: number, bps: number, L: number, s
 }
 
 /** The size of the best L levels of one side into top[k]. */
-export function depthTopOnly(l: PriceLadder, L: number, scr: DepthScratch, top: number[], k: number): void {
+export function depthTopOnly(l: PriceLadder, L: number, scr: DepthScratch, top: Float64Array, k: number): void {
   if (scr.px.length < L) {
     scr.px = new Float64Array(L);
     scr.sz = new Float64Array(L);

@@ -228,91 +228,62 @@ export function analyticsOptions(over: DeepPartial<AnalyticsOptions> = {}): Anal
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Record<string, unknown> ? Partial<T[K]> : T[K] };
 
+type Rule = 'pos' | 'posInt' | 'nonneg' | 'frac' | ((v: number) => string | null);
+
+/** What each parameter must be; a parameter not listed here has no check of its own. */
+const RULES: { [G in keyof AnalyticsOptions]: Partial<Record<keyof AnalyticsOptions[G], Rule>> } = {
+  measures: {
+    everyMs: 'nonneg', vpinBuckets: 'posInt', barMs: 'posInt', bvcBarMs: 'posInt', horizonMs: 'nonneg', spreadWindowMs: 'pos',
+    barWindow: (v) => (v >= 2 && Number.isInteger(v) ? null : 'an integer >= 2'),
+    bvcSigmaBars: (v) => (v >= 2 && Number.isInteger(v) ? null : 'an integer >= 2'),
+    rollTrades: (v) => (v >= 3 && Number.isInteger(v) ? null : 'an integer >= 3'),
+  },
+  liquidity: {
+    bps: 'pos', levels: 'posInt', dropFrac: 'frac', fallMs: 'pos', windowMs: 'pos', sampleMs: 'pos', minSamples: 'posInt',
+    criticalFrac: 'frac', rearmFrac: 'frac', cooldownMs: 'nonneg',
+    requireBoth: (v) => (v === 0 || v === 1 ? null : '0 or 1'),
+  },
+  stuffing: {
+    windowMs: (v) => (v >= 100 && v % 100 === 0 ? null : 'a multiple of 100 ms'),
+    rateMultiple: 'pos', minRate: 'nonneg', baselineS: 'posInt', minBaselineS: 'posInt', cancelRatio: 'frac', minAdds: 'nonneg',
+    criticalMultiple: 'pos', cooldownMs: 'nonneg',
+  },
+  spoofing: {
+    largeQuantile: 'frac', minSize: 'nonneg', awayBps: 'nonneg', maxLifeMs: 'pos', minRepeats: 'posInt', windowMs: 'pos',
+    layerLevels: 'posInt', cooldownMs: 'nonneg',
+  },
+  hidden: { tolerance: 'nonneg', episodeMs: 'pos', refillMs: 'nonneg', minRefills: 'posInt' },
+  whale: { quantile: 'frac', window: 'posInt', refreshEvery: 'posInt', minSamples: 'posInt', criticalMultiple: 'pos', nearBps: 'nonneg', repeatMs: 'nonneg' },
+  wash: {
+    minPrints: (v) => (v >= 2 && Number.isInteger(v) ? null : 'an integer >= 2'),
+    windowMs: 'pos', commonShare: 'frac', commonWindow: 'posInt',
+  },
+  toxicity: { quantile: 'frac', rearmQuantile: 'frac', minBuckets: 'posInt' },
+  latency: {
+    windowMs: 'pos', tickMs: 'pos', baselineTicks: 'posInt', minTicks: 'posInt', jitterMultiple: 'pos', minJitterMs: 'nonneg',
+    shiftMs: 'pos', cooldownMs: 'nonneg',
+  },
+};
+
+const RULE_TEXT = { pos: 'a positive number', posInt: 'a positive integer', nonneg: '>= 0', frac: 'in [0, 1]' } as const;
+
+function violates(rule: Rule, v: number): string | null {
+  if (typeof rule === 'function') return rule(v);
+  const ok = rule === 'pos' ? v > 0 : rule === 'posInt' ? v > 0 && Number.isInteger(v) : rule === 'nonneg' ? v >= 0 : v >= 0 && v <= 1;
+  return ok ? null : RULE_TEXT[rule];
+}
+
 function checkOptions(o: AnalyticsOptions): void {
   const bad: string[] = [];
-  const pos = (g: string, k: string, v: number, integer = false): void => {
-    if (!(v > 0) || (integer && !Number.isInteger(v))) bad.push(`${g}.${k} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
-  };
-  const frac = (g: string, k: string, v: number): void => {
-    if (!(v >= 0 && v <= 1)) bad.push(`${g}.${k} must be in [0, 1], got ${v}`);
-  };
-  const nonneg = (g: string, k: string, v: number): void => {
-    if (!(v >= 0)) bad.push(`${g}.${k} must be >= 0, got ${v}`);
-  };
-  const m = o.measures;
-  nonneg('measures', 'everyMs', m.everyMs);
-  pos('measures', 'vpinBuckets', m.vpinBuckets, true);
-  pos('measures', 'barMs', m.barMs, true);
-  if (!(m.barWindow >= 2 && Number.isInteger(m.barWindow))) bad.push(`measures.barWindow must be an integer >= 2, got ${m.barWindow}`);
-  pos('measures', 'bvcBarMs', m.bvcBarMs, true);
-  if (!(m.bvcSigmaBars >= 2 && Number.isInteger(m.bvcSigmaBars))) bad.push(`measures.bvcSigmaBars must be an integer >= 2, got ${m.bvcSigmaBars}`);
-  if (!(m.rollTrades >= 3 && Number.isInteger(m.rollTrades))) bad.push(`measures.rollTrades must be an integer >= 3, got ${m.rollTrades}`);
-  nonneg('measures', 'horizonMs', m.horizonMs);
-  pos('measures', 'spreadWindowMs', m.spreadWindowMs);
-  for (const [s, v] of Object.entries(m.vpinBucket)) if (!(v > 0)) bad.push(`measures.vpinBucket for ${s} must be > 0, got ${v}`);
-  const l = o.liquidity;
-  pos('liquidity', 'bps', l.bps);
-  pos('liquidity', 'levels', l.levels, true);
-  frac('liquidity', 'dropFrac', l.dropFrac);
-  if (l.requireBoth !== 0 && l.requireBoth !== 1) bad.push(`liquidity.requireBoth must be 0 or 1, got ${l.requireBoth}`);
-  pos('liquidity', 'fallMs', l.fallMs);
-  pos('liquidity', 'windowMs', l.windowMs);
-  pos('liquidity', 'sampleMs', l.sampleMs);
-  if (l.windowMs / l.sampleMs > 100_000) bad.push('liquidity.windowMs / liquidity.sampleMs must be <= 100000 samples');
-  pos('liquidity', 'minSamples', l.minSamples, true);
-  frac('liquidity', 'criticalFrac', l.criticalFrac);
-  frac('liquidity', 'rearmFrac', l.rearmFrac);
-  nonneg('liquidity', 'cooldownMs', l.cooldownMs);
-  const st = o.stuffing;
-  if (!(st.windowMs >= 100 && st.windowMs % 100 === 0)) bad.push(`stuffing.windowMs must be a multiple of 100 ms, got ${st.windowMs}`);
-  pos('stuffing', 'rateMultiple', st.rateMultiple);
-  nonneg('stuffing', 'minRate', st.minRate);
-  pos('stuffing', 'baselineS', st.baselineS, true);
-  pos('stuffing', 'minBaselineS', st.minBaselineS, true);
-  frac('stuffing', 'cancelRatio', st.cancelRatio);
-  nonneg('stuffing', 'minAdds', st.minAdds);
-  pos('stuffing', 'criticalMultiple', st.criticalMultiple);
-  nonneg('stuffing', 'cooldownMs', st.cooldownMs);
-  const sp = o.spoofing;
-  frac('spoofing', 'largeQuantile', sp.largeQuantile);
-  nonneg('spoofing', 'minSize', sp.minSize);
-  nonneg('spoofing', 'awayBps', sp.awayBps);
-  pos('spoofing', 'maxLifeMs', sp.maxLifeMs);
-  pos('spoofing', 'minRepeats', sp.minRepeats, true);
-  pos('spoofing', 'windowMs', sp.windowMs);
-  pos('spoofing', 'layerLevels', sp.layerLevels, true);
-  nonneg('spoofing', 'cooldownMs', sp.cooldownMs);
-  const h = o.hidden;
-  nonneg('hidden', 'tolerance', h.tolerance);
-  pos('hidden', 'episodeMs', h.episodeMs);
-  nonneg('hidden', 'refillMs', h.refillMs);
-  pos('hidden', 'minRefills', h.minRefills, true);
-  const w = o.whale;
-  frac('whale', 'quantile', w.quantile);
-  pos('whale', 'window', w.window, true);
-  pos('whale', 'refreshEvery', w.refreshEvery, true);
-  pos('whale', 'minSamples', w.minSamples, true);
-  pos('whale', 'criticalMultiple', w.criticalMultiple);
-  nonneg('whale', 'nearBps', w.nearBps);
-  nonneg('whale', 'repeatMs', w.repeatMs);
-  const ws = o.wash;
-  if (!(ws.minPrints >= 2 && Number.isInteger(ws.minPrints))) bad.push(`wash.minPrints must be an integer >= 2, got ${ws.minPrints}`);
-  pos('wash', 'windowMs', ws.windowMs);
-  frac('wash', 'commonShare', ws.commonShare);
-  pos('wash', 'commonWindow', ws.commonWindow, true);
-  const t = o.toxicity;
-  frac('toxicity', 'quantile', t.quantile);
-  frac('toxicity', 'rearmQuantile', t.rearmQuantile);
-  pos('toxicity', 'minBuckets', t.minBuckets, true);
-  const la = o.latency;
-  pos('latency', 'windowMs', la.windowMs);
-  pos('latency', 'tickMs', la.tickMs);
-  pos('latency', 'baselineTicks', la.baselineTicks, true);
-  pos('latency', 'minTicks', la.minTicks, true);
-  pos('latency', 'jitterMultiple', la.jitterMultiple);
-  nonneg('latency', 'minJitterMs', la.minJitterMs);
-  pos('latency', 'shiftMs', la.shiftMs);
-  nonneg('latency', 'cooldownMs', la.cooldownMs);
+  for (const g of Object.keys(RULES) as (keyof AnalyticsOptions)[]) {
+    const values = o[g] as unknown as Record<string, number>;
+    for (const [k, rule] of Object.entries(RULES[g]) as [string, Rule][]) {
+      const why = violates(rule, values[k]!);
+      if (why) bad.push(`${g}.${k} must be ${why}, got ${values[k]}`);
+    }
+  }
+  if (o.liquidity.windowMs / o.liquidity.sampleMs > 100_000) bad.push('liquidity.windowMs / liquidity.sampleMs must be <= 100000 samples');
+  for (const [s, v] of Object.entries(o.measures.vpinBucket)) if (!(v > 0)) bad.push(`measures.vpinBucket for ${s} must be > 0, got ${v}`);
   if (bad.length) throw new RangeError(`analytics options: ${bad.join('; ')}`);
 }
 

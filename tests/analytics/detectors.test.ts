@@ -207,8 +207,8 @@ describe('depth near the mid, kept from level changes between full counts', () =
     const source = await openSource(USDM);
     let a!: AnalyticsEngine;
     const scr = new DepthScratch();
-    const near = [0, 0];
-    const top = [0, 0];
+    const near = new Float64Array(2);
+    const top = new Float64Array(2);
     let rows = 0;
     let worst = 0;
     const b = new BookBuilder({ levels: 10, sink: { onRow: (r) => {
