@@ -1,0 +1,74 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { numberFlag, parseFlags } from '../args.ts';
+
+const usage = `flowcast evaluate MODEL [MODEL ...] --data FEATURES [--data FEATURES ...] [flags]
+
+Scores models exactly as served (manifest normalisation, ONNX Runtime) on labelled feature data and
+reports macro-F1, per-class precision and recall, one-vs-rest ROC AUC and confusion matrices next
+to two baselines fitted on the model's training rows: the majority class, and a logistic regression
+on the OFI columns. Intervals come from a circular block bootstrap (samples overlap in time);
+differences against the baselines are paired.
+
+On the model's own training data (same source and symbol) only its chronological test split is
+scored; any other data (another day, another symbol) is scored whole.
+
+  MODEL                a model directory (models/goog-transformer) or a name under --models
+  --data FILE|SPEC     features (.csv, .csv.gz, .parquet from \`flowcast features\`) or a source spec;
+                       repeat for several data sets
+  --train-data F|SPEC  training data for the baselines (default: the manifest's training.data)
+  --models DIR         where model names are looked up (default models)
+  --report FILE.md     write the markdown report there and an HTML page with SVG charts next to it
+                       (FILE.html); default: print the markdown only
+  --block N            bootstrap block length in samples (default 500)
+  --replicates B       bootstrap replicates (default 300)
+  --level L            interval level (default 0.95)
+
+Example:
+  flowcast evaluate goog-transformer goog-gbdt --data goog.csv --data amzn.csv --report models/EVALUATION.md
+`;
+
+const command: Command = {
+  name: 'evaluate',
+  summary: 'evaluate models against baselines (macro-F1, precision/recall, ROC AUC, confusion) with block-bootstrap CIs',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, {
+      data: { type: 'string', multiple: true }, 'train-data': { type: 'string' }, models: { type: 'string' },
+      report: { type: 'string' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
+    }, true);
+    if (positionals.length === 0) throw new UsageError('name at least one MODEL');
+    if (!values.data?.length) throw new UsageError('--data is required');
+    if (values.report && !values.report.endsWith('.md')) throw new UsageError(`--report must end in .md, got "${values.report}"`);
+    const { existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const dirs = positionals.map((m) => (existsSync(join(m, 'manifest.json')) ? m : join(values.models ?? 'models', m)));
+    for (const d of dirs) if (!existsSync(d)) throw new UsageError(`no model directory ${d}`);
+    const { evaluate, DEFAULT_EVALUATE } = await import('../../training/evaluate/evaluate.ts');
+    const { reportMarkdown, reportHtml } = await import('../../training/evaluate/report.ts');
+    const level = numberFlag(values.level, 'level', DEFAULT_EVALUATE.level, { min: 0 });
+    if (!(level > 0 && level < 1)) throw new UsageError(`--level must be in (0, 1), got ${level}`);
+    const t0 = performance.now();
+    const r = await evaluate({
+      models: dirs,
+      data: values.data,
+      trainData: values['train-data'],
+      block: numberFlag(values.block, 'block', DEFAULT_EVALUATE.block, { min: 1, integer: true }),
+      replicates: numberFlag(values.replicates, 'replicates', DEFAULT_EVALUATE.replicates, { min: 10, integer: true }),
+      level,
+      seed: DEFAULT_EVALUATE.seed,
+      onLog: (l) => process.stderr.write(l + '\n'),
+    });
+    const md = reportMarkdown(r, `flowcast evaluate ${argv.join(' ')}`);
+    if (values.report) {
+      writeFileSync(values.report, md);
+      const html = values.report.replace(/\.md$/, '.html');
+      writeFileSync(html, reportHtml(r, md));
+      process.stderr.write(`evaluate: wrote ${values.report} and ${html} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+    process.stdout.write(md + '\n');
+    return 0;
+  },
+};
+export default command;

@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { numberFlag, parseFlags } from '../args.ts';
+
+const usage = `flowcast models list|validate|describe|import ...
+
+  flowcast models list [--models DIR] [--json]
+      Loads every model under DIR (default models) as the server would (manifest, feature set,
+      ONNX session, shapes, a test run) and prints each one's state; refused models show why.
+  flowcast models validate [--models DIR]
+      The same; exits 1 if any model is refused (for CI and deploy scripts).
+  flowcast models describe NAME [--models DIR]
+      Manifest summary, ONNX graph (opsets, operators, size), provider, training and metrics.
+  flowcast models import xgboost MODEL.json [flags]
+  flowcast models import lightgbm MODEL.txt [flags]
+      Converts a trained tree model to an ONNX TreeEnsemble (ai.onnx.ml) with a manifest, checks
+      ONNX Runtime against flowcast's reference tree evaluator, and writes models/<name>/.
+        --name NAME          model name (default: the file name without extension)
+        --models DIR         models root (default models)
+        --columns C,C,..     feature columns in the model's feature order (default: the model's
+                             own feature names, which must then be spec columns)
+        --classes A,B,..     class names (default down,flat,up for 3 classes)
+        --label-values V,..  label value per class (default -1,0,1 for 3 classes)
+        --horizon K          label horizon in rows, for the manifest (default 50)
+        --alpha A            label threshold, for the manifest (default 0.00002)
+        --version V          manifest version (default: UTC timestamp)
+
+XGBoost models: JSON (Booster.save_model("m.json")); gbtree or dart; multi:softprob/softmax,
+binary:logistic, reg:logistic. LightGBM models: text (save_model("m.txt")); multiclass,
+multiclassova, binary, cross_entropy; numerical splits (categorical splits and linear trees are
+refused with the tree and node named).
+`;
+
+const command: Command = {
+  name: 'models',
+  summary: 'list, validate, describe and import models (XGBoost JSON / LightGBM text -> ONNX)',
+  usage,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    if (sub === 'list' || sub === 'validate') return list(rest, sub === 'validate');
+    if (sub === 'describe') return describe(rest);
+    if (sub === 'import') return importModel(rest);
+    throw new UsageError(`expected list, validate, describe or import, got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
+  },
+};
+export default command;
+
+async function list(argv: string[], strict: boolean): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { models: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const { InferenceEngine } = await import('../../inference/engine.ts');
+  const engine = await InferenceEngine.open({ dir: values.models ?? 'models' });
+  try {
+    const d = engine.describe();
+    if (values.json) process.stdout.write(JSON.stringify(d, null, 2) + '\n');
+    else {
+      const lines = [`models in ${d.modelsDir} (providers ${d.providers.available.map((p) => `${p.provider}: ${p.available ? 'yes' : 'no'} (${p.reason})`).join('; ')})`];
+      for (const m of d.models) {
+        if (m.state === 'ready') {
+          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}  ${m.input!.columns.length} columns x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}`);
+        } else lines.push(`  ${m.name}  REFUSED  ${m.error}`);
+      }
+      if (d.models.length === 0) lines.push('  (none)');
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    return strict && d.models.some((m) => m.state !== 'ready') ? 1 : 0;
+  } finally {
+    await engine.close();
+  }
+}
+
+async function describe(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { models: { type: 'string' } }, true);
+  const name = positionals[0];
+  if (!name) throw new UsageError('describe needs a model name');
+  const { join } = await import('node:path');
+  const { decodeModel, DATA_TYPE_NAMES } = await import('../../inference/onnx/proto.ts');
+  const { InferenceEngine } = await import('../../inference/engine.ts');
+  const root = values.models ?? 'models';
+  const engine = await InferenceEngine.open({ dir: root, only: [name] });
+  try {
+    const st = engine.models().find((m) => m.name === name);
+    if (!st) throw new UsageError(`no model directory ${join(root, name)}`);
+    if (st.state !== 'ready') {
+      process.stdout.write(`${name}: REFUSED: ${st.error}\n`);
+      return 1;
+    }
+    const m = engine.repository.get(name)!;
+    const mf = m.manifest;
+    const graph = decodeModel(readFileSync(join(m.dir, mf.onnx.file))).graph;
+    const ops = new Map<string, number>();
+    for (const n of graph.nodes) ops.set(n.opType, (ops.get(n.opType) ?? 0) + 1);
+    const model = decodeModel(readFileSync(join(m.dir, mf.onnx.file)));
+    const out = [
+      `${name} (${mf.kind}, version ${mf.version}) on ${m.provider}`,
+      mf.description ? `  ${mf.description}` : '',
+      `  input  ${mf.input.name}: float32 [N, ${mf.input.layout === 'NTF' ? `${mf.input.window}, ` : ''}${mf.input.columns.length}] ${mf.input.columns.join(', ')}`,
+      `  normalisation: ${mf.normalization ? `z-score fitted on ${mf.normalization.fittedOn}, clip ${mf.normalization.clip}, NaN -> ${mf.normalization.nanValue}` : 'none (raw features; NaN is missing)'}`,
+      `  output ${mf.output.name}: probabilities of ${mf.output.classes.join('/')} (${mf.output.labelColumn ?? 'label'}, horizon ${mf.output.horizon ?? '?'} rows, alpha ${mf.output.alpha ?? '?'})`,
+      `  onnx: ${mf.onnx.file} ${(m.bytes / 1024).toFixed(0)} KiB, sha256 ${m.sha256.slice(0, 16)}…, IR ${model.irVersion}, opsets ${model.opsetImports.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ')}, producer ${model.producerName ?? '?'}`,
+      `  graph: ${graph.nodes.length} nodes (${[...ops].map(([k, v]) => `${k} ${v}`).join(', ')}), ${graph.initializers.length} initializers; inputs ${graph.inputs.map((v) => `${v.name} ${DATA_TYPE_NAMES[v.elemType]} [${(v.shape ?? []).join(', ')}]`).join('; ')}`,
+    ];
+    const tr = mf.training as Record<string, unknown> | undefined;
+    if (tr) out.push(`  trained: ${tr.command ?? '?'} (${tr.library ?? '?'}, ${tr.seconds ?? '?'} s)`);
+    if (mf.metrics) out.push(`  metrics: ${JSON.stringify(mf.metrics)}`);
+    if (mf.parity) out.push(`  parity: ONNX Runtime vs ${mf.parity.reference}: max |Δp| ${mf.parity.maxAbsDiff.toExponential(2)} on ${mf.parity.samples} samples (tolerance ${mf.parity.tolerance})`);
+    process.stdout.write(out.filter(Boolean).join('\n') + '\n');
+    return 0;
+  } finally {
+    await engine.close();
+  }
+}
+
+async function importModel(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    name: { type: 'string' }, models: { type: 'string' }, columns: { type: 'string' }, classes: { type: 'string' },
+    'label-values': { type: 'string' }, horizon: { type: 'string' }, alpha: { type: 'string' }, version: { type: 'string' },
+  }, true);
+  const [lib, file, extra] = positionals;
+  if (lib !== 'xgboost' && lib !== 'lightgbm') throw new UsageError(`import: expected xgboost or lightgbm, got ${lib === undefined ? 'nothing' : `"${lib}"`}`);
+  if (!file) throw new UsageError(`import ${lib}: the model file is required`);
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const { importTreeModel } = await import('../../training/gbdt/import.ts');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const split = (v: string | undefined) => v?.split(',').map((s) => s.trim()).filter(Boolean);
+  const labelValues = values['label-values'] ? values['label-values'].split(',').map((s) => {
+    const v = Number(s);
+    if (!Number.isFinite(v)) throw new UsageError(`--label-values: "${s}" is not a number`);
+    return v;
+  }) : undefined;
+  const res = await importTreeModel({
+    library: lib,
+    text,
+    file,
+    name: values.name ?? basename(file).replace(/\.(json|txt|model)$/i, ''),
+    modelsDir: values.models ?? 'models',
+    columns: split(values.columns),
+    classes: split(values.classes),
+    labelValues,
+    horizon: numberFlag(values.horizon, 'horizon', 50, { min: 1, integer: true }),
+    alpha: numberFlag(values.alpha, 'alpha', 0.00002, { min: 0 }),
+    version: values.version,
+    command: `flowcast models import ${argv.join(' ')}`,
+  });
+  process.stdout.write(`${res.dir}: ${res.summary}\n`);
+  return 0;
+}

@@ -1,0 +1,178 @@
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { numberFlag, parseFlags } from '../args.ts';
+
+const usage = `flowcast train transformer|gbdt --data FEATURES [flags]
+
+Builds a labelled dataset from feature data, trains, exports ONNX, checks ONNX Runtime against the
+training library on held-out samples, and writes models/<name>/ (model.onnx, manifest.json,
+reference.json) atomically, so a serving flowcast hot-reloads it.
+
+Data and labels:
+  --data FILE|SPEC     features from \`flowcast features\` (.csv, .csv.gz, .parquet; labels used if
+                       present, else computed from mid), or a source spec (lobster:MSG,OB | lobster:ZIP |
+                       binance:FILE | tardis:...) computed in memory
+  --symbol SYM         the symbol to train on (required if the data holds several)
+  --horizon K          label horizon in rows (default 50)
+  --alpha A            label threshold (default 0.00002)
+  --split TRAIN,VAL    chronological fractions of rows (default 0.7,0.15; test = the rest); the last
+                       K samples before each boundary are purged; normalisation is fitted on train only
+  --columns C,C,..     input feature columns (default: 22 stationary spec columns, see docs/models.md)
+
+Output:
+  --name NAME          model name = directory (default goog-transformer / goog-gbdt style: <symbol>-<kind>)
+  --models DIR         models root (default models)
+  --version V          manifest version (default: UTC timestamp)
+
+transformer (TensorFlow.js: tfjs-node-gpu, tfjs-node, wasm or cpu, the fastest present):
+  --window T           rows per sample (default 100)
+  --patch P            rows per token (default 5; 1 = a token per row, ~5x slower to train)
+  --d-model D --heads H --layers L --ffn F --dropout R --pool last|mean
+                       (defaults 32, 4, 2, 64, 0.1, last)
+  --epochs N --batch B --lr LR --samples-per-epoch S --val-samples V --patience P --seed S
+                       (defaults 10, 64, 0.001, 8192, 4096, 3, 1)
+  --backend NAME       force tensorflow-gpu | tensorflow | wasm | cpu
+
+gbdt (XGBoost via python3-xgboost or its CLI; LightGBM via its CLI):
+  --engine E           auto (default: xgboost, else lightgbm) | xgboost | xgboost-cli | lightgbm
+  --rounds N --lr LR --max-depth D --num-leaves L --subsample S --colsample C --min-child-weight W
+  --early-stopping N --threads N   (defaults 300, 0.05, 6, 31, 0.8, 0.8, 20, 30, all cores)
+
+Examples:
+  flowcast train transformer --data goog.csv --name goog-transformer
+  flowcast train gbdt --data lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz
+`;
+
+const command: Command = {
+  name: 'train',
+  summary: 'train the transformer (TensorFlow.js) or a tree model (XGBoost/LightGBM), export ONNX, write models/<name>/',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, {
+      data: { type: 'string' }, symbol: { type: 'string' }, horizon: { type: 'string' }, alpha: { type: 'string' },
+      split: { type: 'string' }, columns: { type: 'string' }, name: { type: 'string' }, models: { type: 'string' }, version: { type: 'string' },
+      window: { type: 'string' }, patch: { type: 'string' }, 'd-model': { type: 'string' }, heads: { type: 'string' }, layers: { type: 'string' },
+      ffn: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' },
+      lr: { type: 'string' }, 'samples-per-epoch': { type: 'string' }, 'val-samples': { type: 'string' }, patience: { type: 'string' },
+      seed: { type: 'string' }, backend: { type: 'string' }, engine: { type: 'string' }, rounds: { type: 'string' }, 'max-depth': { type: 'string' },
+      'num-leaves': { type: 'string' }, subsample: { type: 'string' }, colsample: { type: 'string' }, 'min-child-weight': { type: 'string' },
+      'early-stopping': { type: 'string' }, threads: { type: 'string' },
+    }, true);
+    const kind = positionals[0];
+    if (kind !== 'transformer' && kind !== 'gbdt') throw new UsageError(`expected "transformer" or "gbdt", got ${kind === undefined ? 'nothing' : `"${kind}"`}`);
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    if (!values.data) throw new UsageError('--data is required');
+    const only = (names: string[], flags: readonly string[]): void => {
+      for (const f of flags) if ((values as Record<string, unknown>)[f] !== undefined && !names.includes(kind)) throw new UsageError(`--${f} applies to ${kind === 'gbdt' ? 'transformer' : 'gbdt'} training only`);
+    };
+    only(['transformer'], ['window', 'patch', 'd-model', 'heads', 'layers', 'ffn', 'dropout', 'pool', 'epochs', 'batch', 'samples-per-epoch', 'val-samples', 'patience', 'backend']);
+    only(['gbdt'], ['engine', 'rounds', 'max-depth', 'num-leaves', 'subsample', 'colsample', 'min-child-weight', 'early-stopping', 'threads']);
+
+    const splitList = (values.split ?? '0.7,0.15').split(',').map(Number);
+    if (splitList.length !== 2 || splitList.some((v) => !(v >= 0 && v < 1)) || splitList[0]! <= 0 || splitList[0]! + splitList[1]! >= 1) {
+      throw new UsageError(`--split: expected TRAIN,VAL fractions with TRAIN > 0 and TRAIN + VAL < 1, got "${values.split}"`);
+    }
+    const horizon = numberFlag(values.horizon, 'horizon', 50, { min: 1, integer: true });
+    const alpha = numberFlag(values.alpha, 'alpha', 0.00002, { min: 0 });
+
+    const { loadFeatures } = await import('../../training/features-file.ts');
+    const { buildDataset, DEFAULT_INPUTS, transformFor } = await import('../../training/dataset.ts');
+    const { FEATURE_COLUMNS } = await import('../../features/columns.ts');
+    const columns = values.columns ? values.columns.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_INPUTS.map((c) => c.name);
+    const unknown = columns.filter((c) => !(FEATURE_COLUMNS as readonly string[]).includes(c));
+    if (unknown.length) throw new UsageError(`--columns: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a' : 'are not'} feature column${unknown.length === 1 ? '' : 's'} (${FEATURE_COLUMNS.join(', ')})`);
+
+    const say = (l: string) => process.stderr.write(l + '\n');
+    const t0 = performance.now();
+    say(`train ${kind}: loading ${values.data}`);
+    const data = await loadFeatures(values.data, { horizons: [horizon], alpha, symbols: values.symbol ? [values.symbol] : undefined });
+    const window = kind === 'transformer' ? numberFlag(values.window, 'window', 100, { min: 1, integer: true }) : 1;
+    const ds = buildDataset(data, {
+      columns, transforms: columns.map(transformFor), window, horizon, alpha,
+      split: { train: splitList[0]!, val: splitList[1]! }, symbol: values.symbol,
+      ...(kind === 'gbdt' ? { normalization: null } : {}),
+    });
+    say(`dataset: ${JSON.stringify(ds.describe())}`);
+    const name = values.name ?? `${ds.symbol.toLowerCase()}-${kind}`;
+    const ctx = {
+      name,
+      modelsDir: values.models ?? 'models',
+      version: values.version ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'),
+      command: `flowcast train ${argv.join(' ')}`,
+      dataSource: values.data,
+      onLog: say,
+    };
+    const { shipTransformer, shipGbdt } = await import('../../training/ship.ts');
+    let res;
+    if (kind === 'transformer') {
+      const { DEFAULT_TRANSFORMER } = await import('../../training/transformer/model.ts');
+      const { DEFAULT_TRAIN } = await import('../../training/transformer/train.ts');
+      const { loadTf } = await import('../../training/tf-backend.ts');
+      const pool = values.pool ?? DEFAULT_TRANSFORMER.pool;
+      if (pool !== 'last' && pool !== 'mean') throw new UsageError(`--pool: expected last or mean, got "${pool}"`);
+      const backendName = values.backend;
+      if (backendName && !['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(backendName)) throw new UsageError(`--backend: expected tensorflow-gpu, tensorflow, wasm or cpu, got "${backendName}"`);
+      const config = {
+        ...DEFAULT_TRANSFORMER,
+        window,
+        features: columns.length,
+        patch: numberFlag(values.patch, 'patch', DEFAULT_TRANSFORMER.patch, { min: 1, integer: true }),
+        dModel: numberFlag(values['d-model'], 'd-model', DEFAULT_TRANSFORMER.dModel, { min: 1, integer: true }),
+        heads: numberFlag(values.heads, 'heads', DEFAULT_TRANSFORMER.heads, { min: 1, integer: true }),
+        layers: numberFlag(values.layers, 'layers', DEFAULT_TRANSFORMER.layers, { min: 0, integer: true }),
+        ffn: numberFlag(values.ffn, 'ffn', DEFAULT_TRANSFORMER.ffn, { min: 1, integer: true }),
+        dropout: numberFlag(values.dropout, 'dropout', DEFAULT_TRANSFORMER.dropout, { min: 0 }),
+        pool: pool as 'last' | 'mean',
+      };
+      const { checkConfig } = await import('../../training/transformer/model.ts');
+      try {
+        checkConfig(config);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const train = {
+        ...DEFAULT_TRAIN,
+        epochs: numberFlag(values.epochs, 'epochs', DEFAULT_TRAIN.epochs, { min: 1, integer: true }),
+        batchSize: numberFlag(values.batch, 'batch', DEFAULT_TRAIN.batchSize, { min: 1, integer: true }),
+        lr: numberFlag(values.lr, 'lr', DEFAULT_TRAIN.lr, { min: 0 }),
+        samplesPerEpoch: numberFlag(values['samples-per-epoch'], 'samples-per-epoch', DEFAULT_TRAIN.samplesPerEpoch, { min: 1, integer: true }),
+        valSamples: numberFlag(values['val-samples'], 'val-samples', DEFAULT_TRAIN.valSamples, { min: 1, integer: true }),
+        patience: numberFlag(values.patience, 'patience', DEFAULT_TRAIN.patience, { min: 1, integer: true }),
+        seed: numberFlag(values.seed, 'seed', DEFAULT_TRAIN.seed, { integer: true }),
+      };
+      const backend = await loadTf(backendName as never);
+      say(`tfjs backend: ${backend.name} (${backend.reasons.join('; ')})`);
+      res = await shipTransformer(ctx, ds, config, backend, train);
+    } else {
+      const { probeEngines, DEFAULT_GBDT } = await import('../../training/gbdt/train.ts');
+      const probes = await probeEngines();
+      const want = values.engine ?? 'auto';
+      const byName = (e: string) => probes.find((p) => p.engine === e)!;
+      let pick;
+      if (want === 'auto' || want === 'xgboost') pick = [byName('xgboost-python'), byName('xgboost-cli'), ...(want === 'auto' ? [byName('lightgbm-cli')] : [])].find((p) => p.available);
+      else if (want === 'xgboost-cli') pick = byName('xgboost-cli').available ? byName('xgboost-cli') : undefined;
+      else if (want === 'lightgbm') pick = byName('lightgbm-cli').available ? byName('lightgbm-cli') : undefined;
+      else throw new UsageError(`--engine: expected auto, xgboost, xgboost-cli or lightgbm, got "${want}"`);
+      if (!pick) throw new UsageError(`--engine ${want}: not available here (${probes.map((p) => `${p.engine}: ${p.detail}`).join('; ')})`);
+      say(`engine: ${pick.engine} (${pick.detail}); ${probes.filter((p) => p !== pick).map((p) => `${p.engine}: ${p.available ? 'also available' : p.detail}`).join('; ')}`);
+      const params = {
+        ...DEFAULT_GBDT,
+        rounds: numberFlag(values.rounds, 'rounds', DEFAULT_GBDT.rounds, { min: 1, integer: true }),
+        learningRate: numberFlag(values.lr, 'lr', DEFAULT_GBDT.learningRate, { min: 0 }),
+        maxDepth: numberFlag(values['max-depth'], 'max-depth', DEFAULT_GBDT.maxDepth, { min: 1, integer: true }),
+        numLeaves: numberFlag(values['num-leaves'], 'num-leaves', DEFAULT_GBDT.numLeaves, { min: 2, integer: true }),
+        subsample: numberFlag(values.subsample, 'subsample', DEFAULT_GBDT.subsample, { min: 0 }),
+        colsample: numberFlag(values.colsample, 'colsample', DEFAULT_GBDT.colsample, { min: 0 }),
+        minChildWeight: numberFlag(values['min-child-weight'], 'min-child-weight', DEFAULT_GBDT.minChildWeight, { min: 0 }),
+        earlyStopping: numberFlag(values['early-stopping'], 'early-stopping', DEFAULT_GBDT.earlyStopping, { min: 0, integer: true }),
+        threads: numberFlag(values.threads, 'threads', DEFAULT_GBDT.threads, { min: 0, integer: true }),
+        seed: numberFlag(values.seed, 'seed', DEFAULT_GBDT.seed, { integer: true }),
+      };
+      res = await shipGbdt(ctx, ds, pick.engine, pick.detail, params);
+    }
+    const test = res.metrics.test as { macroF1: number; macroAuc: number } | undefined;
+    say(`train ${kind}: ${res.dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s; parity max |Δp| ${res.parity.maxAbsDiff.toExponential(2)}${test ? `; test macro-F1 ${test.macroF1}, macro AUC ${test.macroAuc}` : ''}`);
+    return 0;
+  },
+};
+export default command;

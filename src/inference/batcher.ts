@@ -1,0 +1,227 @@
+/**
+ * A dynamic batcher in the style of Triton's: requests (one sample each, from any symbol) queue
+ * per model; a batch leaves when `maxBatchSize` requests wait, or when the oldest has waited
+ * `maxQueueDelayUs`, or at once when the previous batch finishes and the oldest is already past
+ * its delay. `preferredBatchSizes` trims a batch to the largest preferred size that fits.
+ * The queue is bounded (`maxQueueSize`): beyond it a request is refused at once (QueueFullError)
+ * instead of growing latency without limit.
+ *
+ * Each request's raw window is normalised straight into its slot of a reused batch tensor, and
+ * its result is a view of the batch output (no per-request copy). Node timers tick in
+ * milliseconds, so delays under 1 ms wait on setImmediate turns (other I/O keeps running).
+ */
+import type { InputTransform } from './normalize.ts';
+import type { ModelMetrics } from './metrics.ts';
+
+export interface BatcherSettings {
+  maxBatchSize: number;
+  /** How long the oldest request may wait for others to join its batch, µs. */
+  maxQueueDelayUs: number;
+  /** Batch sizes to prefer when fewer than maxBatchSize wait (e.g. sizes a GPU kernel likes). */
+  preferredBatchSizes: number[];
+  maxQueueSize: number;
+  /** Batches running at once; 0 = by runner (1 inline, whose run holds the thread; 2 in a worker). */
+  maxInflight: number;
+}
+
+export const DEFAULT_BATCHER: BatcherSettings = {
+  maxBatchSize: 64,
+  maxQueueDelayUs: 500,
+  preferredBatchSizes: [],
+  maxQueueSize: 16_384,
+  maxInflight: 0,
+};
+
+export function batcherSettings(o: Partial<BatcherSettings> = {}): BatcherSettings {
+  const s = { ...DEFAULT_BATCHER, ...o };
+  const int = (v: number, name: string, min: number): void => {
+    if (!Number.isInteger(v) || v < min) throw new RangeError(`batcher: ${name} must be an integer >= ${min}, got ${v}`);
+  };
+  int(s.maxBatchSize, 'maxBatchSize', 1);
+  if (!(s.maxQueueDelayUs >= 0 && Number.isFinite(s.maxQueueDelayUs))) throw new RangeError(`batcher: maxQueueDelayUs must be >= 0, got ${s.maxQueueDelayUs}`);
+  int(s.maxQueueSize, 'maxQueueSize', 1);
+  int(s.maxInflight, 'maxInflight', 0);
+  for (const p of s.preferredBatchSizes) {
+    if (!Number.isInteger(p) || p < 1 || p > s.maxBatchSize) throw new RangeError(`batcher: preferred batch size ${p} must be an integer in 1..${s.maxBatchSize}`);
+  }
+  s.preferredBatchSizes = [...new Set(s.preferredBatchSizes)].sort((a, b) => a - b);
+  return s;
+}
+
+/** Runs n packed samples; returns n x outputWidth floats. */
+export interface BatchRunner {
+  run(input: Float32Array, n: number): Promise<Float32Array>;
+}
+
+export class QueueFullError extends Error {
+  constructor(model: string, size: number) {
+    super(`model ${model}: ${size} requests already queued (maxQueueSize); retry later`);
+    this.name = 'QueueFullError';
+  }
+}
+
+interface Pending {
+  raw: ArrayLike<number>;
+  t0: number;
+  resolve: (p: Float32Array) => void;
+  reject: (e: Error) => void;
+}
+
+export class DynamicBatcher {
+  private queue: Pending[] = [];
+  private head = 0;
+  private inflight = 0;
+  private readonly free: Float32Array[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private draining: (() => void)[] = [];
+  private readonly maxInflight: number;
+
+  constructor(
+    readonly model: string,
+    private readonly runner: BatchRunner,
+    private readonly transform: InputTransform,
+    private readonly outputWidth: number,
+    readonly settings: BatcherSettings,
+    private readonly metrics: ModelMetrics,
+  ) {
+    this.maxInflight = settings.maxInflight || 1;
+  }
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  get running(): number {
+    return this.inflight;
+  }
+
+  /** One sample: `window` holds T x F raw values (row-major, oldest row first). */
+  submit(window: ArrayLike<number>, symbol: string): Promise<Float32Array> {
+    const m = this.metrics;
+    if (window.length !== this.transform.size) {
+      m.errors++;
+      return Promise.reject(new RangeError(`model ${this.model}: the window for ${symbol} has ${window.length} values, expected ${this.transform.size}`));
+    }
+    if (this.queued >= this.settings.maxQueueSize) {
+      m.rejected++;
+      return Promise.reject(new QueueFullError(this.model, this.queued));
+    }
+    m.requests++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.queue.push({ raw: window, t0: performance.now(), resolve, reject });
+      m.queueDepth = this.queued;
+      this.schedule();
+    });
+  }
+
+  /** Resolves once every request queued so far has its answer (used before retiring a session). */
+  drain(): Promise<void> {
+    if (this.queued === 0 && this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.draining.push(resolve);
+      this.schedule(true);
+    });
+  }
+
+  private schedule(flush = false): void {
+    while (this.inflight < this.maxInflight && this.queued > 0) {
+      const s = this.settings;
+      const oldest = this.queue[this.head]!;
+      const waited = (performance.now() - oldest.t0) * 1000;
+      if (this.queued >= s.maxBatchSize || waited >= s.maxQueueDelayUs || flush || this.draining.length) {
+        this.dispatch();
+        continue;
+      }
+      this.arm(s.maxQueueDelayUs - waited);
+      return;
+    }
+    if (this.queued === 0 && this.inflight === 0 && this.draining.length) {
+      const d = this.draining;
+      this.draining = [];
+      for (const r of d) r();
+    }
+  }
+
+  private arm(remainingUs: number): void {
+    if (this.timer || this.polling) return;
+    if (remainingUs >= 1000) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.schedule();
+      }, Math.floor(remainingUs / 1000));
+      return;
+    }
+    this.polling = true;
+    setImmediate(() => {
+      this.polling = false;
+      this.schedule();
+    });
+  }
+
+  private dispatch(): void {
+    const s = this.settings;
+    let k = Math.min(this.queued, s.maxBatchSize);
+    if (k < s.maxBatchSize && s.preferredBatchSizes.length) {
+      let best = 0;
+      for (const p of s.preferredBatchSizes) if (p <= k) best = p;
+      if (best > 0) k = best;
+    }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.queue.slice(this.head, this.head + k);
+    this.head += k;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    const m = this.metrics;
+    m.queueDepth = this.queued;
+    const size = this.transform.size;
+    const buf = this.free.pop() ?? new Float32Array(s.maxBatchSize * size);
+    const t1 = performance.now();
+    let failed: Error | undefined;
+    for (let j = 0; j < k; j++) {
+      const r = batch[j]!;
+      m.queueSeconds.observe((t1 - r.t0) / 1000);
+      try {
+        this.transform.write(r.raw, buf, j * size);
+      } catch (e) {
+        failed = e as Error;
+      }
+    }
+    m.batches++;
+    m.batchSize.observe(k);
+    this.inflight++;
+    const run = failed ? Promise.reject(failed) : this.runner.run(buf.subarray(0, k * size), k);
+    run.then(
+      (out) => {
+        const t2 = performance.now();
+        m.runSeconds.observe((t2 - t1) / 1000);
+        const w = this.outputWidth;
+        if (out.length !== k * w) {
+          const err = new Error(`model ${this.model}: the session returned ${out.length} values for ${k} samples x ${w} outputs`);
+          for (const r of batch) r.reject(err);
+          m.errors += k;
+        } else {
+          for (let j = 0; j < k; j++) {
+            const r = batch[j]!;
+            m.latencySeconds.observe((t2 - r.t0) / 1000);
+            r.resolve(out.subarray(j * w, (j + 1) * w));
+          }
+        }
+      },
+      (e: Error) => {
+        m.errors += k;
+        const err = new Error(`model ${this.model}: batch of ${k} failed: ${e.message}`, { cause: e });
+        for (const r of batch) r.reject(err);
+      },
+    ).finally(() => {
+      this.free.push(buf);
+      this.inflight--;
+      this.schedule();
+    });
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The model manifest (`models/<name>/manifest.json`): what a model reads (spec columns, window,
+ * layout), how raw features are normalised (statistics fitted on the training split), what it
+ * outputs (classes, horizon, label threshold), and how it was made (data, command, metrics).
+ *
+ * `parseManifest` validates everything that can be checked without loading the ONNX file and
+ * names the exact field at fault; `checkFeatureSet` checks the inputs against the feature columns
+ * a server computes. Both throw ManifestError, which the repository records per model so a bad
+ * model is refused while the others keep serving.
+ */
+import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
+
+export const MANIFEST_SCHEMA = 'flowcast.model/v1';
+export const MANIFEST_FILE = 'manifest.json';
+
+export type InputLayout = 'NTF' | 'NF';
+export type ColumnTransform = 'none' | 'slog1p';
+
+export interface ColumnStats {
+  name: string;
+  /** Applied before the z-score: slog1p(x) = sign(x) * ln(1 + |x|), for heavy-tailed sizes and flows. */
+  transform: ColumnTransform;
+  mean: number;
+  std: number;
+}
+
+export interface Normalization {
+  method: 'zscore';
+  /** Which rows the statistics were fitted on (train split only). */
+  fittedOn: string;
+  /** One entry per input column, in input order. */
+  columns: ColumnStats[];
+  /** |z| is clipped to this (null: no clipping). */
+  clip: number | null;
+  /** Value for a NaN input after normalisation (0 = the training mean). */
+  nanValue: number;
+  /**
+   * true: model.onnx begins with these operations (Abs/Log/Sign, Sub, Mul, IsNaN/Where, Clip) and
+   * takes raw features, so the engine only copies values into the batch; false or absent: the
+   * engine normalises in JavaScript before the run.
+   */
+  inGraph?: boolean;
+}
+
+export interface ModelManifest {
+  schema: typeof MANIFEST_SCHEMA;
+  name: string;
+  version: string;
+  kind: 'transformer' | 'gbdt' | 'other';
+  description?: string;
+  onnx: { file: string; sha256?: string; opset?: number; producer?: string };
+  input: {
+    /** The ONNX graph input. */
+    name: string;
+    /** Feature-spec columns along the last axis, in order. */
+    columns: string[];
+    /** Rows per sample (T); 1 for row models. */
+    window: number;
+    /** NTF: [N, T, F] windows (oldest row first); NF: [N, F], the latest row only. */
+    layout: InputLayout;
+    featureSpecVersion: number;
+  };
+  /** null: raw features go to the model as they are (trees, which handle NaN themselves). */
+  normalization: Normalization | null;
+  output: {
+    name: string;
+    kind: 'probabilities';
+    classes: string[];
+    /** Label values for the classes, in order (FEATURES.md: -1 down, 0 flat, 1 up). */
+    labelValues?: number[];
+    labelColumn?: string;
+    /** Horizon of the label in rows. */
+    horizon?: number;
+    alpha?: number;
+  };
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  parity?: { reference: string; samples: number; maxAbsDiff: number; tolerance: number };
+}
+
+export class ManifestError extends Error {
+  constructor(readonly file: string, detail: string) {
+    super(`${file}: ${detail}`);
+    this.name = 'ManifestError';
+  }
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Validates a parsed manifest.json; `file` names it in errors. */
+export function parseManifest(json: unknown, file: string): ModelManifest {
+  const fail = (detail: string): never => {
+    throw new ManifestError(file, detail);
+  };
+  const obj = (v: unknown, path: string): Record<string, unknown> => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${path} must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const str = (o: Record<string, unknown>, k: string, path: string, optional = false): string => {
+    const v = o[k];
+    if (v === undefined && optional) return '';
+    if (typeof v !== 'string' || v === '') fail(`${path}${k} must be a non-empty string, got ${JSON.stringify(v)}`);
+    return v as string;
+  };
+  const num = (v: unknown, path: string, check: (x: number) => boolean, what: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) fail(`${path} must be ${what}, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+
+  const m = obj(json, 'the manifest');
+  if (m.schema !== MANIFEST_SCHEMA) fail(`schema must be "${MANIFEST_SCHEMA}", got ${JSON.stringify(m.schema)}`);
+  const name = str(m, 'name', '');
+  if (!NAME_RE.test(name)) fail(`name "${name}" may use letters, digits, ".", "_" and "-" only`);
+  str(m, 'version', '');
+  if (!['transformer', 'gbdt', 'other'].includes(m.kind as string)) fail(`kind must be "transformer", "gbdt" or "other", got ${JSON.stringify(m.kind)}`);
+
+  const onnx = obj(m.onnx, 'onnx');
+  const onnxFile = str(onnx, 'file', 'onnx.');
+  if (onnxFile.includes('/') || onnxFile.includes('\\')) fail(`onnx.file must be a file name inside the model directory, got "${onnxFile}"`);
+  if (onnx.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(String(onnx.sha256))) fail(`onnx.sha256 must be 64 lowercase hex digits`);
+
+  const input = obj(m.input, 'input');
+  str(input, 'name', 'input.');
+  const columns = input.columns;
+  if (!Array.isArray(columns) || columns.length === 0) fail('input.columns must be a non-empty array of feature column names');
+  const cols = columns as unknown[];
+  cols.forEach((c, i) => {
+    if (typeof c !== 'string' || c === '') fail(`input.columns[${i}] must be a column name, got ${JSON.stringify(c)}`);
+  });
+  const dup = cols.find((c, i) => cols.indexOf(c) !== i);
+  if (dup !== undefined) fail(`input.columns lists "${dup}" twice`);
+  const window = num(input.window, 'input.window', (x) => Number.isInteger(x) && x >= 1 && x <= 100_000, 'a positive integer');
+  if (input.layout !== 'NTF' && input.layout !== 'NF') fail(`input.layout must be "NTF" or "NF", got ${JSON.stringify(input.layout)}`);
+  if (input.layout === 'NF' && window !== 1) fail(`input.layout "NF" takes one row; input.window must be 1, got ${window}`);
+  num(input.featureSpecVersion, 'input.featureSpecVersion', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+
+  if (m.normalization !== null) {
+    const n = obj(m.normalization, 'normalization (or null)');
+    if (n.method !== 'zscore') fail(`normalization.method must be "zscore", got ${JSON.stringify(n.method)}`);
+    str(n, 'fittedOn', 'normalization.');
+    if (!Array.isArray(n.columns) || n.columns.length !== cols.length) {
+      fail(`normalization.columns must have one entry per input column (${cols.length}), got ${Array.isArray(n.columns) ? n.columns.length : typeof n.columns}`);
+    }
+    (n.columns as unknown[]).forEach((c, i) => {
+      const s = obj(c, `normalization.columns[${i}]`);
+      if (s.name !== cols[i]) fail(`normalization.columns[${i}].name is ${JSON.stringify(s.name)} but input.columns[${i}] is "${cols[i]}"`);
+      if (s.transform !== 'none' && s.transform !== 'slog1p') fail(`normalization.columns[${i}].transform must be "none" or "slog1p", got ${JSON.stringify(s.transform)}`);
+      num(s.mean, `normalization.columns[${i}].mean`, () => true, 'a finite number');
+      num(s.std, `normalization.columns[${i}].std`, (x) => x > 0, 'a finite number > 0');
+    });
+    if (n.clip !== null) num(n.clip, 'normalization.clip', (x) => x > 0, 'a number > 0 or null');
+    num(n.nanValue, 'normalization.nanValue', () => true, 'a finite number');
+    if (n.inGraph !== undefined && typeof n.inGraph !== 'boolean') fail(`normalization.inGraph must be true or false, got ${JSON.stringify(n.inGraph)}`);
+  }
+
+  const out = obj(m.output, 'output');
+  str(out, 'name', 'output.');
+  if (out.kind !== 'probabilities') fail(`output.kind must be "probabilities", got ${JSON.stringify(out.kind)}`);
+  if (!Array.isArray(out.classes) || out.classes.length < 2 || out.classes.some((c) => typeof c !== 'string' || c === '')) {
+    fail('output.classes must list at least two class names');
+  }
+  const classes = out.classes as string[];
+  if (new Set(classes).size !== classes.length) fail('output.classes repeats a name');
+  if (out.labelValues !== undefined && (!Array.isArray(out.labelValues) || out.labelValues.length !== classes.length)) {
+    fail(`output.labelValues must have one value per class (${classes.length})`);
+  }
+  if (out.horizon !== undefined) num(out.horizon, 'output.horizon', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  return m as unknown as ModelManifest;
+}
+
+/**
+ * Refuses a model whose inputs the server cannot feed: an unknown column, or a feature spec
+ * version other than the one computed. `available` is the server's feature set.
+ */
+export function checkFeatureSet(m: ModelManifest, file: string, available: readonly string[] = FEATURE_COLUMNS, specVersion = FEATURE_SPEC_VERSION): void {
+  if (m.input.featureSpecVersion !== specVersion) {
+    throw new ManifestError(file, `input.featureSpecVersion is ${m.input.featureSpecVersion}, but this server computes feature spec v${specVersion}`);
+  }
+  const have = new Set(available);
+  const missing = m.input.columns.map((c, i) => [c, i] as const).filter(([c]) => !have.has(c));
+  if (missing.length) {
+    const list = missing.map(([c, i]) => `input.columns[${i}] "${c}"`).join(', ');
+    throw new ManifestError(file, `${list} ${missing.length === 1 ? 'is' : 'are'} not in the feature set (spec v${specVersion}: ${available.join(', ')})`);
+  }
+}
+
+/** Floats per sample: window x columns. */
+export function sampleSize(m: ModelManifest): number {
+  return m.input.window * m.input.columns.length;
+}

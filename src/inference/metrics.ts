@@ -1,0 +1,158 @@
+/**
+ * Inference counters and histograms, per model, in a form the server exports as Prometheus text
+ * (`toPrometheus`) and as JSON for /healthz (`snapshot`). Histograms have fixed buckets and
+ * O(buckets) observe, no allocation.
+ */
+
+export class Histogram {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  /** `bounds`: ascending upper bounds; an implicit +Inf bucket follows. */
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(v: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+
+  /** Upper bound of the bucket holding quantile q (a bucket-resolution estimate). */
+  quantile(q: number): number {
+    if (this.count === 0) return NaN;
+    const target = q * this.count;
+    let acc = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      acc += this.counts[i]!;
+      if (acc >= target) return i < this.bounds.length ? this.bounds[i]! : Infinity;
+    }
+    return Infinity;
+  }
+
+  mean(): number {
+    return this.count ? this.sum / this.count : NaN;
+  }
+}
+
+/** 1, 2, 4, ... up to max. */
+export function powersOfTwo(max: number): number[] {
+  const out: number[] = [];
+  for (let v = 1; v <= max; v *= 2) out.push(v);
+  return out;
+}
+
+/** Latency buckets in seconds: 50 µs .. 10 s, roughly 2.5x apart. */
+export const LATENCY_BUCKETS_S = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+];
+
+export class ModelMetrics {
+  requests = 0;
+  /** Requests refused because the queue was full (backpressure). */
+  rejected = 0;
+  errors = 0;
+  batches = 0;
+  /** Requests waiting now. */
+  queueDepth = 0;
+  readonly batchSize = new Histogram(powersOfTwo(1024));
+  /** Time from enqueue to the start of the batch's run. */
+  readonly queueSeconds = new Histogram(LATENCY_BUCKETS_S);
+  /** ONNX Runtime run time per batch. */
+  readonly runSeconds = new Histogram(LATENCY_BUCKETS_S);
+  /** Enqueue to result, per request. */
+  readonly latencySeconds = new Histogram(LATENCY_BUCKETS_S);
+}
+
+export interface ModelMetricsSnapshot {
+  requests: number;
+  rejected: number;
+  errors: number;
+  batches: number;
+  queueDepth: number;
+  meanBatchSize: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  meanRunMs: number;
+}
+
+export class InferenceMetrics {
+  private readonly models = new Map<string, ModelMetrics>();
+  reloads = 0;
+  reloadFailures = 0;
+
+  model(name: string): ModelMetrics {
+    let m = this.models.get(name);
+    if (!m) this.models.set(name, (m = new ModelMetrics()));
+    return m;
+  }
+
+  snapshot(): Record<string, ModelMetricsSnapshot> {
+    const out: Record<string, ModelMetricsSnapshot> = {};
+    for (const [name, m] of this.models) {
+      out[name] = {
+        requests: m.requests,
+        rejected: m.rejected,
+        errors: m.errors,
+        batches: m.batches,
+        queueDepth: m.queueDepth,
+        meanBatchSize: round(m.batchSize.mean(), 2),
+        latencyP50Ms: round(m.latencySeconds.quantile(0.5) * 1000, 3),
+        latencyP99Ms: round(m.latencySeconds.quantile(0.99) * 1000, 3),
+        meanRunMs: round(m.runSeconds.mean() * 1000, 3),
+      };
+    }
+    return out;
+  }
+
+  /** Prometheus text exposition format (version 0.0.4). */
+  toPrometheus(prefix = 'flowcast_inference'): string {
+    const lines: string[] = [];
+    const models = [...this.models.entries()];
+    const counter = (name: string, help: string, get: (m: ModelMetrics) => number, type = 'counter'): void => {
+      lines.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} ${type}`);
+      for (const [model, m] of models) lines.push(`${prefix}_${name}{model="${escapeLabel(model)}"} ${get(m)}`);
+    };
+    const histogram = (name: string, help: string, get: (m: ModelMetrics) => Histogram): void => {
+      lines.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} histogram`);
+      for (const [model, m] of models) {
+        const h = get(m);
+        const label = `model="${escapeLabel(model)}"`;
+        let acc = 0;
+        h.bounds.forEach((b, i) => {
+          acc += h.counts[i]!;
+          lines.push(`${prefix}_${name}_bucket{${label},le="${b}"} ${acc}`);
+        });
+        lines.push(`${prefix}_${name}_bucket{${label},le="+Inf"} ${h.count}`);
+        lines.push(`${prefix}_${name}_sum{${label}} ${h.sum}`, `${prefix}_${name}_count{${label}} ${h.count}`);
+      }
+    };
+    counter('requests_total', 'Prediction requests accepted.', (m) => m.requests);
+    counter('rejected_total', 'Prediction requests refused because the queue was full.', (m) => m.rejected);
+    counter('errors_total', 'Prediction requests that failed.', (m) => m.errors);
+    counter('batches_total', 'Batches run.', (m) => m.batches);
+    counter('queue_depth', 'Requests waiting for a batch.', (m) => m.queueDepth, 'gauge');
+    histogram('batch_size', 'Requests per batch.', (m) => m.batchSize);
+    histogram('queue_seconds', 'Time from enqueue to the start of the batch run.', (m) => m.queueSeconds);
+    histogram('run_seconds', 'ONNX Runtime run time per batch.', (m) => m.runSeconds);
+    histogram('latency_seconds', 'Time from enqueue to result, per request.', (m) => m.latencySeconds);
+    lines.push(`# HELP ${prefix}_reloads_total Model versions loaded by hot reload.`, `# TYPE ${prefix}_reloads_total counter`, `${prefix}_reloads_total ${this.reloads}`);
+    lines.push(`# HELP ${prefix}_reload_failures_total Hot reloads refused (the previous version kept serving).`, `# TYPE ${prefix}_reload_failures_total counter`, `${prefix}_reload_failures_total ${this.reloadFailures}`);
+    return lines.join('\n') + '\n';
+  }
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function round(v: number, digits: number): number {
+  if (!Number.isFinite(v)) return v;
+  const k = 10 ** digits;
+  return Math.round(v * k) / k;
+}

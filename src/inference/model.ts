@@ -1,0 +1,186 @@
+/**
+ * One loaded version of a model: manifest, ONNX Runtime session, input transform and its own
+ * batcher. Loading checks, in order: the manifest, the inputs against the server's feature set,
+ * the ONNX file's hash, the session's input/output names, types and shapes against the manifest,
+ * and a smoke run on one sample (finite probabilities that sum to 1). Any failure is a
+ * ModelLoadError that names the file and the field.
+ *
+ * A version is immutable. Hot reload builds a new one and retires the old: its queued and
+ * in-flight requests finish on the old session, which is released afterwards.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkFeatureSet, ManifestError, MANIFEST_FILE, parseManifest, sampleSize, type ModelManifest } from './manifest.ts';
+import { InputTransform } from './normalize.ts';
+import type { ProviderAttempt, ProviderName, SessionSettings } from './providers.ts';
+import { DynamicBatcher, type BatcherSettings } from './batcher.ts';
+import { createRunner, type ModelRunner, type RunnerMode, type ValueMeta } from './runner.ts';
+import type { ModelMetrics } from './metrics.ts';
+
+export class ModelLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
+
+export interface LoadOptions {
+  session: SessionSettings;
+  batcher: BatcherSettings;
+  featureColumns: readonly string[];
+  featureSpecVersion: number;
+  metrics: ModelMetrics;
+  /** Where the session runs (default worker). */
+  runner?: RunnerMode;
+}
+
+export class ServedModel {
+  readonly loadedAt = new Date();
+  private retired = false;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly manifest: ModelManifest,
+    readonly sha256: string,
+    readonly bytes: number,
+    readonly provider: ProviderName,
+    readonly providerAttempts: ProviderAttempt[],
+    readonly runner: ModelRunner,
+    readonly transform: InputTransform,
+    readonly batcher: DynamicBatcher,
+  ) {}
+
+  /** Content hash of a model directory (manifest + ONNX bytes): equal hashes need no reload. */
+  static async fingerprint(dir: string): Promise<string> {
+    const h = createHash('sha256');
+    const manifestText = await readFile(join(dir, MANIFEST_FILE));
+    h.update(manifestText);
+    let file = 'model.onnx';
+    try {
+      file = String((JSON.parse(manifestText.toString('utf8')) as { onnx?: { file?: string } }).onnx?.file ?? file);
+    } catch {
+      // an unparsable manifest still has a fingerprint; load() reports the parse error
+    }
+    h.update(await readFile(join(dir, file)).catch(() => Buffer.alloc(0)));
+    return h.digest('hex');
+  }
+
+  static async load(name: string, dir: string, o: LoadOptions): Promise<ServedModel> {
+    const manifestPath = join(dir, MANIFEST_FILE);
+    let manifest: ModelManifest;
+    try {
+      const text = await readFile(manifestPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw new ManifestError(manifestPath, e.code === 'ENOENT' ? 'missing (every model directory needs a manifest.json)' : e.message);
+      });
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        throw new ManifestError(manifestPath, `not valid JSON: ${(e as Error).message}`);
+      }
+      manifest = parseManifest(json, manifestPath);
+      if (manifest.name !== name) throw new ManifestError(manifestPath, `name is "${manifest.name}" but the directory is "${name}" (they must match)`);
+      checkFeatureSet(manifest, manifestPath, o.featureColumns, o.featureSpecVersion);
+    } catch (e) {
+      throw new ModelLoadError((e as Error).message);
+    }
+
+    const onnxPath = join(dir, manifest.onnx.file);
+    const bytes = await readFile(onnxPath).catch((e: NodeJS.ErrnoException) => {
+      throw new ModelLoadError(`${onnxPath}: ${e.code === 'ENOENT' ? 'missing (named by manifest onnx.file)' : e.message}`);
+    });
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (manifest.onnx.sha256 && manifest.onnx.sha256 !== sha256) {
+      throw new ModelLoadError(`${onnxPath}: sha256 ${sha256} differs from manifest onnx.sha256 ${manifest.onnx.sha256} (a partial copy, or the manifest belongs to another version)`);
+    }
+    let runner: ModelRunner;
+    const mode = o.runner ?? 'worker';
+    try {
+      runner = await createRunner(mode, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), o.session, `${name} (${onnxPath})`);
+    } catch (e) {
+      throw new ModelLoadError(`${onnxPath}: onnxruntime could not load it: ${(e as Error).message}`);
+    }
+    try {
+      runner.bind(manifest.input.name, manifest.output.name, checkSessionShapes(runner.inputs, runner.outputs, manifest, onnxPath));
+      await smokeTest(runner, manifest, onnxPath);
+      const transform = new InputTransform(manifest);
+      // A worker runner takes the next batch while one runs; in this thread one at a time.
+      const batcher = new DynamicBatcher(name, runner, transform, manifest.output.classes.length, { ...o.batcher, maxInflight: o.batcher.maxInflight || (mode === 'worker' ? 2 : 1) }, o.metrics);
+      return new ServedModel(name, dir, manifest, sha256, bytes.length, runner.provider, runner.attempts, runner, transform, batcher);
+    } catch (e) {
+      await runner.release().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  get isRetired(): boolean {
+    return this.retired;
+  }
+
+  predict(window: ArrayLike<number>, symbol: string): Promise<Float32Array> {
+    return this.batcher.submit(window, symbol);
+  }
+
+  /** Lets queued and in-flight requests finish on this version, then releases the session. */
+  async retire(): Promise<void> {
+    if (this.retired) return;
+    this.retired = true;
+    await this.batcher.drain();
+    await this.runner.release();
+  }
+}
+
+/** Checks the graph's input/output against the manifest; returns the per-sample input dims. */
+function checkSessionShapes(inputs: ValueMeta[], outputs: ValueMeta[], m: ModelManifest, file: string): number[] {
+  const fail = (d: string): never => {
+    throw new ModelLoadError(`${file}: ${d}`);
+  };
+  const { input, output } = m;
+  const inMeta = inputs.find((v) => v.name === input.name);
+  if (!inMeta) return fail(`has no input "${input.name}" (manifest input.name); its inputs are ${inputs.map((v) => v.name).join(', ')}`);
+  const outMeta = outputs.find((v) => v.name === output.name);
+  if (!outMeta) return fail(`has no output "${output.name}" (manifest output.name); its outputs are ${outputs.map((v) => v.name).join(', ')}`);
+  const dims = input.layout === 'NTF' ? [input.window, input.columns.length] : [input.columns.length];
+  const want = `[N, ${dims.join(', ')}]`;
+  if (inMeta.isTensor) {
+    if (inMeta.type !== 'float32') fail(`input "${input.name}" is ${inMeta.type}, expected float32`);
+    const shape = inMeta.shape ?? [];
+    if (shape.length !== dims.length + 1) fail(`input "${input.name}" has rank ${shape.length}, expected ${want} for layout ${input.layout}`);
+    dims.forEach((d, i) => {
+      const s = shape[i + 1];
+      if (typeof s === 'number' && s !== d) {
+        fail(`input "${input.name}" has shape [${shape.join(', ')}], expected ${want} (${input.window} rows x ${input.columns.length} columns in the manifest)`);
+      }
+    });
+  } else fail(`input "${input.name}" is not a tensor`);
+  if (outMeta.isTensor) {
+    const shape = outMeta.shape ?? [];
+    const last = shape[shape.length - 1];
+    if (typeof last === 'number' && last !== output.classes.length) {
+      fail(`output "${output.name}" has ${last} values per sample, but the manifest lists ${output.classes.length} classes`);
+    }
+  }
+  return dims;
+}
+
+async function smokeTest(runner: ModelRunner, m: ModelManifest, file: string): Promise<void> {
+  const transform = new InputTransform(m);
+  const x = new Float32Array(sampleSize(m));
+  transform.write(new Float32Array(sampleSize(m)), x, 0);
+  let out: Float32Array;
+  try {
+    out = await runner.run(x, 1);
+  } catch (e) {
+    throw new ModelLoadError(`${file}: a test run on one sample failed: ${(e as Error).message}`);
+  }
+  const C = m.output.classes.length;
+  if (out.length !== C) throw new ModelLoadError(`${file}: a test run returned ${out.length} values for one sample, expected ${C} (one per class)`);
+  let sum = 0;
+  for (const p of out) {
+    if (!(p >= 0 && p <= 1)) throw new ModelLoadError(`${file}: a test run returned ${p}, not a probability`);
+    sum += p;
+  }
+  if (Math.abs(sum - 1) > 1e-3) throw new ModelLoadError(`${file}: a test run's probabilities sum to ${sum}, not 1`);
+}

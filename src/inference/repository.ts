@@ -1,0 +1,306 @@
+/**
+ * The model repository: every directory under the models root that holds a manifest.json is a
+ * model, served under the directory's name. Models load independently: one that fails validation
+ * is refused (state "refused", with the precise error) while the others serve.
+ *
+ * Hot reload (`watch: true`): changes under the root are debounced per model; a changed
+ * fingerprint (manifest + ONNX bytes) loads a new version next to the old one and swaps it in
+ * only once it passed every check; the old version's queued and in-flight requests finish on its
+ * own session before it is released. If the new version fails, the old one keeps serving and the
+ * failure is reported (lastReloadError, metric, log). Deploy atomically where you can: write
+ * `models/name.tmp/` and rename it (directories starting with "." or ending in ".tmp" are ignored).
+ */
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
+import { logger } from '../core/log.ts';
+import { ServedModel } from './model.ts';
+import { defaultSessionSettings, type SessionSettings } from './providers.ts';
+import { batcherSettings, type BatcherSettings } from './batcher.ts';
+import { InferenceMetrics } from './metrics.ts';
+import { MANIFEST_FILE } from './manifest.ts';
+import type { RunnerMode } from './runner.ts';
+
+const log = logger('inference');
+
+export interface RepositoryOptions {
+  /** The models root (default "models"). */
+  dir?: string;
+  session?: Partial<SessionSettings>;
+  batcher?: Partial<BatcherSettings>;
+  /** The feature columns the server computes (default: every spec column). */
+  featureColumns?: readonly string[];
+  featureSpecVersion?: number;
+  /** Reload models when their files change. */
+  watch?: boolean;
+  debounceMs?: number;
+  /** Serve only these model names. */
+  only?: string[];
+  /** Where sessions run: a worker thread per model (default; the event loop never blocks) or inline. */
+  runner?: RunnerMode;
+  metrics?: InferenceMetrics;
+}
+
+export interface ModelStatus {
+  name: string;
+  state: 'ready' | 'refused';
+  /** Why the model is refused. */
+  error?: string;
+  /** A newer version that failed to load while this one kept serving. */
+  lastReloadError?: string;
+  version?: string;
+  kind?: string;
+  loadedAt?: string;
+  provider?: string;
+  sha256?: string;
+  input?: { name: string; columns: string[]; window: number; layout: string };
+  output?: { name: string; classes: string[]; horizon?: number; labelColumn?: string };
+}
+
+interface Entry {
+  current?: ServedModel;
+  error?: string;
+  lastReloadError?: string;
+  fingerprint?: string;
+  /** Reloads of one model run one after another. */
+  chain: Promise<unknown>;
+  timer?: NodeJS.Timeout;
+  watcher?: FSWatcher;
+}
+
+export class ModelRepository extends EventEmitter {
+  readonly dir: string;
+  readonly session: SessionSettings;
+  readonly batcher: BatcherSettings;
+  readonly metrics: InferenceMetrics;
+  readonly runnerMode: RunnerMode;
+  private readonly entries = new Map<string, Entry>();
+  private readonly featureColumns: readonly string[];
+  private readonly specVersion: number;
+  private readonly debounceMs: number;
+  private rootWatcher: FSWatcher | undefined;
+  private closed = false;
+
+  private readonly opts: RepositoryOptions;
+
+  private constructor(opts: RepositoryOptions) {
+    super();
+    this.dir = resolve(opts.dir ?? 'models');
+    this.session = { ...defaultSessionSettings(), ...opts.session };
+    this.batcher = batcherSettings(opts.batcher);
+    this.metrics = opts.metrics ?? new InferenceMetrics();
+    this.featureColumns = opts.featureColumns ?? FEATURE_COLUMNS;
+    this.specVersion = opts.featureSpecVersion ?? FEATURE_SPEC_VERSION;
+    this.debounceMs = opts.debounceMs ?? 250;
+    this.runnerMode = opts.runner ?? (process.env.FLOWCAST_ORT_RUNNER === 'inline' ? 'inline' : 'worker');
+    this.opts = { ...opts, runner: this.runnerMode };
+  }
+
+  /** Loads every model under the root (refusing bad ones individually) and starts watching if asked. */
+  static async open(opts: RepositoryOptions = {}): Promise<ModelRepository> {
+    const repo = new ModelRepository(opts);
+    const st = await stat(repo.dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new Error(`models directory ${repo.dir} does not exist`);
+    await repo.scan();
+    if (opts.watch) repo.startWatching();
+    return repo;
+  }
+
+  /** The serving version of a model, if it is ready. */
+  get(name: string): ServedModel | undefined {
+    return this.entries.get(name)?.current;
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  status(): ModelStatus[] {
+    return this.names().map((name) => {
+      const e = this.entries.get(name)!;
+      const m = e.current;
+      if (!m) return { name, state: 'refused', error: e.error ?? 'not loaded' };
+      const mf = m.manifest;
+      const s: ModelStatus = {
+        name,
+        state: 'ready',
+        version: mf.version,
+        kind: mf.kind,
+        loadedAt: m.loadedAt.toISOString(),
+        provider: m.provider,
+        sha256: m.sha256,
+        input: { name: mf.input.name, columns: mf.input.columns, window: mf.input.window, layout: mf.input.layout },
+        output: { name: mf.output.name, classes: mf.output.classes, horizon: mf.output.horizon, labelColumn: mf.output.labelColumn },
+      };
+      if (e.lastReloadError) s.lastReloadError = e.lastReloadError;
+      return s;
+    });
+  }
+
+  /** Finds model directories and (re)loads each one whose files changed. */
+  async scan(): Promise<void> {
+    const dirs = await this.modelDirs();
+    const seen = new Set(dirs);
+    await Promise.all(dirs.map((d) => this.reload(d)));
+    for (const name of [...this.entries.keys()]) if (!seen.has(name)) await this.remove(name);
+  }
+
+  /** Reloads one model if its files changed (serialised per model). */
+  reload(name: string): Promise<ModelStatus | undefined> {
+    let e = this.entries.get(name);
+    if (!e) this.entries.set(name, (e = { chain: Promise.resolve() }));
+    const entry = e;
+    const next = entry.chain.then(() => this.reloadNow(name, entry)).catch((err: Error) => {
+      log.error('model reload crashed', { model: name, error: err.message });
+      return undefined;
+    });
+    entry.chain = next;
+    return next;
+  }
+
+  private async reloadNow(name: string, e: Entry): Promise<ModelStatus | undefined> {
+    if (this.closed) return undefined;
+    const dir = join(this.dir, name);
+    const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+    if (!exists) {
+      await this.remove(name);
+      return undefined;
+    }
+    const fp = await ServedModel.fingerprint(dir).catch(() => undefined);
+    if (fp !== undefined && fp === e.fingerprint) return this.status().find((s) => s.name === name);
+    const previous = e.current;
+    try {
+      const next = await ServedModel.load(name, dir, {
+        session: this.session,
+        batcher: this.batcher,
+        featureColumns: this.featureColumns,
+        featureSpecVersion: this.specVersion,
+        metrics: this.metrics.model(name),
+        runner: this.opts.runner,
+      });
+      if (this.closed) {
+        await next.retire();
+        return undefined;
+      }
+      e.current = next;
+      e.error = undefined;
+      e.lastReloadError = undefined;
+      e.fingerprint = fp;
+      if (this.opts.watch) this.watchModel(name, e);
+      if (previous) {
+        this.metrics.reloads++;
+        log.info('model reloaded', { model: name, version: next.manifest.version, previous: previous.manifest.version, sha256: next.sha256 });
+        this.emit('reloaded', name, next);
+        // The old version drains on its own session in the background.
+        previous.retire().catch((err: Error) => log.error('retiring old model version failed', { model: name, error: err.message }));
+      } else {
+        log.info('model loaded', { model: name, version: next.manifest.version, provider: next.provider, sha256: next.sha256 });
+        this.emit('loaded', name, next);
+      }
+    } catch (err) {
+      const msg = (err as Error).message;
+      e.fingerprint = fp;
+      if (this.opts.watch) this.watchModel(name, e);
+      if (previous) {
+        this.metrics.reloadFailures++;
+        e.lastReloadError = msg;
+        log.error('model reload refused; the previous version keeps serving', { model: name, version: previous.manifest.version, error: msg });
+        this.emit('reload-failed', name, err);
+      } else {
+        e.error = msg;
+        log.error('model refused', { model: name, error: msg });
+        this.emit('refused', name, err);
+      }
+    }
+    return this.status().find((s) => s.name === name);
+  }
+
+  private async remove(name: string): Promise<void> {
+    const e = this.entries.get(name);
+    if (!e) return;
+    this.entries.delete(name);
+    clearTimeout(e.timer);
+    e.watcher?.close();
+    if (e.current) {
+      log.info('model removed', { model: name });
+      this.emit('removed', name);
+      await e.current.retire();
+    }
+  }
+
+  private async modelDirs(): Promise<string[]> {
+    const items = await readdir(this.dir, { withFileTypes: true });
+    const only = this.opts.only ? new Set(this.opts.only) : undefined;
+    return items
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && !d.name.endsWith('.tmp'))
+      .map((d) => d.name)
+      .filter((n) => !only || only.has(n))
+      .sort();
+  }
+
+  private startWatching(): void {
+    this.rootWatcher = watch(this.dir, (_event, file) => {
+      if (!file) {
+        this.scan().catch(() => undefined);
+        return;
+      }
+      const name = String(file).split(/[\\/]/)[0]!;
+      if (name.startsWith('.') || name.endsWith('.tmp') || (this.opts.only && !this.opts.only.includes(name))) return;
+      this.debounce(name);
+    });
+    this.rootWatcher.on('error', (err) => log.error('models directory watch failed', { dir: this.dir, error: err.message }));
+    for (const [name, e] of this.entries) this.watchModel(name, e);
+  }
+
+  /** (Re)attaches the watcher of a model directory: a directory replaced by rename is a new inode. */
+  private watchModel(name: string, e: Entry): void {
+    e.watcher?.close();
+    e.watcher = undefined;
+    if (this.closed || !this.rootWatcher) return;
+    try {
+      e.watcher = watch(join(this.dir, name), () => this.debounce(name));
+      e.watcher.on('error', () => {
+        e.watcher?.close();
+        e.watcher = undefined;
+        this.debounce(name);
+      });
+    } catch {
+      this.debounce(name);
+    }
+  }
+
+  private debounce(name: string): void {
+    if (this.closed) return;
+    let e = this.entries.get(name);
+    if (!e) this.entries.set(name, (e = { chain: Promise.resolve() }));
+    clearTimeout(e.timer);
+    e.timer = setTimeout(() => {
+      e.timer = undefined;
+      this.reload(name).then((s) => this.emit('settled', name, s)).catch(() => undefined);
+    }, this.debounceMs);
+  }
+
+  /** Stops watching, lets every queued request finish and releases all sessions. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rootWatcher?.close();
+    const all = [...this.entries.values()];
+    for (const e of all) {
+      clearTimeout(e.timer);
+      e.watcher?.close();
+    }
+    await Promise.all(all.map(async (e) => {
+      await e.chain;
+      await e.current?.retire();
+    }));
+    this.entries.clear();
+  }
+
+  /** The manifest path of a model, for messages. */
+  manifestPath(name: string): string {
+    return join(this.dir, name, MANIFEST_FILE);
+  }
+}

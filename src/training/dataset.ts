@@ -1,0 +1,236 @@
+/**
+ * Datasets for training and evaluation, from feature data of one symbol:
+ *
+ * - samples: the window of the last T rows ending at row i (i >= T - 1) with the label of row i;
+ * - chronological splits by row: train [0, a), validation [a, b), test [b, n). A label looks k
+ *   rows ahead, so the last k samples before each boundary are purged (their labels would read
+ *   mids of the next split); windows may reach back across a boundary, which only uses the past;
+ * - normalisation (signed log where asked, z-score, clip, NaN -> 0) fitted on the train rows only,
+ *   or taken from a model's manifest when evaluating that model on other data.
+ *
+ * The raw rows stay float64 (what a server sends); the normalised rows are float32, produced by
+ * the same InputTransform that serves the model, so training and serving see identical inputs.
+ */
+import { InputTransform } from '../inference/normalize.ts';
+import { MANIFEST_SCHEMA, type ColumnTransform, type ModelManifest, type Normalization } from '../inference/manifest.ts';
+import { FEATURE_SPEC_VERSION } from '../features/columns.ts';
+import { column, type FeatureData } from './features-file.ts';
+import { classIndex, computeLabels } from './labels.ts';
+
+/** The default model inputs: stationary, scale-free or log-compressed columns (no price levels). */
+export const DEFAULT_INPUTS: { name: string; transform: ColumnTransform }[] = [
+  { name: 'spread_bps', transform: 'none' },
+  { name: 'imb_1', transform: 'none' },
+  { name: 'imb_5', transform: 'none' },
+  { name: 'imb_10', transform: 'none' },
+  { name: 'depth_bid', transform: 'slog1p' },
+  { name: 'depth_ask', transform: 'slog1p' },
+  { name: 'slope_bid', transform: 'slog1p' },
+  { name: 'slope_ask', transform: 'slog1p' },
+  { name: 'ofi_1', transform: 'slog1p' },
+  { name: 'ofi_2', transform: 'slog1p' },
+  { name: 'ofi_3', transform: 'slog1p' },
+  { name: 'ofi_4', transform: 'slog1p' },
+  { name: 'ofi_5', transform: 'slog1p' },
+  { name: 'ofi_h10', transform: 'slog1p' },
+  { name: 'ofi_h25', transform: 'slog1p' },
+  { name: 'ofi_h50', transform: 'slog1p' },
+  { name: 'ret_1', transform: 'none' },
+  { name: 'rv_h100', transform: 'none' },
+  { name: 'trade_vol', transform: 'slog1p' },
+  { name: 'trade_signed_vol', transform: 'slog1p' },
+  { name: 'tfi_h50', transform: 'none' },
+  { name: 'vpin', transform: 'none' },
+];
+
+/** The OFI family: inputs of the logistic-regression baseline. */
+export const OFI_INPUTS = DEFAULT_INPUTS.filter((c) => c.name.startsWith('ofi_'));
+
+export function transformFor(name: string): ColumnTransform {
+  return DEFAULT_INPUTS.find((c) => c.name === name)?.transform ?? 'none';
+}
+
+export interface SplitFractions {
+  train: number;
+  val: number;
+}
+
+export interface DatasetOptions {
+  columns: string[];
+  transforms?: ColumnTransform[];
+  window: number;
+  horizon: number;
+  alpha: number;
+  /** Chronological fractions of rows (test = the rest). {train: 1, val: 0} uses everything as train. */
+  split: SplitFractions;
+  clip?: number;
+  /** Which symbol of the data (required when it holds several). */
+  symbol?: string;
+  /** Use these statistics instead of fitting them (evaluating a model on other data). */
+  normalization?: Normalization | null;
+}
+
+export interface Split {
+  name: 'train' | 'val' | 'test';
+  /** Sample end rows (indices into the dataset's rows). */
+  rows: Int32Array;
+  /** Row range [from, to) of the split (before purging). */
+  from: number;
+  to: number;
+}
+
+export class Dataset {
+  readonly n: number;
+  readonly F: number;
+  readonly T: number;
+  /** Raw inputs, n x F row-major, float64. */
+  readonly raw: Float64Array;
+  /** Normalised inputs, n x F row-major, float32 (equal to `raw` when there is no normalisation). */
+  readonly z: Float32Array;
+  /** Class index per row (0 down, 1 flat, 2 up), -1 where the label is undefined. */
+  readonly y: Int8Array;
+  readonly ts: Float64Array;
+  readonly normalization: Normalization | null;
+  readonly splits: { train: Split; val: Split; test: Split };
+  readonly labelColumn: string;
+  readonly labelsComputed: boolean;
+
+  constructor(readonly data: FeatureData, readonly opts: DatasetOptions, readonly symbol: string) {
+    const { columns, window: T, horizon: k } = opts;
+    const sid = data.symbols.indexOf(symbol);
+    const rows: number[] = [];
+    for (let i = 0; i < data.n; i++) if (data.symbolId[i] === sid) rows.push(i);
+    const n = (this.n = rows.length);
+    const F = (this.F = columns.length);
+    this.T = T;
+    const cols = columns.map((c) => column(data, c));
+    this.raw = new Float64Array(n * F);
+    for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) this.raw[r * F + f] = cols[f]![rows[r]!]!;
+    this.ts = Float64Array.from(rows, (i) => data.ts[i]!);
+
+    this.labelColumn = `label_${k}`;
+    let labels: Float64Array;
+    if (data.values.has(this.labelColumn)) {
+      labels = column(data, this.labelColumn);
+      this.labelsComputed = false;
+    } else {
+      labels = computeLabels(column(data, 'mid'), data.symbolId, k, opts.alpha);
+      this.labelsComputed = true;
+    }
+    this.y = Int8Array.from(rows, (i) => classIndex(labels[i]!));
+
+    const fa = opts.split.train, fv = opts.split.val;
+    if (!(fa > 0 && fv >= 0 && fa + fv <= 1)) throw new RangeError(`split fractions train ${fa}, val ${fv} must be > 0, >= 0 and sum to at most 1`);
+    const a = Math.floor(n * fa), b = Math.floor(n * (fa + fv));
+    this.splits = {
+      train: this.split('train', 0, a, k),
+      val: this.split('val', a, b, k),
+      test: this.split('test', b, n, 0),
+    };
+
+    const transforms = opts.transforms ?? columns.map(transformFor);
+    this.normalization = opts.normalization !== undefined ? opts.normalization : fitNormalization(this.raw, F, a, columns, transforms, opts.clip ?? 5, `${data.source} ${symbol} rows 0..${a - 1} (train split)`);
+    const rowTransform = new InputTransform(rowManifest(columns, this.normalization));
+    this.z = new Float32Array(n * F);
+    for (let r = 0; r < n; r++) rowTransform.write(this.raw.subarray(r * F, (r + 1) * F), this.z, r * F);
+  }
+
+  private split(name: Split['name'], from: number, to: number, purge: number): Split {
+    const out: number[] = [];
+    for (let i = Math.max(from, this.T - 1); i < to - purge; i++) if (this.y[i]! >= 0) out.push(i);
+    return { name, rows: Int32Array.from(out), from, to };
+  }
+
+  /** Copies the normalised window ending at row i into out[offset..]. */
+  windowZ(i: number, out: Float32Array, offset: number): void {
+    const s = (i - this.T + 1) * this.F;
+    out.set(this.z.subarray(s, s + this.T * this.F), offset);
+  }
+
+  /** The raw window ending at row i (a view). */
+  windowRaw(i: number): Float64Array {
+    const s = (i - this.T + 1) * this.F;
+    return this.raw.subarray(s, s + this.T * this.F);
+  }
+
+  /** Normalised windows for sample rows, packed [rows.length, T, F]. */
+  gatherZ(rows: ArrayLike<number>, out?: Float32Array): Float32Array {
+    const size = this.T * this.F;
+    const buf = out ?? new Float32Array(rows.length * size);
+    for (let j = 0; j < rows.length; j++) this.windowZ(rows[j]!, buf, j * size);
+    return buf;
+  }
+
+  labelsOf(rows: ArrayLike<number>): Int32Array {
+    return Int32Array.from({ length: rows.length }, (_, j) => this.y[rows[j]!]!);
+  }
+
+  /** Class counts over sample rows. */
+  classCounts(rows: ArrayLike<number>, C = 3): number[] {
+    const c = new Array<number>(C).fill(0);
+    for (let j = 0; j < rows.length; j++) c[this.y[rows[j]!]!]!++;
+    return c;
+  }
+
+  describe(): Record<string, unknown> {
+    const s = (x: Split) => ({ rows: [x.from, x.to], samples: x.rows.length, classes: this.classCounts(x.rows) });
+    return {
+      source: this.data.source,
+      symbol: this.symbol,
+      rows: this.n,
+      window: this.T,
+      label: this.labelColumn + (this.labelsComputed ? ' (computed from mid)' : ''),
+      splits: { train: s(this.splits.train), val: s(this.splits.val), test: s(this.splits.test) },
+    };
+  }
+}
+
+/** The one symbol a dataset is built from: the requested one, or the data's only one. */
+export function pickSymbol(data: FeatureData, requested?: string): string {
+  if (requested) {
+    if (!data.symbols.includes(requested)) throw new Error(`${data.source}: no rows for symbol ${requested} (symbols: ${data.symbols.join(', ')})`);
+    return requested;
+  }
+  if (data.symbols.length !== 1) throw new Error(`${data.source} holds ${data.symbols.length} symbols (${data.symbols.join(', ')}); choose one with --symbol`);
+  return data.symbols[0]!;
+}
+
+export function buildDataset(data: FeatureData, opts: DatasetOptions): Dataset {
+  return new Dataset(data, opts, pickSymbol(data, opts.symbol));
+}
+
+/** Mean and std of each transformed column over rows [0, end), NaNs skipped. */
+export function fitNormalization(raw: Float64Array, F: number, end: number, columns: string[], transforms: ColumnTransform[], clip: number, fittedOn: string): Normalization {
+  const stats = columns.map((name, f) => {
+    let s = 0, s2 = 0, c = 0;
+    const slog = transforms[f] === 'slog1p';
+    for (let r = 0; r < end; r++) {
+      let v = raw[r * F + f]!;
+      if (v !== v) continue;
+      if (slog) v = v < 0 ? -Math.log1p(-v) : Math.log1p(v);
+      s += v;
+      s2 += v * v;
+      c++;
+    }
+    const mean = c ? s / c : 0;
+    const variance = c > 1 ? Math.max(0, (s2 - c * mean * mean) / (c - 1)) : 0;
+    const std = Math.sqrt(variance);
+    return { name, transform: transforms[f]!, mean, std: std > 1e-12 ? std : 1 };
+  });
+  return { method: 'zscore', fittedOn, columns: stats, clip, nanValue: 0 };
+}
+
+/** A manifest stub describing one-row samples with this normalisation (to reuse InputTransform). */
+export function rowManifest(columns: string[], normalization: Normalization | null): ModelManifest {
+  return {
+    schema: MANIFEST_SCHEMA,
+    name: 'rows',
+    version: '0',
+    kind: 'other',
+    onnx: { file: 'model.onnx' },
+    input: { name: 'x', columns, window: 1, layout: 'NF', featureSpecVersion: FEATURE_SPEC_VERSION },
+    // Always in JavaScript here: these rows feed training, whatever a served graph does.
+    normalization: normalization ? { ...normalization, inGraph: false } : null,
+    output: { name: 'y', kind: 'probabilities', classes: ['a', 'b'] },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The models shipped in models/: the repository loads both (the server's default), their manifests
+ * say what they read and predict, and their predictions on the committed reference inputs equal
+ * the training library's outputs (TensorFlow.js for the transformer, XGBoost for the trees), both
+ * through the dynamic batcher and in one batch.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InferenceEngine } from '../../src/inference/engine.ts';
+import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
+
+const SHIPPED = ['goog-gbdt', 'goog-transformer'];
+let engine: InferenceEngine;
+
+interface Reference { library: string; samples: { row: number; inputs: (number | null)[]; probs: number[] }[] }
+const reference = (name: string): Reference => JSON.parse(readFileSync(join('models', name, 'reference.json'), 'utf8')) as Reference;
+
+beforeAll(async () => {
+  engine = await InferenceEngine.open({ dir: 'models', batcher: { maxBatchSize: 8, maxQueueDelayUs: 1000 } });
+});
+afterAll(() => engine.close());
+
+describe('shipped models', () => {
+  it('load by default from models/, both ready', () => {
+    const st = Object.fromEntries(engine.models().map((m) => [m.name, m]));
+    for (const name of SHIPPED) expect([name, st[name]?.state, st[name]?.error]).toEqual([name, 'ready', undefined]);
+    expect(existsSync('models/EVALUATION.md')).toBe(true);
+    expect(existsSync('models/EVALUATION.html')).toBe(true);
+  });
+
+  it('have manifests that describe inputs, normalisation, outputs, training and metrics', () => {
+    for (const name of SHIPPED) {
+      const m = engine.repository.get(name)!.manifest;
+      expect(m.input.columns.every((c) => (FEATURE_COLUMNS as readonly string[]).includes(c))).toBe(true);
+      expect(m.output).toMatchObject({ classes: ['down', 'flat', 'up'], labelValues: [-1, 0, 1], horizon: 50, labelColumn: 'label_50', alpha: 0.00002 });
+      const tr = m.training as { command: string; data: string; symbol: string; split: { train: number; val: number } };
+      expect(tr.command).toMatch(/^flowcast train (transformer|gbdt) --data lobster:data\/lobster\/GOOG/);
+      expect(tr.symbol).toBe('GOOG');
+      expect((m.metrics as { test: { macroF1: number } }).test.macroF1).toBeGreaterThan(0.3);
+      expect(m.parity!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    }
+    const t = engine.repository.get('goog-transformer')!.manifest;
+    expect(t.input).toMatchObject({ window: 100, layout: 'NTF' });
+    expect(t.normalization!.fittedOn).toMatch(/GOOG rows 0\.\.\d+ \(train split\)/);
+    expect(t.normalization!.inGraph).toBe(true);
+    const g = engine.repository.get('goog-gbdt')!.manifest;
+    expect(g.input).toMatchObject({ window: 1, layout: 'NF' });
+    expect(g.normalization).toBeNull();
+  });
+
+  for (const name of SHIPPED) {
+    it(`${name}: predictions equal the training library's on the reference inputs`, async () => {
+      const ref = reference(name);
+      expect(ref.samples.length).toBeGreaterThan(0);
+      const spec = engine.inputSpec(name);
+      const windows = ref.samples.map((s) => Float32Array.from(s.inputs, (v) => (v === null ? NaN : v)));
+      for (const w of windows) expect(w.length).toBe(spec.size);
+      const got = await Promise.all(windows.map((w, i) => engine.predict(name, i % 2 ? 'GOOG' : 'AMZN', w)));
+      let max = 0;
+      ref.samples.forEach((s, i) => s.probs.forEach((p, k) => { max = Math.max(max, Math.abs(got[i]![k]! - p)); }));
+      expect(max).toBeLessThan(1e-4);
+    });
+  }
+});
