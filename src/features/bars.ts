@@ -33,6 +33,9 @@ export class BarImpactState {
   private readonly X: Float64Array;
   private readonly value: Float64Array;
   private readonly endMid: Float64Array;
+  /** Per closed bar: mid change and log mid change since the previous bar's end (computed once, at close). */
+  private readonly dMid: Float64Array;
+  private readonly dLog: Float64Array;
   /** First counted bar (relative index); NaN until the first row. */
   private k0 = NaN;
   /** Highest bar whose slot is initialised. */
@@ -62,6 +65,8 @@ export class BarImpactState {
     this.X = new Float64Array(cap);
     this.value = new Float64Array(cap);
     this.endMid = new Float64Array(cap).fill(NaN);
+    this.dMid = new Float64Array(cap).fill(NaN);
+    this.dLog = new Float64Array(cap).fill(NaN);
   }
 
   /** Bar index (relative to the time base) of a time: exact, as both terms are exact integers < 2^53. */
@@ -78,6 +83,8 @@ export class BarImpactState {
       this.X[i] = 0;
       this.value[i] = 0;
       this.endMid[i] = NaN;
+      this.dMid[i] = NaN;
+      this.dLog[i] = NaN;
     }
     this.maxBar = k;
   }
@@ -118,7 +125,14 @@ export class BarImpactState {
     const kt = this.barOf(ts);
     this.ensureSlots(kt);
     // Bars [closedUpTo, kt) end at or before ts and after the previous row: their end mid is the previous row's.
-    for (let k = Math.max(this.closedUpTo, kt - this.cap + 1); k < kt; k++) this.endMid[k & this.mask] = this.lastMid;
+    const mask = this.mask;
+    for (let k = Math.max(this.closedUpTo, kt - this.cap + 1); k < kt; k++) {
+      const i = k & mask;
+      const prev = this.endMid[(k - 1) & mask]!;
+      this.endMid[i] = this.lastMid;
+      this.dMid[i] = this.lastMid - prev;
+      this.dLog[i] = Math.log(this.lastMid / prev);
+    }
     if (kt > this.closedUpTo) this.closedUpTo = kt;
     this.lastMid = mid;
   }
@@ -136,16 +150,16 @@ export class BarImpactState {
       return c;
     }
     const mask = this.mask;
+    const dMid = this.dMid;
+    const dLog = this.dLog;
     let mS = 0, mX = 0, mD = 0, mL = 0;
     let am = 0, amN = 0;
     for (let k = kt - W; k < kt; k++) {
       const i = k & mask;
-      const prev = this.endMid[(k - 1) & mask]!;
-      const end = this.endMid[i]!;
-      const dl = Math.log(end / prev);
+      const dl = dLog[i]!;
       mS += this.S[i]!;
       mX += this.X[i]!;
-      mD += end - prev;
+      mD += dMid[i]!;
       mL += dl;
       const v = this.value[i]!;
       if (v > 0) {
@@ -157,13 +171,11 @@ export class BarImpactState {
     let cSD = 0, vS = 0, cXL = 0, vX = 0;
     for (let k = kt - W; k < kt; k++) {
       const i = k & mask;
-      const prev = this.endMid[(k - 1) & mask]!;
-      const end = this.endMid[i]!;
       const ds = this.S[i]! - mS;
       const dx = this.X[i]! - mX;
-      cSD += ds * (end - prev - mD);
+      cSD += ds * (dMid[i]! - mD);
       vS += ds * ds;
-      cXL += dx * (Math.log(end / prev) - mL);
+      cXL += dx * (dLog[i]! - mL);
       vX += dx * dx;
     }
     c.kyle = vS === 0 ? NaN : cSD / vS;

@@ -95,6 +95,15 @@ export class FeatureEngine implements RowSink {
     return Math.max(opts.levels, 10);
   }
 
+  /**
+   * A symbol's VPIN and bar-measure state machines (after its first row), for consumers that report
+   * these measures beside the features (the analytics) without running a second copy.
+   */
+  specStates(symbol: string): { vpin: VpinState; bars: BarImpactState } | undefined {
+    const s = this.byName.get(symbol);
+    return s && { vpin: s.vpin, bars: s.bars };
+  }
+
   /** The VPIN bucket volume each symbol uses. */
   vpinBuckets(): Record<string, number> {
     const out: Record<string, number> = {};

@@ -1,0 +1,49 @@
+/** What a detector needs from the engine: whose it is, the event at hand, and where alerts go. */
+import type { AlertKind, Evidence, Severity } from '../alerts.ts';
+
+export interface DetectorContext {
+  readonly symbol: string;
+  /**
+   * The event being processed, written once by the engine and read by each detector (R_* slots).
+   * Numbers travel in a typed array rather than as arguments: a double passed to a function that is
+   * not inlined is boxed, and with several detectors per event that is the main per-event allocation.
+   */
+  readonly reg: Float64Array;
+  emit(ts: number, kind: AlertKind, severity: Severity, message: string, evidence: Evidence): void;
+}
+
+/** Exchange time of the event (ns since the TimeBase). */
+export const R_TS = 0;
+export const R_PX = 1;
+/** Size added, cancelled, executed or printed. */
+export const R_SZ = 2;
+/** Order key: the order id (L3) or the signed price (L2: +price bids, -price asks). */
+export const R_KEY = 3;
+/** Side of the resting order or level: 0 bid, 1 ask. */
+export const R_SIDE = 4;
+/** Aggressor sign of a print: +1 buyer-initiated, -1 seller-initiated, 0 unknown. */
+export const R_SIGN = 5;
+/** Best price on the event's side before it (NaN if unknown). */
+export const R_BEST = 6;
+/** Level size: before an execution, after an add. */
+export const R_LEVEL = 7;
+/** Best bid and ask in force (prints). */
+export const R_BID = 8;
+export const R_ASK = 9;
+/** Print size at this price and side since the book last changed, this print included. */
+export const R_CUM = 10;
+/** Displayed size at the print's price and side before it. */
+export const R_DISP = 11;
+/** Spoofing's "large" threshold for this add (NaN while warming up). */
+export const R_THR = 12;
+export const R_SLOTS = 13;
+
+export const NS_PER_MS = 1_000_000;
+
+/** Side names for evidence and messages. */
+export const SIDE_NAME = ['bid', 'ask'] as const;
+
+/** Rounds for evidence: keeps JSON short without losing meaningful digits. */
+export function r6(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
+}

@@ -1,0 +1,11 @@
+/** The analytics' public surface: the engine, its wiring, its outputs (docs/analytics.md). */
+export { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats, type BookView, type SpecMeasureSource, type DetectionHook } from './engine.ts';
+export { analyticsTap, teeRows } from './tap.ts';
+export { runAnalytics, type AnalyticsRunOptions, type AnalyticsRunResult } from './run.ts';
+export { ALERT_KINDS, SEVERITIES, alertToJson, alertToJsonLine, parseAlertJson, AlertCounts, type Alert, type AlertJson, type AlertKind, type AlertSink, type Severity, type Evidence } from './alerts.ts';
+export { MEASURE_COLUMNS, measuresToJson, type MeasuresSink, type MeasuresJson, type MeasureColumn } from './measures/columns.ts';
+export { analyticsOptions, applyParams, DEFAULT_ANALYTICS_OPTIONS, type AnalyticsOptions } from './options.ts';
+export { renderPrometheus, type MetricSample } from './metrics.ts';
+export { LatencyMonitor, type LatencyStats } from './latency.ts';
+export { Injector, type Segment, type InjectedSegment } from './inject.ts';
+export { AlertWriter, MeasuresCsvWriter, MeasureSummary, summaryTables } from './output.ts';
