@@ -425,4 +425,8 @@ export class LivePipeline implements RowSink {
   alertsHealth(): Record<string, unknown>[] {
     return this.alerts.map((a) => a.health?.() ?? {});
   }
+
+  renderMetrics(out: string[]): void {
+    for (const a of this.alerts) a.renderMetrics?.(out);
+  }
 }

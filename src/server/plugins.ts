@@ -68,6 +68,8 @@ export interface AlertProducer {
   onRow?(row: BookRow): void;
   onFeatures?(symbol: string, ts: number, row: number, values: Float64Array): void;
   health?(): Record<string, unknown>;
+  /** Extra Prometheus lines for /metrics. */
+  renderMetrics?(out: string[]): void;
 }
 
 /** What an alert producer is built with. */

@@ -34,8 +34,6 @@ export interface ServerOptions {
   predictor?: Predictor;
   /** Why there is no predictor (shown in /healthz). */
   inferenceStatus?: string;
-  /** Why there are no alert producers (shown in /healthz). */
-  analyticsStatus?: string;
   alerts?: LivePlugins['alerts'];
   /** Extra /healthz sections (compute backend, ...). */
   health?: HealthSection[];
@@ -67,7 +65,8 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const predictor = opts.predictor;
   if (predictor?.renderMetrics) metrics.addSource({ renderMetrics: (out) => predictor.renderMetrics!(out) });
   const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts });
-  const models = (): string[] => (predictor ? predictor.models().map((m) => m.name) : []);
+  metrics.addSource(pipeline);
+  const models = (): string[] => (predictor ? predictor.models().map((m) => String(m['topic'] ?? m.name)) : []);
   broker.helloInfo = () => ({ symbols: pipeline.symbols(), models: models() });
 
   mountFeed(app, feedBehavior(cfg, broker, security, metrics, { server: `flowcast ${VERSION}`, started }));
@@ -103,7 +102,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
         reason: 'the live feed computes each row as it arrives; batched GPU kernels serve the batch path',
       },
       inference: predictor ? predictor.health() : { models: [], reason: opts.inferenceStatus ?? (cfg.models.dir ? `no models loaded from ${cfg.models.dir}` : 'inference disabled (models.dir is empty)') },
-      analytics: opts.alerts?.length ? pipeline.alertsHealth() : { reason: opts.analyticsStatus ?? 'no alert producers loaded' },
+      analytics: opts.alerts?.length ? pipeline.alertsHealth() : { reason: 'no alert producers loaded' },
       ...Object.fromEntries(Object.entries(sections).filter(([k]) => k !== 'compute')),
     };
   };

@@ -4,7 +4,8 @@
  */
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
-import type { AlertContext, AlertProducer, AlertProducerFactory, HealthSection } from './plugins.ts';
+import type { AlertProducerFactory, HealthSection } from './plugins.ts';
+import { AnalyticsEngine, renderPrometheus } from '../analytics/index.ts';
 import { EnginePredictor } from './predictor.ts';
 import { InferenceEngine } from '../inference/engine.ts';
 import { logger } from '../core/log.ts';
@@ -61,51 +62,29 @@ export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: En
   return { predictor: new EnginePredictor(engine, { symbols: cfg.models.symbols }) };
 }
 
-/** What the server uses of the analytics engine (src/analytics/engine.ts). */
-interface AnalyticsEngineLike extends Required<Pick<AlertProducer, 'onDepth' | 'onTrade' | 'onQuote' | 'onOrder' | 'onRow'>> {
-  stats(): Record<string, unknown>;
-}
-type AnalyticsModule = {
-  AnalyticsEngine: new (
-    options: Record<string, unknown>,
-    timeBase: AlertContext['timeBase'],
-    out: { onAlert?: (a: { symbol: string; ts: number; kind: string; severity: string; message: string; evidence: Record<string, unknown> }) => void },
-    books?: AlertContext['books'],
-  ) => AnalyticsEngineLike;
-};
-
 /**
  * The analytics engine (toxicity, impact, market-abuse and stress detectors, feed latency) as the
- * server's alert producer, if this build has it. It sees each event before the book applies it and
- * every row after; its VPIN buckets are the features' (the same per-symbol sizes).
+ * server's alert producer: it sees each event before the book applies it and every row after; its
+ * VPIN buckets are the features' (the same per-symbol sizes); its measures go to /metrics.
  */
-export async function loadAlerts(): Promise<{ alerts?: AlertProducerFactory[]; analyticsStatus?: string }> {
-  let mod: AnalyticsModule;
-  try {
-    const spec = '../analytics/engine.ts';
-    mod = (await import(spec)) as AnalyticsModule;
-  } catch (e) {
-    return { analyticsStatus: `no analytics engine in this build (${(e as Error).message.split('\n')[0]})` };
-  }
-  const factory: AlertProducerFactory = (ctx) => {
-    const engine = new mod.AnalyticsEngine({ measures: { vpinBucket: ctx.vpinBySymbol } }, ctx.timeBase, {
-      onAlert: (a) => ctx.publish({ symbol: a.symbol, ts: a.ts, kind: a.kind, severity: a.severity, message: a.message, evidence: a.evidence }),
-    }, ctx.books);
-    return {
-      onDepth: (e) => engine.onDepth(e),
-      onTrade: (e) => engine.onTrade(e),
-      onQuote: (e) => engine.onQuote(e),
-      onOrder: (e) => engine.onOrder(e),
-      onRow: (r) => engine.onRow(r),
-      health: () => engine.stats(),
-    };
+export const analyticsAlerts: AlertProducerFactory = (ctx) => {
+  const engine = new AnalyticsEngine({ measures: { vpinBucket: ctx.vpinBySymbol } }, ctx.timeBase, {
+    onAlert: (a) => ctx.publish({ symbol: a.symbol, ts: a.ts, kind: a.kind, severity: a.severity, message: a.message, evidence: a.evidence }),
+  }, ctx.books);
+  return {
+    onDepth: (e) => engine.onDepth(e),
+    onTrade: (e) => engine.onTrade(e),
+    onQuote: (e) => engine.onQuote(e),
+    onOrder: (e) => engine.onOrder(e),
+    onRow: (r) => engine.onRow(r),
+    health: () => ({ ...engine.stats() }),
+    renderMetrics: (out) => out.push(renderPrometheus(engine.metrics()).trimEnd()),
   };
-  return { alerts: [factory] };
-}
+};
 
 export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
   const health: HealthSection[] = [computeHealth()];
   // Start the probe now so the first /healthz does not wait for it.
   void health[0]!.health();
-  return { health, ...(await loadPredictor(cfg)), ...(await loadAlerts()) };
+  return { health, alerts: [analyticsAlerts], ...(await loadPredictor(cfg)) };
 }

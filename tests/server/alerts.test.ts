@@ -3,15 +3,12 @@
  * replays, published on alerts.<SYM> and alerts.*, with the detector's evidence.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import type { AlertFrame } from '../../src/server/protocol.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { feedUrl, testServer, until } from './helpers.ts';
 
-const HAVE_ANALYTICS = existsSync('src/analytics/engine.ts');
-
-describe.skipIf(!HAVE_ANALYTICS)('alerts', () => {
+describe('alerts', () => {
   let server: RunningServer;
   beforeAll(async () => {
     server = await testServer(() => {}, { replay: ['binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz'], speed: 50 }, { plugins: true });
@@ -42,6 +39,8 @@ describe.skipIf(!HAVE_ANALYTICS)('alerts', () => {
     const h = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as { analytics: { alerts: number; symbols: string[] }[] };
     expect(h.analytics[0]!.symbols).toContain('BTCUSDT');
     expect(h.analytics[0]!.alerts).toBeGreaterThanOrEqual(20);
+    const m = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    expect(m).toMatch(/^# TYPE flowcast_analytics_\w+ (gauge|counter)$/m);
     await all.close();
     await one.close();
   });

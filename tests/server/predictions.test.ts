@@ -5,30 +5,27 @@
  * expected output for any window is known in closed form.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeedClient } from '../../src/client/feed-client.ts';
+import { writeLinearModel } from '../inference/helpers.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import type { FeaturesFrame, PredFrame } from '../../src/server/protocol.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
 
-const HAVE_ENGINE = existsSync('src/inference/engine.ts') && existsSync('tests/inference/helpers.ts');
 const COLUMNS = ['imb_1', 'ofi_1', 'spread_bps'];
 const T = 4;
 
-interface LinearModel { expect(raw: ArrayLike<number>): Float64Array }
-
-describe.skipIf(!HAVE_ENGINE)('predictions', () => {
+describe('predictions', () => {
   let server: RunningServer;
-  let model: LinearModel;
+  let model: ReturnType<typeof writeLinearModel>;
   const dir = mkdtempSync(join(tmpdir(), 'flowcast-models-'));
 
   beforeAll(async () => {
-    const helpers = (await import('../inference/helpers' + '.ts')) as { writeLinearModel(root: string, name: string, o: object): LinearModel };
-    model = helpers.writeLinearModel(dir, 'lin', { columns: COLUMNS, window: T });
+    model = writeLinearModel(dir, 'lin', { columns: COLUMNS, window: T });
     server = await testServer((c) => { c.features.vpinBucket = 1; }, { models: dir }, { plugins: true });
   });
   afterAll(async () => {
