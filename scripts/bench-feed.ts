@@ -331,7 +331,7 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   await new Promise((r) => setTimeout(r, 500));
   const metrics = await (await fetch(`http://127.0.0.1:${child.port}/metrics`)).text();
   const health = (await (await fetch(`http://127.0.0.1:${child.port}/healthz`)).json()) as { inference?: { skippedRows?: number } };
-  if (process.env['BENCH_DEBUG']) process.stderr.write(metrics.split('\n').filter((l) => l.startsWith('flowcast_features_latency_seconds_bucket')).join('\n') + '\n');
+  if (process.env['BENCH_DEBUG']) process.stderr.write(metrics.split('\n').filter((l) => /^flowcast_(features|prediction)_latency_seconds_bucket/.test(l)).join('\n') + '\n');
   prod.close();
   await sub.close();
   await stopChild(child);

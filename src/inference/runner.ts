@@ -85,6 +85,8 @@ interface WorkerReply {
   id?: number;
   message?: string;
   output?: Float32Array;
+  /** The run's input buffer, handed back for the next batch. */
+  input?: ArrayBuffer;
   inputs?: ValueMeta[];
   outputs?: ValueMeta[];
 }
@@ -100,6 +102,12 @@ export class WorkerRunner implements ModelRunner {
   private dead: Error | undefined;
   private restarting: Promise<void> | undefined;
   private released = false;
+  /**
+   * Input buffers the worker handed back. Batches travel in these instead of a fresh copy each:
+   * every new ArrayBuffer is external memory to V8, and a stream of them (thousands of batches a
+   * second) drives full garbage collections that stall the event loop for milliseconds.
+   */
+  private spare: Float32Array[] = [];
   inputs: ValueMeta[] = [];
   outputs: ValueMeta[] = [];
   provider: ProviderName = 'cpu';
@@ -146,6 +154,7 @@ export class WorkerRunner implements ModelRunner {
   }
 
   private onMessage(m: WorkerReply): void {
+    if (m.input && this.spare.length < 4) this.spare.push(new Float32Array(m.input));
     if (m.id === undefined) return;
     const p = this.pending.get(m.id);
     if (!p) return;
@@ -175,12 +184,20 @@ export class WorkerRunner implements ModelRunner {
       await this.restarting;
     }
     // A copy that can be transferred: the caller keeps (and reuses) its own buffer.
-    const x = input.slice();
+    const x = this.takeSpare(input.length);
+    x.set(input);
     const id = this.nextId++;
     return new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'run', id, feed: this.feed, fetch: this.fetch, input: x, dims: [n, ...this.dims] }, [x.buffer]);
+      this.worker.postMessage({ type: 'run', id, feed: this.feed, fetch: this.fetch, input: x.buffer, length: input.length, dims: [n, ...this.dims] }, [x.buffer as ArrayBuffer]);
     });
+  }
+
+  /** A spare buffer of at least `length` floats (capacities are powers of two, so a few serve every batch size). */
+  private takeSpare(length: number): Float32Array {
+    const i = this.spare.findIndex((b) => b.length >= length);
+    if (i >= 0) return this.spare.splice(i, 1)[0]!;
+    return new Float32Array(2 ** Math.ceil(Math.log2(Math.max(1, length))));
   }
 
   async release(): Promise<void> {

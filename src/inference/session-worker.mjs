@@ -1,9 +1,11 @@
 // ONNX Runtime session in a worker thread (see runner.ts, WorkerRunner). Plain JavaScript so the
 // worker starts without a TypeScript loader. Messages:
 //   {type: 'init', bytes, options}           -> {type: 'ready', inputs, outputs} | {type: 'error', message}
-//   {type: 'run', id, feed, input, dims, fetch} -> {type: 'result', id, output} | {type: 'error', id, message}
+//   {type: 'run', id, feed, input, length, dims, fetch}
+//                                              -> {type: 'result', id, output, input} | {type: 'error', id, message, input}
 //   {type: 'release'}                          -> {type: 'released'}
-// Inputs arrive transferred (no copy); the output buffer is transferred back.
+// Inputs arrive transferred (an ArrayBuffer of which the first `length` floats are the batch); the
+// output and the input buffer are transferred back, the input to carry the next batch.
 import { parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 
@@ -29,11 +31,12 @@ parentPort.on('message', async (m) => {
   }
   if (m.type === 'run') {
     try {
-      const out = await session.run({ [m.feed]: new ort.Tensor('float32', m.input, m.dims) }, [m.fetch]);
+      const input = new Float32Array(m.input, 0, m.length);
+      const out = await session.run({ [m.feed]: new ort.Tensor('float32', input, m.dims) }, [m.fetch]);
       const data = out[m.fetch].data;
-      parentPort.postMessage({ type: 'result', id: m.id, output: data }, [data.buffer]);
+      parentPort.postMessage({ type: 'result', id: m.id, output: data, input: m.input }, [data.buffer, m.input]);
     } catch (e) {
-      parentPort.postMessage({ type: 'error', id: m.id, message: String(e && e.message ? e.message : e) });
+      parentPort.postMessage({ type: 'error', id: m.id, message: String(e && e.message ? e.message : e), input: m.input }, [m.input]);
     }
     return;
   }

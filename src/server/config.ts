@@ -115,6 +115,16 @@ export interface ModelsConfig {
    * the LOBSTER GOOG day (and evaluated on AMZN), not on crypto books.
    */
   symbols: Record<string, string[]>;
+  /**
+   * The dynamic batcher (src/inference/batcher.ts). The server's default queue delay is 0: a request
+   * leaves as soon as a runner slot is free, and batches form from the requests that arrive while
+   * both slots are busy. On CPU, waiting for company only adds latency (measured: prediction p50
+   * 0.9 -> 0.55 ms at 100 symbols, docs/benchmarks.md); raise it on a GPU, where larger batches pay.
+   */
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  /** Where sessions run: `worker` (a thread per model; the event loop never waits) or `inline`. */
+  runner: 'worker' | 'inline';
 }
 
 export interface ServerConfig {
@@ -168,7 +178,7 @@ export function defaultConfig(): ServerConfig {
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
     features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300 },
-    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {} },
+    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'worker' },
   };
 }
 
@@ -310,7 +320,13 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
   }
   const m = L.obj(j, 'models', '');
   if (m) {
-    L.known(m, ['dir', 'symbols'], 'models.');
+    L.known(m, ['dir', 'symbols', 'maxBatchSize', 'maxQueueDelayUs', 'runner'], 'models.');
+    setIf(cfg.models, 'maxBatchSize', L.int(m, 'maxBatchSize', 'models.', 1, 65_536));
+    setIf(cfg.models, 'maxQueueDelayUs', L.int(m, 'maxQueueDelayUs', 'models.', 0, 1_000_000));
+    const runner = L.str(m, 'runner', 'models.');
+    if (runner !== undefined) {
+      cfg.models.runner = runner === 'worker' || runner === 'inline' ? runner : L.fail('models.runner', `expected "worker" or "inline", got ${JSON.stringify(runner)}`);
+    }
     const dir = L.str(m, 'dir', 'models.');
     if (dir !== undefined) cfg.models.dir = dir === '' ? '' : resolve(baseDir, dir);
     const syms = L.obj(m, 'symbols', 'models.');

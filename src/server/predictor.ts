@@ -41,6 +41,11 @@ class Window {
   readonly data: Float64Array;
   rows = 0;
   inFlight = 0;
+  /**
+   * Snapshot arrays whose requests have returned, for reuse: a transformer window is ~18 KB, and a
+   * fresh one per request (thousands a second) is enough garbage to stall the event loop in GC.
+   */
+  private readonly spare: Float64Array[] = [];
   /** The newest row, waiting for a free slot (undefined: none waiting). */
   waiting: { ts: number; row: number; enteredAt: number } | undefined;
   constructor(readonly T: number, readonly C: number) {
@@ -53,12 +58,16 @@ class Window {
   }
   /** The last T rows, oldest first, row-major: a fresh array (the engine reads it when it batches). */
   snapshot(): Float64Array {
-    const out = new Float64Array(this.T * this.C);
+    const out = this.spare.pop() ?? new Float64Array(this.T * this.C);
     const start = this.rows % this.T;
     const head = this.data.subarray(start * this.C);
     out.set(head, 0);
     out.set(this.data.subarray(0, start * this.C), head.length);
     return out;
+  }
+  /** A snapshot the engine no longer reads (its request has its answer). */
+  release(a: Float64Array): void {
+    if (this.spare.length < 4) this.spare.push(a);
   }
 }
 
@@ -173,12 +182,15 @@ export class EnginePredictor implements Predictor, MetricsSource {
         this.request(plan, symbol, w, next.ts, next.row, next.enteredAt, emit);
       }
     };
-    this.engine.predict(plan.name, symbol, w.snapshot()).then(
+    const window = w.snapshot();
+    this.engine.predict(plan.name, symbol, window).then(
       (probs) => {
+        w.release(window);
         emit({ model: plan.topicName, symbol, ts, probs, classes: plan.classes, row, enteredAt });
         done();
       },
       (e: Error) => {
+        w.release(window);
         this.failed++;
         if (this.failed <= 10) log.error('prediction failed', { model: plan.name, symbol, error: e });
         done();

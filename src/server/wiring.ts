@@ -51,7 +51,12 @@ export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: En
   if (!cfg.models.dir) return { inferenceStatus: 'inference disabled (models.dir is empty)' };
   let engine: InferenceEngine;
   try {
-    engine = await InferenceEngine.open({ dir: cfg.models.dir, watch: true });
+    engine = await InferenceEngine.open({
+      dir: cfg.models.dir,
+      watch: true,
+      runner: cfg.models.runner,
+      batcher: { maxBatchSize: cfg.models.maxBatchSize, maxQueueDelayUs: cfg.models.maxQueueDelayUs },
+    });
   } catch (e) {
     log.warn('no models served', { dir: cfg.models.dir, error: e as Error });
     return { inferenceStatus: `no models served: ${(e as Error).message}` };

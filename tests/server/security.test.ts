@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConnectError, FeedClient, FeedError } from '../../src/client/feed-client.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import { ConfigError, loadServerConfig } from '../../src/server/config.ts';
@@ -31,6 +34,14 @@ describe('configuration rules', () => {
   it('names the file, the key and the problem for a bad setting', () => {
     expect(() => loadServerConfig({ env: { FLOWCAST_PORT: 'eighty' } })).toThrow('environment: FLOWCAST_PORT: expected an integer in 0..65535, got "eighty"');
     expect(() => loadServerConfig({ env: { FLOWCAST_API_KEY: 'ops:short' } })).toThrow(/at least 16 characters/);
+    const dir = mkdtempSync(join(tmpdir(), 'flowcast-config-'));
+    const file = join(dir, 'server.json');
+    writeFileSync(file, JSON.stringify({ models: { runner: 'gpu', maxQueueDelayUs: 250 } }));
+    expect(() => loadServerConfig({ env: {}, file })).toThrow(`${file}: models.runner: expected "worker" or "inline", got "gpu"`);
+    writeFileSync(file, JSON.stringify({ models: { runner: 'inline', maxQueueDelayUs: 250, maxBatchSize: 8 } }));
+    expect(loadServerConfig({ env: {}, file }).models).toMatchObject({ runner: 'inline', maxQueueDelayUs: 250, maxBatchSize: 8 });
+    expect(loadServerConfig({ env: {} }).models).toMatchObject({ runner: 'worker', maxQueueDelayUs: 0, maxBatchSize: 64 });
+    rmSync(dir, { recursive: true });
   });
 });
 
