@@ -464,6 +464,11 @@ Each load runs twice: without models (the feed path alone: ingest, book, feature
 with the shipped models, whose inference runs in a worker thread: on two cores the server's event
 loop, that worker, and the producer/subscriber process then compete for the CPU, which is what
 the tail of the second run measures (a machine with a core per thread, or a GPU, separates them).
+The server's own histograms (\`/metrics\`) put most of the features tail in transport and the
+subscriber: it publishes 99% of features frames within 0.25 ms of the event entering. Window
+snapshots and the worker's transfer buffers are reused rather than allocated per request: before
+that, the garbage (an 18 KB transformer window per request) drove collections of up to 23 ms and
+prediction p99 at 100 symbols was 8.6 ms (trees) and 12.3 ms (transformer).
 
 **Fan-out**: the same msgpack features frame (${'~'}330 bytes) published to every subscriber: flowcast's
 broker on uWebSockets.js (topic publish) against a \`ws\` broadcaster looping \`send\` over its
