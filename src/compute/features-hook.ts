@@ -43,22 +43,28 @@ export async function featuresCompute(spec: ComputeSpec, opts: { levels: number;
     const rate = sel.info.measured?.[sel.backend.name] ?? 0;
     if (!(rate > engineDenseRowsPerSecond && engineDenseRowsPerSecond > 0)) {
       await sel.backend.dispose();
-      return engineOnly({
-        requested: spec,
-        reason: 'the float64 FeatureEngine computes the dense columns inline, so a kernel backend would only add ' +
-          `time: the fastest here, ${sel.info.backend}, ${sel.info.reason.replace(/^fastest /, '')}`,
-        unavailable: sel.info.unavailable,
-        measured: sel.info.measured,
-      });
+      return engineOnly({ requested: spec, ...keepEngineReason(sel.info) });
     }
   }
   return withBackend(sel.backend, sel.info, opts);
 }
 
-function engineOnly(p: Pick<ComputeInfo, 'requested' | 'reason'> & Partial<ComputeInfo>): FeaturesCompute {
-  const info: ComputeInfo = {
-    backend: 'cpu', libraryMode: 'FeatureEngine (float64, streaming)', precision: 'float64', unavailable: {}, ...p,
+/** `auto`'s verdict while the engine computes the dense columns itself: keep it, with what the kernels measured. */
+export function keepEngineReason(sel: ComputeInfo, what?: string): Pick<ComputeInfo, 'reason' | 'unavailable' | 'measured'> {
+  return {
+    reason: `the float64 FeatureEngine computes the dense columns inline, so a kernel backend would only add time${what ? ` to ${what}` : ''}: ` +
+      `the fastest here, ${sel.backend}, ${sel.reason.replace(/^fastest /, '')}`,
+    unavailable: sel.unavailable,
+    ...(sel.measured ? { measured: sel.measured } : {}),
   };
+}
+
+export function engineComputeInfo(p: Pick<ComputeInfo, 'requested' | 'reason'> & Partial<ComputeInfo>): ComputeInfo {
+  return { backend: 'cpu', libraryMode: 'FeatureEngine (float64, streaming)', precision: 'float64', unavailable: {}, ...p };
+}
+
+function engineOnly(p: Pick<ComputeInfo, 'requested' | 'reason'> & Partial<ComputeInfo>): FeaturesCompute {
+  const info = engineComputeInfo(p);
   log.info('features compute', { ...info });
   return {
     info,

@@ -5,6 +5,7 @@
  * below. Used by the test suite (backends CI can run) and by scripts/gpu-check (all backends live
  * on a GPU box).
  */
+import type { LiveDense } from './live-dense.ts';
 import { openSource } from '../sources/spec.ts';
 import { BookBuilder } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
@@ -74,11 +75,12 @@ export interface DenseCapture {
 class StopSource extends Error {}
 
 /**
- * Replays `spec` (at most `maxRows` rows, all symbols) into the engine and every backend. Levels
- * default to 10.
+ * Replays `spec` (at most `maxRows` rows, all symbols) into the engine and every backend (batched
+ * through a DenseStream) and every live path (row by row, as the server computes). Levels default to 10.
  */
 export async function captureDense(
-  spec: string, backends: readonly DenseBackend[], opts: { levels?: number; maxRows?: number; blockRows?: number } = {},
+  spec: string, backends: readonly DenseBackend[],
+  opts: { levels?: number; maxRows?: number; blockRows?: number; live?: readonly LiveDense[] } = {},
 ): Promise<DenseCapture> {
   const levels = opts.levels ?? 10;
   const maxRows = opts.maxRows ?? Infinity;
@@ -115,6 +117,11 @@ export async function captureDense(
       }
     });
   });
+  const live = (opts.live ?? []).map((ld) => {
+    const cols = DENSE_COLUMNS.map(() => new Float64Array(cap));
+    outputs.set(ld.name, cols);
+    return { ld, cols };
+  });
   const prevSizes = new Map<string, number>();
   const tee: RowSink = {
     onRow(row: BookRow) {
@@ -128,6 +135,14 @@ export async function captureDense(
       n++;
       engine.onRow(row);
       for (const st of streams) st.onRow(row);
+      for (const l of live) {
+        l.ld.onRow(row);
+        const d = l.ld.compute(row.symbol)!;
+        for (let c = 0; c < l.cols.length; c++) {
+          if (l.cols[c]!.length <= n) l.cols[c] = copyInto(new Float64Array(l.cols[c]!.length * 2), l.cols[c]!);
+          l.cols[c]![n - 1] = d[c]![0]!;
+        }
+      }
     },
   };
   const builder = new BookBuilder({ levels: FeatureEngine.rowLevels(fo), sink: tee, sourceName: spec });

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { COMPUTE_SPEC_HELP, parseComputeSpec, type ComputeSpec } from '../compute/backend.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -104,6 +105,12 @@ export interface FeaturesConfig {
   vpinBuckets: number;
   barMs: number;
   barWindow: number;
+  /**
+   * What computes the dense columns of each live row (src/compute/live-dense.ts): `cpu` (the
+   * float64 engine, default), `gpujs[:mode]` (the kernels, row by row) or `auto` (measures them
+   * at the live shape and reports; keeps the engine while it computes them inline anyway).
+   */
+  compute: ComputeSpec;
 }
 
 export interface ModelsConfig {
@@ -177,7 +184,7 @@ export function defaultConfig(): ServerConfig {
       maxHttpBodyBytes: 1 << 20,
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
-    features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300 },
+    features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu' },
     models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'worker' },
   };
 }
@@ -191,6 +198,7 @@ export interface ConfigOverrides {
   noReplay?: boolean;
   binance?: string[];
   models?: string;
+  compute?: string;
   anonymous?: boolean;
 }
 
@@ -229,6 +237,16 @@ class Layer {
       this.fail(`${path}${key}`, `expected a number ${exclusive ? '>' : '>='} ${min}, got ${JSON.stringify(v)}`);
     }
     return n;
+  }
+
+  compute(o: Json, key: string, path: string): ComputeSpec | undefined {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    try {
+      return parseComputeSpec(String(v));
+    } catch {
+      return this.fail(`${path}${key}`, `expected ${COMPUTE_SPEC_HELP}, got ${JSON.stringify(v)}`);
+    }
   }
 
   bool(o: Json, key: string, path: string): boolean | undefined {
@@ -317,6 +335,7 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
     setIf(cfg.features, 'vpinBuckets', L.int(f, 'vpinBuckets', 'features.', 1));
     setIf(cfg.features, 'barMs', L.int(f, 'barMs', 'features.', 1));
     setIf(cfg.features, 'barWindow', L.int(f, 'barWindow', 'features.', 2));
+    setIf(cfg.features, 'compute', L.compute(f, 'compute', 'features.'));
   }
   const m = L.obj(j, 'models', '');
   if (m) {
@@ -454,6 +473,7 @@ function applyEnv(cfg: ServerConfig, env: NodeJS.ProcessEnv): void {
   if (speed !== undefined) setSpeed(cfg, speed);
   const models = L.str(e, 'FLOWCAST_MODELS', '');
   if (models !== undefined) cfg.models.dir = models === '' ? '' : resolve(models);
+  setIf(cfg.features, 'compute', L.compute(e, 'FLOWCAST_COMPUTE', ''));
   const key = env['FLOWCAST_API_KEY'];
   if (key) {
     // id:secret, full access (read everything, write any symbol): the one-variable setup for containers.
@@ -468,6 +488,7 @@ function applyOverrides(cfg: ServerConfig, o: ConfigOverrides): void {
   setIf(cfg, 'host', o.host);
   setIf(cfg, 'port', o.port);
   if (o.models !== undefined) cfg.models.dir = o.models === '' ? '' : resolve(o.models);
+  setIf(cfg.features, 'compute', new Layer('flags').compute(o as Json, 'compute', '--'));
   if (o.anonymous !== undefined) cfg.security.anonymous = o.anonymous;
   const flagSources: SourceConfig[] = [
     ...(o.replay ?? []).map((spec): SourceConfig => ({ kind: 'replay', spec: resolveSpec(spec, process.cwd()), speed: o.speed ?? cfg.speed, loop: true })),

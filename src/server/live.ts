@@ -9,6 +9,7 @@
  * Time: one TimeBase for the whole server (today's UTC midnight at start); sources stamp their
  * events against it (replays re-stamp theirs onto the wall clock).
  */
+import type { LiveDense } from '../compute/live-dense.ts';
 import { BookBuilder, type SyncStatus, type SymbolCounters } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
 import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
@@ -169,6 +170,8 @@ class SymbolFeed {
 export interface LivePlugins {
   predictor?: Predictor;
   alerts?: AlertProducerFactory[];
+  /** Kernels that replace each row's dense columns (--compute gpujs...). */
+  dense?: LiveDense;
 }
 
 export class LivePipeline implements RowSink {
@@ -307,6 +310,7 @@ export class LivePipeline implements RowSink {
     this.rowsOut.inc();
     this.bookRow(f, row);
     for (let i = 0; i < this.alerts.length; i++) this.alerts[i]!.onRow?.(row);
+    this.plugins.dense?.onRow(row);
     this.engine.onRow(row);
   }
 
@@ -369,6 +373,7 @@ export class LivePipeline implements RowSink {
       const f = (this.byEngineId[sid] ??= this.feeds.get(symbols[sid]!)!);
       const v = f.lastValues;
       for (let c = 0; c < nc; c++) v[c] = b.values[c]![i]!;
+      this.plugins.dense?.apply(f.name, v);
       const row = (f.lastRow = f.rows++);
       const ts = (f.lastTs = b.ts[i]!);
       if (f.featuresTopic.subscribers > 0) {

@@ -3,6 +3,7 @@
  * pipeline and the configured sources (replays, Binance connectors). `startServer` resolves once
  * the port is bound and every source has started.
  */
+import type { LiveCompute } from '../compute/live-dense.ts';
 import { createRequire } from 'node:module';
 import type { us_listen_socket } from 'uWebSockets.js';
 import { requireNativeUws } from './uws.ts';
@@ -35,6 +36,8 @@ export interface ServerOptions {
   /** Why there is no predictor (shown in /healthz). */
   inferenceStatus?: string;
   alerts?: LivePlugins['alerts'];
+  /** What computes the dense columns of live rows (absent: the float64 engine alone). */
+  compute?: LiveCompute;
   /** Extra /healthz sections (compute backend, ...). */
   health?: HealthSection[];
   /** Backpressure sweep period (ms); tests shorten it. */
@@ -64,7 +67,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const broker = new Broker(app, cfg.feed, cfg.limits, metrics, opts.sweepMs);
   const predictor = opts.predictor;
   if (predictor?.renderMetrics) metrics.addSource({ renderMetrics: (out) => predictor.renderMetrics!(out) });
-  const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts });
+  const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts, dense: opts.compute?.dense });
   metrics.addSource(pipeline);
   const models = (): string[] => (predictor ? predictor.models().map((m) => String(m['topic'] ?? m.name)) : []);
   broker.helloInfo = () => ({ symbols: pipeline.symbols(), models: models() });
@@ -173,6 +176,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
       for (const c of [...broker.conns]) if (c.ws && !c.closing) c.ws.end(CloseCode.GoingAway, 'server shutting down');
       for (const c of [...ingest.conns]) c.ws?.end(CloseCode.GoingAway, 'server shutting down');
       await predictor?.close();
+      await opts.compute?.dispose();
     },
   };
 }

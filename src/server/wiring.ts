@@ -2,6 +2,8 @@
  * Connects the server to the modules that produce predictions, alerts and backend health
  * (src/inference, src/analytics, src/compute), through the interfaces in plugins.ts.
  */
+import { DENSE_HISTORY } from '../../kernels/dense.ts';
+import { liveCompute, type LiveCompute } from '../compute/live-dense.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
 import type { AlertProducerFactory, HealthSection } from './plugins.ts';
@@ -13,12 +15,12 @@ import { logger } from '../core/log.ts';
 const log = logger('server');
 
 /**
- * The live feed computes features with the float64 engine, row by row as each event arrives: the
- * kernel backends (gpu.js, WebGPU) gain only on large batches and would add their time on top of
- * each row's latency. /healthz says so, and lists which kernel backends this machine has (probed
- * once, in the background, by running them), so nothing about the choice is silent.
+ * The live feed computes features with the float64 engine, row by row as each event arrives; with
+ * `--compute gpujs...` the kernels recompute each row's dense columns (src/compute/live-dense.ts).
+ * /healthz reports the choice and its reason, the kernels' time on the live path, and which kernel
+ * backends this machine has (probed once, in the background, by running them).
  */
-export function computeHealth(): HealthSection {
+export function computeHealth(compute: LiveCompute): HealthSection {
   let probe: Promise<Record<string, unknown>> | undefined;
   const run = async (): Promise<Record<string, unknown>> => {
     try {
@@ -31,17 +33,16 @@ export function computeHealth(): HealthSection {
       return { kernels: { error: (e as Error).message } };
     }
   };
-  const base = {
-    backend: 'cpu',
-    precision: 'float64',
-    path: 'FeatureEngine (src/features/engine.ts), each row as it arrives',
-    reason: 'per-event latency: kernel backends gain only on batches of thousands of rows (docs/compute.md)',
-  };
+  const { info, dense } = compute;
+  const path = dense
+    ? `FeatureEngine (src/features/engine.ts) each row as it arrives; dense columns by ${info.libraryMode} over the row's last ${DENSE_HISTORY + 1} rows`
+    : 'FeatureEngine (src/features/engine.ts), each row as it arrives';
   return {
     name: 'compute',
     async health() {
       probe ??= run();
-      return { ...base, ...(await probe) };
+      const kernelTime = dense ? { kernelRows: dense.rows, kernelMeanUs: dense.rows ? Math.round((dense.seconds / dense.rows) * 1e7) / 10 : null } : {};
+      return { ...info, path, ...kernelTime, ...(await probe) };
     },
   };
 }
@@ -88,8 +89,9 @@ export const analyticsAlerts: AlertProducerFactory = (ctx) => {
 };
 
 export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
-  const health: HealthSection[] = [computeHealth()];
+  const compute = await liveCompute(cfg.features.compute, cfg.features.levels);
+  const health: HealthSection[] = [computeHealth(compute)];
   // Start the probe now so the first /healthz does not wait for it.
   void health[0]!.health();
-  return { health, alerts: [analyticsAlerts], ...(await loadPredictor(cfg)) };
+  return { health, compute, alerts: [analyticsAlerts], ...(await loadPredictor(cfg)) };
 }

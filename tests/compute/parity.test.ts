@@ -8,6 +8,7 @@ import { availableBackends } from '../../src/compute/select.ts';
 import { captureDense, compareDense, FLOAT32_TOLERANCE, FLOAT64_TOLERANCE, type DenseCapture } from '../../src/compute/parity.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import type { DenseBackend } from '../../src/compute/backend.ts';
+import { LiveDense } from '../../src/compute/live-dense.ts';
 import { GOOG, USDM, SPOT, AMZN_ZIP } from './real-rows.ts';
 
 const SOURCES: [string, string, number][] = [
@@ -22,7 +23,11 @@ const captures = new Map<string, DenseCapture>();
 
 beforeAll(async () => {
   ({ backends } = await availableBackends());
-  for (const [name, spec, maxRows] of SOURCES) captures.set(name, await captureDense(spec, backends, { maxRows }));
+  for (const [name, spec, maxRows] of SOURCES) {
+    // The server's path too: each row's dense columns by the kernels over its last 51 rows.
+    const live = backends.filter((b) => b.sync && b.name !== 'cpu').map((b) => new LiveDense(b, 10));
+    captures.set(name, await captureDense(spec, backends, { maxRows, live }));
+  }
 });
 
 afterAll(async () => {
@@ -40,7 +45,9 @@ describe('dense kernels agree with the float64 FeatureEngine', () => {
       expect(cap.rows).toBeGreaterThan(Math.min(maxRows, 3000) - 1);
       // The undefined-value paths are exercised: the first row's ret_1 at least.
       expect(cap.reference[DENSE_COLUMNS.indexOf('ret_1')]!.some((v) => Number.isNaN(v))).toBe(true);
-      for (const be of backends) {
+      const live = backends.filter((b) => b.sync && b.name !== 'cpu').map((b) => ({ name: `live:${b.name}`, precision: b.precision }));
+      expect(live.length).toBeGreaterThan(0);
+      for (const be of [...backends, ...live]) {
         const res = compareDense(cap, be.name, be.precision === 'float64' ? FLOAT64_TOLERANCE : FLOAT32_TOLERANCE);
         const failed = res.filter((r) => !r.pass).map((r) => `${be.name} ${r.column}: max rel ${r.maxRelError}, worst ${r.worst} at row ${r.worstRow}, NaN mismatches ${r.nanMismatches}`);
         expect(failed).toEqual([]);

@@ -21,6 +21,8 @@ GOOG and AMZN days) in a loop at real-time speed: the demo \`npm start\` runs.
   --binance M:SYMS     live Binance feed, M = spot or usdm: --binance usdm:BTCUSDT,ETHUSDT (repeatable)
   --no-replay          no sources at all (producers push over /ingest)
   --models DIR         ONNX models directory (default models/; "" disables inference; or FLOWCAST_MODELS)
+  --compute SPEC       what computes each live row's dense features: cpu (default), gpujs[:mode], or
+                       auto (measures, reports in /healthz); or FLOWCAST_COMPUTE. docs/compute.md
   --require-keys       refuse anonymous clients even on loopback
 
 Examples:
@@ -44,6 +46,7 @@ const command: Command = {
       binance: { type: 'string', multiple: true },
       'no-replay': { type: 'boolean' },
       models: { type: 'string' },
+      compute: { type: 'string' },
       'require-keys': { type: 'boolean' },
     });
     const { loadServerConfig, ConfigError } = await import('../../server/config.ts');
@@ -59,6 +62,7 @@ const command: Command = {
           binance: values.binance,
           noReplay: values['no-replay'],
           models: values.models,
+          compute: values.compute,
           anonymous: values['require-keys'] ? false : undefined,
         },
       });
@@ -69,12 +73,15 @@ const command: Command = {
     if (cfg.port > 65535) throw new UsageError(`--port: at most 65535, got ${cfg.port}`);
     const { startServer, replayName } = await import('../../server/server.ts');
     const { NativeUwsMissing } = await import('../../server/uws.ts');
+    const { BackendUnavailable } = await import('../../compute/backend.ts');
     let server;
+    let opts;
     try {
-      server = await startServer(cfg, await plugins(cfg));
+      opts = await plugins(cfg);
+      server = await startServer(cfg, opts);
     } catch (e) {
-      if (e instanceof NativeUwsMissing) {
-        process.stderr.write(`flowcast serve: ${e.message}\n`);
+      if (e instanceof NativeUwsMissing || e instanceof BackendUnavailable) {
+        process.stderr.write(`flowcast serve: ${e instanceof BackendUnavailable ? 'compute: ' : ''}${e.message}\n`);
         return 1;
       }
       throw e;
@@ -88,6 +95,7 @@ const command: Command = {
       `  health ${server.url}healthz   metrics ${server.url}metrics\n` +
       `  sources: ${srcs.length ? srcs.join('\n           ') : 'none (push over /ingest)'}\n` +
       `  models:  ${modelsLine(server.broker.helloInfo().models, server.config.models.symbols)}\n` +
+      (opts.compute ? `  compute: ${opts.compute.info.backend} (${opts.compute.info.libraryMode}): ${opts.compute.info.reason}\n` : '') +
       `  access: ${server.config.security.anonymous ? 'anonymous read-only allowed (loopback)' : 'API key required'}\n`,
     );
     const { untilSignal } = await import('../../server/signals.ts');

@@ -1,0 +1,96 @@
+/**
+ * `serve --compute`: the kernels on the live path. Both servers get the same producer stream; the
+ * kernel server's dense columns must equal the engine's within the float32 tolerance of
+ * docs/compute.md, its /healthz must say the kernels computed every row, and a backend that cannot
+ * run on the live path stops the server at start with the reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FeedClient } from '../../src/client/feed-client.ts';
+import type { FeaturesFrame } from '../../src/server/protocol.ts';
+import { IngestClient } from '../../src/client/ingest-client.ts';
+import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
+import { BackendUnavailable } from '../../src/compute/backend.ts';
+import { liveCompute } from '../../src/compute/live-dense.ts';
+import { COL } from '../../src/features/columns.ts';
+import { ConfigError, loadServerConfig } from '../../src/server/config.ts';
+import type { RunningServer } from '../../src/server/server.ts';
+import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
+
+const ROWS = 120;
+let kernels: RunningServer;
+let engine: RunningServer;
+
+async function run(server: RunningServer): Promise<FeaturesFrame[]> {
+  const c = await FeedClient.connect({ url: feedUrl(server) });
+  const frames: FeaturesFrame[] = [];
+  c.on('features', (f) => frames.push(f));
+  await c.subscribe(['features.KRN']);
+  const p = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
+  const now = Date.now();
+  p.send({ t: 'snapshot', sym: 'KRN', ts: now, bids: Array.from({ length: 10 }, (_, i) => [101.25 - i * 0.05, 3 + i] as [number, number]), asks: Array.from({ length: 10 }, (_, i) => [101.3 + i * 0.05, 4 + i] as [number, number]) });
+  for (let i = 1; i < ROWS; i++) {
+    const k = i % 7;
+    p.send({ t: 'delta', sym: 'KRN', ts: now + i, bids: [[101.25 - k * 0.05, 1 + ((i * 13) % 17)]], asks: [[101.3 + (i % 5) * 0.05, 2 + ((i * 7) % 11)]] });
+    if (i % 4 === 0) p.send({ t: 'trade', sym: 'KRN', ts: now + i, px: 101.3, sz: 1 + (i % 3), side: i % 8 ? 'buy' : 'sell' });
+  }
+  await p.flush();
+  await until(() => frames.length >= ROWS, 10_000, `${ROWS} features frames`);
+  await p.close();
+  await c.close();
+  return frames;
+}
+
+beforeAll(async () => {
+  kernels = await testServer(() => {}, { compute: 'gpujs:cpu' }, { plugins: true });
+  engine = await testServer(() => {}, {}, { plugins: true });
+});
+
+afterAll(async () => {
+  await kernels?.close();
+  await engine?.close();
+});
+
+describe('serve --compute', () => {
+  it('computes each live row\'s dense columns with the kernels, within float32 tolerance of the engine', async () => {
+    const [k, e] = [await run(kernels), await run(engine)];
+    expect(k.map((f) => f.row)).toEqual(e.map((f) => f.row));
+    let differ = 0;
+    for (let i = 0; i < k.length; i++) {
+      for (const col of DENSE_COLUMNS) {
+        const a = k[i]!.v[COL[col]] as number | null, b = e[i]!.v[COL[col]] as number | null;
+        if (a === null || b === null || Number.isNaN(a) || Number.isNaN(b)) {
+          expect([a === null || Number.isNaN(a), col, i]).toEqual([b === null || Number.isNaN(b as number), col, i]);
+          continue;
+        }
+        // ofi sums integer lots here, exact in float32; the rest round once or twice (docs/compute.md).
+        expect(Math.abs(a - b), `${col} row ${i}: ${a} vs ${b}`).toBeLessThanOrEqual(1e-5 * Math.abs(b) + 1e-12);
+        if (a !== b) differ++;
+      }
+    }
+    // The kernel values are float32 arithmetic: some differ from the float64 engine in the last bits.
+    expect(differ).toBeGreaterThan(0);
+    const health = (await (await fetch(`${kernels.url}healthz`)).json()) as { compute: Record<string, unknown> };
+    expect(health.compute).toMatchObject({ requested: 'gpujs:cpu', backend: 'gpujs:cpu', precision: 'float32' });
+    expect(health.compute['kernelRows']).toBeGreaterThanOrEqual(ROWS);
+    expect(String(health.compute['path'])).toMatch(/dense columns by gpu\.js/);
+    const plain = (await (await fetch(`${engine.url}healthz`)).json()) as { compute: Record<string, unknown> };
+    expect(plain.compute).toMatchObject({ requested: 'cpu', backend: 'cpu', precision: 'float64' });
+  });
+
+  it('auto measures the kernels at the live shape and keeps the engine, saying why', async () => {
+    const c = await liveCompute('auto', 10);
+    expect(c.dense).toBeUndefined();
+    expect(c.info.backend).toBe('cpu');
+    expect(c.info.reason).toMatch(/would only add time to every row: the fastest here, gpujs:\w+, measured on 1x\(50\+1\)x10 batches/);
+    expect(Object.keys(c.info.measured ?? {})).toEqual(expect.arrayContaining(['cpu', 'gpujs:cpu', 'gpujs:webasm']));
+    await c.dispose();
+  });
+
+  it('refuses a bad spec by name, and a backend that cannot run here with its reason', async () => {
+    expect(() => loadServerConfig({ env: {}, overrides: { noReplay: true, compute: 'gpu' } })).toThrow(ConfigError);
+    expect(() => loadServerConfig({ env: {}, overrides: { noReplay: true, compute: 'gpu' } })).toThrow('flags: --compute: expected auto | cpu | gpujs | gpujs:<');
+    expect(() => loadServerConfig({ env: { FLOWCAST_COMPUTE: 'tpu' } })).toThrow('environment: FLOWCAST_COMPUTE: expected auto');
+    // WebGPU: absent here (Dawn cannot load), asynchronous where present: never on the live path.
+    await expect(liveCompute('gpujs:webgpu', 10)).rejects.toBeInstanceOf(BackendUnavailable);
+  });
+});
