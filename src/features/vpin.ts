@@ -23,13 +23,23 @@ export class VpinState {
   }
 
   addTrade(size: number, sign: number): void {
-    let rest = size;
+    // x * 1 and x * 0 are exact: the same sums as adding the whole piece to one side.
+    this.addVolume(size, sign > 0 ? 1 : 0, sign < 0 ? 1 : 0);
+  }
+
+  /**
+   * Volume of which `buyShare` is buyer- and `sellShare` seller-initiated (shares in [0, 1]; their
+   * sum below 1 leaves the rest unclassified), split across buckets with the shares kept in every
+   * piece. Bulk volume classification pours whole bars this way.
+   */
+  addVolume(volume: number, buyShare: number, sellShare: number): void {
+    let rest = volume;
     const V = this.bucketVolume;
     while (rest > 0) {
       const room = V - this.fill;
       const take = rest < room ? rest : room;
-      if (sign > 0) this.buy += take;
-      else if (sign < 0) this.sell += take;
+      this.buy += take * buyShare;
+      this.sell += take * sellShare;
       rest -= take;
       if (take === room) {
         this.imbalance[this.completed % this.window] = Math.abs(this.buy - this.sell);

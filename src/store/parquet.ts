@@ -71,16 +71,7 @@ export class ParquetFeatureWriter implements FeatureBlockSink {
   }
 
   private async run(input: ReadableStream<pq.RecordBatch>, props: pq.WriterProperties): Promise<void> {
-    const out = await pq.transformParquetStream(input, props);
-    const reader = out.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const chunk = value as Uint8Array;
-      let off = 0;
-      while (off < chunk.length) off += writeSync(this.fd, chunk, off);
-      this.bytes += chunk.length;
-    }
+    this.bytes += await streamParquetToFd(input, props, this.fd);
   }
 
   write(block: FeatureBlock, symbols: readonly string[]): void {
@@ -149,4 +140,18 @@ function floatWithNulls(v: Float64Array, n: number) {
   const bitmap = new Uint8Array((n + 7) >> 3);
   for (let i = 0; i < n; i++) if (data[i] === data[i]) bitmap[i >> 3]! |= 1 << (i & 7);
   return makeData({ type: new Float64(), length: n, data, nullBitmap: bitmap, nullCount: nulls });
+}
+
+/** Encodes record batches as one Parquet file, written to `fd` as parquet-wasm produces it; returns the bytes written. */
+export async function streamParquetToFd(input: ReadableStream<pq.RecordBatch>, props: pq.WriterProperties, fd: number): Promise<number> {
+  const reader = (await pq.transformParquetStream(input, props)).getReader();
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return bytes;
+    const chunk = value as Uint8Array;
+    let off = 0;
+    while (off < chunk.length) off += writeSync(fd, chunk, off);
+    bytes += chunk.length;
+  }
 }

@@ -25,6 +25,7 @@ import {
   makeData, vectorFromArray, tableToIPC,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
+import { streamParquetToFd } from './parquet.ts';
 import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
 import type { TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
@@ -445,15 +446,7 @@ export async function compactPeriod(dir: string, period: string): Promise<{ file
       },
     }, { highWaterMark: 1 });
     meta = new Map([['flowcast.recording.version', String(RECORDING_VERSION)], ['flowcast.recording.segments', String(files.length)]]);
-    const out = await pq.transformParquetStream(input, fileProperties(meta));
-    const reader = out.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const chunk = value as Uint8Array;
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off);
-    }
+    await streamParquetToFd(input, fileProperties(meta), fd);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

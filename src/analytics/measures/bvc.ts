@@ -19,6 +19,7 @@
  *  - VPIN_BVC = sum over the last n completed buckets of |B - S| / (n V); NaN until n buckets.
  */
 import { normalCdf } from '../stats.ts';
+import { VpinState } from '../../features/vpin.ts';
 import type { TimeBase } from '../../core/time.ts';
 
 export class BvcVpinState {
@@ -31,11 +32,8 @@ export class BvcVpinState {
   private prevPrice = NaN;
   private readonly dp: Float64Array;
   private dpCount = 0;
-  private fill = 0;
-  private buy = 0;
-  private sell = 0;
-  private readonly imbalance: Float64Array;
-  completed = 0;
+  /** The buckets, filled exactly as FEATURES.md `vpin` fills them. */
+  private readonly buckets: VpinState;
   /** The last classified bar's buy fraction Z (NaN before the first). */
   lastBuyFraction = NaN;
 
@@ -44,7 +42,7 @@ export class BvcVpinState {
     this.barNs = barMs * 1_000_000;
     this.phase = timeBase.barPhase(this.barNs);
     this.dp = new Float64Array(sigmaBars);
-    this.imbalance = new Float64Array(window);
+    this.buckets = new VpinState(bucketVolume, window);
   }
 
   addTrade(ts: number, price: number, size: number): void {
@@ -65,12 +63,13 @@ export class BvcVpinState {
     this.bar = Math.floor((ts + this.phase) / this.barNs);
   }
 
+  /** Completed buckets so far. */
+  get completed(): number {
+    return this.buckets.completed;
+  }
+
   value(): number {
-    if (this.completed < this.window) return NaN;
-    let s = 0;
-    const n = this.window;
-    for (let i = this.completed - n; i < this.completed; i++) s += this.imbalance[i % n]!;
-    return s / (n * this.bucketVolume);
+    return this.buckets.value();
   }
 
   private closeBar(): void {
@@ -97,28 +96,7 @@ export class BvcVpinState {
     if (sigma > 0) z = normalCdf(d / sigma);
     else z = d > 0 ? 1 : d < 0 ? 0 : 0.5;
     this.lastBuyFraction = z;
-    this.pour(V, z);
+    this.buckets.addVolume(V, z, 1 - z);
     this.barVolume = 0;
-  }
-
-  private pour(volume: number, z: number): void {
-    let rest = volume;
-    const B = this.bucketVolume;
-    while (rest > 0) {
-      const room = B - this.fill;
-      const take = rest < room ? rest : room;
-      this.buy += take * z;
-      this.sell += take * (1 - z);
-      rest -= take;
-      if (take === room) {
-        this.imbalance[this.completed % this.window] = Math.abs(this.buy - this.sell);
-        this.completed++;
-        this.fill = 0;
-        this.buy = 0;
-        this.sell = 0;
-      } else {
-        this.fill += take;
-      }
-    }
   }
 }
