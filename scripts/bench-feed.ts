@@ -461,9 +461,10 @@ after a warm-up. ${models.length ? `Models: ${models.join(', ')} (models/), each
 ${markdownTable(['symbols', 'events in', 'models', 'frame', 'samples', 'p50 ms', 'p99 ms', 'p99.9 ms'], latRows)}
 
 Each load runs twice: without models (the feed path alone: ingest, book, features, fan-out) and
-with the shipped models, whose inference runs in a worker thread: on two cores the server's event
-loop, that worker, and the producer/subscriber process then compete for the CPU, which is what
-the tail of the second run measures (a machine with a core per thread, or a GPU, separates them).
+with the shipped models under the server's defaults (runner \`auto\`: the trees, ~0.3 ms for a
+batch of 64, run on the event loop; the transformer, ~3 ms, in its worker thread; queue delay 0):
+on two cores the event loop, that worker and the producer/subscriber process then compete for the
+CPU, which is what the tail of the second run measures (a core per thread, or a GPU, separates them).
 The server's own histograms (\`/metrics\`) put most of the features tail in transport and the
 subscriber: it publishes 99% of features frames within 0.25 ms of the event entering. Window
 snapshots and the worker's transfer buffers are reused rather than allocated per request: before

@@ -15,7 +15,7 @@ import { checkFeatureSet, ManifestError, MANIFEST_FILE, parseManifest, sampleSiz
 import { InputTransform } from './normalize.ts';
 import type { ProviderAttempt, ProviderName, SessionSettings } from './providers.ts';
 import { DynamicBatcher, type BatcherSettings } from './batcher.ts';
-import { createRunner, type ModelRunner, type RunnerMode, type ValueMeta } from './runner.ts';
+import { AUTO_INLINE_MAX_MS, createRunner, type ModelRunner, type RunnerChoice, type ValueMeta } from './runner.ts';
 import type { ModelMetrics } from './metrics.ts';
 
 export class ModelLoadError extends Error {
@@ -31,8 +31,8 @@ export interface LoadOptions {
   featureColumns: readonly string[];
   featureSpecVersion: number;
   metrics: ModelMetrics;
-  /** Where the session runs (default worker). */
-  runner?: RunnerMode;
+  /** Where the session runs (default worker); `auto` times a full batch inline and decides. */
+  runner?: RunnerChoice;
 }
 
 export class ServedModel {
@@ -50,6 +50,8 @@ export class ServedModel {
     readonly runner: ModelRunner,
     readonly transform: InputTransform,
     readonly batcher: DynamicBatcher,
+    /** Why the session runs where it does (the measurement, for `auto`). */
+    readonly runnerReason: string,
   ) {}
 
   /** Content hash of a model directory (manifest + ONNX bytes): equal hashes need no reload. */
@@ -95,20 +97,25 @@ export class ServedModel {
     if (manifest.onnx.sha256 && manifest.onnx.sha256 !== sha256) {
       throw new ModelLoadError(`${onnxPath}: sha256 ${sha256} differs from manifest onnx.sha256 ${manifest.onnx.sha256} (a partial copy, or the manifest belongs to another version)`);
     }
-    let runner: ModelRunner;
-    const mode = o.runner ?? 'worker';
-    try {
-      runner = await createRunner(mode, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), o.session, `${name} (${onnxPath})`);
-    } catch (e) {
-      throw new ModelLoadError(`${onnxPath}: onnxruntime could not load it: ${(e as Error).message}`);
+    const model = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const choice = o.runner ?? 'worker';
+    let runner = await openRunner(choice === 'auto' ? 'inline' : choice, model, manifest, onnxPath, o);
+    let runnerReason = 'requested';
+    if (choice === 'auto') {
+      const ms = await batchMs(runner, manifest, o.batcher.maxBatchSize);
+      const inline = ms <= AUTO_INLINE_MAX_MS;
+      runnerReason = `auto: a batch of ${o.batcher.maxBatchSize} takes ${ms.toFixed(3)} ms on this thread (${inline ? '<=' : '>'} ${AUTO_INLINE_MAX_MS} ms)`;
+      if (!inline) {
+        await runner.release().catch(() => undefined);
+        runner = await openRunner('worker', model, manifest, onnxPath, o);
+      }
     }
     try {
-      runner.bind(manifest.input.name, manifest.output.name, checkSessionShapes(runner.inputs, runner.outputs, manifest, onnxPath));
-      await smokeTest(runner, manifest, onnxPath);
       const transform = new InputTransform(manifest);
       // A worker runner takes the next batch while one runs; in this thread one at a time.
-      const batcher = new DynamicBatcher(name, runner, transform, manifest.output.classes.length, { ...o.batcher, maxInflight: o.batcher.maxInflight || (mode === 'worker' ? 2 : 1) }, o.metrics);
-      return new ServedModel(name, dir, manifest, sha256, bytes.length, runner.provider, runner.attempts, runner, transform, batcher);
+      const maxInflight = o.batcher.maxInflight || (runner.mode === 'worker' ? 2 : 1);
+      const batcher = new DynamicBatcher(name, runner, transform, manifest.output.classes.length, { ...o.batcher, maxInflight }, o.metrics);
+      return new ServedModel(name, dir, manifest, sha256, bytes.length, runner.provider, runner.attempts, runner, transform, batcher, runnerReason);
     } catch (e) {
       await runner.release().catch(() => undefined);
       throw e;
@@ -163,6 +170,37 @@ function checkSessionShapes(inputs: ValueMeta[], outputs: ValueMeta[], m: ModelM
     }
   }
   return dims;
+}
+
+/** A runner that has passed the shape checks and the smoke test. */
+async function openRunner(mode: 'worker' | 'inline', model: Uint8Array, manifest: ModelManifest, onnxPath: string, o: LoadOptions): Promise<ModelRunner> {
+  let runner: ModelRunner;
+  try {
+    runner = await createRunner(mode, model, o.session, `${manifest.name} (${onnxPath})`);
+  } catch (e) {
+    throw new ModelLoadError(`${onnxPath}: onnxruntime could not load it: ${(e as Error).message}`);
+  }
+  try {
+    runner.bind(manifest.input.name, manifest.output.name, checkSessionShapes(runner.inputs, runner.outputs, manifest, onnxPath));
+    await smokeTest(runner, manifest, onnxPath);
+    return runner;
+  } catch (e) {
+    await runner.release().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Median time of a full batch (normalised zeros), after a warm-up run. */
+async function batchMs(runner: ModelRunner, m: ModelManifest, n: number): Promise<number> {
+  const x = new Float32Array(sampleSize(m) * n);
+  await runner.run(x, n);
+  const t: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await runner.run(x, n);
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[2]!;
 }
 
 async function smokeTest(runner: ModelRunner, m: ModelManifest, file: string): Promise<void> {

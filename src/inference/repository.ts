@@ -21,7 +21,7 @@ import { defaultSessionSettings, type SessionSettings } from './providers.ts';
 import { batcherSettings, type BatcherSettings } from './batcher.ts';
 import { InferenceMetrics } from './metrics.ts';
 import { MANIFEST_FILE } from './manifest.ts';
-import type { RunnerMode } from './runner.ts';
+import type { RunnerChoice } from './runner.ts';
 
 const log = logger('inference');
 
@@ -38,8 +38,11 @@ export interface RepositoryOptions {
   debounceMs?: number;
   /** Serve only these model names. */
   only?: string[];
-  /** Where sessions run: a worker thread per model (default; the event loop never blocks) or inline. */
-  runner?: RunnerMode;
+  /**
+   * Where sessions run: a worker thread per model (default; the event loop never blocks), inline,
+   * or `auto` (per model: inline when a full batch is cheaper than a thread hop, runner.ts).
+   */
+  runner?: RunnerChoice;
   metrics?: InferenceMetrics;
 }
 
@@ -54,6 +57,9 @@ export interface ModelStatus {
   kind?: string;
   loadedAt?: string;
   provider?: string;
+  /** Where its session runs, and why. */
+  runner?: string;
+  runnerReason?: string;
   sha256?: string;
   input?: { name: string; columns: string[]; window: number; layout: string };
   output?: { name: string; classes: string[]; horizon?: number; labelColumn?: string };
@@ -75,7 +81,7 @@ export class ModelRepository extends EventEmitter {
   readonly session: SessionSettings;
   readonly batcher: BatcherSettings;
   readonly metrics: InferenceMetrics;
-  readonly runnerMode: RunnerMode;
+  readonly runnerMode: RunnerChoice;
   private readonly entries = new Map<string, Entry>();
   private readonly featureColumns: readonly string[];
   private readonly specVersion: number;
@@ -94,7 +100,8 @@ export class ModelRepository extends EventEmitter {
     this.featureColumns = opts.featureColumns ?? FEATURE_COLUMNS;
     this.specVersion = opts.featureSpecVersion ?? FEATURE_SPEC_VERSION;
     this.debounceMs = opts.debounceMs ?? 250;
-    this.runnerMode = opts.runner ?? (process.env.FLOWCAST_ORT_RUNNER === 'inline' ? 'inline' : 'worker');
+    const env = process.env.FLOWCAST_ORT_RUNNER;
+    this.runnerMode = opts.runner ?? (env === 'inline' || env === 'auto' ? env : 'worker');
     this.opts = { ...opts, runner: this.runnerMode };
   }
 
@@ -130,6 +137,8 @@ export class ModelRepository extends EventEmitter {
         kind: mf.kind,
         loadedAt: m.loadedAt.toISOString(),
         provider: m.provider,
+        runner: m.runner.mode,
+        runnerReason: m.runnerReason,
         sha256: m.sha256,
         input: { name: mf.input.name, columns: mf.input.columns, window: mf.input.window, layout: mf.input.layout },
         output: { name: mf.output.name, classes: mf.output.classes, horizon: mf.output.horizon, labelColumn: mf.output.labelColumn },

@@ -130,8 +130,11 @@ export interface ModelsConfig {
    */
   maxBatchSize: number;
   maxQueueDelayUs: number;
-  /** Where sessions run: `worker` (a thread per model; the event loop never waits) or `inline`. */
-  runner: 'worker' | 'inline';
+  /**
+   * Where sessions run: `auto` (default: per model, inline when a full batch takes <= 0.5 ms here,
+   * cheaper than a thread hop; else a worker), `worker` (a thread per model) or `inline`.
+   */
+  runner: 'auto' | 'worker' | 'inline';
 }
 
 export interface ServerConfig {
@@ -185,7 +188,7 @@ export function defaultConfig(): ServerConfig {
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
     features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu' },
-    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'worker' },
+    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'auto' },
   };
 }
 
@@ -344,7 +347,7 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
     setIf(cfg.models, 'maxQueueDelayUs', L.int(m, 'maxQueueDelayUs', 'models.', 0, 1_000_000));
     const runner = L.str(m, 'runner', 'models.');
     if (runner !== undefined) {
-      cfg.models.runner = runner === 'worker' || runner === 'inline' ? runner : L.fail('models.runner', `expected "worker" or "inline", got ${JSON.stringify(runner)}`);
+      cfg.models.runner = runner === 'auto' || runner === 'worker' || runner === 'inline' ? runner : L.fail('models.runner', `expected "auto", "worker" or "inline", got ${JSON.stringify(runner)}`);
     }
     const dir = L.str(m, 'dir', 'models.');
     if (dir !== undefined) cfg.models.dir = dir === '' ? '' : resolve(baseDir, dir);

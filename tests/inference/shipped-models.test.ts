@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceEngine } from '../../src/inference/engine.ts';
+import { AUTO_INLINE_MAX_MS } from '../../src/inference/runner.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 
 const SHIPPED = ['goog-gbdt', 'goog-transformer'];
@@ -47,6 +48,25 @@ describe('shipped models', () => {
     const g = engine.repository.get('goog-gbdt')!.manifest;
     expect(g.input).toMatchObject({ window: 1, layout: 'NF' });
     expect(g.normalization).toBeNull();
+  });
+
+  it('runner auto: each model runs inline exactly when its measured full batch is within the limit', async () => {
+    const auto = await InferenceEngine.open({ dir: 'models', runner: 'auto', batcher: { maxBatchSize: 64 } });
+    try {
+      for (const st of auto.models()) {
+        const m = /^auto: a batch of 64 takes ([\d.]+) ms on this thread \((<=|>) 0\.5 ms\)$/.exec(st.runnerReason ?? '');
+        expect(m, `${st.name}: ${st.runnerReason}`).not.toBeNull();
+        const inline = Number(m![1]) <= AUTO_INLINE_MAX_MS;
+        expect([st.name, st.runner, m![2]]).toEqual([st.name, inline ? 'inline' : 'worker', inline ? '<=' : '>']);
+      }
+      // Wherever it runs, the answers are the training library's.
+      const ref = reference('goog-gbdt');
+      const p = await auto.predict('goog-gbdt', 'GOOG', Float32Array.from(ref.samples[0]!.inputs, (v) => (v === null ? NaN : v)));
+      ref.samples[0]!.probs.forEach((q, k) => expect(p[k]).toBeCloseTo(q, 4));
+    } finally {
+      await auto.close();
+    }
+    expect(engine.models().every((st) => st.runner === 'worker' && st.runnerReason === 'requested')).toBe(true);
   });
 
   for (const name of SHIPPED) {

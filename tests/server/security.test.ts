@@ -37,10 +37,10 @@ describe('configuration rules', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flowcast-config-'));
     const file = join(dir, 'server.json');
     writeFileSync(file, JSON.stringify({ models: { runner: 'gpu', maxQueueDelayUs: 250 } }));
-    expect(() => loadServerConfig({ env: {}, file })).toThrow(`${file}: models.runner: expected "worker" or "inline", got "gpu"`);
+    expect(() => loadServerConfig({ env: {}, file })).toThrow(`${file}: models.runner: expected "auto", "worker" or "inline", got "gpu"`);
     writeFileSync(file, JSON.stringify({ models: { runner: 'inline', maxQueueDelayUs: 250, maxBatchSize: 8 } }));
     expect(loadServerConfig({ env: {}, file }).models).toMatchObject({ runner: 'inline', maxQueueDelayUs: 250, maxBatchSize: 8 });
-    expect(loadServerConfig({ env: {} }).models).toMatchObject({ runner: 'worker', maxQueueDelayUs: 0, maxBatchSize: 64 });
+    expect(loadServerConfig({ env: {} }).models).toMatchObject({ runner: 'auto', maxQueueDelayUs: 0, maxBatchSize: 64 });
     rmSync(dir, { recursive: true });
   });
 });
