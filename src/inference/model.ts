@@ -190,17 +190,28 @@ async function openRunner(mode: 'worker' | 'inline', model: Uint8Array, manifest
   }
 }
 
-/** Median time of a full batch (normalised zeros), after a warm-up run. */
-async function batchMs(runner: ModelRunner, m: ModelManifest, n: number): Promise<number> {
-  const x = new Float32Array(sampleSize(m) * n);
-  await runner.run(x, n);
-  const t: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
+/** Models loading together measure one at a time: an inline run of one would land in another's timing. */
+let measuring: Promise<unknown> = Promise.resolve();
+
+/**
+ * Time of a full batch (normalised zeros) on this thread: the fastest of five after a warm-up run,
+ * because anything else the event loop runs meanwhile only ever adds to a run's time.
+ */
+function batchMs(runner: ModelRunner, m: ModelManifest, n: number): Promise<number> {
+  const measure = async (): Promise<number> => {
+    const x = new Float32Array(sampleSize(m) * n);
     await runner.run(x, n);
-    t.push(performance.now() - t0);
-  }
-  return t.sort((a, b) => a - b)[2]!;
+    let best = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await runner.run(x, n);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best;
+  };
+  const next = measuring.then(measure, measure);
+  measuring = next.catch(() => undefined);
+  return next;
 }
 
 async function smokeTest(runner: ModelRunner, m: ModelManifest, file: string): Promise<void> {
