@@ -120,7 +120,8 @@ export class L2Book {
       }
     }
     // Only a level set at or through the opposite touch can cross the book; removals never do.
-    if ((maxBidSet >= this.asks.bestPrice() || minAskSet <= this.bids.bestPrice()) && this.isCrossed()) {
+    // (The finiteness tests spare most messages, which touch one side, a look at the other side's best.)
+    if (((maxBidSet !== -Infinity && maxBidSet >= this.asks.bestPrice()) || (minAskSet !== Infinity && minAskSet <= this.bids.bestPrice())) && this.isCrossed()) {
       if (maxBidSet >= this.asks.bestPrice()) r.repairedLevels += this.asks.removeThrough(maxBidSet);
       if (minAskSet <= this.bids.bestPrice()) r.repairedLevels += this.bids.removeThrough(minAskSet);
       r.crossed = this.isCrossed();
