@@ -28,7 +28,10 @@ export interface LiveCompute {
 }
 
 export async function liveCompute(spec: ComputeSpec, levels: number): Promise<LiveCompute> {
-  if (spec === 'cpu') return { info: engineComputeInfo({ requested: spec, reason: 'requested' }), dispose: async () => {} };
+  if (spec === 'cpu') {
+    const reason = 'the float64 engine alone (the default; --compute auto measures the kernels at the live shape, gpujs[:mode] uses them)';
+    return { info: engineComputeInfo({ requested: spec, reason }), dispose: async () => {} };
+  }
   const sel = await selectComputeBackend(spec, { levels, shape: { windows: 1, rows: 1 }, budgetMs: 60 });
   if (spec === 'auto') {
     await sel.backend.dispose();
