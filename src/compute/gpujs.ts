@@ -3,7 +3,9 @@
  *
  *  webgpu      WGSL compute shaders through Dawn (a GPU with a Vulkan/Metal/D3D12 driver); the two
  *              kernels run as one gpu.js pipeline: one upload, one command submit, one readback
- *  headlessgl  GLSL through the `gl` package (an optional gpu.js dependency; needs a GL driver)
+ *  headlessgl  GLSL through the `gl` package (an optional gpu.js dependency; needs a GL driver). The
+ *              project overrides it with an empty package: its install fetches a prebuilt binary from
+ *              GitHub, which these machines cannot reach (add `gl` by hand where a GL driver exists)
  *  webgl(2)    browsers only
  *  webasm      WebAssembly with f32x4 SIMD on the CPU
  *  cpu         gpu.js's own JavaScript translation (float32 results)
@@ -50,7 +52,7 @@ export async function gpuJsModeStatus(mode: GpuJsMode): Promise<{ ok: boolean; d
     case 'headlessgl':
       return GPU.isHeadlessGLSupported
         ? { ok: true, detail: 'headless-gl context' }
-        : { ok: false, detail: 'no headless-gl context (optional npm package "gl" missing or no GL driver)' };
+        : { ok: false, detail: 'no headless-gl context (the npm package "gl" is overridden by an empty one in package.json, or no GL driver)' };
     case 'webgl2':
     case 'webgl':
       return (mode === 'webgl2' ? GPU.isWebGL2Supported : GPU.isWebGLSupported)
