@@ -95,6 +95,7 @@ export async function captureDense(
     while (cap < need) cap *= 2;
     reference = reference.map((a) => copyInto(new Float64Array(cap), a));
     sizeScale = copyInto(new Float64Array(cap), sizeScale);
+    for (const l of live) for (let c = 0; c < l.cols.length; c++) l.cols[c] = copyInto(new Float64Array(cap), l.cols[c]!);
   };
   const denseIdx = DENSE_COLUMNS.map((c) => COL[c]);
   const engine = new FeatureEngine(fo, source.timeBase, (block: FeatureBlock) => {
@@ -138,10 +139,7 @@ export async function captureDense(
       for (const l of live) {
         l.ld.onRow(row);
         const d = l.ld.compute(row.symbol)!;
-        for (let c = 0; c < l.cols.length; c++) {
-          if (l.cols[c]!.length <= n) l.cols[c] = copyInto(new Float64Array(l.cols[c]!.length * 2), l.cols[c]!);
-          l.cols[c]![n - 1] = d[c]![0]!;
-        }
+        for (let c = 0; c < l.cols.length; c++) l.cols[c]![n - 1] = d[c]![0]!;
       }
     },
   };

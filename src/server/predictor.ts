@@ -56,7 +56,7 @@ class Window {
     for (let c = 0; c < this.C; c++) this.data[at + c] = values[cols[c]!]!;
     this.rows++;
   }
-  /** The last T rows, oldest first, row-major: a fresh array (the engine reads it when it batches). */
+  /** The last T rows, oldest first, row-major, in a pooled array: release() it once its request has its answer (the engine reads it when it batches). */
   snapshot(): Float64Array {
     const out = this.spare.pop() ?? new Float64Array(this.T * this.C);
     const start = this.rows % this.T;
