@@ -8,9 +8,8 @@
  * behind I/O), so the cut measured here is the strictest one. Writes the table into
  * docs/benchmarks.md (section bench:analytics).
  *
- *   npm run bench:analytics [-- --repeats 5] [--no-write]
+ *   npm run bench:analytics [-- --repeats 5] [--no-doc]
  */
-import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openSource } from '../src/sources/spec.ts';
 import { BookBuilder } from '../src/book/builder.ts';
@@ -23,17 +22,19 @@ import { AnalyticsEngine } from '../src/analytics/engine.ts';
 import { analyticsTap, teeRows } from '../src/analytics/tap.ts';
 import type { RowSink } from '../src/book/row.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
+import { GOOG, USDM } from '../src/sources/samples.ts';
+import { machineLine, median } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { repeats: { type: 'string' }, 'no-write': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { repeats: { type: 'string' }, 'no-doc': { type: 'boolean' } } });
 const repeats = Number(values.repeats ?? 9);
 
 const DATASETS = [
   {
     name: 'LOBSTER GOOG 2012-06-21 (10 levels)',
-    spec: 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz',
+    spec: GOOG,
     gate: true,
   },
-  { name: 'Binance USD-M BTCUSDT capture', spec: 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz', gate: false },
+  { name: 'Binance USD-M BTCUSDT capture', spec: USDM, gate: false },
 ];
 
 type Mode = 'features' | 'features+analytics' | 'analytics';
@@ -68,12 +69,6 @@ async function runOnce(spec: string, mode: Mode, vpin: Record<string, number>): 
   return { rows, seconds: (performance.now() - t0) / 1000, alerts };
 }
 
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 const rowsOut: (string | number)[][] = [];
 let gateCut = NaN;
 for (const ds of DATASETS) {
@@ -98,10 +93,10 @@ for (const ds of DATASETS) {
   const a = median(rates.analytics);
   // Paired: each repeat ran both modes back to back, so load from other processes on the machine
   // hits both sides of a pair alike; the median of the pairs' cuts is the estimate.
-  const cut = median(rates.features.map((x, i) => 1 - rates['features+analytics'][i]! / x));
+  const cuts = rates.features.map((x, i) => 1 - rates['features+analytics'][i]! / x).sort((p, q) => p - q);
+  const cut = median(cuts);
   if (ds.gate) gateCut = cut;
   const fmt = (x: number): string => `${(x / 1000).toFixed(1)}k`;
-  const cuts = rates.features.map((x, i) => 1 - rates['features+analytics'][i]! / x).sort((p, q) => p - q);
   rowsOut.push([ds.name, rowCount.toLocaleString('en-US'), fmt(f), fmt(fa), `${(100 * cut).toFixed(1)}%`,
     `${(100 * cuts[0]!).toFixed(0)}% .. ${(100 * cuts[cuts.length - 1]!).toFixed(0)}%`, fmt(a), alertCount.toLocaleString('en-US')]);
   process.stderr.write(`${ds.name}: features ${fmt(f)} rows/s, +analytics ${fmt(fa)} rows/s (cut ${(100 * cut).toFixed(1)}%), analytics alone ${fmt(a)} rows/s; ` +
@@ -117,7 +112,7 @@ const md = `### Analytics cost on the feature pipeline
 \`npm run bench:analytics\` (repeats ${repeats}; rows/s are medians; runs interleaved in one process after a warm-up
 run; the cut is the median over repeats of 1 - (features + analytics) / features, the two runs of a repeat
 back to back, which cancels most of the load other processes put on a shared machine).
-Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.
+Machine: ${machineLine()}.
 
 Rows/s of the whole path from the compressed input files (parse, book, features; the analytics see every
 order message, print, level change, quote and row). Feature blocks are counted, not written, so file
@@ -125,7 +120,7 @@ output does not dilute the cost. Requirement (issue 7): the analytics cut the fe
 on the GOOG day by at most 25%: measured **${(100 * gateCut).toFixed(1)}%**.
 
 ${table}`;
-if (!values['no-write']) writeDocSection('docs/benchmarks.md', 'bench:analytics', md);
+if (!values['no-doc']) writeDocSection('docs/benchmarks.md', 'bench:analytics', md);
 process.stdout.write(md + '\n');
 if (!(gateCut <= 0.25)) {
   process.stderr.write(`FAIL: the analytics cut the GOOG feature pipeline by ${(100 * gateCut).toFixed(1)}% (> 25%)\n`);

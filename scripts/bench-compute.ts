@@ -9,7 +9,6 @@
  *   --backends cpu,gpujs:webasm   --min-ms 300
  */
 import { writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openSource } from '../src/sources/spec.ts';
 import type { MarketSource } from '../src/sources/source.ts';
@@ -21,8 +20,9 @@ import { SnapshotBatch } from '../src/snapshots/batch.ts';
 import { availableBackends } from '../src/compute/select.ts';
 import type { DenseBackend } from '../src/compute/backend.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
+import { GOOG } from '../src/sources/samples.ts';
+import { fmtRate, machineLine, median } from './lib/stats.ts';
 
-const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,11 +47,6 @@ const SHAPES: Shape[] = [
   { name: '1,024 x 100', windows: 1024, rows: 100 },
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
 async function timeRuns(fn: () => unknown): Promise<{ first: number; ms: number }> {
   let t = performance.now();
   await fn();
@@ -70,9 +65,7 @@ function rate(rows: number, ms: number): number {
   return rows / (ms / 1000);
 }
 
-function fmt(r: number): string {
-  return r >= 1e6 ? `${(r / 1e6).toFixed(2)} M` : `${(r / 1e3).toFixed(0)} k`;
-}
+const fmt = fmtRate;
 
 // Real rows: the GOOG day in one ring, and the engine's speed on the same day.
 const src = await openSource(GOOG);
@@ -115,6 +108,10 @@ const engineRate = rate(dayRows, Math.max(1, engineMs - replayMs));
 
 const wanted = args.backends?.split(',').map((s) => s.trim());
 const { backends, unavailable } = await availableBackends(wanted);
+if (backends.length === 0) {
+  process.stderr.write(`bench:compute: none of the requested backends runs here: ${Object.entries(unavailable).map(([k, v]) => `${k}: ${v}`).join('; ')}\n`);
+  process.exit(1);
+}
 
 interface Cell {
   rate: number;
@@ -190,15 +187,13 @@ for (const [shape, row] of results) {
     ...names.map((n) => fmt(row.get(n)!.rate)),
     fmt(assembly.get(shape)!),
     `**${best}**`,
-    `${(row.get(best)!.rate / row.get('cpu')!.rate).toFixed(2)}x`,
+    row.has('cpu') ? `${(row.get(best)!.rate / row.get('cpu')!.rate).toFixed(2)}x` : '-',
     `${(row.get(best)!.rate / engineRate).toFixed(2)}x`,
   ]);
 }
 const firstCalls = [...results].map(([shape, row]) => [shape, ...names.map((n) => `${row.get(n)!.firstMs.toFixed(0)} ms`)]);
 
-const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
-const md = `Command: \`npm run bench:compute\` (scripts/bench-compute.ts). Machine: ${cpus().length} x ${cpuModel}, ` +
-  `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, no GPU. Data: the real GOOG day ` +
+const md = `Command: \`npm run bench:compute\` (scripts/bench-compute.ts). Machine: ${machineLine()}. Data: the real GOOG day ` +
   `(${dayRows.toLocaleString('en-US')} rows, 10 levels); B x T windows are spread over the day, each with 50 rows of history. ` +
   `Rows/s = output rows (B x T) per second for all 20 dense columns (median of >= 5 rounds after a compiling first run; each round runs every backend once, in rotating order), ` +
   `float32 tensor in, spec values out.

@@ -10,7 +10,9 @@
  *    same loop corked), each in its own process. Subscribers are raw TCP sockets that count
  *    WebSocket frames without decoding them, so the servers are what is measured.
  *
- *   npm run bench:feed [-- --quick]
+ *   npm run bench:feed [-- --quick] [--latency | --fanout] [--no-doc]
+ *   (--no-doc: print the section without writing docs/benchmarks.md; BENCH_BURST, BENCH_NODE_ARGS and
+ *   BENCH_DEBUG tune the fan-out burst, pass flags to the server process and print its histograms)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -19,6 +21,7 @@ import { createInterface } from 'node:readline';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
+import { fmtRate, machineLine, percentile } from './lib/stats.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const WRITE_KEY = 'bench-write-key-0123456789';
@@ -161,13 +164,9 @@ async function stopChild(c: Child): Promise<void> {
   await new Promise((r) => c.proc.once('exit', r));
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
 
 const fmtMs = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
-const fmtRate = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : `${(v / 1e3).toFixed(0)} k/s`);
+const fmtRateS = (v: number): string => `${fmtRate(v)}/s`;
 
 /** A subscriber that is only a TCP socket: handshake, one subscribe request, then counts frames. */
 class CountingSubscriber {
@@ -405,7 +404,7 @@ async function main(): Promise<void> {
     if (kind === 'latency') return childLatencyServer();
     return childFanoutServer(kind as 'uws' | 'ws' | 'ws-cork');
   }
-  const machine = `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const machine = machineLine();
   const load0 = os.loadavg()[0]!;
   process.stderr.write(`bench:feed on ${machine}\n`);
 
@@ -427,7 +426,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < repeats; r++) {
       for (const kind of ['uws', 'ws', 'ws-cork'] as const) {
         const res = await fanout(kind, subs, frames);
-        process.stderr.write(`fan-out ${kind} to ${subs}: ${fmtRate(res.rate)} (${res.seconds.toFixed(2)} s)\n`);
+        process.stderr.write(`fan-out ${kind} to ${subs}: ${fmtRateS(res.rate)} (${res.seconds.toFixed(2)} s)\n`);
         runs[kind]!.push(res);
       }
     }
@@ -447,7 +446,7 @@ async function main(): Promise<void> {
   const fanRows = plan.map(([subs]) => {
     const get = (k: string) => fan.find((f) => f.kind === k && f.subscribers === subs)!;
     const u = get('uws'), w = get('ws'), c = get('ws-cork');
-    return [subs.toLocaleString('en-US'), u.frames.toLocaleString('en-US'), fmtRate(u.rate), fmtRate(w.rate), fmtRate(c.rate), `${(u.rate / w.rate).toFixed(1)}x`, `${(u.rate / c.rate).toFixed(1)}x`];
+    return [subs.toLocaleString('en-US'), u.frames.toLocaleString('en-US'), fmtRateS(u.rate), fmtRateS(w.rate), fmtRateS(c.rate), `${(u.rate / w.rate).toFixed(1)}x`, `${(u.rate / c.rate).toFixed(1)}x`];
   });
   const md = `## Feed: end-to-end latency and fan-out (\`npm run bench:feed\`)
 
@@ -480,7 +479,7 @@ median of ${repeats} interleaved runs.
 
 ${markdownTable(['subscribers', 'frames', 'uWS broker', 'ws loop', 'ws corked', 'uWS / ws loop', 'uWS / ws corked'], fanRows)}
 `;
-  writeDocSection('docs/benchmarks.md', 'bench:feed', md);
+  if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:feed', md);
   process.stdout.write(md);
 }
 

@@ -11,7 +11,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpus, availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { InferenceEngine } from '../src/inference/engine.ts';
@@ -22,6 +21,7 @@ import { createRunner, type ModelRunner, type RunnerMode } from '../src/inferenc
 import { defaultSessionSettings, sessionOptions } from '../src/inference/providers.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
 import { mulberry32 } from '../src/training/random.ts';
+import { machineLine, median, percentile } from './lib/stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +38,6 @@ const rounds = Number(values.rounds);
 const sizes = values.sizes!.split(',').map(Number);
 const SYMBOLS = ['GOOG', 'AMZN', 'AAPL', 'MSFT', 'INTC', 'BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 
-const percentile = (sorted: number[], q: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
-const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 interface Batched { rate: number; p50: number; p99: number; meanBatch: number }
 interface Row { model: string; batch: number; rawRate: number; rawMs: number; worker: Batched; inline: Batched }
@@ -163,11 +161,10 @@ async function main(): Promise<void> {
   // The better runner at each (model, batch size): what a deployment picks for its traffic.
   const best = rows.map((r) => ({ r, x: Math.max(r.worker.rate, r.inline.rate) / r.rawRate }));
   const bestBelow = best.filter((b) => b.x < 0.9).map((b) => `${b.r.model} B=${b.r.batch} ${b.x.toFixed(3)}`);
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const md = [
     '## Inference: raw ONNX Runtime vs the dynamic batcher',
     '',
-    `\`npm run bench:inference\` (scripts/bench-inference.ts), ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${availableParallelism()} cores, no GPU, Node ${process.version}, onnxruntime-node ${ort.env.versions.node}, CPU provider, ${settings.intraOpThreads} intra-op thread(s), no spinning, sequential execution.`,
+    `\`npm run bench:inference\` (scripts/bench-inference.ts): ${machineLine()}, onnxruntime-node ${ort.env.versions.node}, CPU provider, ${settings.intraOpThreads} intra-op thread(s), no spinning, sequential execution.`,
     '',
     `Raw: \`session.run\` back to back on ready [B, ...] tensors in the calling thread (cycling over 4,096 distinct windows). Batcher: a DynamicBatcher with maxBatchSize = B and maxQueueDelay 2 ms, fed by 2 x B concurrent clients that each await one single-sample request at a time (8 symbols, the same windows); its cost includes copying every raw window into the batch tensor. Worker: the session in a worker thread, up to 2 batches in flight (where the server's \`runner: auto\` puts a model whose full batch takes over 0.5 ms: the transformer). Inline: the session on the event loop, 1 batch in flight (where auto puts the trees: a thread hop costs more than their batch). Medians of ${rounds} interleaved rounds of ${slice} s.`,
     '',

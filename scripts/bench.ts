@@ -4,14 +4,13 @@
  *      on the Binance USD-M capture and on the GOOG LOBSTER day (parsing excluded);
  *  (b) feature rows/s on the GOOG day, every column, with parsing measured separately;
  *  (c) peak memory of `flowcast features` on inputs of growing size (a child process each).
- * Writes its table into docs/benchmarks.md (section bench:book).
+ * Writes its table into docs/benchmarks.md (section bench:book) unless --no-doc.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import os from 'node:os';
 import { OrderBook } from 'tardis-dev';
 import { openSource } from '../src/sources/spec.ts';
 import { L2Book, type LadderKind } from '../src/book/l2-book.ts';
@@ -22,10 +21,9 @@ import { FeatureEngine } from '../src/features/engine.ts';
 import { featureOptions } from '../src/features/options.ts';
 import { TimeBaseRef } from '../src/core/time.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
+import { GOOG, GOOG_MSG, GOOG_OB, SPOT, USDM } from '../src/sources/samples.ts';
+import { fmtRate, machineLine, median } from './lib/stats.ts';
 
-const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';
-const USDM = 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
-const SPOT = 'binance:data/binance/binance-spot_btcusdt_20240808.jsonl.gz';
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 
 /**
@@ -166,8 +164,7 @@ function replayTardis(w: Workload, view: boolean): void {
   }
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
+const fmt = fmtRate;
 
 async function bookBench() {
   const rows: (string | number)[][] = [];
@@ -267,10 +264,9 @@ async function featureBench() {
 }
 
 /** GOOG prefixes of growing length (the same source, 1/4, 1/2 and the whole day), written as csv.gz pairs. */
-function googPrefixes(): [string, string][] {
-  const dir = mkdtempSync(join(tmpdir(), 'flowcast-bench-'));
-  const msg = gunzipSync(readFileSync('data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz')).toString('latin1').split('\n');
-  const ob = gunzipSync(readFileSync('data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz')).toString('latin1').split('\n');
+function googPrefixes(dir: string): [string, string][] {
+  const msg = gunzipSync(readFileSync(GOOG_MSG)).toString('latin1').split('\n');
+  const ob = gunzipSync(readFileSync(GOOG_OB)).toString('latin1').split('\n');
   const total = msg.length - 1;
   return [4, 2].map((d) => {
     const n = Math.floor(total / d);
@@ -287,12 +283,15 @@ function googPrefixes(): [string, string][] {
 function memoryBench() {
   const rows: (string | number)[][] = [];
   const rss: number[] = [];
-  for (const [name, spec] of [...googPrefixes(), ['GOOG, the whole day', GOOG], ['Binance USD-M capture', USDM]] as [string, string][]) {
+  const dir = mkdtempSync(join(tmpdir(), 'flowcast-bench-'));
+  const inputs = [...googPrefixes(dir), ['GOOG, the whole day', GOOG], ['Binance USD-M capture', USDM]] as [string, string][];
+  for (const [name, spec] of inputs) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/lib/peak-rss.ts', spec], { encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').at(-1)!) as { rows: number; maxRssMB: number; heapMB: number };
     rows.push([name, r.rows.toLocaleString('en-US'), `${r.maxRssMB.toFixed(0)} MB`, `${r.heapMB.toFixed(0)} MB`]);
     rss.push(r.maxRssMB);
   }
+  rmSync(dir, { recursive: true, force: true });
   // The quarter day against the whole day (4x the input).
   const growth = `${rss[0]!.toFixed(0)} MB to ${rss[2]!.toFixed(0)} MB (+${((rss[2]! / rss[0]! - 1) * 100).toFixed(0)}%)`;
   return { growth, table: markdownTable(['input (flowcast features -> CSV, one child process each)', 'rows', 'peak RSS (VmHWM)', 'heap in use at the end'], rows) };
@@ -301,7 +300,7 @@ function memoryBench() {
 const book = await bookBench();
 const feats = await featureBench();
 const mem = memoryBench();
-const machine = `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+const machine = machineLine();
 const doc = `## Book rebuild, feature throughput, memory (\`npm run bench\`)
 
 Machine: ${machine}. Medians of ${REPEATS} interleaved runs; every book gets the same pre-parsed
@@ -326,5 +325,5 @@ V8 sizing its heap for garbage: the heap in use at the end does not follow the i
 
 ${mem.table}
 `;
-writeDocSection('docs/benchmarks.md', 'bench:book', doc);
+if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:book', doc);
 process.stdout.write(doc + (sink === 0.5 ? ' ' : '') + '\n');

@@ -8,7 +8,7 @@
  *  3. the latency monitor: clock offset and jitter per stream, and an injected delay spike;
  *  4. alert rates per hour of every kind on the clean data.
  *
- *   npx tsx scripts/validate-analytics.ts [--no-write]
+ *   npx tsx scripts/validate-analytics.ts [--no-doc]
  */
 import { parseArgs } from 'node:util';
 import { runAnalytics, type AnalyticsRunResult } from '../src/analytics/run.ts';
@@ -17,14 +17,16 @@ import type { Alert } from '../src/analytics/alerts.ts';
 import { OrderType, type MarketSink } from '../src/sources/events.ts';
 import { DEFAULT_ANALYTICS_OPTIONS } from '../src/analytics/options.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
+import { AMZN, GOOG, SPOT, USDM } from '../src/sources/samples.ts';
+import { median } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { 'no-write': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { 'no-doc': { type: 'boolean' } } });
 
 const DATA = {
-  goog: 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz',
-  amzn: 'lobster:data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip',
-  usdm: 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz',
-  spot: 'binance:data/binance/binance-spot_btcusdt_20240808.jsonl.gz',
+  goog: GOOG,
+  amzn: AMZN,
+  usdm: USDM,
+  spot: SPOT,
 } as const;
 const NAMES: Record<keyof typeof DATA, string> = {
   goog: 'LOBSTER GOOG 2012-06-21 (10 levels)',
@@ -76,11 +78,6 @@ async function run(spec: string, segments: (first: number) => Segment[] = () => 
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-');
 const num = (x: number): string => x.toLocaleString('en-US');
 const rate = (n: number, h: number): string => (n / h).toFixed(n / h < 10 ? 2 : 0);
-function median(a: number[]): number {
-  if (!a.length) return NaN;
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1]! : (s[(s.length >> 1) - 1]! + s[s.length >> 1]!) / 2;
-}
 
 // ---------------------------------------------------------------- clean runs
 const clean: Partial<Record<keyof typeof DATA, Run>> = {};
@@ -268,5 +265,5 @@ ${markdownTable(['capture', 'segment', 'detected', 'delay ms', 'latency alerts o
 
 ${markdownTable(['kind', ...(Object.keys(DATA) as (keyof typeof DATA)[]).map((k) => NAMES[k])], rateRows)}
 `;
-if (!values['no-write']) writeDocSection('docs/analytics.md', 'validation:analytics', md);
+if (!values['no-doc']) writeDocSection('docs/analytics.md', 'validation:analytics', md);
 process.stdout.write(md);

@@ -3,7 +3,7 @@
  * process's peak resident memory. Read from /proc/self/status (VmHWM): getrusage's maxrss is
  * inherited across fork/exec on Linux and would report the parent's peak.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFeatures } from '../../src/pipeline/features.ts';
@@ -21,4 +21,5 @@ const spec = process.argv[2]!;
 const out = join(tmpdir(), `flowcast-peak-${process.pid}.csv`);
 const res = await runFeatures(spec, {}, (cols, tb) => new CsvFeatureWriter(out, cols, tb));
 const heapMB = process.memoryUsage().heapUsed / 2 ** 20;
+rmSync(out, { force: true });
 process.stdout.write(JSON.stringify({ rows: res.output.rows, maxRssMB: peakRssMB(), heapMB }) + '\n');

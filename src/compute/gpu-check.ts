@@ -13,12 +13,13 @@ import { parseArgs } from 'node:util';
 import { probeComputeEnvironment } from './probe.ts';
 import { availableBackends } from './select.ts';
 import { captureDense, compareDense, FLOAT32_TOLERANCE, FLOAT64_TOLERANCE, type ColumnParity } from './parity.ts';
+import { AMZN, GOOG, SPOT, USDM } from '../sources/samples.ts';
 
 export const PARITY_SOURCES: Record<string, string> = {
-  GOOG: 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz',
-  'AMZN (5 levels)': 'lobster:data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip',
-  'BTCUSDT USD-M': 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz',
-  'BTCUSDT spot': 'binance:data/binance/binance-spot_btcusdt_20240808.jsonl.gz',
+  GOOG,
+  'AMZN (5 levels)': AMZN,
+  'BTCUSDT USD-M': USDM,
+  'BTCUSDT spot': SPOT,
 };
 
 const { values, positionals } = parseArgs({

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMPUTE_SPEC_HELP, parseComputeSpec, type ComputeSpec } from '../compute/backend.ts';
+import { AMZN, GOOG, USDM } from '../sources/samples.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -150,11 +151,7 @@ export interface ServerConfig {
   models: ModelsConfig;
 }
 
-export const DEFAULT_REPLAY_SPECS = [
-  'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz',
-  'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz',
-  'lobster:data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip',
-];
+export const DEFAULT_REPLAY_SPECS = [USDM, GOOG, AMZN];
 
 /** The demo's models (models/) were trained on the LOBSTER GOOG day: served to the equities only. */
 export const DEFAULT_MODEL_SYMBOLS: Record<string, string[]> = { '*': ['GOOG', 'AMZN'] };

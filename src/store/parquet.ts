@@ -1,6 +1,6 @@
 /**
  * Feature Parquet, streamed in bounded row groups (parquet-wasm's memory never shrinks, so a file
- * is never built whole in memory). Settings measured in STACK.md: zstd, BYTE_STREAM_SPLIT on
+ * is never built whole in memory). Settings measured when the stack was chosen: zstd, BYTE_STREAM_SPLIT on
  * floats, DELTA_BINARY_PACKED on the int64 columns, no dictionary on floats, 128Ki-row groups.
  *
  * Schema: ts_ns int64 (epoch ns), symbol (dictionary utf8), row int64, then one float64 column per
