@@ -39,9 +39,9 @@ import { R_ASK, R_BEST, R_BID, R_CUM, R_DISP, R_KEY, R_LEVEL, R_PX, R_SIDE, R_SI
 import { LatencyMonitor, type LatencyStats } from './latency.ts';
 import type { MetricSample } from './metrics.ts';
 import { fmt } from './alerts.ts';
+import { NS_PER_MS } from '../core/time.ts';
 
 const log = logger('analytics');
-const NS_PER_MS = 1_000_000;
 
 /**
  * Where the FEATURES.md VPIN and bar measures live when a FeatureEngine runs beside the analytics on

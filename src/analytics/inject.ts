@@ -16,8 +16,8 @@
 import { ASK, BID, DepthEvent, OrderEvent, OrderType, TradeEvent, type MarketSink, type OrderEvent as OrderEventT, type QuoteEvent } from '../sources/events.ts';
 import type { BookView } from './engine.ts';
 import type { PriceLadder } from '../book/ladder.ts';
+import { NS_PER_MS } from '../core/time.ts';
 
-const NS_PER_MS = 1_000_000;
 
 export type Segment =
   | { kind: 'crash'; symbol: string; at: number; bps: number; fraction: number; steps: number; stepMs: number; holdMs: number; sides: 'both' | 'bid' | 'ask' }

@@ -20,11 +20,11 @@ import type { AnalyticsOptions } from './options.ts';
 import type { AlertKind, Evidence, Severity } from './alerts.ts';
 import { fmt } from './alerts.ts';
 import { r6 } from './detectors/context.ts';
+import { NS_PER_MS } from '../core/time.ts';
 
 export const STREAM_NAMES = ['depth', 'trade', 'quote'] as const;
 export type StreamKind = 0 | 1 | 2;
 
-const NS_PER_MS = 1_000_000;
 
 export interface LatencyStats {
   symbol: string;

@@ -3,6 +3,7 @@
  * gauges and counters a scraper can take. The engine lists its samples; the server serves
  * `renderPrometheus(engine.metrics())` on /metrics next to its own.
  */
+import { escapeHelp, escapeLabel, formatValue } from '../core/prometheus.ts';
 export interface MetricSample {
   name: string;
   help: string;
@@ -29,19 +30,4 @@ export function renderPrometheus(samples: readonly MetricSample[]): string {
     }
   }
   return out.join('\n') + '\n';
-}
-
-function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
-
-function escapeHelp(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-function escapeLabel(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }

@@ -37,6 +37,13 @@ export interface SymbolCounters {
   nonMonotonic: number;
 }
 
+function zeroCounters(): SymbolCounters {
+  return {
+    rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
+    repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
+  };
+}
+
 export interface GapRecord {
   symbol: string;
   line: number;
@@ -56,10 +63,7 @@ class SymbolState {
   readonly trades = new TradeQueue();
   buffer: Buffered[] = [];
   openGap: GapRecord | undefined;
-  readonly c: SymbolCounters = {
-    rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
-    repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
-  };
+  readonly c: SymbolCounters = zeroCounters();
   constructor(readonly symbol: string, readonly id: number) {}
 }
 
@@ -122,10 +126,7 @@ export class BookBuilder implements MarketSink {
 
   /** Sums of every symbol's counters. */
   totals(): SymbolCounters {
-    const t: SymbolCounters = {
-      rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
-      repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
-    };
+    const t = zeroCounters();
     for (const s of this.states.values()) for (const k of Object.keys(t) as (keyof SymbolCounters)[]) t[k] += s.c[k];
     return t;
   }

@@ -59,3 +59,8 @@ export interface ComputeInfo {
   /** Calibration results (rows/s by backend) when auto measured them. */
   measured?: Record<string, number>;
 }
+
+/** The first line of an error's message: native-addon load failures run to many lines. */
+export function errorLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!;
+}

@@ -3,6 +3,7 @@
  * one-node model (Y = X * X, float32 [4]) for each provider the onnxruntime-node build lists.
  * The model is encoded here, in memory, so the probe needs no model file.
  */
+import { errorLine } from './backend.ts';
 export interface ProviderStatus {
   name: string;
   /** Shipped inside the npm package (false: needs the separately installed CUDA/TensorRT libraries). */
@@ -37,7 +38,7 @@ export async function probeExecutionProviders(only?: readonly string[]): Promise
       const ok = y[3] === 16;
       providers.push({ name, bundled, live: ok, detail: ok ? 'session created and ran' : `wrong result ${Array.from(y)}` });
     } catch (e) {
-      providers.push({ name, bundled, live: false, detail: String((e as Error).message ?? e).split('\n')[0]!.slice(0, 300) });
+      providers.push({ name, bundled, live: false, detail: errorLine(e).slice(0, 300) });
     }
   }
   return { version: ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown', providers };

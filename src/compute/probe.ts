@@ -5,7 +5,7 @@
  * scripts/gpu-check prints it; a server can put it in /healthz.
  */
 import { cpus } from 'node:os';
-import { GPUJS_MODES, type GpuJsMode } from './backend.ts';
+import { errorLine, GPUJS_MODES, type GpuJsMode } from './backend.ts';
 import { CpuBackend } from './cpu.ts';
 import { GpuJsBackend, GPUJS_VERSION, gpuJsModeStatus } from './gpujs.ts';
 import { denseColumns, DENSE_COLUMNS } from './dense.ts';
@@ -66,7 +66,7 @@ export async function probeComputeEnvironment(opts: { tfjs?: boolean; onnx?: boo
         }
         r.maxRelDiff = worst;
       } catch (e) {
-        r.error = String((e as Error).message ?? e).split('\n')[0];
+        r.error = errorLine(e);
       } finally {
         await be?.dispose();
       }
@@ -79,7 +79,7 @@ export async function probeComputeEnvironment(opts: { tfjs?: boolean; onnx?: boo
       const t = await loadTf();
       env.tfjs = { package: t.package, backend: t.backend, skipped: t.skipped };
     } catch (e) {
-      env.tfjs = { error: String((e as Error).message ?? e).split('\n')[0]! };
+      env.tfjs = { error: errorLine(e) };
     }
   }
   if (opts.onnx !== false) env.onnx = await probeExecutionProviders();

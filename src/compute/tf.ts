@@ -16,6 +16,7 @@ import { CHANNELS, TRADE_CHANNELS } from '../snapshots/ring.ts';
 import type { SnapshotBatch } from '../snapshots/batch.ts';
 import { DENSE_COLUMNS, denseColumns, type DenseRaw } from './dense.ts';
 import { logger } from '../core/log.ts';
+import { errorLine } from './backend.ts';
 
 const log = logger('compute');
 
@@ -47,7 +48,7 @@ async function load(): Promise<TfRuntime> {
       await tf.ready();
       return done({ tf, package: pkg, backend: tf.getBackend(), skipped });
     } catch (e) {
-      skipped[pkg] = firstLine(e);
+      skipped[pkg] = errorLine(e);
     }
   }
   const tf = await import('@tensorflow/tfjs');
@@ -59,7 +60,7 @@ async function load(): Promise<TfRuntime> {
     }
     skipped['@tensorflow/tfjs-backend-wasm'] = 'setBackend("wasm") failed';
   } catch (e) {
-    skipped['@tensorflow/tfjs-backend-wasm'] = firstLine(e);
+    skipped['@tensorflow/tfjs-backend-wasm'] = errorLine(e);
   }
   await tf.setBackend('cpu');
   return done({ tf, package: '@tensorflow/tfjs', backend: tf.getBackend(), skipped });
@@ -115,6 +116,3 @@ export function toTfTensors(
   }) as unknown as BatchTensors;
 }
 
-function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0]!;
-}

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { errorLine } from './backend.ts';
 
 export interface DawnStatus {
   ok: boolean;
@@ -42,7 +43,7 @@ async function load(flags: string[]): Promise<DawnStatus> {
     const fromGpuJs = createRequire(createRequire(import.meta.url).resolve('gpu.js'));
     mod = (await import(pathToFileURL(fromGpuJs.resolve('webgpu')).href)) as typeof mod;
   } catch (e) {
-    const msg = firstLine(e);
+    const msg = errorLine(e);
     const hint = /GLIBCXX_3\.4\.3[2-9]/.test(msg) ? ' (its prebuilt binary needs libstdc++ from GCC 13+: Ubuntu 24.04, Debian 13)' : '';
     return { ok: false, detail: `Dawn (npm webgpu) failed to load: ${msg}${hint}` };
   }
@@ -65,7 +66,7 @@ async function load(flags: string[]): Promise<DawnStatus> {
     return { ok: true, detail: desc };
   } catch (e) {
     releaseDawn();
-    return { ok: false, detail: `Dawn adapter request failed: ${firstLine(e)}` };
+    return { ok: false, detail: `Dawn adapter request failed: ${errorLine(e)}` };
   }
 }
 
@@ -77,6 +78,3 @@ export function releaseDawn(): void {
   installed = undefined;
 }
 
-function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0]!;
-}

@@ -132,3 +132,8 @@ export function zonedMidnightNs(date: string, timeZone: string): bigint {
   off = zoneOffsetMs(timeZone, utcMidnight - off);
   return BigInt(utcMidnight - off) * 1_000_000n;
 }
+
+/** 20260124T141213Z: a UTC time for file names and model versions (sorts as it reads). */
+export function compactUtcStamp(ms = Date.now()): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}

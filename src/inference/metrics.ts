@@ -3,6 +3,7 @@
  * (`toPrometheus`) and as JSON for /healthz (`snapshot`). Histograms have fixed buckets and
  * O(buckets) observe, no allocation.
  */
+import { escapeLabel } from '../core/prometheus.ts';
 
 export class Histogram {
   readonly counts: Float64Array;
@@ -145,10 +146,6 @@ export class InferenceMetrics {
     lines.push(`# HELP ${prefix}_reload_failures_total Hot reloads refused (the previous version kept serving).`, `# TYPE ${prefix}_reload_failures_total counter`, `${prefix}_reload_failures_total ${this.reloadFailures}`);
     return lines.join('\n') + '\n';
   }
-}
-
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 function round(v: number, digits: number): number {

@@ -3,6 +3,7 @@
  * scrape time) and histograms with fixed buckets. Label children are created once and cached, so
  * the hot path is an array index and an add.
  */
+import { escapeLabel, formatValue } from '../core/prometheus.ts';
 
 type Labels = readonly string[];
 
@@ -22,16 +23,6 @@ abstract class Metric {
   }
 }
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function fmt(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
 
 export class CounterChild {
   value = 0;
@@ -71,7 +62,7 @@ export class Counter extends Metric {
 
   render(out: string[]): void {
     this.header(out);
-    for (const { labels, c } of this.children.values()) out.push(`${this.name}${this.labelText(labels)} ${fmt(c.value)}`);
+    for (const { labels, c } of this.children.values()) out.push(`${this.name}${this.labelText(labels)} ${formatValue(c.value)}`);
   }
 }
 
@@ -83,7 +74,7 @@ export class Gauge extends Metric {
 
   render(out: string[]): void {
     this.header(out);
-    for (const [labels, v] of this.collect()) out.push(`${this.name}${this.labelText(labels)} ${fmt(v)}`);
+    for (const [labels, v] of this.collect()) out.push(`${this.name}${this.labelText(labels)} ${formatValue(v)}`);
   }
 }
 
@@ -130,10 +121,10 @@ export class Histogram extends Metric {
       let cum = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         cum += h.counts[i]!;
-        out.push(`${this.name}_bucket${this.labelText(labels, `le="${fmt(this.bounds[i]!)}"`)} ${cum}`);
+        out.push(`${this.name}_bucket${this.labelText(labels, `le="${formatValue(this.bounds[i]!)}"`)} ${cum}`);
       }
       out.push(`${this.name}_bucket${this.labelText(labels, 'le="+Inf"')} ${h.count}`);
-      out.push(`${this.name}_sum${this.labelText(labels)} ${fmt(h.sum)}`);
+      out.push(`${this.name}_sum${this.labelText(labels)} ${formatValue(h.sum)}`);
       out.push(`${this.name}_count${this.labelText(labels)} ${h.count}`);
     }
   }

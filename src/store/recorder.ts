@@ -27,7 +27,7 @@ import {
 import * as pq from 'parquet-wasm';
 import { streamParquetToFd } from './parquet.ts';
 import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import { compactUtcStamp, type TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('recorder');
@@ -275,7 +275,7 @@ export class Recorder implements MarketSink {
     if (this.rows.n > 0) this.commit();
     if (this.period) this.compactLater(this.period);
     this.periodStart = Math.floor(now / this.rotateMs) * this.rotateMs;
-    this.period = `${this.prefix}-${fileStamp(this.periodStart)}`;
+    this.period = `${this.prefix}-${compactUtcStamp(this.periodStart)}`;
     this.segmentNo = nextSegmentNo(partsDir(this.opts.dir, this.period));
   }
 
@@ -494,9 +494,6 @@ function fileProperties(meta: Map<string, string>): pq.WriterProperties {
   return baseProperties(meta, 128 * 1024);
 }
 
-function fileStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
 
 function packBits(a: Uint8Array, n: number): Uint8Array {
   const out = new Uint8Array((n + 7) >> 3);

@@ -38,7 +38,7 @@ export const R_DISP = 11;
 export const R_THR = 12;
 export const R_SLOTS = 13;
 
-export const NS_PER_MS = 1_000_000;
+export { NS_PER_MS } from '../../core/time.ts';
 
 /** Side names for evidence and messages. */
 export const SIDE_NAME = ['bid', 'ask'] as const;

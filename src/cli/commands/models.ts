@@ -89,10 +89,10 @@ async function describe(argv: string[]): Promise<number> {
     }
     const m = engine.repository.get(name)!;
     const mf = m.manifest;
-    const graph = decodeModel(readFileSync(join(m.dir, mf.onnx.file))).graph;
+    const model = decodeModel(readFileSync(join(m.dir, mf.onnx.file)));
+    const graph = model.graph;
     const ops = new Map<string, number>();
     for (const n of graph.nodes) ops.set(n.opType, (ops.get(n.opType) ?? 0) + 1);
-    const model = decodeModel(readFileSync(join(m.dir, mf.onnx.file)));
     const out = [
       `${name} (${mf.kind}, version ${mf.version}) on ${m.provider}`,
       mf.description ? `  ${mf.description}` : '',

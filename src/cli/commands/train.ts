@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
+import { compactUtcStamp } from '../../core/time.ts';
 
 const usage = `flowcast train transformer|gbdt --data FEATURES [flags]
 
@@ -97,7 +98,7 @@ const command: Command = {
     const ctx = {
       name,
       modelsDir: values.models ?? 'models',
-      version: values.version ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'),
+      version: values.version ?? compactUtcStamp(),
       command: `flowcast train ${argv.join(' ')}`,
       dataSource: values.data,
       onLog: say,

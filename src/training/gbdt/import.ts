@@ -16,6 +16,7 @@ import { readXgboostJson } from './xgboost.ts';
 import { readLightgbmText } from './lightgbm.ts';
 import { ensembleToOnnx, float32Threshold } from './onnx.ts';
 import { marginsToOutput, outputWidth, predictMargins, type TreeEnsemble } from './ensemble.ts';
+import { compactUtcStamp } from '../../core/time.ts';
 
 export interface ImportOptions {
   library: 'xgboost' | 'lightgbm';
@@ -111,7 +112,7 @@ export async function importTreeModel(o: ImportOptions): Promise<ImportResult> {
 
   const draft: ManifestDraft = {
     name: o.name,
-    version: o.version ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'),
+    version: o.version ?? compactUtcStamp(),
     kind: 'gbdt',
     description: `${o.library} ${ens.objective} (${ens.trees.length} trees) imported from ${o.file}`,
     input: { name: onnx.inputName, columns: columns!, window: 1, layout: 'NF', featureSpecVersion: FEATURE_SPEC_VERSION },
