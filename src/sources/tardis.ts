@@ -26,6 +26,12 @@ interface Header {
   /** book_snapshot_N: N; quotes: 1. */
   depth: number;
   fields: number;
+  /** Field indices every line reads, looked up once. */
+  iLocal: number;
+  iTs: number;
+  iSymbol: number;
+  /** book_snapshot_N: per level, the fields of ask price, ask amount, bid price, bid amount. */
+  levels: Int32Array;
 }
 
 export function detectTardisSchema(headerLine: string, file: string): Header {
@@ -33,13 +39,21 @@ export function detectTardisSchema(headerLine: string, file: string): Header {
   const col = new Map(cols.map((c, i) => [c, i] as const));
   const has = (...names: string[]) => names.every((n) => col.has(n));
   const base = has('exchange', 'symbol', 'timestamp', 'local_timestamp');
-  if (base && has('is_snapshot', 'side', 'price', 'amount')) return { schema: 'incremental_book_L2', col, depth: Infinity, fields: cols.length };
-  if (base && has('id', 'side', 'price', 'amount')) return { schema: 'trades', col, depth: 0, fields: cols.length };
-  if (base && has('ask_amount', 'ask_price', 'bid_price', 'bid_amount')) return { schema: 'quotes', col, depth: 1, fields: cols.length };
+  const header = (schema: TardisSchema, depth: number, levels = new Int32Array(0)): Header => ({
+    schema, col, depth, fields: cols.length, levels,
+    iLocal: col.get('local_timestamp')!, iTs: col.get('timestamp')!, iSymbol: col.get('symbol')!,
+  });
+  if (base && has('is_snapshot', 'side', 'price', 'amount')) return header('incremental_book_L2', Infinity);
+  if (base && has('id', 'side', 'price', 'amount')) return header('trades', 0);
+  if (base && has('ask_amount', 'ask_price', 'bid_price', 'bid_amount')) return header('quotes', 1);
   if (base && has('asks[0].price', 'asks[0].amount', 'bids[0].price', 'bids[0].amount')) {
     let n = 0;
     while (col.has(`asks[${n}].price`) && col.has(`bids[${n}].price`)) n++;
-    return { schema: 'book_snapshot', col, depth: n, fields: cols.length };
+    const levels = new Int32Array(4 * n);
+    for (let i = 0; i < n; i++) {
+      levels.set([col.get(`asks[${i}].price`)!, col.get(`asks[${i}].amount`)!, col.get(`bids[${i}].price`)!, col.get(`bids[${i}].amount`)!], 4 * i);
+    }
+    return header('book_snapshot', n, levels);
   }
   throw new InputError(InputErrorCode.Format, file, 1,
     `unrecognised Tardis CSV header (expected incremental_book_L2, book_snapshot_N, quotes or trades columns), got "${headerLine.slice(0, 160)}"`);
@@ -50,8 +64,9 @@ class TardisFileReader {
   readonly r: LineReader;
   header!: Header;
   private readonly bounds: Int32Array;
-  /** local_timestamp (µs) of the line ready to be consumed, NaN when none. */
+  /** local_timestamp and timestamp (µs) of the line ready to be consumed, NaN when none. */
   localUs = NaN;
+  tsUs = NaN;
   symbol = '';
   private lastLocalUs = -Infinity;
   exhausted = false;
@@ -78,7 +93,7 @@ class TardisFileReader {
   /** Advances to the next valid line; sets localUs. False at the end. */
   async advance(): Promise<boolean> {
     for (;;) {
-      if (!(await this.r.ensure())) {
+      if (!this.r.ready() && !(await this.r.ensure())) {
         this.exhausted = true;
         this.localUs = NaN;
         return false;
@@ -90,8 +105,10 @@ class TardisFileReader {
         this.bad(InputErrorCode.Malformed, `expected ${this.header.fields} fields (${this.header.schema}), got ${n}`);
         continue;
       }
-      const lu = this.uint('local_timestamp');
-      if (Number.isNaN(lu) || Number.isNaN(this.uint('timestamp'))) {
+      const h = this.header;
+      const lu = this.uintAt(h.iLocal);
+      const ts = this.uintAt(h.iTs);
+      if (Number.isNaN(lu) || Number.isNaN(ts)) {
         this.bad(InputErrorCode.Malformed, 'timestamp and local_timestamp must be integers (µs since the epoch)');
         continue;
       }
@@ -101,13 +118,17 @@ class TardisFileReader {
       }
       this.lastLocalUs = lu;
       this.localUs = lu;
-      this.symbol = this.text('symbol');
+      this.tsUs = ts;
+      this.symbol = this.textAt(h.iSymbol);
       return true;
     }
   }
 
   text(name: string): string {
-    const i = this.header.col.get(name)!;
+    return this.textAt(this.header.col.get(name)!);
+  }
+
+  textAt(i: number): string {
     return this.r.buf.toString('latin1', this.bounds[2 * i]!, this.bounds[2 * i + 1]!);
   }
 
@@ -119,8 +140,7 @@ class TardisFileReader {
     return parseDecimal(this.r.buf, this.bounds[2 * i]!, this.bounds[2 * i + 1]!);
   }
 
-  uint(name: string): number {
-    const i = this.header.col.get(name)!;
+  uintAt(i: number): number {
     return parseUint(this.r.buf, this.bounds[2 * i]!, this.bounds[2 * i + 1]!);
   }
 
@@ -188,7 +208,7 @@ export class TardisSource implements MarketSource {
         return;
       }
       tradeEv.symbol = t.symbol;
-      tradeEv.ts = base.fromEpochUs(t.uint('timestamp'));
+      tradeEv.ts = base.fromEpochUs(t.tsUs);
       tradeEv.tsLocal = base.fromEpochUs(t.localUs);
       tradeEv.price = price;
       tradeEv.size = amount;
@@ -246,7 +266,8 @@ export class TardisSource implements MarketSource {
   private async incrementalGroup(r: TardisFileReader, ev: DepthEvent, base: TimeBase, sink: MarketSink, stats: SourceStats): Promise<void> {
     const local = r.localUs;
     const symbol = r.symbol;
-    const snap = r.text('is_snapshot') === 'true';
+    const iSnap = r.header.col.get('is_snapshot')!;
+    const snap = r.textAt(iSnap) === 'true';
     // A snapshot spread over several local times continues the one before it (adds levels)
     // instead of replacing the book again with a part of it.
     const continues = snap && this.inSnapshot.get(symbol) === true;
@@ -265,7 +286,7 @@ export class TardisSource implements MarketSource {
     const iAmount = r.header.col.get('amount')!;
     let lastTs = 0;
     do {
-      const side = r.text('side');
+      const side = r.textAt(iSide);
       const px = r.numAt(iPrice);
       const amt = r.numAt(iAmount);
       if (!(px > 0) || !(amt >= 0) || (side !== 'bid' && side !== 'ask')) {
@@ -273,10 +294,10 @@ export class TardisSource implements MarketSource {
       } else {
         if (side === 'bid') ev.pushBid(px, amt);
         else ev.pushAsk(px, amt);
-        lastTs = r.uint('timestamp');
+        lastTs = r.tsUs;
       }
       await r.advance();
-    } while (!r.exhausted && r.localUs === local && r.symbol === symbol && (r.text('is_snapshot') === 'true') === snap);
+    } while (!r.exhausted && r.localUs === local && r.symbol === symbol && (r.textAt(iSnap) === 'true') === snap);
     ev.ts = base.fromEpochUs(lastTs);
     if (ev.nBids + ev.nAsks === 0) return;
     stats.depthEvents++;
@@ -292,7 +313,7 @@ export class TardisSource implements MarketSource {
     ev.makesRow = true;
     ev.seqRule = 'none';
     ev.depthLimit = r.header.depth;
-    ev.ts = base.fromEpochUs(r.uint('timestamp'));
+    ev.ts = base.fromEpochUs(r.tsUs);
     ev.tsLocal = base.fromEpochUs(r.localUs);
     ev.line = r.line;
     if (r.header.schema === 'quotes') {
@@ -304,13 +325,13 @@ export class TardisSource implements MarketSource {
       if (ap > 0 && as > 0) ev.pushAsk(ap, as);
       return;
     }
-    const col = r.header.col;
-    for (let i = 0; i < r.header.depth; i++) {
+    const lv = r.header.levels;
+    for (let i = 0; i < lv.length; i += 4) {
       // Empty fields (levels the venue did not have) parse as NaN and are skipped.
-      const ap = r.numAt(col.get(`asks[${i}].price`)!);
-      const as = r.numAt(col.get(`asks[${i}].amount`)!);
-      const bp = r.numAt(col.get(`bids[${i}].price`)!);
-      const bs = r.numAt(col.get(`bids[${i}].amount`)!);
+      const ap = r.numAt(lv[i]!);
+      const as = r.numAt(lv[i + 1]!);
+      const bp = r.numAt(lv[i + 2]!);
+      const bs = r.numAt(lv[i + 3]!);
       if (ap > 0 && as > 0) ev.pushAsk(ap, as);
       if (bp > 0 && bs > 0) ev.pushBid(bp, bs);
     }
