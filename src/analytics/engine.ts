@@ -319,7 +319,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     r[R_SZ] = e.size;
     switch (e.type) {
       case OrderType.Add:
-        this.levelAdd(s, ladder);
+        this.levelAdd(s, ladder ? ladder.sizeAt(e.price) : 0, ladder ? ladder.bestPrice() : NaN, ladder !== undefined);
         return;
       case OrderType.Cancel:
         this.levelCancel(s, false);
@@ -658,7 +658,8 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     r[R_KEY] = side === BID ? px : -px;
     if (d > 0) {
       r[R_SZ] = d;
-      this.levelAdd(s, ladder);
+      // The book before the message: `old` is this level, R_BID / R_ASK the touch.
+      this.levelAdd(s, old, side === BID ? r[R_BID]! : r[R_ASK]!, true);
       return;
     }
     const traded = s.pendingTake(side, px, -d);
@@ -673,19 +674,22 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     }
   }
 
-  /** An add (R_TS, R_KEY, R_SIDE, R_PX, R_SZ set); `ladder`: its side of the book before it. */
-  private levelAdd(s: SymbolState, ladder: PriceLadder | undefined): void {
+  /**
+   * An add (R_TS, R_KEY, R_SIDE, R_PX, R_SZ set), against its side of the book before it: the size
+   * resting at its price and the best price (NaN) there, `booked` whether there is a book at all.
+   */
+  private levelAdd(s: SymbolState, levelBefore: number, best: number, booked: boolean): void {
     s.stuffing.onUpdate(UPD_ADD);
     const r = s.reg;
     const size = r[R_SZ]!;
     const q = s.addSizes;
-    r[R_BEST] = ladder ? ladder.bestPrice() : NaN;
+    r[R_BEST] = best;
     r[R_THR] = q.size >= this.options.whale.minSamples ? q.values[0]! : NaN;
     s.spoofing.onAdd();
     q.push(size);
-    r[R_LEVEL] = ladder ? ladder.sizeAt(r[R_PX]!) + size : size;
+    r[R_LEVEL] = levelBefore + size;
     s.whale.onAdd(s.l3);
-    if (ladder) s.hidden.onAdd();
+    if (booked) s.hidden.onAdd();
   }
 
   private levelCancel(s: SymbolState, gone: boolean): void {
