@@ -16,6 +16,7 @@
  */
 import { VpinState } from '../features/vpin.ts';
 import { BarImpactState } from '../features/bars.ts';
+import { feedSpecStates } from '../features/engine.ts';
 import { ASK, BID, OrderType, type DepthEvent, type MarketSink, type OrderEvent, type QuoteEvent, type TradeEvent } from '../sources/events.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
 import type { L2Book } from '../book/l2-book.ts';
@@ -467,16 +468,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     // FEATURES.md measures: the feature engine's own state machines when it runs beside us (it has
     // seen this row already), else ours, fed exactly as it feeds them.
     if (s.ownSpec) {
-      const bars = s.bars!;
-      if (s.rows === 0) bars.start(ts);
-      const vpin = s.vpin;
-      for (let t = 0; t < row.nTrades; t++) {
-        const sz = row.tradeSz[t]!;
-        const sg = row.tradeSign[t]!;
-        vpin?.addTrade(sz, sg);
-        bars.addTrade(row.tradeTs[t]!, row.tradePx[t]!, sz, sg);
-      }
-      bars.onRow(ts, mid);
+      feedSpecStates(s.vpin, s.bars!, row, s.rows === 0, mid);
     } else if (s.bars === undefined) {
       // The feature engine has the symbol from its first row on (which it sees after us).
       const st = this.spec!.specStates(row.symbol);

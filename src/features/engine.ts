@@ -64,6 +64,22 @@ export interface FeatureEngineStats {
   tradesOutOfRange: number;
 }
 
+/**
+ * Feeds a row to the FEATURES.md state machines (VPIN buckets, impact bars) exactly as the feature
+ * engine does: the analytics feed their own copies through this when no engine runs beside them,
+ * so the two always agree.
+ */
+export function feedSpecStates(vpin: VpinState | undefined, bars: BarImpactState, row: BookRow, first: boolean, mid: number): void {
+  if (first) bars.start(row.ts);
+  for (let t = 0; t < row.nTrades; t++) {
+    const sz = row.tradeSz[t]!;
+    const sg = row.tradeSign[t]!;
+    vpin?.addTrade(sz, sg);
+    bars.addTrade(row.tradeTs[t]!, row.tradePx[t]!, sz, sg);
+  }
+  bars.onRow(row.ts, mid);
+}
+
 export class FeatureEngine implements RowSink {
   readonly columns: string[];
   readonly symbols: string[] = [];
@@ -182,15 +198,12 @@ export class FeatureEngine implements RowSink {
     v[COL.rv_h100]![j] = rv === rv ? Math.sqrt(rv) : NaN;
 
     // Trades assigned to this row.
-    if (first) s.bars.start(row.ts);
+    feedSpecStates(s.vpin, s.bars, row, first, mid);
     let tv = 0, tsv = 0;
     for (let t = 0; t < row.nTrades; t++) {
       const sz = row.tradeSz[t]!;
-      const sg = row.tradeSign[t]!;
       tv += sz;
-      tsv += sg * sz;
-      s.vpin.addTrade(sz, sg);
-      s.bars.addTrade(row.tradeTs[t]!, row.tradePx[t]!, sz, sg);
+      tsv += row.tradeSign[t]! * sz;
     }
     v[COL.trade_vol]![j] = tv;
     v[COL.trade_signed_vol]![j] = tsv;
@@ -200,7 +213,6 @@ export class FeatureEngine implements RowSink {
     v[COL.tfi_h50]![j] = den === 0 ? 0 : s.signedVol.sumLast(50) / den;
     v[COL.vpin]![j] = s.vpin.value();
 
-    s.bars.onRow(row.ts, mid);
     if (this.settleNs === 0) this.fillBars(s, b, j, row.ts);
     else {
       pb.pending++;
