@@ -52,7 +52,7 @@ export async function runAnalytics(spec: string, run: AnalyticsRunOptions, outpu
   const filter = run.symbols?.length ? new Set(run.symbols) : undefined;
   const vpinBucket: Record<string, number> = { ...(run.options?.measures?.vpinBucket ?? {}) };
   if (run.vpinBucket === 'auto') {
-    for (const [sym, v] of await tradedVolume(spec, new BadInputPolicy(), filter)) {
+    for (const [sym, v] of await tradedVolume(spec, policy.sameRules(), filter)) {
       const b = autoBucketVolume(v);
       if (b > 0 && vpinBucket[sym] === undefined) vpinBucket[sym] = b;
     }

@@ -51,6 +51,11 @@ export class BadInputPolicy {
     return new BadInputPolicy(new Set(names.includes('all') ? all : names));
   }
 
+  /** The same kinds skipped, counters fresh: for a preliminary pass over the input, whose skips must not count twice. */
+  sameRules(): BadInputPolicy {
+    return new BadInputPolicy(this.skip);
+  }
+
   /** Throws unless this kind is skipped; when skipped, counts it and returns. */
   report(err: InputError): void {
     if (!this.skip.has(err.code)) throw err;

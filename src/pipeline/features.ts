@@ -76,7 +76,7 @@ export async function runFeatures(
   let vpinBucket: number;
   if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
     bySymbol = {};
-    for (const [sym, v] of await tradedVolume(spec, new BadInputPolicy(), symbolFilter)) bySymbol[sym] = autoBucketVolume(v);
+    for (const [sym, v] of await tradedVolume(spec, policy.sameRules(), symbolFilter)) bySymbol[sym] = autoBucketVolume(v);
     // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
     vpinBucket = 1;
   } else {

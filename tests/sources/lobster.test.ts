@@ -6,7 +6,7 @@ import { LobsterSource, parseLobsterName } from '../../src/sources/lobster.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
 import type { DepthEvent, OrderEvent, TradeEvent } from '../../src/sources/events.ts';
-import { AMZN_ZIP, GOOG } from '../helpers.ts';
+import { AMZN_ZIP, GOOG, featuresInMemory } from '../helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowcast-lobster-'));
 
@@ -82,6 +82,15 @@ describe('LOBSTER bad input', () => {
     const { rows } = await collect(spec, policy);
     expect(rows.length).toBe(2);
     expect(policy.summary()).toEqual({ 'malformed-line': 1 });
+  });
+
+  it('--skip-bad holds in the first pass that sizes VPIN buckets (vpin-bucket auto), counted once', async () => {
+    const spec = pair('34200.1,4,1,100,1000000,1\n34200.2,one,2,100,1000000,1\n34200.3,4,3,5,1000000,-1\n', ob + ob + ob, 'SKIPAUTO');
+    const policy = BadInputPolicy.parse('malformed-line');
+    const { table } = await featuresInMemory(spec, { policy });
+    expect(table.n).toBe(2);
+    expect(policy.summary()).toEqual({ 'malformed-line': 1 });
+    await expect(featuresInMemory(spec)).rejects.toThrow(/message_2\.csv:2: expected a LOBSTER message/);
   });
 
   it('an orderbook row with the wrong number of fields', async () => {
