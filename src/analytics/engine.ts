@@ -515,7 +515,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       s.deltaSeen = false;
     } else {
       s.nearFresh = false;
-      const n = row.depthLimit < row.levels ? row.depthLimit : row.levels;
+      const n = row.usableLevels;
       s.depthNear[0] = rowDepthWithin(row.bidPx, row.bidSz, n, mid, bps);
       s.depthNear[1] = rowDepthWithin(row.askPx, row.askSz, n, mid, bps);
       s.depthTop[0] = rowDepthTop(row.bidSz, Math.min(n, L));

@@ -12,7 +12,7 @@
  * compare the two measured rates instead: `engineDenseRowsPerSecond` below.)
  */
 import type { BookRow, RowSink } from '../book/row.ts';
-import { FeatureBlock, COL, type FeatureBlockSink } from '../features/columns.ts';
+import { FeatureBlock, DENSE_INDEX, type FeatureBlockSink } from '../features/columns.ts';
 import type { ComputeInfo, ComputeSpec, DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS } from './dense.ts';
 import { selectComputeBackend } from './select.ts';
@@ -102,7 +102,7 @@ export class DenseOverrideSink implements FeatureBlockSink {
   /** Output rows the dense stream has delivered. */
   private denseRows = 0;
   private symbols: readonly string[] = [];
-  private readonly cols = DENSE_COLUMNS.map((c) => COL[c]);
+  private readonly cols = DENSE_INDEX;
 
   constructor(private readonly inner: FeatureBlockSink, private readonly stream: DenseStream) {}
 

@@ -12,7 +12,7 @@
  */
 import { DENSE_HISTORY } from '../../kernels/dense.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
-import { COL } from '../features/columns.ts';
+import { DENSE_INDEX } from '../features/columns.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import { SnapshotRings } from '../snapshots/ring.ts';
 import { BackendUnavailable, type ComputeInfo, type ComputeSpec, type DenseBackend } from './backend.ts';
@@ -50,7 +50,7 @@ export class LiveDense implements RowSink {
   private readonly rings: SnapshotRings;
   private readonly batch: SnapshotBatch;
   private readonly out = DENSE_COLUMNS.map(() => new Float64Array(1));
-  private readonly cols = DENSE_COLUMNS.map((c) => COL[c]);
+  private readonly cols = DENSE_INDEX;
   rows = 0;
   seconds = 0;
   /** `live:<backend>`, as parity captures name it. */

@@ -11,7 +11,7 @@ import { BookBuilder } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
-import { COL, type FeatureBlock } from '../features/columns.ts';
+import { DENSE_INDEX, type FeatureBlock } from '../features/columns.ts';
 import type { DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS, type DenseColumn } from './dense.ts';
 import { DenseStream } from './stream.ts';
@@ -97,7 +97,7 @@ export async function captureDense(
     sizeScale = copyInto(new Float64Array(cap), sizeScale);
     for (const l of live) for (let c = 0; c < l.cols.length; c++) l.cols[c] = copyInto(new Float64Array(cap), l.cols[c]!);
   };
-  const denseIdx = DENSE_COLUMNS.map((c) => COL[c]);
+  const denseIdx = DENSE_INDEX;
   const engine = new FeatureEngine(fo, source.timeBase, (block: FeatureBlock) => {
     for (let j = 0; j < block.n; j++) {
       const r = block.row[j]!;
@@ -129,7 +129,7 @@ export async function captureDense(
       if (n >= maxRows) throw new StopSource();
       grow(n + 1);
       let s = 0;
-      const k = Math.min(5, row.levels, row.depthLimit);
+      const k = Math.min(5, row.usableLevels);
       for (let l = 0; l < k; l++) s += row.bidSz[l]! + row.askSz[l]!;
       sizeScale[n] = s + (prevSizes.get(row.symbol) ?? 0);
       prevSizes.set(row.symbol, s);

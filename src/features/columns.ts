@@ -25,6 +25,9 @@ export const DENSE_COLUMNS = [
   'slope_bid', 'slope_ask', 'ofi_1', 'ofi_2', 'ofi_3', 'ofi_4', 'ofi_5', 'ret_1', 'ofi_h10', 'ofi_h25', 'ofi_h50',
 ] as const satisfies readonly FeatureColumn[];
 
+/** Where each DENSE_COLUMNS entry sits among FEATURE_COLUMNS. */
+export const DENSE_INDEX: readonly number[] = DENSE_COLUMNS.map((c) => COL[c]);
+
 export function labelColumn(k: number): string {
   return `label_${k}`;
 }

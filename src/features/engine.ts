@@ -153,7 +153,7 @@ export class FeatureEngine implements RowSink {
     const b1 = bp[0]!, a1 = ap[0]!, qb1 = bq[0]!, qa1 = aq[0]!;
     const mid = (a1 + b1) / 2;
     const spread = a1 - b1;
-    const usable = row.depthLimit < row.levels ? row.depthLimit : row.levels;
+    const usable = row.usableLevels;
     const nDepth = this.L < usable ? this.L : usable;
     v[COL.mid]![j] = mid;
     v[COL.spread]![j] = spread;

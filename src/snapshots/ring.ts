@@ -96,7 +96,7 @@ export class SnapshotRing {
   push(row: BookRow): void {
     const slot = this.count % this.capacity;
     const L = this.levels;
-    const usable = Math.min(row.levels, row.depthLimit);
+    const usable = row.usableLevels;
     const o = slot * L * CHANNELS;
     const d = this.book;
     let pd = this.priceDecimals, sd = this.sizeDecimals;
