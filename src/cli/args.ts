@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './command.ts';
+import { BadInputPolicy } from '../core/errors.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -33,4 +34,23 @@ export function listFlag(value: string | undefined, name: string, dflt: number[]
   });
   if (out.length === 0) throw new UsageError(`--${name}: empty list`);
   return out;
+}
+
+/** --vpin-bucket: `auto` (the default: sized from each symbol's traded volume) or a positive volume. */
+export function vpinBucketFlag(value: string | undefined): number | 'auto' {
+  return value === undefined || value === 'auto' ? 'auto' : numberFlag(value, 'vpin-bucket', 0, { min: Number.MIN_VALUE });
+}
+
+/** --symbol, repeatable and comma-separated; undefined when absent. */
+export function symbolsFlag(values: string[] | undefined): string[] | undefined {
+  return values?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+/** --skip-bad KINDS as a policy; an unknown kind is a usage error. */
+export function skipBadFlag(value: string | undefined): BadInputPolicy {
+  try {
+    return BadInputPolicy.parse(value);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

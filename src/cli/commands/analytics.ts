@@ -1,6 +1,6 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberFlag, parseFlags } from '../args.ts';
+import { numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from '../args.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 
 const usage = `flowcast analytics --source SPEC [--out alerts.jsonl] [--measures measures.csv] [flags]
@@ -61,19 +61,12 @@ const command: Command = {
       if (e instanceof UsageError) throw e;
       throw new UsageError((e as Error).message);
     }
-    const vb = values['vpin-bucket'];
-    const vpinBucket = vb === undefined || vb === 'auto' ? 'auto' : numberFlag(vb, 'vpin-bucket', 0, { min: Number.MIN_VALUE });
+    const vpinBucket = vpinBucketFlag(values['vpin-bucket']);
 
-    const { BadInputPolicy } = await import('../../core/errors.ts');
     const { runAnalytics } = await import('../../analytics/run.ts');
     const { AlertWriter, MeasuresCsvWriter, MeasureSummary, summaryTables } = await import('../../analytics/output.ts');
-    let policy;
-    try {
-      policy = BadInputPolicy.parse(values['skip-bad']);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const symbols = values.symbol?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    const policy = skipBadFlag(values['skip-bad']);
+    const symbols = symbolsFlag(values.symbol);
     let alerts: InstanceType<typeof AlertWriter> | undefined;
     let measures: InstanceType<typeof MeasuresCsvWriter> | undefined;
     const summary = new MeasureSummary();

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { listFlag, numberFlag, parseFlags } from '../args.ts';
+import { listFlag, numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from '../args.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
 import { FEATURE_SPEC_VERSION } from '../../features/columns.ts';
@@ -66,29 +66,26 @@ const command: Command = {
     if (!values.out) throw new UsageError('--out is required');
     const ext = extname(values.out).toLowerCase();
     if (ext !== '.csv' && ext !== '.parquet') throw new UsageError(`--out must end in .csv or .parquet, got "${values.out}"`);
-    const vb = values['vpin-bucket'];
-    const vpinBucket = vb === undefined || vb === 'auto' ? 'auto' : numberFlag(vb, 'vpin-bucket', 0, { min: Number.MIN_VALUE });
     const horizons = values.labels || values.horizons ? listFlag(values.horizons, 'horizons', [...DEFAULT_HORIZONS]) : [];
     const opts = {
       levels: numberFlag(values.levels, 'levels', DEFAULT_FEATURE_OPTIONS.levels, { min: 1, integer: true }),
-      vpinBucket: vpinBucket as number | 'auto',
+      vpinBucket: vpinBucketFlag(values['vpin-bucket']),
       vpinBuckets: numberFlag(values['vpin-buckets'], 'vpin-buckets', DEFAULT_FEATURE_OPTIONS.vpinBuckets, { min: 1, integer: true }),
       barMs: numberFlag(values['bar-ms'], 'bar-ms', DEFAULT_FEATURE_OPTIONS.barMs, { min: 1, integer: true }),
       barWindow: numberFlag(values['bar-window'], 'bar-window', DEFAULT_FEATURE_OPTIONS.barWindow, { min: 2, integer: true }),
       settleMs: numberFlag(values['settle-ms'], 'settle-ms', DEFAULT_FEATURE_OPTIONS.settleMs, { min: 0 }),
       horizons,
       alpha: numberFlag(values.alpha, 'alpha', DEFAULT_FEATURE_OPTIONS.alpha, { min: 0 }),
-      symbols: values.symbol?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean),
+      symbols: symbolsFlag(values.symbol),
     };
 
-    const { BadInputPolicy } = await import('../../core/errors.ts');
     const { Progress, formatRate } = await import('../../core/progress.ts');
     const { runFeatures } = await import('../../pipeline/features.ts');
     const { CsvFeatureWriter } = await import('../../store/csv.ts');
     const { ParquetFeatureWriter } = await import('../../store/parquet.ts');
-    let policy, compute;
+    const policy = skipBadFlag(values['skip-bad']);
+    let compute;
     try {
-      policy = BadInputPolicy.parse(values['skip-bad']);
       compute = parseComputeSpec(values.compute ?? 'cpu');
     } catch (e) {
       throw new UsageError((e as Error).message);
