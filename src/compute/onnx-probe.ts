@@ -4,6 +4,7 @@
  * The model is encoded here, in memory, so the probe needs no model file.
  */
 import { errorLine } from './backend.ts';
+import { DataType, GraphBuilder, modelBytes } from '../inference/onnx/graph.ts';
 export interface ProviderStatus {
   name: string;
   /** Shipped inside the npm package (false: needs the separately installed CUDA/TensorRT libraries). */
@@ -44,42 +45,11 @@ export async function probeExecutionProviders(only?: readonly string[]): Promise
   return { version: ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown', providers };
 }
 
-// Minimal protobuf writer: enough for an ONNX ModelProto.
-type Field = [number, number | string | Uint8Array];
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
-function message(fields: Field[]): Uint8Array {
-  const bytes: number[] = [];
-  for (const [no, v] of fields) {
-    if (typeof v === 'number') {
-      bytes.push(...varint(no << 3), ...varint(v));
-    } else {
-      const b = typeof v === 'string' ? new TextEncoder().encode(v) : v;
-      bytes.push(...varint((no << 3) | 2), ...varint(b.length), ...b);
-    }
-  }
-  return Uint8Array.from(bytes);
-}
-
-function tensorValue(name: string): Uint8Array {
-  const FLOAT = 1;
-  const shape = message([[1, message([[1, 4]])]]);
-  const tensorType = message([[1, FLOAT], [2, shape]]);
-  return message([[1, name], [2, message([[1, tensorType]])]]);
-}
-
-/** ONNX model (IR 8, opset 13): Y = Mul(X, X) over float32 [4]. */
+/** ONNX model (opset 13): Y = Mul(X, X) over float32 [4], written by the project's own ONNX encoder. */
 export function squareModel(): Uint8Array {
-  const node = message([[1, 'X'], [1, 'X'], [2, 'Y'], [3, 'square'], [4, 'Mul']]);
-  const graph = message([[1, node], [2, 'probe'], [11, tensorValue('X')], [12, tensorValue('Y')]]);
-  return message([[1, 8], [2, 'flowcast'], [7, graph], [8, message([[1, ''], [2, 13]])]]);
+  const g = new GraphBuilder('probe');
+  const x = g.input('X', DataType.FLOAT, [4]);
+  g.node('Mul', [x, x], {}, { outputs: ['Y'], name: 'square' });
+  g.output('Y', DataType.FLOAT, [4]);
+  return modelBytes(g.build(), { opsets: [{ domain: '', version: 13 }] });
 }
