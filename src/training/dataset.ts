@@ -13,9 +13,13 @@
  */
 import { InputTransform } from '../inference/normalize.ts';
 import { MANIFEST_SCHEMA, type ColumnTransform, type ModelManifest, type Normalization } from '../inference/manifest.ts';
-import { FEATURE_SPEC_VERSION } from '../features/columns.ts';
+import { FEATURE_SPEC_VERSION, labelColumn } from '../features/columns.ts';
 import { column, type FeatureData } from './features-file.ts';
 import { classIndex, computeLabels } from './labels.ts';
+import { DEFAULT_FEATURE_OPTIONS } from '../features/options.ts';
+
+/** The label models predict unless told otherwise: FEATURES.md `label_50` at the features' default alpha. */
+export const DEFAULT_LABEL = { horizon: 50, alpha: DEFAULT_FEATURE_OPTIONS.alpha } as const;
 
 /** The default model inputs: stationary, scale-free or log-compressed columns (no price levels). */
 export const DEFAULT_INPUTS: { name: string; transform: ColumnTransform }[] = [
@@ -108,7 +112,7 @@ export class Dataset {
     for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) this.raw[r * F + f] = cols[f]![rows[r]!]!;
     this.ts = Float64Array.from(rows, (i) => data.ts[i]!);
 
-    this.labelColumn = `label_${k}`;
+    this.labelColumn = labelColumn(k);
     let labels: Float64Array;
     if (data.values.has(this.labelColumn)) {
       labels = column(data, this.labelColumn);

@@ -103,7 +103,7 @@ async function finish(ctx: ShipContext, draft: ManifestDraft, onnx: Uint8Array, 
       library: reference.library,
       samples: Array.from(keep, (row) => {
         const j = reference.rows.indexOf(row);
-        return { row, inputs: Array.from(ds.windowRaw(row), (v) => (Number.isNaN(v) ? null : v)), probs: Array.from(reference.probs).slice(j * C, (j + 1) * C) };
+        return { row, inputs: Array.from(ds.windowRaw(row), (v) => (Number.isNaN(v) ? null : v)), probs: Array.from({ length: C }, (_, k) => reference.probs[j * C + k]!) };
       }),
     };
     const written = writeModelDir(ctx.modelsDir, draft, onnx, { 'reference.json': JSON.stringify(refJson) + '\n' });

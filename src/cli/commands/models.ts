@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
+import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
 const usage = `flowcast models list|validate|describe|import ...
 
@@ -145,7 +146,7 @@ async function importModel(argv: string[]): Promise<number> {
     classes: split(values.classes),
     labelValues,
     horizon: numberFlag(values.horizon, 'horizon', 50, { min: 1, integer: true }),
-    alpha: numberFlag(values.alpha, 'alpha', 0.00002, { min: 0 }),
+    alpha: numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 }),
     version: values.version,
     command: `flowcast models import ${argv.join(' ')}`,
   });

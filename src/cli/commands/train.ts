@@ -2,6 +2,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { compactUtcStamp } from '../../core/time.ts';
+import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
 const usage = `flowcast train transformer|gbdt --data FEATURES [flags]
 
@@ -73,8 +74,8 @@ const command: Command = {
     if (splitList.length !== 2 || splitList.some((v) => !(v >= 0 && v < 1)) || splitList[0]! <= 0 || splitList[0]! + splitList[1]! >= 1) {
       throw new UsageError(`--split: expected TRAIN,VAL fractions with TRAIN > 0 and TRAIN + VAL < 1, got "${values.split}"`);
     }
-    const horizon = numberFlag(values.horizon, 'horizon', 50, { min: 1, integer: true });
-    const alpha = numberFlag(values.alpha, 'alpha', 0.00002, { min: 0 });
+    const horizon = numberFlag(values.horizon, 'horizon', DEFAULT_LABEL.horizon, { min: 1, integer: true });
+    const alpha = numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 });
 
     const { loadFeatures } = await import('../../training/features-file.ts');
     const { buildDataset, DEFAULT_INPUTS, transformFor } = await import('../../training/dataset.ts');

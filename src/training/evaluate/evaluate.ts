@@ -25,6 +25,7 @@ import { inverseFrequencyWeights } from '../transformer/train.ts';
 import { AucOrder, argmax, computeMetrics, type Metrics } from './metrics.ts';
 import { blockBootstrap, type Interval } from './bootstrap.ts';
 import { CLASS_NAMES } from '../labels.ts';
+import { DEFAULT_LABEL } from '../dataset.ts';
 
 export interface EvaluateOptions {
   models: string[];
@@ -117,8 +118,8 @@ function datasetFor(m: ModelManifest, data: FeatureData, symbol: string, split: 
   return buildDataset(data, {
     columns: m.input.columns,
     window: m.input.window,
-    horizon: m.output.horizon ?? 50,
-    alpha: m.output.alpha ?? 0.00002,
+    horizon: m.output.horizon ?? DEFAULT_LABEL.horizon,
+    alpha: m.output.alpha ?? DEFAULT_LABEL.alpha,
     split,
     symbol,
     normalization: m.normalization,
@@ -148,16 +149,16 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
   const models = await Promise.all(o.models.map((d) => loadServed(d)));
   try {
     const first = models[0]!.manifest;
-    const horizon = first.output.horizon ?? 50;
+    const horizon = first.output.horizon ?? DEFAULT_LABEL.horizon;
     for (const m of models) {
-      if ((m.manifest.output.horizon ?? 50) !== horizon) throw new Error(`models disagree on the label horizon (${m.name}: ${m.manifest.output.horizon}, ${models[0]!.name}: ${horizon}); evaluate them separately`);
+      if ((m.manifest.output.horizon ?? DEFAULT_LABEL.horizon) !== horizon) throw new Error(`models disagree on the label horizon (${m.name}: ${m.manifest.output.horizon}, ${models[0]!.name}: ${horizon}); evaluate them separately`);
     }
     const info = trainingInfo(first);
     const split = info.split ?? { train: 0.7, val: 0.15 };
     const trainSource = o.trainData ?? info.data;
     if (!trainSource) throw new Error(`${models[0]!.name}: the manifest has no training.data; pass --train-data for the baselines`);
     log(`baselines: fitting on the train split of ${trainSource}`);
-    const alpha = first.output.alpha ?? 0.00002;
+    const alpha = first.output.alpha ?? DEFAULT_LABEL.alpha;
     const load = (src: string) => loadFeatures(src, { horizons: [horizon], alpha });
     const trainData = await load(trainSource);
     const trainSymbol = pickSymbol(trainData, info.symbol);
