@@ -3,7 +3,8 @@
  * numbers in JavaScript's shortest round-trip form (parsing the text gives back the same double).
  * `ts_ns` is exact int64 epoch nanoseconds.
  */
-import { openSync, writeSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
+import { writeAllSync } from './files.ts';
 import type { FeatureBlock, FeatureBlockSink } from '../features/columns.ts';
 import type { TimeBaseRef } from '../core/time.ts';
 
@@ -49,8 +50,7 @@ export class CsvFeatureWriter implements FeatureBlockSink {
 
   private put(s: string): void {
     const b = Buffer.from(s, 'latin1');
-    let off = 0;
-    while (off < b.length) off += writeSync(this.fd, b, off);
+    writeAllSync(this.fd, b);
     this.bytes += b.length;
   }
 }

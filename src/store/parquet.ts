@@ -8,7 +8,8 @@
  * (DuckDB) treat as missing and pandas/pyarrow read back as NaN. Run parameters go in the file's
  * key-value metadata (`flowcast.*`).
  */
-import { openSync, writeSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
+import { writeAllSync } from './files.ts';
 import {
   Table as ArrowTable, RecordBatch as ArrowRecordBatch, Schema, Field, Struct, Float64, Int64, Int32, Utf8, Dictionary,
   makeData, vectorFromArray, tableToIPC,
@@ -132,7 +133,8 @@ export class ParquetFeatureWriter implements FeatureBlockSink {
 }
 
 /** A float64 column whose NaNs become nulls. */
-function floatWithNulls(v: Float64Array, n: number) {
+/** The first n values as a float64 Arrow column, NaN as null. */
+export function floatWithNulls(v: Float64Array, n: number) {
   const data = v.slice(0, n);
   let nulls = 0;
   for (let i = 0; i < n; i++) if (data[i] !== data[i]) nulls++;
@@ -150,8 +152,7 @@ export async function streamParquetToFd(input: ReadableStream<pq.RecordBatch>, p
     const { done, value } = await reader.read();
     if (done) return bytes;
     const chunk = value as Uint8Array;
-    let off = 0;
-    while (off < chunk.length) off += writeSync(fd, chunk, off);
+    writeAllSync(fd, chunk);
     bytes += chunk.length;
   }
 }

@@ -18,14 +18,15 @@
  *   depth_limit int32? (null: unlimited) | makes_row bool | trade_id int64? | hidden bool
  * A depth event without levels is one row with null side, price and size.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Table as ArrowTable, RecordBatch as ArrowRecordBatch, Schema, Field, Struct, Float64, Int64, Int32, Int8, Bool, Utf8, Dictionary,
   makeData, vectorFromArray, tableToIPC,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
-import { streamParquetToFd } from './parquet.ts';
+import { floatWithNulls, streamParquetToFd } from './parquet.ts';
+import { writeAllSync } from './files.ts';
 import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
 import { compactUtcStamp, type TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
@@ -323,7 +324,7 @@ export class Recorder implements MarketSink {
     const n = r.n;
     const dict = (values: readonly string[]) => vectorFromArray([...values], new Utf8());
     const dictType = () => new Dictionary(new Utf8(), new Int32());
-    const f64 = (a: Float64Array) => nullableFloat(a.slice(0, n));
+    const f64 = (a: Float64Array) => floatWithNulls(a, n);
     const i64 = (a: Float64Array) => nullableInt64(a, n);
     const fields = [
       new Field('ts_ns', new Int64(), false),
@@ -460,8 +461,7 @@ function writeDurably(path: string, bytes: Uint8Array, fsync: boolean): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off);
+    writeAllSync(fd, bytes);
     if (fsync) fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -506,13 +506,6 @@ function withValidity<T extends import('apache-arrow').DataType>(d: import('apac
   for (let i = 0; i < n; i++) if (!valid[i]) nulls++;
   if (nulls === 0) return d;
   return makeData({ type, length: n, data: d.values, nullBitmap: packBits(valid, n), nullCount: nulls, dictionary: (d as { dictionary?: unknown }).dictionary } as never) as unknown as import('apache-arrow').Data<T>;
-}
-
-function nullableFloat(data: Float64Array) {
-  const n = data.length;
-  const valid = new Uint8Array(n);
-  for (let i = 0; i < n; i++) valid[i] = data[i] === data[i] ? 1 : 0;
-  return withValidity(makeData({ type: new Float64(), length: n, data }), valid, n, new Float64());
 }
 
 function nullableInt64(a: Float64Array, n: number) {
