@@ -37,7 +37,7 @@ import { HiddenLiquidityMonitor } from './detectors/hidden.ts';
 import { WhaleMonitor } from './detectors/whale.ts';
 import { WashMonitor } from './detectors/wash.ts';
 import { R_ASK, R_BEST, R_BID, R_CUM, R_DISP, R_KEY, R_LEVEL, R_PX, R_SIDE, R_SIGN, R_SLOTS, R_SZ, R_THR, R_TS, r6, type DetectorContext } from './detectors/context.ts';
-import { LatencyMonitor, type LatencyStats } from './latency.ts';
+import { LatencyMonitor, type LatencyStats, type SymbolStreams } from './latency.ts';
 import type { MetricSample } from './metrics.ts';
 import { fmt } from './alerts.ts';
 import { NS_PER_MS } from '../core/time.ts';
@@ -70,6 +70,8 @@ export interface AnalyticsOutputs {
 
 class SymbolState implements DetectorContext {
   readonly reg = new Float64Array(R_SLOTS);
+  /** Its feed-latency streams (looked up once, not per event). */
+  latency!: SymbolStreams;
   rows = 0;
   l3 = false;
   lastTs = -Infinity;
@@ -281,6 +283,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     let s = this.byName.get(symbol);
     if (!s) {
       s = new SymbolState(this.byName.size, symbol, this.options, this, this.timeBase, this.spec !== undefined);
+      s.latency = this.latency.streamsOf(symbol);
       this.byName.set(symbol, s);
       if (this.detectionHook) this.hook(s);
     }
@@ -350,7 +353,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       s.trust = false;
       return;
     }
-    this.latency.sample(e.symbol, 0, e.ts, e.tsLocal);
+    this.latency.sample(s.latency, e.symbol, 0, e.ts, e.tsLocal);
     if (e.ts > s.lastTs) this.clock(s, e.ts);
     s.depthArrival = ++this.arrivals;
     if (!s.l3) {
@@ -379,7 +382,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   onTrade(e: TradeEvent): void {
     this.counts.trades++;
     const s = this.state(e.symbol);
-    if (e.tsLocal === e.tsLocal) this.latency.sample(e.symbol, 1, e.ts, e.tsLocal);
+    this.latency.sample(s.latency, e.symbol, 1, e.ts, e.tsLocal);
     const ts = e.ts;
     const px = e.price;
     const sz = e.size;
@@ -434,7 +437,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   onQuote(e: QuoteEvent): void {
     this.counts.quotes++;
     const s = this.state(e.symbol);
-    this.latency.sample(e.symbol, 2, e.ts, e.tsLocal);
+    this.latency.sample(s.latency, e.symbol, 2, e.ts, e.tsLocal);
     if (e.ts > s.lastTs) this.clock(s, e.ts);
     if (e.bidPx < e.askPx) {
       s.qArrival = ++this.arrivals;

@@ -116,10 +116,13 @@ class StreamLatency {
 
 export type LatencyAlertSink = (symbol: string, ts: number, kind: AlertKind, severity: Severity, message: string, evidence: Evidence) => void;
 
+/** One symbol's streams, indexed by StreamKind (depth, trade, quote). */
+export type SymbolStreams = (StreamLatency | undefined)[];
+
 export class LatencyMonitor {
   private readonly streams = new Map<string, StreamLatency>();
   /** Per symbol, its streams by kind (depth, trade, quote). */
-  private readonly bySymbol = new Map<string, (StreamLatency | undefined)[]>();
+  private readonly bySymbol = new Map<string, SymbolStreams>();
   private readonly windowNs: number;
   private readonly tickNs: number;
   private readonly cooldownNs: number;
@@ -132,15 +135,20 @@ export class LatencyMonitor {
     this.cooldownNs = o.cooldownMs * NS_PER_MS;
   }
 
+  /** A symbol's streams (depth, trade, quote), created on first use: callers keep it per symbol. */
+  streamsOf(symbol: string): SymbolStreams {
+    let list = this.bySymbol.get(symbol);
+    if (!list) this.bySymbol.set(symbol, (list = [undefined, undefined, undefined]));
+    return list;
+  }
+
   /** One receipt: exchange time `ts`, local time `local` (both ns since the TimeBase). */
-  sample(symbol: string, stream: StreamKind, ts: number, local: number): void {
+  sample(list: SymbolStreams, symbol: string, stream: StreamKind, ts: number, local: number): void {
     if (local !== local || ts !== ts) return;
     if (local === ts) {
       this.skipped++;
       return;
     }
-    let list = this.bySymbol.get(symbol);
-    if (!list) this.bySymbol.set(symbol, (list = [undefined, undefined, undefined]));
     let s = list[stream];
     if (!s) {
       s = new StreamLatency(symbol, stream, this.o.baselineTicks);
