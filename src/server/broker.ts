@@ -52,6 +52,8 @@ export class Topic {
   refresh: (() => void) | undefined;
   /** Set by a producer that skipped a frame while the topic had no subscribers. */
   stale = false;
+  /** A producer keeps this object and publishes to it later: it must outlive its subscribers. */
+  held = false;
   readonly conflatable: boolean;
   readonly mName: string;
   readonly jName: string;
@@ -183,6 +185,13 @@ export class Broker {
       t = new Topic(name, p);
       this.topics.set(name, t);
     }
+    return t;
+  }
+
+  /** The topic, kept for a producer that holds on to it (never collected when its subscribers leave). */
+  held(name: string): Topic {
+    const t = this.topic(name);
+    t.held = true;
     return t;
   }
 
@@ -339,7 +348,7 @@ export class Broker {
 
   /** Topics made only by subscriptions go away with their last subscriber (no unbounded growth from bogus names). */
   private gc(t: Topic): void {
-    if (t.subscribers === 0 && t.seq === 0 && !t.refresh) this.topics.delete(t.name);
+    if (t.subscribers === 0 && t.seq === 0 && !t.refresh && !t.held) this.topics.delete(t.name);
   }
 
   /** Closes a connection with a reason; counted by reason. */

@@ -160,10 +160,11 @@ class SymbolFeed {
   constructor(readonly name: string, public owner: SourceHandle, levels: number, broker: Broker) {
     this.bid = new Float64Array(levels * 2);
     this.ask = new Float64Array(levels * 2);
-    this.bookTopic = broker.topic(topicOf.book(name));
-    this.featuresTopic = broker.topic(topicOf.features(name));
+    this.bookTopic = broker.held(topicOf.book(name));
+    this.featuresTopic = broker.held(topicOf.features(name));
     this.lastValues = new Float64Array(FEATURE_COLUMNS.length);
-    this.alertsTopic = broker.topic(topicOf.alerts(name));
+    // Held: an alert may come long after a subscriber came and went, and must reach the next one.
+    this.alertsTopic = broker.held(topicOf.alerts(name));
   }
 }
 

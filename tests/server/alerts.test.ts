@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import type { AlertFrame } from '../../src/server/protocol.ts';
 import type { RunningServer } from '../../src/server/server.ts';
-import { feedUrl, testServer, until } from './helpers.ts';
+import { IngestClient } from '../../src/client/ingest-client.ts';
+import type { AlertEvent } from '../../src/server/plugins.ts';
+import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
 
 describe('alerts', () => {
   let server: RunningServer;
@@ -43,5 +45,30 @@ describe('alerts', () => {
     expect(m).toMatch(/^# TYPE flowcast_analytics_\w+ (gauge|counter)$/m);
     await all.close();
     await one.close();
+  });
+
+  it('an alert reaches a subscriber who came after another one subscribed and left before any alert', async () => {
+    let publish!: (a: AlertEvent) => void;
+    const quiet = await testServer(() => {}, {}, { alerts: [(ctx) => ((publish = ctx.publish), {})] });
+    try {
+      const p = await IngestClient.connect({ url: ingestUrl(quiet), key: WRITE_KEY });
+      p.send({ t: 'snapshot', sym: 'QUIET', ts: Date.now(), bids: [[99.9, 5]], asks: [[100.1, 4]] });
+      await p.flush();
+      const first = await FeedClient.connect({ url: feedUrl(quiet) });
+      await first.subscribe(['alerts.QUIET']);
+      await first.unsubscribe(['alerts.QUIET']);
+      await first.close();
+      const next = await FeedClient.connect({ url: feedUrl(quiet) });
+      const got: AlertFrame[] = [];
+      next.on('alert', (a) => got.push(a));
+      await next.subscribe(['alerts.QUIET']);
+      publish({ symbol: 'QUIET', ts: 0, kind: 'test', severity: 'info', message: 'QUIET test', evidence: { n: 1 } });
+      await until(() => got.length === 1, 5000, 'the alert');
+      expect(got[0]).toMatchObject({ topic: 'alerts.QUIET', sym: 'QUIET', kind: 'test' });
+      await next.close();
+      await p.close();
+    } finally {
+      await quiet.close();
+    }
   });
 });
