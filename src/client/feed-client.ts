@@ -14,7 +14,7 @@
  * while away show as sequence gaps (or, if the server restarted, sequence numbers start again).
  */
 import {
-  decodeMessage, encodeMsgpack,
+  decodeMessage, encode,
   type AlertFrame, type BookFrame, type DroppedFrame, type ErrorFrame, type FeaturesFrame, type Format, type HeartbeatFrame,
   type HelloFrame, type PongFrame, type PredFrame, type ServerFrame, type SubscribedFrame, type TopicsFrame,
 } from '../server/protocol.ts';
@@ -264,7 +264,7 @@ export class FeedClient {
   /** Sends any value as a request frame (tests use it to send bad requests). */
   sendRaw(msg: unknown, format: Format = this.requestFormat): void {
     if (typeof msg === 'string' || msg instanceof Uint8Array) this.sock.send(msg);
-    else this.sock.send(format === 'msgpack' ? encodeMsgpack(msg as object) : JSON.stringify(msg));
+    else this.sock.send(encode(msg as object, format));
   }
 
   /** A features frame's values by column name (NaN for null). */

@@ -18,7 +18,7 @@
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import {
-  CloseCode, encodeJson, encodeMsgpack, isConflatable, packr, parseTopic,
+  CloseCode, encode, encodeJson, encodeMsgpack, isConflatable, packr, parseTopic,
   type DataFrame, type Format, type ParsedTopic, type ServerFrame, type TopicKind,
 } from './protocol.ts';
 import type { Principal } from './security.ts';
@@ -268,7 +268,7 @@ export class Broker {
 
   /** Sends a control frame to one connection, through its queue while it is slow. */
   sendFrame(c: FeedConn, frame: ServerFrame): void {
-    this.sendPayload(c, c.format === 'msgpack' ? encodeMsgpack(frame) : encodeJson(frame));
+    this.sendPayload(c, encode(frame, c.format));
   }
 
   private sendPayload(c: FeedConn, p: Payload): void {

@@ -10,7 +10,7 @@
  */
 import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { DepthEvent, TradeEvent } from '../sources/events.ts';
-import { CloseCode, SYMBOL_RE, decodeMessage, encodeMsgpack, encodeJson, type ErrorCode, type ServerFrame } from './protocol.ts';
+import { CloseCode, SYMBOL_RE, decodeMessage, encode, type ErrorCode, type ServerFrame } from './protocol.ts';
 import { Security, TokenBucket, presentedKey, type Principal } from './security.ts';
 import { readUpgrade, refuseUpgrade } from './feed.ts';
 import type { LivePipeline, SourceHandle } from './live.ts';
@@ -94,8 +94,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
 
   const send = (c: IngestConn, f: ServerFrame): void => {
     if (!c.ws) return;
-    if (c.binary) c.ws.send(encodeMsgpack(f), true);
-    else c.ws.send(encodeJson(f), false);
+    c.ws.send(encode(f, c.binary ? 'msgpack' : 'json'), c.binary);
   };
 
   const claim = (c: IngestConn, sym: unknown): string => {

@@ -3,7 +3,7 @@
  * scrape time) and histograms with fixed buckets. Label children are created once and cached, so
  * the hot path is an array index and an add.
  */
-import { escapeLabel, formatValue } from '../core/prometheus.ts';
+import { escapeHelp, escapeLabel, formatValue } from '../core/prometheus.ts';
 
 type Labels = readonly string[];
 
@@ -13,7 +13,7 @@ abstract class Metric {
   }
   abstract render(out: string[]): void;
   protected header(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
+    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`);
     out.push(`# TYPE ${this.name} ${this.type}`);
   }
   protected labelText(values: Labels, extra?: string): string {

@@ -13,7 +13,7 @@
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import { MODEL_RE } from './protocol.ts';
 import { HttpError, type ModelInfo, type Prediction, type Predictor } from './plugins.ts';
-import { patternToRegExp } from './security.ts';
+import { makeMatcher } from './security.ts';
 import type { MetricsSource } from './metrics.ts';
 import type { InferenceEngine } from '../inference/engine.ts';
 import { logger } from '../core/log.ts';
@@ -34,6 +34,8 @@ interface ModelPlan {
   T: number;
   classes: string[];
   info: ModelInfo;
+  /** Each symbol's window of this model's columns (a new plan, a new model version: fresh windows). */
+  windows: Map<string, Window>;
 }
 
 /** A symbol's recent rows of one model's input columns (a ring of T rows). */
@@ -84,7 +86,6 @@ export interface EnginePredictorOptions {
 
 export class EnginePredictor implements Predictor, MetricsSource {
   private plans: ModelPlan[] = [];
-  private readonly windows = new Map<string, Window>();
   private readonly timer: NodeJS.Timeout;
   private readonly maxInFlight: number;
   skipped = 0;
@@ -121,9 +122,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
         continue;
       }
       if (topicName !== st.name) log.warn('model name has characters topics cannot carry: published as another name', { model: st.name, topicName });
-      for (const k of [...this.windows.keys()]) if (k.startsWith(`${st.name}\u0000`)) this.windows.delete(k);
       plans.push({
-        name: st.name, topicName, cols, T: spec.window, classes: spec.classes, serves: this.scope(st.name),
+        name: st.name, topicName, cols, T: spec.window, classes: spec.classes, serves: this.scope(st.name), windows: new Map(),
         info: { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name) ?? ['*'] },
       });
     }
@@ -138,11 +138,11 @@ export class EnginePredictor implements Predictor, MetricsSource {
   private scope(model: string): (symbol: string) => boolean {
     const pats = this.patterns(model);
     if (!pats || pats.includes('*')) return () => true;
-    const res = pats.map(patternToRegExp);
+    const matches = makeMatcher(pats);
     const cache = new Map<string, boolean>();
     return (sym) => {
       let v = cache.get(sym);
-      if (v === undefined) cache.set(sym, (v = res.some((r) => r.test(sym))));
+      if (v === undefined) cache.set(sym, (v = matches(sym)));
       return v;
     };
   }
@@ -154,11 +154,10 @@ export class EnginePredictor implements Predictor, MetricsSource {
   onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void {
     for (const plan of this.plans) {
       if (!plan.serves(symbol)) continue;
-      const key = `${plan.name}\u0000${symbol}`;
-      let w = this.windows.get(key);
+      let w = plan.windows.get(symbol);
       if (!w) {
         w = new Window(plan.T, plan.cols.length);
-        this.windows.set(key, w);
+        plan.windows.set(symbol, w);
       }
       w.push(values, plan.cols);
       if (w.rows < plan.T) continue;
@@ -219,7 +218,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
       }
       window = Float64Array.from(flat, (v) => (v === null ? NaN : (v as number)));
     } else if (typeof b['symbol'] === 'string') {
-      const w = this.windows.get(`${plan.name}\u0000${symbol}`);
+      const w = plan.windows.get(symbol);
       if (!w || w.rows < plan.T) throw new HttpError(409, `${symbol} has ${w?.rows ?? 0} of the ${plan.T} rows ${plan.name} needs`);
       window = w.snapshot();
     } else {

@@ -20,7 +20,8 @@ export function patternToRegExp(p: string): RegExp {
   return new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`);
 }
 
-function makeMatcher(patterns: readonly string[]): (s: string) => boolean {
+/** Whether a name matches any of the patterns (`*` alone: everything). */
+export function makeMatcher(patterns: readonly string[]): (s: string) => boolean {
   if (patterns.includes('*')) return () => true;
   const res = patterns.map(patternToRegExp);
   return (s) => res.some((r) => r.test(s));
