@@ -48,33 +48,51 @@ class MessageError extends Error {
 
 type Json = Record<string, unknown>;
 
+/** Where a message sits in its frame, for error messages (built only when one is thrown). */
+function whereOf(i: number, n: number): string {
+  return n > 1 ? `message ${i}` : 'message';
+}
+
+/** Identifies one side's levels of a depth message in an error. */
+interface LevelsAt {
+  i: number;
+  n: number;
+  t: string;
+  sym: string;
+}
+
+function levelsWhere(at: LevelsAt, bid: boolean): string {
+  return `${whereOf(at.i, at.n)} (${at.t} ${at.sym}) ${bid ? 'bids' : 'asks'}`;
+}
+
+function pushLevel(e: DepthEvent, bid: boolean, px: number, sz: number, lvl: number, at: LevelsAt): void {
+  if (!(px > 0) || !(sz >= 0) || !Number.isFinite(px) || !Number.isFinite(sz)) {
+    throw new MessageError('bad-request', `${levelsWhere(at, bid)}: level ${lvl} is not a price > 0 with a size >= 0 (got ${px}, ${sz})`);
+  }
+  if (bid) e.pushBid(px, sz);
+  else e.pushAsk(px, sz);
+}
+
 /** Fills one side of a depth event from [[px, sz], ...], [px, sz, px, sz, ...] or a Float64Array of pairs. */
-function readLevels(v: unknown, e: DepthEvent, bid: boolean, where: string): void {
-  const push = (px: number, sz: number, i: number): void => {
-    if (!(px > 0) || !(sz >= 0) || !Number.isFinite(px) || !Number.isFinite(sz)) {
-      throw new MessageError('bad-request', `${where}: level ${i} is not a price > 0 with a size >= 0 (got ${px}, ${sz})`);
-    }
-    if (bid) e.pushBid(px, sz);
-    else e.pushAsk(px, sz);
-  };
+function readLevels(v: unknown, e: DepthEvent, bid: boolean, at: LevelsAt): void {
   if (v === undefined) return;
   if (v instanceof Float64Array || v instanceof Float32Array) {
-    if (v.length % 2 !== 0) throw new MessageError('bad-request', `${where}: a flat level array needs an even length (price, size pairs)`);
-    for (let i = 0; i < v.length; i += 2) push(v[i]!, v[i + 1]!, i / 2);
+    if (v.length % 2 !== 0) throw new MessageError('bad-request', `${levelsWhere(at, bid)}: a flat level array needs an even length (price, size pairs)`);
+    for (let i = 0; i < v.length; i += 2) pushLevel(e, bid, v[i]!, v[i + 1]!, i / 2, at);
     return;
   }
-  if (!Array.isArray(v)) throw new MessageError('bad-request', `${where}: expected an array of [price, size] levels`);
+  if (!Array.isArray(v)) throw new MessageError('bad-request', `${levelsWhere(at, bid)}: expected an array of [price, size] levels`);
   if (v.length > 0 && typeof v[0] === 'number') {
-    if (v.length % 2 !== 0) throw new MessageError('bad-request', `${where}: a flat level array needs an even length (price, size pairs)`);
-    for (let i = 0; i < v.length; i += 2) push(v[i] as number, v[i + 1] as number, i / 2);
+    if (v.length % 2 !== 0) throw new MessageError('bad-request', `${levelsWhere(at, bid)}: a flat level array needs an even length (price, size pairs)`);
+    for (let i = 0; i < v.length; i += 2) pushLevel(e, bid, v[i] as number, v[i + 1] as number, i / 2, at);
     return;
   }
   for (let i = 0; i < v.length; i++) {
     const lv = v[i];
     if (!Array.isArray(lv) || lv.length < 2 || typeof lv[0] !== 'number' || typeof lv[1] !== 'number') {
-      throw new MessageError('bad-request', `${where}: level ${i} is not [price, size] (numbers)`);
+      throw new MessageError('bad-request', `${levelsWhere(at, bid)}: level ${i} is not [price, size] (numbers)`);
     }
-    push(lv[0], lv[1], i);
+    pushLevel(e, bid, lv[0], lv[1], i, at);
   }
 }
 
@@ -98,8 +116,9 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
   };
 
   const claim = (c: IngestConn, sym: unknown): string => {
+    // Claimed symbols passed the pattern when claimed: the common case needs only the set.
+    if (typeof sym === 'string' && c.claimed.has(sym)) return sym;
     if (typeof sym !== 'string' || !SYMBOL_RE.test(sym)) throw new MessageError('bad-request', `"sym" must be a symbol (letters, digits, _ . : - /; at most 40), got ${JSON.stringify(sym)}`);
-    if (c.claimed.has(sym)) return sym;
     if (!c.principal.canWrite(sym)) throw new MessageError('forbidden', `key "${c.principal.id}" may not write ${sym}`, sym);
     const owner = pipeline.ownerOf(sym);
     if (owner && owner !== c.handle && owner.state !== 'stopped') {
@@ -120,8 +139,10 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
     }
   };
 
-  const apply = (c: IngestConn, m: unknown, where: string, now: number): void => {
-    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new MessageError('bad-request', `${where}: expected a message object`);
+  // `i` of `n`: the message's place in its frame (named in errors).
+  const at: LevelsAt = { i: 0, n: 1, t: '', sym: '' };
+  const apply = (c: IngestConn, m: unknown, i: number, n: number, now: number): void => {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new MessageError('bad-request', `${whereOf(i, n)}: expected a message object`);
     const o = m as Json;
     const t = o['t'];
     const h = c.handle!;
@@ -142,7 +163,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       e.line = 0;
       const seq = o['seq'];
       if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)) {
-        throw new MessageError('bad-request', `${where}: "seq" must be a non-negative integer, got ${JSON.stringify(seq)}`, sym);
+        throw new MessageError('bad-request', `${whereOf(i, n)}: "seq" must be a non-negative integer, got ${JSON.stringify(seq)}`, sym);
       }
       // With seq, a producer gets gap detection: each delta must carry the previous seq + 1, and
       // the first after a snapshot the snapshot's seq + 1 (the Binance spot rule with U = u = seq).
@@ -151,12 +172,16 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       e.lastSeq = e.firstSeq;
       const dl = o['depth'];
       e.depthLimit = typeof dl === 'number' && dl >= 1 ? dl : Infinity;
-      readLevels(o['bids'], e, true, `${where} (${t} ${sym}) bids`);
-      readLevels(o['asks'], e, false, `${where} (${t} ${sym}) asks`);
+      at.i = i;
+      at.n = n;
+      at.t = t;
+      at.sym = sym;
+      readLevels(o['bids'], e, true, at);
+      readLevels(o['asks'], e, false, at);
       if (t === 'delta') {
         const st = h.status(sym);
         if (st === undefined || st === 'awaiting-snapshot') {
-          throw new MessageError('no-snapshot', `${where}: delta for ${sym} before any snapshot: send a snapshot first`, sym);
+          throw new MessageError('no-snapshot', `${whereOf(i, n)}: delta for ${sym} before any snapshot: send a snapshot first`, sym);
         }
       }
       h.onDepth(e);
@@ -173,10 +198,10 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       const sz = o['sz'];
       const side = o['side'];
       if (typeof px !== 'number' || !(px > 0) || typeof sz !== 'number' || !(sz > 0)) {
-        throw new MessageError('bad-request', `${where}: trade needs "px" > 0 and "sz" > 0 (numbers)`, sym);
+        throw new MessageError('bad-request', `${whereOf(i, n)}: trade needs "px" > 0 and "sz" > 0 (numbers)`, sym);
       }
       if (side !== 'buy' && side !== 'sell' && side !== undefined) {
-        throw new MessageError('bad-request', `${where}: "side" is the aggressor, "buy" or "sell" (or absent if unknown), got ${JSON.stringify(side)}`, sym);
+        throw new MessageError('bad-request', `${whereOf(i, n)}: "side" is the aggressor, "buy" or "sell" (or absent if unknown), got ${JSON.stringify(side)}`, sym);
       }
       trade.symbol = sym;
       trade.ts = timeOf(o, now);
@@ -190,7 +215,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       h.onTrade(trade);
       return;
     }
-    throw new MessageError('bad-request', `${where}: unknown message type ${JSON.stringify(t)} (expected snapshot, delta, trade or flush)`);
+    throw new MessageError('bad-request', `${whereOf(i, n)}: unknown message type ${JSON.stringify(t)} (expected snapshot, delta, trade or flush)`);
   };
 
   const behavior: WebSocketBehavior<IngestConn> = {
@@ -251,7 +276,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       const now = Date.now();
       for (let i = 0; i < list.length; i++) {
         try {
-          apply(c, list[i], list.length > 1 ? `message ${i}` : 'message', now);
+          apply(c, list[i], i, list.length, now);
           c.accepted++;
           accepted.inc();
         } catch (e) {
@@ -260,7 +285,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
           if (e instanceof MessageError) send(c, { t: 'error', code: e.code, message: e.message, sym: e.sym });
           else {
             log.error('ingest message failed', { conn: c.id, error: e as Error });
-            send(c, { t: 'error', code: 'internal', message: `${list.length > 1 ? `message ${i}` : 'message'}: internal error, message skipped` });
+            send(c, { t: 'error', code: 'internal', message: `${whereOf(i, list.length)}: internal error, message skipped` });
           }
         }
       }
