@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { L2Book } from '../book/l2-book.ts';
 import { DepthEvent } from '../sources/events.ts';
+import { firstAfterSnapshot } from '../book/sync.ts';
 import { requireNativeUws } from '../server/uws.ts';
 
 export interface MockExchangeOptions {
@@ -65,6 +66,8 @@ export class MockExchange {
   private app!: TemplatedApp;
   private listen: us_listen_socket | undefined;
   private readonly book = new L2Book();
+  /** The one event every diff is applied through (the book keeps nothing of it). */
+  private readonly diff = new DepthEvent();
   private lastUpdateId = 0;
   private lastE = 0;
   private lastT = 0;
@@ -211,11 +214,14 @@ export class MockExchange {
     for (const [p, s] of snapshot['asks'] as [string, string][]) ev.pushAsk(Number(p), Number(s));
     this.book.apply(ev);
     this.lastUpdateId = lid;
-    // Sync point (Binance's rules): futures U <= lid <= u; spot U <= lid + 1 <= u.
+    // Sync point: the first diff Binance's rules apply after the snapshot (the book's own rule).
+    const rule = this.market === 'usdm' ? 'binance-futures' : 'binance-spot';
+    const probe = new DepthEvent();
     const start = raw.findIndex((r) => {
       if (r.d['e'] !== 'depthUpdate') return false;
-      const U = r.d['U'] as number, u = r.d['u'] as number;
-      return this.market === 'usdm' ? U <= lid && lid <= u : U <= lid + 1 && lid + 1 <= u;
+      probe.firstSeq = r.d['U'] as number;
+      probe.lastSeq = r.d['u'] as number;
+      return firstAfterSnapshot(rule, lid, probe) === 'apply';
     });
     if (start < 0) throw new Error(`${this.o.capture}: no diff continues the snapshot ${lid}`);
     let from = start;
@@ -246,7 +252,8 @@ export class MockExchange {
   }
 
   private applyDiff(d: { u?: unknown; E?: unknown; T?: unknown; b?: unknown; a?: unknown } | Record<string, unknown>): void {
-    const ev = new DepthEvent();
+    const ev = this.diff;
+    ev.reset();
     ev.kind = 'delta';
     ev.sizes = 'absolute';
     for (const [p, s] of d['b'] as [string, string][]) ev.pushBid(Number(p), Number(s));
