@@ -18,6 +18,7 @@ import {
   type AlertFrame, type BookFrame, type DroppedFrame, type ErrorFrame, type FeaturesFrame, type Format, type HeartbeatFrame,
   type HelloFrame, type PongFrame, type PredFrame, type ServerFrame, type SubscribedFrame, type TopicsFrame,
 } from '../server/protocol.ts';
+import { backoffMs } from '../core/backoff.ts';
 
 export interface FeedClientOptions {
   /** ws://host:port/feed */
@@ -182,7 +183,7 @@ export class FeedClient {
 
   private scheduleReconnect(attempt: number): void {
     const r = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : {};
-    const delay = Math.min(r.maxMs ?? 10_000, (r.initialMs ?? 250) * 2 ** attempt) * (0.5 + Math.random() / 2);
+    const delay = backoffMs(attempt, r.initialMs ?? 250, r.maxMs ?? 10_000);
     setTimeout(() => {
       if (this.userClosed) return;
       const prevStarted = this.hello.started;

@@ -21,6 +21,7 @@ import type { SyncStatus } from '../book/builder.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
+import { backoffMs } from '../core/backoff.ts';
 
 const log = logger('binance');
 
@@ -203,8 +204,7 @@ export class BinanceConnector {
   }
 
   private backoff(): number {
-    const base = Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** this.attempt++);
-    return base * (0.5 + Math.random() * 0.5);
+    return backoffMs(this.attempt++, this.o.backoffInitialMs, this.o.backoffMaxMs);
   }
 
   private keepAlive(ws: WebSocketType): void {
@@ -275,7 +275,7 @@ export class BinanceConnector {
         s.inFlight = false;
         s.failures++;
         this.stats.snapshotFailures++;
-        const wait = e.retryAfterMs ?? Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** s.failures);
+        const wait = e.retryAfterMs ?? backoffMs(s.failures, this.o.backoffInitialMs, this.o.backoffMaxMs, false);
         s.nextAllowed = performance.now() + wait;
         this.target.detail = `snapshot ${symbol}: ${e.message}`;
         log.warn('snapshot failed', { symbol, error: e, retryInMs: wait });
