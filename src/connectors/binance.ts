@@ -181,7 +181,7 @@ export class BinanceConnector {
       if (session !== this.session) return;
       this.lastMessageAt = performance.now();
       this.stats.messages++;
-      this.feedLine(data);
+      this.feed(data);
     });
     ws.on('pong', () => {
       this.lastMessageAt = performance.now();
@@ -218,18 +218,24 @@ export class BinanceConnector {
     ws.ping();
   }
 
-  /** Hands a message to the capture parser as a `<local_ns> <json>` line (one code path for live and files). */
-  private feedLine(data: Buffer | string): void {
+  /**
+   * Hands a message to the capture parser, stamped with its local receipt time (one code path for
+   * live frames and capture files): a frame's JSON text, or an already decoded object (a REST snapshot).
+   */
+  private feed(data: Buffer | string | Record<string, unknown>): void {
     const now = process.hrtime.bigint() - HR_OFFSET;
-    const prefix = Buffer.from(`${now} `);
-    const body = typeof data === 'string' ? Buffer.from(data) : data;
-    const line = Buffer.concat([prefix, body]);
+    const sec = Number(now / 1_000_000_000n);
+    const ns = Number(now % 1_000_000_000n);
     try {
-      this.parser.line(line, 0, line.length, ++this.lineNo);
+      if (typeof data === 'string' || Buffer.isBuffer(data)) this.parser.text(data.toString(), sec, ns, ++this.lineNo);
+      else this.parser.received(data, sec, ns, ++this.lineNo);
     } catch (e) {
       // Whatever one message does (times out of range, a bug downstream), the stream goes on.
       this.stats.badMessages++;
-      if (this.stats.badMessages <= 10) log.error('message failed', { error: e as Error, message: body.toString('utf8', 0, 200) });
+      if (this.stats.badMessages <= 10) {
+        const text = typeof data === 'string' || Buffer.isBuffer(data) ? data.toString() : JSON.stringify(data);
+        log.error('message failed', { error: e as Error, message: text.slice(0, 200) });
+      }
     }
   }
 
@@ -268,7 +274,7 @@ export class BinanceConnector {
         this.stats.snapshots++;
         const j = JSON.parse(body) as Record<string, unknown>;
         j['symbol'] = symbol;
-        this.feedLine(JSON.stringify(j));
+        this.feed(j);
         log.info('snapshot applied', { symbol, lastUpdateId: j['lastUpdateId'] });
       },
       (e: Error & { retryAfterMs?: number }) => {

@@ -88,9 +88,14 @@ export class BinanceLineParser {
       this.bad(lineNo, InputErrorCode.Malformed, `expected "<local_recv_ts_ns> <json>", got "${preview(buf, start, end)}"`);
       return;
     }
+    this.text(buf.toString('utf8', sp + 1, end), this.parts[0]!, this.parts[1]!, lineNo);
+  }
+
+  /** One message's JSON text, received at `sec` s + `ns` ns since the epoch: a capture line's body, or a live frame. */
+  text(json: string, sec: number, ns: number, lineNo: number): void {
     let msg: unknown;
     try {
-      msg = JSON.parse(buf.toString('utf8', sp + 1, end));
+      msg = JSON.parse(json);
     } catch (e) {
       this.bad(lineNo, InputErrorCode.Malformed, `invalid JSON (${(e as Error).message})`);
       return;
@@ -99,11 +104,13 @@ export class BinanceLineParser {
       this.bad(lineNo, InputErrorCode.Malformed, 'expected a JSON object after the timestamp');
       return;
     }
-    const sec = this.parts[0]!;
-    const ns = this.parts[1]!;
+    this.received(msg as Json, sec, ns, lineNo);
+  }
+
+  /** One decoded message received at `sec` s + `ns` ns since the epoch (the first one fixes the time base). */
+  received(msg: Json, sec: number, ns: number, lineNo: number): void {
     this.tb ??= this.timeBase.ensureMs(sec * 1000);
-    const local = this.tb.fromEpochSecNs(sec, ns);
-    this.message(msg as Json, local, lineNo);
+    this.message(msg, this.tb.fromEpochSecNs(sec, ns), lineNo);
   }
 
   /** One decoded message (a capture line's JSON, or a live websocket frame). */
