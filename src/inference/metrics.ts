@@ -4,54 +4,7 @@
  * O(buckets) observe, no allocation.
  */
 import { escapeLabel } from '../core/prometheus.ts';
-
-export class Histogram {
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-
-  /** `bounds`: ascending upper bounds; an implicit +Inf bucket follows. */
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-
-  observe(v: number): void {
-    const b = this.bounds;
-    let i = 0;
-    while (i < b.length && v > b[i]!) i++;
-    this.counts[i]!++;
-    this.sum += v;
-    this.count++;
-  }
-
-  /** Upper bound of the bucket holding quantile q (a bucket-resolution estimate). */
-  quantile(q: number): number {
-    if (this.count === 0) return NaN;
-    const target = q * this.count;
-    let acc = 0;
-    for (let i = 0; i < this.counts.length; i++) {
-      acc += this.counts[i]!;
-      if (acc >= target) return i < this.bounds.length ? this.bounds[i]! : Infinity;
-    }
-    return Infinity;
-  }
-
-  mean(): number {
-    return this.count ? this.sum / this.count : NaN;
-  }
-}
-
-/** 1, 2, 4, ... up to max. */
-export function powersOfTwo(max: number): number[] {
-  const out: number[] = [];
-  for (let v = 1; v <= max; v *= 2) out.push(v);
-  return out;
-}
-
-/** Latency buckets in seconds: 50 µs .. 10 s, roughly 2.5x apart. */
-export const LATENCY_BUCKETS_S = [
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
-];
+import { Histogram, LATENCY_BUCKETS_S, powersOfTwo } from '../core/histogram.ts';
 
 export class ModelMetrics {
   requests = 0;
@@ -122,15 +75,7 @@ export class InferenceMetrics {
     const histogram = (name: string, help: string, get: (m: ModelMetrics) => Histogram): void => {
       lines.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} histogram`);
       for (const [model, m] of models) {
-        const h = get(m);
-        const label = `model="${escapeLabel(model)}"`;
-        let acc = 0;
-        h.bounds.forEach((b, i) => {
-          acc += h.counts[i]!;
-          lines.push(`${prefix}_${name}_bucket{${label},le="${b}"} ${acc}`);
-        });
-        lines.push(`${prefix}_${name}_bucket{${label},le="+Inf"} ${h.count}`);
-        lines.push(`${prefix}_${name}_sum{${label}} ${h.sum}`, `${prefix}_${name}_count{${label}} ${h.count}`);
+        get(m).render(lines, `${prefix}_${name}`, `model="${escapeLabel(model)}"`);
       }
     };
     counter('requests_total', 'Prediction requests accepted.', (m) => m.requests);

@@ -21,7 +21,8 @@ import { TimeBase, TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
 import { Broker, type Topic } from './broker.ts';
 import { topicOf, type BookFrame, type FeaturesFrame, type PredFrame, type AlertFrame } from './protocol.ts';
-import { LATENCY_BUCKETS_S, type CounterChild, type HistogramChild, type MetricsRegistry } from './metrics.ts';
+import type { CounterChild, HistogramMetric, MetricsRegistry } from './metrics.ts';
+import { LATENCY_BUCKETS_S, type Histogram } from '../core/histogram.ts';
 import type { ServerConfig } from './config.ts';
 import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, Predictor } from './plugins.ts';
 
@@ -193,8 +194,10 @@ export class LivePipeline implements RowSink {
   private readonly featuresFrame: FeaturesFrame;
   private readonly rowsOut: CounterChild;
   private readonly rowsRejected: CounterChild;
-  private readonly featureLatency: HistogramChild;
-  private readonly predLatency: HistogramChild;
+  private readonly featureLatency: Histogram;
+  private readonly predLatency: HistogramMetric;
+  /** Each model's child of predLatency (the label lookup once per model, not per frame). */
+  private readonly predLatencyByModel = new Map<string, Histogram>();
   private readonly alertsOut: CounterChild;
   private readonly warnedOwner = new Set<string>();
   private readonly emitPrediction = (p: Prediction): void => this.publishPrediction(p);
@@ -236,7 +239,7 @@ export class LivePipeline implements RowSink {
     this.featureLatency = metrics.histogram('flowcast_features_latency_seconds',
       'From a book event entering the server to its features frame being published', LATENCY_BUCKETS_S).labels();
     this.predLatency = metrics.histogram('flowcast_prediction_latency_seconds',
-      'From a book event entering the server to its prediction frame being published (inference and batching included)', LATENCY_BUCKETS_S).labels();
+      'From a book event entering the server to its prediction frame being published (inference and batching included), by model', LATENCY_BUCKETS_S, ['model']);
     metrics.gauge('flowcast_source_lag_seconds', 'How far behind exchange time the last event arrived, by source', ['source'], () =>
       [...this.sources].filter((s) => Number.isFinite(s.lagMs)).map((s) => [[s.name], s.lagMs / 1000]));
     metrics.gauge('flowcast_source_up', 'Whether a source is running (1) or not (0)', ['source', 'kind'], () =>
@@ -410,7 +413,9 @@ export class LivePipeline implements RowSink {
       probs: Array.from(p.probs), row: p.row, latencyUs: Math.round(latency * 1000),
     };
     this.broker.publish(t, frame);
-    this.predLatency.observe(latency / 1000);
+    let h = this.predLatencyByModel.get(p.model);
+    if (!h) this.predLatencyByModel.set(p.model, (h = this.predLatency.labels(p.model)));
+    h.observe(latency / 1000);
   }
 
   publishAlert(a: AlertEvent): void {

@@ -4,6 +4,7 @@
  * the hot path is an array index and an add.
  */
 import { escapeHelp, escapeLabel, formatValue } from '../core/prometheus.ts';
+import { Histogram } from '../core/histogram.ts';
 
 type Labels = readonly string[];
 
@@ -16,10 +17,13 @@ abstract class Metric {
     out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`);
     out.push(`# TYPE ${this.name} ${this.type}`);
   }
-  protected labelText(values: Labels, extra?: string): string {
-    const parts = this.labelNames.map((n, i) => `${n}="${escapeLabel(values[i] ?? '')}"`);
-    if (extra) parts.push(extra);
-    return parts.length ? `{${parts.join(',')}}` : '';
+  /** `a="x",b="y"` for these label values (empty without labels). */
+  protected labelPairs(values: Labels): string {
+    return this.labelNames.map((n, i) => `${n}="${escapeLabel(values[i] ?? '')}"`).join(',');
+  }
+  protected labelText(values: Labels): string {
+    const pairs = this.labelPairs(values);
+    return pairs ? `{${pairs}}` : '';
   }
 }
 
@@ -78,38 +82,19 @@ export class Gauge extends Metric {
   }
 }
 
-export class HistogramChild {
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-  constructor(private readonly bounds: Float64Array) {
-    this.counts = new Float64Array(bounds.length);
-  }
-  observe(v: number): void {
-    const b = this.bounds;
-    // Buckets are few and the common values small: a linear scan from the bottom wins.
-    let i = 0;
-    while (i < b.length && v > b[i]!) i++;
-    if (i < b.length) this.counts[i]!++;
-    this.sum += v;
-    this.count++;
-  }
-}
+/** A histogram family: one `Histogram` (src/core/histogram.ts) per label set. */
+export class HistogramMetric extends Metric {
+  private readonly children = new Map<string, { labels: Labels; h: Histogram }>();
 
-export class Histogram extends Metric {
-  private readonly bounds: Float64Array;
-  private readonly children = new Map<string, { labels: Labels; h: HistogramChild }>();
-
-  constructor(name: string, help: string, buckets: readonly number[], labelNames: Labels = []) {
+  constructor(name: string, help: string, private readonly buckets: readonly number[], labelNames: Labels = []) {
     super(name, help, labelNames, 'histogram');
-    this.bounds = Float64Array.from([...buckets].sort((a, b) => a - b));
   }
 
-  labels(...values: string[]): HistogramChild {
+  labels(...values: string[]): Histogram {
     const key = values.join('\u0000');
     let ch = this.children.get(key);
     if (!ch) {
-      ch = { labels: values, h: new HistogramChild(this.bounds) };
+      ch = { labels: values, h: new Histogram(this.buckets) };
       this.children.set(key, ch);
     }
     return ch.h;
@@ -117,16 +102,7 @@ export class Histogram extends Metric {
 
   render(out: string[]): void {
     this.header(out);
-    for (const { labels, h } of this.children.values()) {
-      let cum = 0;
-      for (let i = 0; i < this.bounds.length; i++) {
-        cum += h.counts[i]!;
-        out.push(`${this.name}_bucket${this.labelText(labels, `le="${formatValue(this.bounds[i]!)}"`)} ${cum}`);
-      }
-      out.push(`${this.name}_bucket${this.labelText(labels, 'le="+Inf"')} ${h.count}`);
-      out.push(`${this.name}_sum${this.labelText(labels)} ${formatValue(h.sum)}`);
-      out.push(`${this.name}_count${this.labelText(labels)} ${h.count}`);
-    }
+    for (const { labels, h } of this.children.values()) h.render(out, this.name, this.labelPairs(labels));
   }
 }
 
@@ -150,8 +126,8 @@ export class MetricsRegistry {
     return this.add(new Gauge(name, help, labelNames, collect));
   }
 
-  histogram(name: string, help: string, buckets: readonly number[], labelNames: Labels = []): Histogram {
-    return this.add(new Histogram(name, help, buckets, labelNames));
+  histogram(name: string, help: string, buckets: readonly number[], labelNames: Labels = []): HistogramMetric {
+    return this.add(new HistogramMetric(name, help, buckets, labelNames));
   }
 
   addSource(s: MetricsSource): void {
@@ -171,8 +147,3 @@ export class MetricsRegistry {
     return m;
   }
 }
-
-/** Latency buckets in seconds, 10 µs .. 1 s (inference and end-to-end latencies). */
-export const LATENCY_BUCKETS_S = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1];
-/** Batch-size buckets (rows per inference batch). */
-export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];

@@ -92,6 +92,6 @@ describe('predictions', () => {
     expect(h.inference.providers.available).toContainEqual(expect.objectContaining({ provider: 'cpu', available: true }));
     const m = await (await fetch(`${base}/metrics`)).text();
     expect(m).toMatch(/^flowcast_inference_batch_size_bucket\{model="lin",le="1"\} \d+$/m);
-    expect(m).toMatch(/^flowcast_prediction_latency_seconds_count [1-9]\d*$/m);
+    expect(m).toMatch(/^flowcast_prediction_latency_seconds_count\{model="lin"\} [1-9]\d*$/m);
   });
 });
