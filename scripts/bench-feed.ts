@@ -13,7 +13,8 @@
  *   npm run bench:feed [-- --quick] [--latency | --fanout] [--no-doc]
  *   (--no-doc: print the section without writing docs/benchmarks.md; BENCH_BURST, BENCH_NODE_ARGS,
  *   BENCH_SYMBOLS (e.g. 100) and BENCH_DEBUG tune the fan-out burst, pass flags to the server process,
- *   pick the latency loads and print the server's histograms)
+ *   pick the latency loads and print the server's histograms and GC pauses; FLOWCAST_CONFIG gives the
+ *   latency server a config file, e.g. {"models": {"runner": "inline"}} to compare runners)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
