@@ -258,7 +258,7 @@ export class Broker {
 
   onClose(c: FeedConn): void {
     // uWS has already removed the socket from its topics; only our counts need updating.
-    for (const t of c.subs) this.detachCounts(c, t);
+    for (const t of c.subs) this.detach(c, t, false);
     c.subs.clear();
     c.slow = undefined;
     c.ws = undefined;
@@ -314,16 +314,7 @@ export class Broker {
       const t = this.topics.get(n);
       if (!t || !c.subs.has(t)) continue;
       c.subs.delete(t);
-      if (c.slow) {
-        t.slow.delete(c);
-        c.slow.latest.delete(t);
-      } else {
-        c.ws?.unsubscribe(c.format === 'msgpack' ? t.mName : t.jName);
-        if (c.format === 'msgpack') t.nMsgpack--;
-        else t.nJson--;
-      }
-      t.subscribers--;
-      this.gc(t);
+      this.detach(c, t, true);
     }
     this.sendFrame(c, { t: 'unsubscribed', id, topics: names });
   }
@@ -338,12 +329,21 @@ export class Broker {
     else t.nJson++;
   }
 
-  private detachCounts(c: FeedConn, t: Topic): void {
-    if (c.slow) t.slow.delete(c);
-    else if (c.format === 'msgpack') t.nMsgpack--;
-    else t.nJson--;
+  /** Ends c's subscription to t; `socketOpen`: also take the socket off the uWS topic (uWS has done it on close). */
+  private detach(c: FeedConn, t: Topic, socketOpen: boolean): void {
+    if (c.slow) {
+      t.slow.delete(c);
+      c.slow.latest.delete(t);
+    } else this.leaveFanout(c, t, socketOpen);
     t.subscribers--;
     this.gc(t);
+  }
+
+  /** Takes c off t's native fan-out: the uWS topic (when the socket is open) and our per-encoding count. */
+  private leaveFanout(c: FeedConn, t: Topic, socketOpen: boolean): void {
+    if (socketOpen) c.ws?.unsubscribe(c.format === 'msgpack' ? t.mName : t.jName);
+    if (c.format === 'msgpack') t.nMsgpack--;
+    else t.nJson--;
   }
 
   /** Topics made only by subscriptions go away with their last subscriber (no unbounded growth from bogus names). */
@@ -397,9 +397,7 @@ export class Broker {
     }
     c.slow = new SlowState(now);
     for (const t of c.subs) {
-      c.ws!.unsubscribe(c.format === 'msgpack' ? t.mName : t.jName);
-      if (c.format === 'msgpack') t.nMsgpack--;
-      else t.nJson--;
+      this.leaveFanout(c, t, true);
       t.slow.add(c);
     }
   }
