@@ -183,18 +183,17 @@ export class Recorder implements MarketSink {
     const kind = e.kind === 'snapshot' ? KIND_SNAPSHOT : KIND_DELTA;
     const rule = SEQ_RULES.indexOf(e.seqRule);
     const sizes = e.sizes === 'absolute' ? 0 : 1;
-    const fill = (side: number, px: number, sz: number): void => {
-      const j = r.n++;
+    // The event's fields on each of its rows, then each level's side, price and size.
+    const j0 = r.n;
+    const end = (r.n += n === 0 ? 1 : n);
+    for (let j = j0; j < end; j++) {
       r.tsNs[j] = ts;
       r.tsLocalNs[j] = tsLocal;
       r.tsLocalValid[j] = hasLocal ? 1 : 0;
       r.symbol[j] = sym;
       r.event[j] = ev;
       r.kind[j] = kind;
-      r.side[j] = side < 0 ? 0 : side;
-      r.sideValid[j] = side < 0 ? 0 : 1;
-      r.price[j] = px;
-      r.size[j] = sz;
+      r.sideValid[j] = n === 0 ? 0 : 1;
       r.firstSeq[j] = e.firstSeq;
       r.lastSeq[j] = e.lastSeq;
       r.prevSeq[j] = e.prevSeq;
@@ -204,10 +203,24 @@ export class Recorder implements MarketSink {
       r.makesRow[j] = e.makesRow ? 1 : 0;
       r.tradeId[j] = NaN;
       r.hidden[j] = 0;
-    };
-    for (let i = 0; i < e.nBids; i++) fill(0, e.bidPx[i]!, e.bidSz[i]!);
-    for (let i = 0; i < e.nAsks; i++) fill(1, e.askPx[i]!, e.askSz[i]!);
-    if (n === 0) fill(-1, NaN, NaN);
+    }
+    let j = j0;
+    for (let i = 0; i < e.nBids; i++, j++) {
+      r.side[j] = 0;
+      r.price[j] = e.bidPx[i]!;
+      r.size[j] = e.bidSz[i]!;
+    }
+    for (let i = 0; i < e.nAsks; i++, j++) {
+      r.side[j] = 1;
+      r.price[j] = e.askPx[i]!;
+      r.size[j] = e.askSz[i]!;
+    }
+    // An empty event (a snapshot of an empty book) is one row without a side.
+    if (n === 0) {
+      r.side[j] = 0;
+      r.price[j] = NaN;
+      r.size[j] = NaN;
+    }
     this.end();
   }
 
