@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { computeMetrics } from '../../src/training/evaluate/metrics.ts';
+import { AucOrder, argmax, computeMetrics, sampleLoss } from '../../src/training/evaluate/metrics.ts';
 import { blockBootstrap } from '../../src/training/evaluate/bootstrap.ts';
 import { fitLogReg, logRegToOnnx, predictLogReg } from '../../src/training/logreg.ts';
 import { mulberry32 } from '../../src/training/random.ts';
@@ -22,7 +22,7 @@ describe('evaluation metrics', () => {
   for (const mode of ['unweighted', 'weighted'] as const) {
     it(`equal scikit-learn's (${mode})`, () => {
       const ref = fx[mode];
-      const m = computeMetrics(fx.y, fx.probs, fx.y.length, 3, mode === 'weighted' ? fx.weights : undefined);
+      const m = computeMetrics(fx.y, fx.probs, fx.y.length, 3, { weights: mode === 'weighted' ? fx.weights : undefined });
       expect(m.confusion).toEqual(ref.confusion);
       m.perClass.forEach((c, k) => {
         expect(c.precision).toBeCloseTo(ref.precision[k]!, 12);
@@ -32,6 +32,13 @@ describe('evaluation metrics', () => {
       });
       expect(m.macroF1).toBeCloseTo(ref.macroF1, 12);
       expect(m.logLoss).toBeCloseTo(ref.logLoss, 10);
+      // What the bootstrap precomputes once (AUC order, argmax, per-sample loss) changes nothing.
+      const n = fx.y.length;
+      const reused = computeMetrics(fx.y, fx.probs, n, 3, {
+        weights: mode === 'weighted' ? fx.weights : undefined,
+        order: new AucOrder(fx.probs, n, 3), pred: argmax(fx.probs, n, 3), loss: sampleLoss(fx.y, fx.probs, n, 3),
+      });
+      expect(reused).toEqual(m);
     });
   }
 });

@@ -22,7 +22,7 @@ import { buildDataset, OFI_INPUTS, pickSymbol, type Dataset, type SplitFractions
 import { loadFeatures, type FeatureData } from '../features-file.ts';
 import { fitLogReg, predictLogReg } from '../logreg.ts';
 import { inverseFrequencyWeights } from '../transformer/train.ts';
-import { AucOrder, argmax, computeMetrics, type Metrics } from './metrics.ts';
+import { AucOrder, argmax, computeMetrics, sampleLoss, type Metrics } from './metrics.ts';
 import { blockBootstrap, type Interval } from './bootstrap.ts';
 import { CLASS_NAMES } from '../labels.ts';
 import { DEFAULT_LABEL } from '../dataset.ts';
@@ -200,10 +200,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
 
         const orders = probs.map((s) => new AucOrder(s.p, n, 3));
         const preds = probs.map((s) => argmax(s.p, n, 3));
+        const losses = probs.map((s) => sampleLoss(y, s.p, n, 3));
         const baselines = probs.map((s, i) => [s, i] as const).filter(([s]) => s.kind === 'baseline');
         const perSystem = 9;
         const stat = (w: Float64Array): number[] => {
-          const ms = probs.map((s, i) => computeMetrics(y, s.p, n, 3, w, orders[i], preds[i]));
+          const ms = probs.map((s, i) => computeMetrics(y, s.p, n, 3, { weights: w, order: orders[i], pred: preds[i], loss: losses[i] }));
           const out: number[] = [];
           for (const m of ms) out.push(m.macroF1, m.accuracy, m.macroAuc, ...m.perClass.map((c) => c.precision), ...m.perClass.map((c) => c.recall));
           for (const m of ms) for (const [, b] of baselines) out.push(m.macroF1 - ms[b]!.macroF1, m.macroAuc - ms[b]!.macroAuc);
@@ -223,7 +224,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
           return {
             name: s.name,
             kind: s.kind,
-            metrics: computeMetrics(y, s.p, n, 3, undefined, orders[i], preds[i]),
+            metrics: computeMetrics(y, s.p, n, 3, { order: orders[i], pred: preds[i], loss: losses[i] }),
             ci: { macroF1: c[0]!, accuracy: c[1]!, macroAuc: c[2]!, precision: c.slice(3, 6), recall: c.slice(6, 9) },
             vsBaselines: vs,
             roc: [0, 1, 2].map((k) => rocPoints(orders[i]!, y, k)),

@@ -78,7 +78,26 @@ export class AucOrder {
   }
 }
 
-export function computeMetrics(y: ArrayLike<number>, probs: ArrayLike<number>, n: number, C: number, w?: ArrayLike<number>, order?: AucOrder, pred?: Int32Array): Metrics {
+/** What a caller scoring the same predictions many times (the bootstrap) computes once and passes in. */
+export interface MetricsReuse {
+  /** Sample weights (a bootstrap replicate's multiplicities); absent: 1 each. */
+  weights?: ArrayLike<number>;
+  order?: AucOrder;
+  /** argmax of each sample's probabilities. */
+  pred?: Int32Array;
+  /** Each sample's negative log-likelihood of its true class (see sampleLoss). */
+  loss?: Float64Array;
+}
+
+/** -ln p(true class) per sample, clamped at 1e-15, the terms of the log loss. */
+export function sampleLoss(y: ArrayLike<number>, probs: ArrayLike<number>, n: number, C: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = -Math.log(Math.max(probs[i * C + y[i]!]!, 1e-15));
+  return out;
+}
+
+export function computeMetrics(y: ArrayLike<number>, probs: ArrayLike<number>, n: number, C: number, reuse: MetricsReuse = {}): Metrics {
+  const { weights: w, order, pred, loss } = reuse;
   const yhat = pred ?? argmax(probs, n, C);
   const conf = Array.from({ length: C }, () => new Array<number>(C).fill(0));
   let total = 0, correct = 0, ll = 0;
@@ -89,7 +108,7 @@ export function computeMetrics(y: ArrayLike<number>, probs: ArrayLike<number>, n
     conf[t]![yhat[i]!]! += wi;
     total += wi;
     if (t === yhat[i]) correct += wi;
-    ll -= wi * Math.log(Math.max(probs[i * C + t]!, 1e-15));
+    ll += wi * (loss ? loss[i]! : -Math.log(Math.max(probs[i * C + t]!, 1e-15)));
   }
   const ord = order ?? new AucOrder(probs, n, C);
   const perClass: ClassMetrics[] = [];
