@@ -499,8 +499,9 @@ with the shipped models under the server's defaults (runner \`auto\`: the trees,
 batch of 64, run on the event loop; the transformer, ~3 ms, in its worker thread; queue delay 0).
 *In server*: the server's own part, from the event entering to the frame being published: for
 predictions the \`latencyUs\` each frame carries, for features the \`flowcast_features_latency_seconds\`
-histogram (the bucket bounds holding 50% and 99% of the run's frames, warm-up included). The rest
-of each latency is outside the server's code: the producer's send, both sockets, the wake-ups of
+histogram (the bucket bounds holding 50% and 99% of the run's frames, warm-up included); it starts
+when the event loop picks the event up. The rest of each latency is outside the server's code
+(time an event waits in the socket while the loop is busy included): the producer's send, both sockets, the wake-ups of
 the threads involved and the subscriber's decoding. On this machine (two vCPUs of a VM whose idle
 vCPUs halt, so a thread woken on one waits for the hypervisor) that part alone had a p99 of
 1.25-1.65 ms in four runs of five under this load (3.0 ms in the fifth), and a bare TCP ping-pong
