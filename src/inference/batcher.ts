@@ -51,6 +51,12 @@ export function batcherSettings(o: Partial<BatcherSettings> = {}): BatcherSettin
 /** Runs n packed samples; returns n x outputWidth floats. */
 export interface BatchRunner {
   run(input: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * A buffer of at least `floats` to assemble the next batch in, which run() then takes over (a
+   * worker runner transfers it to its thread instead of copying the batch); absent, the batcher
+   * reuses its own buffers.
+   */
+  batchBuffer?(floats: number): Float32Array;
 }
 
 export class QueueFullError extends Error {
@@ -180,7 +186,8 @@ export class DynamicBatcher {
     const m = this.metrics;
     m.queueDepth = this.queued;
     const size = this.transform.size;
-    const buf = this.free.pop() ?? new Float32Array(s.maxBatchSize * size);
+    const lent = this.runner.batchBuffer?.(k * size);
+    const buf = lent ?? this.free.pop() ?? new Float32Array(s.maxBatchSize * size);
     const t1 = performance.now();
     let failed: Error | undefined;
     for (let j = 0; j < k; j++) {
@@ -219,7 +226,7 @@ export class DynamicBatcher {
         for (const r of batch) r.reject(err);
       },
     ).finally(() => {
-      this.free.push(buf);
+      if (!lent) this.free.push(buf);
       this.inflight--;
       this.schedule();
     });

@@ -115,6 +115,8 @@ export class WorkerRunner implements ModelRunner {
    * second) drives full garbage collections that stall the event loop for milliseconds.
    */
   private spare: Float32Array[] = [];
+  /** Buffers handed out by batchBuffer(): a batch in one of these is transferred as it is, not copied. */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
   inputs: ValueMeta[] = [];
   outputs: ValueMeta[] = [];
   provider: ProviderName = 'cpu';
@@ -190,14 +192,25 @@ export class WorkerRunner implements ModelRunner {
       this.restarting ??= this.start().finally(() => { this.restarting = undefined; });
       await this.restarting;
     }
-    // A copy that can be transferred: the caller keeps (and reuses) its own buffer.
-    const x = this.takeSpare(input.length);
-    x.set(input);
+    // A batch assembled in a buffer from batchBuffer() travels in it; any other input is copied
+    // into one that can be transferred, so the caller keeps (and may reuse) its own.
+    let x: Float32Array;
+    if (input.byteOffset === 0 && this.lent.delete(input.buffer)) x = new Float32Array(input.buffer);
+    else {
+      x = this.takeSpare(input.length);
+      x.set(input);
+    }
     const id = this.nextId++;
     return new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ type: 'run', id, feed: this.feed, fetch: this.fetch, input: x.buffer, length: input.length, dims: [n, ...this.dims] }, [x.buffer as ArrayBuffer]);
     });
+  }
+
+  batchBuffer(floats: number): Float32Array {
+    const b = this.takeSpare(floats);
+    this.lent.add(b.buffer);
+    return b;
   }
 
   /** A spare buffer of at least `length` floats (capacities are powers of two, so a few serve every batch size). */

@@ -168,6 +168,22 @@ describe('InferenceEngine', () => {
     expect(maxDiff(await engine.predict('w', 'GOOG', w), m.expect(w))).toBeLessThan(1e-5);
   });
 
+  it('a worker takes a batch assembled in its own buffer without copying it, and copies any other', async () => {
+    const dir = setup();
+    writeLinearModel(dir, 'w', { window: 4, seed: 6 });
+    const engine = await open(dir, { runner: 'worker' });
+    const runner = engine.repository.get('w')!.runner;
+    const size = 4 * 3;
+    const mine = Float32Array.from(randomWindow(2 * size, rng(5)));
+    const viaCopy = await runner.run(mine, 2);
+    expect(mine.buffer.byteLength).toBe(2 * size * 4); // still the caller's
+    const lent = runner.batchBuffer!(2 * size);
+    lent.set(mine);
+    const viaTransfer = await runner.run(lent.subarray(0, 2 * size), 2);
+    expect(lent.buffer.byteLength).toBe(0); // transferred to the worker, not copied
+    expect(Array.from(viaTransfer)).toEqual(Array.from(viaCopy));
+  });
+
   it('a lone request leaves after the queue delay', async () => {
     const dir = setup();
     writeLinearModel(dir, 'm');
