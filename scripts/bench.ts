@@ -127,19 +127,23 @@ function runOurs(w: Workload, view: boolean, kind: LadderKind): number {
   return performance.now() - t0;
 }
 
+/** What a parser does: refills the one flyweight event with message m. */
+function fillEvent(w: Workload, m: number): void {
+  const { start, side, price, size } = w;
+  ev.kind = w.snapshot[m] === 1 ? 'snapshot' : 'delta';
+  let nb = 0, na = 0;
+  for (let i = start[m]!; i < start[m + 1]!; i++) {
+    if (side[i] === 0) { ev.bidPx[nb] = price[i]!; ev.bidSz[nb++] = size[i]!; }
+    else { ev.askPx[na] = price[i]!; ev.askSz[na++] = size[i]!; }
+  }
+  ev.nBids = nb;
+  ev.nAsks = na;
+}
+
 function replayOurs(w: Workload, view: boolean, kind: LadderKind): void {
   const b = new L2Book(kind);
-  const { start, side, price, size, snapshot } = w;
   for (let m = 0; m < w.messages; m++) {
-    // What a parser does: refill the one flyweight event.
-    ev.kind = snapshot[m] === 1 ? 'snapshot' : 'delta';
-    let nb = 0, na = 0;
-    for (let i = start[m]!; i < start[m + 1]!; i++) {
-      if (side[i] === 0) { ev.bidPx[nb] = price[i]!; ev.bidSz[nb++] = size[i]!; }
-      else { ev.askPx[na] = price[i]!; ev.askSz[na++] = size[i]!; }
-    }
-    ev.nBids = nb;
-    ev.nAsks = na;
+    fillEvent(w, m);
     b.apply(ev);
     if (view) { b.top(K, px, sz, px2, sz2); sink += px[0]! + sz2[0]!; }
   }
@@ -193,13 +197,7 @@ async function bookBench() {
 
 /** Applies the first message only (enough for `auto` to decide). */
 function runOnce(w: Workload, b: L2Book): void {
-  ev.kind = w.snapshot[0] === 1 ? 'snapshot' : 'delta';
-  let nb = 0, na = 0;
-  for (let i = w.start[0]!; i < w.start[1]!; i++) {
-    if (w.side[i] === 0) { ev.bidPx[nb] = w.price[i]!; ev.bidSz[nb++] = w.size[i]!; } else { ev.askPx[na] = w.price[i]!; ev.askSz[na++] = w.size[i]!; }
-  }
-  ev.nBids = nb;
-  ev.nAsks = na;
+  fillEvent(w, 0);
   b.apply(ev);
 }
 

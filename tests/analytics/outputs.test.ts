@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers.ts';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alertToJson, alertToJsonLine, parseAlertJson, type Alert } from '../../src/analytics/alerts.ts';
 import { renderPrometheus } from '../../src/analytics/metrics.ts';
@@ -63,9 +63,7 @@ describe('metrics', () => {
 });
 
 describe('flowcast analytics', () => {
-  let dir: string;
-  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'flowcast-analytics-')); });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir('analytics');
 
   it('writes alerts as JSON lines and measure snapshots as CSV', async () => {
     const out = join(dir, 'alerts.jsonl');

@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { flowcast } from './run-cli.ts';
-import { SPOT } from '../helpers.ts';
+import { SPOT, scratchDir } from '../helpers.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'flowcast-cli-'));
+const dir = scratchDir('cli');
 
 describe('flowcast features', () => {
   it('writes CSV: header in spec order, empty field for NaN, round-trip numbers, a summary line', async () => {

@@ -5,11 +5,10 @@
  * multi-symbol capture is ambiguous).
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { featuresInMemory, SPOT, SPOT_FILE, USDM_FILE } from '../helpers.ts';
+import { featuresInMemory, SPOT, SPOT_FILE, USDM_FILE, scratchDir } from '../helpers.ts';
 
 const lines = (f: string) => gunzipSync(readFileSync(f)).toString('utf8').split('\n').filter(Boolean);
 const spot = lines(SPOT_FILE).map((l) => l.replace('{"lastUpdateId"', '{"symbol":"BTCUSDT","lastUpdateId"'));
@@ -17,7 +16,7 @@ const eth = lines(USDM_FILE).map((l) => l.replaceAll('"s":"BTCUSDT"', '"s":"ETHU
   .replace('{"lastUpdateId"', '{"symbol":"ETHUSDT","lastUpdateId"'));
 const ts = (l: string) => BigInt(l.slice(0, l.indexOf(' ')));
 const merged = [...spot, ...eth].sort((a, b) => (ts(a) < ts(b) ? -1 : ts(a) > ts(b) ? 1 : 0));
-const dir = mkdtempSync(join(tmpdir(), 'flowcast-multi-'));
+const dir = scratchDir('multi');
 const file = join(dir, 'two-symbols.jsonl.gz');
 writeFileSync(file, gzipSync(merged.join('\n') + '\n'));
 const both = `binance:${file}`;

@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 function setup() {
-  const t = tempDir();
+  const t = tempDir('models');
   cleanups.push(t.cleanup);
   return t.dir;
 }

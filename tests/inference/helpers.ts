@@ -1,7 +1,4 @@
 /** Small real models for inference tests: softmax-linear ONNX graphs with manifests, in temp dirs. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { logRegToOnnx, predictLogReg, type LogRegModel } from '../../src/training/logreg.ts';
 import { writeModelDir, type ManifestDraft } from '../../src/training/model-dir.ts';
 import { InputTransform } from '../../src/inference/normalize.ts';
@@ -10,10 +7,7 @@ import { mulberry32 } from '../../src/training/random.ts';
 
 export const CLASSES = ['down', 'flat', 'up'];
 
-export function tempDir(prefix = 'flowcast-models-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+export { tempDir } from '../helpers.ts';
 
 /** Deterministic pseudo-random numbers. */
 export const rng = mulberry32;

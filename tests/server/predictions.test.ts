@@ -5,9 +5,8 @@
  * expected output for any window is known in closed form.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { scratchDir } from '../helpers.ts';
+
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { writeLinearModel } from '../inference/helpers.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
@@ -22,7 +21,7 @@ const T = 4;
 describe('predictions', () => {
   let server: RunningServer;
   let model: ReturnType<typeof writeLinearModel>;
-  const dir = mkdtempSync(join(tmpdir(), 'flowcast-models-'));
+  const dir = scratchDir('models');
 
   beforeAll(async () => {
     model = writeLinearModel(dir, 'lin', { columns: COLUMNS, window: T });
@@ -30,7 +29,6 @@ describe('predictions', () => {
   });
   afterAll(async () => {
     await server?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('publishes each row\'s prediction over the window of the model\'s columns', async () => {

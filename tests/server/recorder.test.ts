@@ -1,7 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers.ts';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { openSource } from '../../src/sources/spec.ts';
@@ -15,8 +15,7 @@ import { feedUrl, testServer, until } from './helpers.ts';
 
 const USDM = 'data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
 const SPOT = 'data/binance/binance-spot_btcusdt_20240808.jsonl.gz';
-const tmp = mkdtempSync(join(tmpdir(), 'flowcast-rec-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir('rec');
 
 /** Every field of every event, as text: two streams are the same stream iff these lists are equal. */
 function signature(into: string[]): MarketSink {

@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
 import type { BookRow } from '../../src/book/row.ts';
-import { SPOT_FILE, USDM_FILE } from '../helpers.ts';
+import { SPOT_FILE, USDM_FILE, scratchDir } from '../helpers.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'flowcast-binance-'));
+const dir = scratchDir('binance');
 const usdmLines = gunzipSync(readFileSync(USDM_FILE)).toString('utf8').split('\n').filter(Boolean);
 const json = (l: string) => JSON.parse(l.slice(l.indexOf(' ') + 1));
 const isDiff = (l: string) => l.includes('"depthUpdate"');

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratchDir } from '../helpers.ts';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { forEachLine, listZip, openInput, findZipEntry, openZipEntry } from '../../src/sources/input.ts';
 import { parseDecimal, parseSecondsToNs } from '../../src/sources/bytes.ts';
 import { InputError } from '../../src/core/errors.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'flowcast-input-'));
+const dir = scratchDir('input');
 
 async function lines(path: string): Promise<string[]> {
   const out: string[] = [];

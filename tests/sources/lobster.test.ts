@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LobsterSource, parseLobsterName } from '../../src/sources/lobster.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
 import type { DepthEvent, OrderEvent, TradeEvent } from '../../src/sources/events.ts';
-import { AMZN_ZIP, GOOG, featuresInMemory } from '../helpers.ts';
+import { AMZN_ZIP, GOOG, featuresInMemory, scratchDir } from '../helpers.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'flowcast-lobster-'));
+const dir = scratchDir('lobster');
 
 async function collect(spec: string, policy?: BadInputPolicy) {
   const src = await openSource(spec, { policy });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratchDir } from '../helpers.ts';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import type { BookRow } from '../../src/book/row.ts';
 import { detectTardisSchema } from '../../src/sources/tardis.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'flowcast-tardis-'));
+const dir = scratchDir('tardis');
 
 async function rows(spec: string) {
   const src = await openSource(spec);

@@ -16,7 +16,7 @@ import { CsvFeatureWriter } from '../../src/store/csv.ts';
 import { tempDir } from '../inference/helpers.ts';
 import { parseManifest } from '../../src/inference/manifest.ts';
 
-const t = tempDir('flowcast-cli-models-');
+const t = tempDir('cli-models');
 const models = join(t.dir, 'models');
 const csv = join(t.dir, 'goog-head.csv');
 

@@ -113,7 +113,7 @@ describe('dataset', () => {
 
 describe('feature file readers', () => {
   it('read back what the CSV and Parquet writers wrote (the first 20k rows of GOOG)', async () => {
-    const t = tempDir('flowcast-ds-');
+    const t = tempDir('ds');
     try {
       const csv = join(t.dir, 'goog.csv');
       const pq = join(t.dir, 'goog.parquet');
