@@ -170,31 +170,34 @@ export class EnginePredictor implements Predictor, MetricsSource {
     }
   }
 
+  // No named closures here (the callbacks are inline arrows): the server runs under tsx, whose
+  // keep-names transform would define a `name` property on each one, per request.
   private request(plan: ModelPlan, symbol: string, w: Window, ts: number, row: number, enteredAt: number, emit: (p: Prediction) => void): void {
     w.inFlight++;
-    const done = (): void => {
-      w.inFlight--;
-      const next = w.waiting;
-      if (next && w.inFlight < this.maxInFlight) {
-        // The window holds the newest row now: the one waiting.
-        w.waiting = undefined;
-        this.request(plan, symbol, w, next.ts, next.row, next.enteredAt, emit);
-      }
-    };
     const window = w.snapshot();
     this.engine.predict(plan.name, symbol, window).then(
       (probs) => {
         w.release(window);
         emit({ model: plan.topicName, symbol, ts, probs, classes: plan.classes, row, enteredAt });
-        done();
+        this.requestDone(plan, symbol, w, emit);
       },
       (e: Error) => {
         w.release(window);
         this.failed++;
         if (this.failed <= 10) log.error('prediction failed', { model: plan.name, symbol, error: e });
-        done();
+        this.requestDone(plan, symbol, w, emit);
       },
     );
+  }
+
+  /** A request of w's returned: the newest row waiting, if any, takes the free slot. */
+  private requestDone(plan: ModelPlan, symbol: string, w: Window, emit: (p: Prediction) => void): void {
+    w.inFlight--;
+    const next = w.waiting;
+    if (next && w.inFlight < this.maxInFlight) {
+      w.waiting = undefined;
+      this.request(plan, symbol, w, next.ts, next.row, next.enteredAt, emit);
+    }
   }
 
   /**
