@@ -156,6 +156,7 @@ export class WorkerRunner implements ModelRunner {
     this.attempts = c.attempts;
     this.dead = undefined;
     this.worker.on('message', (m: WorkerReply) => this.onMessage(m));
+    this.postBind();
     this.worker.on('error', (e) => this.fail(e));
     this.worker.on('exit', (code) => {
       if (!this.released) this.fail(new Error(`the inference worker of ${this.label} exited (code ${code})`));
@@ -184,6 +185,12 @@ export class WorkerRunner implements ModelRunner {
     this.feed = inputName;
     this.fetch = outputName;
     this.dims = sampleDims;
+    this.postBind();
+  }
+
+  /** The names and per-sample dims go to the worker once (and again after a restart), not with every batch. */
+  private postBind(): void {
+    if (this.feed) this.worker.postMessage({ type: 'bind', feed: this.feed, fetch: this.fetch, dims: this.dims });
   }
 
   async run(input: Float32Array, n: number): Promise<Float32Array> {
@@ -203,7 +210,7 @@ export class WorkerRunner implements ModelRunner {
     const id = this.nextId++;
     return new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'run', id, feed: this.feed, fetch: this.fetch, input: x.buffer, length: input.length, dims: [n, ...this.dims] }, [x.buffer as ArrayBuffer]);
+      this.worker.postMessage({ type: 'run', id, input: x.buffer, length: input.length, n }, [x.buffer as ArrayBuffer]);
     });
   }
 
