@@ -167,8 +167,6 @@ async function startChild(args: string[], env: Record<string, string> = {}): Pro
   const first = await lines.next();
   const m = /^READY (\d+) ?(.*)$/.exec(first.value ?? '');
   if (!m) throw new Error(`child ${args.join(' ')} failed to start: ${first.value}`);
-  const pin = process.env['BENCH_SERVER_CPUS'];
-  if (pin) (await import('node:child_process')).spawnSync('taskset', ['-a', '-p', '-c', pin, String(proc.pid)], { stdio: 'ignore' });
   return { proc, port: Number(m[1]), extra: m[2] ?? '', lines };
 }
 
@@ -176,7 +174,6 @@ async function stopChild(c: Child): Promise<void> {
   c.proc.stdin!.write('EXIT\n');
   await new Promise((r) => c.proc.once('exit', r));
 }
-
 
 const fmtMs = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 const fmtRateS = (v: number): string => `${fmtRate(v)}/s`;
@@ -293,8 +290,8 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   const rows = Math.ceil(seconds * perSymbolHz) + 2;
   for (const s of syms) sent.set(s, new Float64Array(rows).fill(NaN));
   const feat: number[] = [];
-  const pred = new Map<string, number[]>();
-  const predServer = new Map<string, number[]>();
+  /** Per model: each prediction's end-to-end latency, and the server's part of it (the frame's latencyUs). */
+  const pred = new Map<string, { e2e: number[]; server: number[] }>();
   let warmupUntil = Infinity;
   sub.on('features', (f) => {
     const t = sent.get(f.sym)?.[f.row];
@@ -304,12 +301,9 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
     const t = f.row === undefined ? undefined : sent.get(f.sym)?.[f.row];
     if (t === t && t !== undefined && t > warmupUntil) {
       let a = pred.get(f.model);
-      if (!a) pred.set(f.model, (a = []));
-      a.push(performance.now() - t);
-      // The server's own part: from the event entering to the frame published (the frame says).
-      let b = predServer.get(f.model);
-      if (!b) predServer.set(f.model, (b = []));
-      b.push((f.latencyUs ?? NaN) / 1000);
+      if (!a) pred.set(f.model, (a = { e2e: [], server: [] }));
+      a.e2e.push(performance.now() - t);
+      a.server.push((f.latencyUs ?? NaN) / 1000);
     }
   });
   await sub.subscribe(syms.flatMap((s) => [`features.${s}`, ...models.map((m) => `pred.${m}.${s}`)]));
@@ -359,8 +353,8 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   return {
     symbols, rate: perSymbolHz * symbols, samples: feat.length,
     features: Float64Array.from(feat).sort(),
-    preds: new Map([...pred].map(([m, a]) => [m, Float64Array.from(a).sort()])),
-    predServer: new Map([...predServer].map(([m, a]) => [m, Float64Array.from(a).sort()])),
+    preds: new Map([...pred].map(([m, a]) => [m, Float64Array.from(a.e2e).sort()])),
+    predServer: new Map([...pred].map(([m, a]) => [m, Float64Array.from(a.server).sort()])),
     skipped: health.inference?.skippedRows ?? 0,
     featuresServer: [bucketHolding(metrics, 'flowcast_features_latency_seconds', 0.5), bucketHolding(metrics, 'flowcast_features_latency_seconds', 0.99)],
     models,
@@ -501,12 +495,13 @@ batch of 64, run on the event loop; the transformer, ~3 ms, in its worker thread
 predictions the \`latencyUs\` each frame carries, for features the \`flowcast_features_latency_seconds\`
 histogram (the bucket bounds holding 50% and 99% of the run's frames, warm-up included); it starts
 when the event loop picks the event up. The rest of each latency is outside the server's code
-(time an event waits in the socket while the loop is busy included): the producer's send, both sockets, the wake-ups of
-the threads involved and the subscriber's decoding. On this machine (two vCPUs of a VM whose idle
-vCPUs halt, so a thread woken on one waits for the hypervisor) that part alone had a p99 of
-1.25-1.65 ms in four runs of five under this load (3.0 ms in the fifth), and a bare TCP ping-pong
-between two processes has a p99.9 of 1.5-1.9 ms even on an idle machine. The transformer's in-server tail comes from its two thread hops (event loop to worker
-and back; each a wake-up of the other vCPU): run on the event loop instead (\`runner: inline\`,
+(time an event waits in the socket while the loop is busy included): the producer's send, both
+sockets, the wake-ups of the threads involved and the subscriber's decoding. On this machine (two
+vCPUs of a VM whose idle vCPUs halt, so a thread woken on one waits for the hypervisor) that part
+alone had a p99 of 1.25-1.65 ms in four runs of five under this load (3.0 ms in the fifth), and a
+bare TCP ping-pong between two processes has a p99.9 of 1.5-1.9 ms even on an idle machine. The
+transformer's in-server tail comes from its two thread hops (event loop to worker and back; each a
+wake-up of the other vCPU): run on the event loop instead (\`runner: inline\`,
 batches capped at 4 or 8) its in-server p99 fell to 1.3-1.7 ms, but end to end it stayed at
 1.9-4.8 ms over 14 runs and the trees' p50 and p99 rose, so \`auto\` keeps the worker. Window
 snapshots and the worker's transfer buffers are reused rather than allocated per request: before

@@ -27,7 +27,6 @@ abstract class Metric {
   }
 }
 
-
 export class CounterChild {
   value = 0;
   inc(v = 1): void {

@@ -507,7 +507,6 @@ function fileProperties(meta: Map<string, string>): pq.WriterProperties {
   return baseProperties(meta, 128 * 1024);
 }
 
-
 function packBits(a: Uint8Array, n: number): Uint8Array {
   const out = new Uint8Array((n + 7) >> 3);
   for (let i = 0; i < n; i++) if (a[i]) out[i >> 3]! |= 1 << (i & 7);

@@ -89,10 +89,13 @@ export interface MetricsReuse {
   loss?: Float64Array;
 }
 
-/** -ln p(true class) per sample, clamped at 1e-15, the terms of the log loss. */
+/** One sample's term of the log loss: -ln p(true class), p clamped at 1e-15. */
+const nll = (p: number): number => -Math.log(Math.max(p, 1e-15));
+
+/** Each sample's term of the log loss (see nll). */
 export function sampleLoss(y: ArrayLike<number>, probs: ArrayLike<number>, n: number, C: number): Float64Array {
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = -Math.log(Math.max(probs[i * C + y[i]!]!, 1e-15));
+  for (let i = 0; i < n; i++) out[i] = nll(probs[i * C + y[i]!]!);
   return out;
 }
 
@@ -108,7 +111,7 @@ export function computeMetrics(y: ArrayLike<number>, probs: ArrayLike<number>, n
     conf[t]![yhat[i]!]! += wi;
     total += wi;
     if (t === yhat[i]) correct += wi;
-    ll += wi * (loss ? loss[i]! : -Math.log(Math.max(probs[i * C + t]!, 1e-15)));
+    ll += wi * (loss ? loss[i]! : nll(probs[i * C + t]!));
   }
   const ord = order ?? new AucOrder(probs, n, C);
   const perClass: ClassMetrics[] = [];
