@@ -9,7 +9,7 @@
  *   await p.flush();
  */
 import type WebSocketType from 'ws';
-import { decodeMessage, encodeMsgpack, type AckFrame, type ErrorFrame, type ServerFrame } from '../server/protocol.ts';
+import { decodeMessage, encodeClientMsgpack, type AckFrame, type ErrorFrame, type ServerFrame } from '../server/protocol.ts';
 import { ConnectError } from './feed-client.ts';
 
 export type Levels = [number, number][] | number[] | Float64Array;
@@ -75,7 +75,7 @@ export class IngestClient {
 
   /** Sends one message or a batch in one frame. */
   send(m: IngestMessage | IngestMessage[]): void {
-    this.ws.send(encodeMsgpack(m));
+    this.ws.send(encodeClientMsgpack(m));
   }
 
   /** Sends raw bytes or text (tests use it for malformed frames). */
@@ -95,7 +95,7 @@ export class IngestClient {
         clearTimeout(timer);
         resolve(a);
       });
-      this.ws.send(encodeMsgpack({ t: 'flush', id }));
+      this.ws.send(encodeClientMsgpack({ t: 'flush', id }));
     });
   }
 
