@@ -68,6 +68,8 @@ export class ReplayPlayer implements MarketSink {
   private anchor = 0;
   private lastDue = 0;
   private done: Promise<void> | undefined;
+  /** performance.now() when pause() held the replay; NaN while it plays. */
+  private pausedAt = NaN;
   loops = 0;
   failedEvents = 0;
 
@@ -104,6 +106,32 @@ export class ReplayPlayer implements MarketSink {
 
   start(): void {
     this.done = this.run();
+  }
+
+  /**
+   * Holds every event until resume(); the source keeps parsing into the queue (bounded as always).
+   * The replay's clock stops with it, so it resumes where it was, at speed, rather than in a burst:
+   * a test subscribes before the first row this way, whatever the machine's load.
+   */
+  pause(): void {
+    if (this.pausedAt === this.pausedAt) return;
+    this.pausedAt = performance.now();
+    clearTimeout(this.timer);
+  }
+
+  resume(): void {
+    if (this.pausedAt !== this.pausedAt) return;
+    const held = performance.now() - this.pausedAt;
+    this.pausedAt = NaN;
+    for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.due += held;
+    this.anchor += held;
+    this.lastDue += held;
+    this.schedule();
+  }
+
+  /** Events parsed and not yet released. */
+  get queued(): number {
+    return this.queue.length - this.head;
   }
 
   async stop(): Promise<void> {
@@ -155,7 +183,8 @@ export class ReplayPlayer implements MarketSink {
   private dueOf(ts: number): number {
     if (this.t0 !== this.t0) {
       this.t0 = ts;
-      if (this.loops === 0) this.anchor = performance.now();
+      // Paused before the first event: anchored at the pause, which resume() shifts to its own time.
+      if (this.loops === 0) this.anchor = this.pausedAt === this.pausedAt ? this.pausedAt : performance.now();
     }
     const due = this.anchor + (ts - this.t0) / NS_PER_MS / this.opts.speed;
     this.lastDue = due > this.lastDue ? due : this.lastDue;
@@ -168,7 +197,7 @@ export class ReplayPlayer implements MarketSink {
   }
 
   private schedule(): void {
-    if (this.stopped || this.head >= this.queue.length) return;
+    if (this.stopped || this.pausedAt === this.pausedAt || this.head >= this.queue.length) return;
     clearTimeout(this.timer);
     const delay = this.queue[this.head]!.due - performance.now();
     this.timer = delay > 0 ? setTimeout(() => this.pump(), Math.max(1, Math.floor(delay))) : setTimeout(() => this.pump(), 0);
@@ -176,7 +205,7 @@ export class ReplayPlayer implements MarketSink {
 
   /** Releases every event that is due (up to a burst), re-stamped onto the wall clock. */
   private pump(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.pausedAt === this.pausedAt) return;
     const now = performance.now();
     const origin = performance.timeOrigin;
     const h = this.handle;
