@@ -16,13 +16,20 @@ const log = logger('book');
 
 export type SyncStatus = 'awaiting-snapshot' | 'awaiting-first-diff' | 'synced' | 'out-of-sync';
 
+/**
+ * Every row-making depth event ends in exactly one of rows, rowsWithheld, diffsDropped and
+ * diffsStale, and is counted when it arrives: so rows + those three = what the input offered.
+ */
 export interface SymbolCounters {
   rows: number;
-  /** Diffs that arrived before the book had a snapshot and were not usable (rule 'none', or u < lastUpdateId). */
+  /** Diffs that arrived before the book's first sync and were not usable (rule 'none', or older than the snapshot). */
   diffsDropped: number;
-  /** Diffs older than the book's state (u <= last applied), ignored. */
+  /** Diffs older than the book's state (repeated or older sequence numbers), ignored. */
   diffsStale: number;
-  /** Events applied while out of sync: their rows are withheld. */
+  /**
+   * Row-making events the book could not vouch for: out of sync (a gap, a crossed book), or time
+   * going backwards. Counted on arrival; one a later snapshot releases as a row moves to `rows`.
+   */
   rowsWithheld: number;
   gaps: number;
   resyncs: number;
@@ -44,14 +51,61 @@ function zeroCounters(): SymbolCounters {
   };
 }
 
+/** Why and where a book lost sync, and where (if anywhere) it got it back. */
 export interface GapRecord {
   symbol: string;
+  kind: typeof InputErrorCode.SequenceGap | typeof InputErrorCode.CrossedBook;
   line: number;
   detail: string;
   resyncedAtLine?: number;
+  /** The input ended with the book still out of sync (no later snapshot to resync from). */
+  unresolved?: boolean;
 }
 
-type Buffered = { t: 'depth'; e: DepthEvent } | { t: 'trade'; e: TradeEvent };
+/**
+ * Events held per symbol while out of sync, for the snapshot that will resync it (Binance: the
+ * diffs after its lastUpdateId). At ~20 diffs/s (the bundled USD-M capture) that is over 8 minutes
+ * of stream, far more than a REST snapshot takes; a producer's snapshot follows its own deltas, so
+ * it needs none of them. Beyond it the oldest go first: a resync can only use the newest.
+ */
+export const OUT_OF_SYNC_BUFFER = 10_000;
+/** Sync losses kept in `gaps` (the counters keep counting): a server runs for months. */
+const MAX_GAP_RECORDS = 1000;
+
+/** `withheld`: counted in rowsWithheld when it arrived (out of sync), so a replay moves it, not adds it. */
+type Buffered = { t: 'depth'; e: DepthEvent; withheld: boolean } | { t: 'trade'; e: TradeEvent };
+
+/** FIFO of held events whose oldest can be dropped in O(1) (a flood must not cost a copy per event). */
+class EventQueue {
+  private items: (Buffered | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(b: Buffered): void {
+    this.items.push(b);
+  }
+
+  shift(): Buffered {
+    const b = this.items[this.head]!;
+    this.items[this.head++] = undefined;
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return b;
+  }
+
+  /** Everything held, oldest first; the queue is left empty (its memory released). */
+  drain(): Buffered[] {
+    const out = (this.head === 0 ? this.items : this.items.slice(this.head)) as Buffered[];
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+}
 
 class SymbolState {
   readonly book = new L2Book();
@@ -61,7 +115,7 @@ class SymbolState {
   lastRowTs = -Infinity;
   depthLimit = Infinity;
   readonly trades = new TradeQueue();
-  buffer: Buffered[] = [];
+  readonly buffer = new EventQueue();
   openGap: GapRecord | undefined;
   readonly c: SymbolCounters = zeroCounters();
   constructor(readonly symbol: string, readonly id: number) {}
@@ -79,6 +133,8 @@ export interface BookBuilderOptions {
   sourceName?: string;
   /** Events held per symbol while waiting for a snapshot (Binance: diffs buffered before the REST snapshot). */
   maxBuffered?: number;
+  /** Events held per symbol while out of sync, for the resync (default OUT_OF_SYNC_BUFFER). */
+  maxOutOfSync?: number;
   /** Called after every applied depth event, synced or not (verification hooks). */
   onApplied?: (state: { symbol: string; book: L2Book; status: SyncStatus }, e: DepthEvent) => void;
   /** Receives quotes and order-level events as they pass (analytics, verification). */
@@ -90,12 +146,15 @@ export class BookBuilder implements MarketSink {
   private readonly row: BookRow;
   private readonly policy: BadInputPolicy;
   private readonly maxBuffered: number;
+  private readonly maxOutOfSync: number;
+  /** Sync losses (gaps, crossed books), oldest first; the last MAX_GAP_RECORDS. */
   readonly gaps: GapRecord[] = [];
 
   constructor(private readonly opts: BookBuilderOptions) {
     this.row = new BookRow(opts.levels);
     this.policy = opts.policy ?? new BadInputPolicy();
     this.maxBuffered = opts.maxBuffered ?? 100_000;
+    this.maxOutOfSync = opts.maxOutOfSync ?? OUT_OF_SYNC_BUFFER;
   }
 
   private state(symbol: string): SymbolState | undefined {
@@ -122,6 +181,16 @@ export class BookBuilder implements MarketSink {
 
   counters(symbol: string): SymbolCounters | undefined {
     return this.states.get(symbol)?.c;
+  }
+
+  /** Events held for a coming snapshot (before the first one, or out of sync). */
+  buffered(symbol: string): number {
+    return this.states.get(symbol)?.buffer.length ?? 0;
+  }
+
+  /** Why the symbol's book is not synced, until a snapshot resyncs it. */
+  syncLoss(symbol: string): GapRecord | undefined {
+    return this.states.get(symbol)?.openGap;
   }
 
   /** Sums of every symbol's counters. */
@@ -161,12 +230,14 @@ export class BookBuilder implements MarketSink {
     switch (s.status) {
       case 'awaiting-snapshot':
         if (e.seqRule === 'none') s.c.diffsDropped++;
-        else this.bufferEvent(s, { t: 'depth', e: e.clone() });
+        else this.bufferEvent(s, { t: 'depth', e: e.clone(), withheld: false });
         return;
       case 'out-of-sync':
-        // Still applied (the book stays as close as it can), but nothing downstream sees it.
+        // Sequenced: held for the snapshot that resyncs the book. Unsequenced: still applied (the
+        // book stays as close as it can), but nothing downstream sees it.
         if (e.seqRule !== 'none') {
-          this.bufferEvent(s, { t: 'depth', e: e.clone() });
+          if (e.makesRow) s.c.rowsWithheld++;
+          this.bufferEvent(s, { t: 'depth', e: e.clone(), withheld: e.makesRow });
           return;
         }
         this.applyDelta(s, e);
@@ -190,13 +261,23 @@ export class BookBuilder implements MarketSink {
     }
   }
 
-  /** End of input: trades that never got a row are dropped (FEATURES.md), and counted. */
+  /**
+   * End of input: trades that never got a row are dropped (FEATURES.md), and counted; what was
+   * held for a snapshot that never came is released (and counted); a book still out of sync has its
+   * loss marked unresolved: the input had no later snapshot to resync from.
+   */
   finish(): void {
     for (const s of this.states.values()) {
-      for (const b of s.buffer) if (b.t === 'trade') s.c.tradesAfterLastRow++;
-      s.buffer = [];
+      for (const b of s.buffer.drain()) {
+        if (b.t === 'trade') s.c.tradesAfterLastRow++;
+        else if (!b.withheld) s.c.diffsDropped++;
+      }
       s.c.tradesAfterLastRow += s.trades.n;
       s.trades.n = 0;
+      if (s.openGap && !s.openGap.unresolved) {
+        s.openGap.unresolved = true;
+        log.warn('input ended out of sync: no later snapshot to resync from', { symbol: s.symbol, since: s.openGap.line, rowsWithheld: s.c.rowsWithheld });
+      }
     }
   }
 
@@ -207,10 +288,11 @@ export class BookBuilder implements MarketSink {
     this.opts.onApplied?.({ symbol: s.symbol, book: s.book, status: s.status }, e);
     if (r.crossed) {
       s.status = 'out-of-sync';
-      this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line,
-        `snapshot for ${s.symbol} is crossed (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`));
+      const detail = `snapshot for ${s.symbol} is crossed or locked (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`;
       s.c.crossedMessages++;
       if (e.makesRow) s.c.rowsWithheld++;
+      this.lost(s, InputErrorCode.CrossedBook, e.line, detail);
+      this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line, detail));
       return;
     }
     if (e.seqRule === 'none') {
@@ -224,11 +306,21 @@ export class BookBuilder implements MarketSink {
     s.lastSeq = e.lastSeq;
     s.status = 'awaiting-first-diff';
     if (wasSynced) log.debug('snapshot while synced: re-initialising', { symbol: s.symbol, line: e.line });
-    const replay = s.buffer;
-    s.buffer = [];
-    for (const b of replay) {
+    const c = s.c;
+    for (const b of s.buffer.drain()) {
       if (b.t === 'trade') this.onTrade(b.e);
-      else this.onDepth(b.e);
+      else if (!b.withheld) this.onDepth(b.e);
+      else {
+        // Counted withheld on arrival: what it becomes now (a row, withheld again) replaces that
+        // count; one older than the snapshot stays a withheld row, not a diff dropped before sync.
+        const dropped = c.diffsDropped;
+        const stale = c.diffsStale;
+        this.onDepth(b.e);
+        if (c.diffsDropped !== dropped || c.diffsStale !== stale) {
+          c.diffsDropped = dropped;
+          c.diffsStale = stale;
+        } else c.rowsWithheld--;
+      }
     }
   }
 
@@ -242,11 +334,13 @@ export class BookBuilder implements MarketSink {
     }
     this.opts.onApplied?.({ symbol: s.symbol, book: s.book, status: s.status }, e);
     if (r.crossed) {
-      this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line,
-        `book for ${s.symbol} stays crossed after repair (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`));
+      const detail = `book for ${s.symbol} stays crossed after repair (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`;
+      if (s.status !== 'out-of-sync') this.lost(s, InputErrorCode.CrossedBook, e.line, detail);
       s.status = 'out-of-sync';
-      s.openGap = { symbol: s.symbol, line: e.line, detail: 'crossed book' };
-      this.gaps.push(s.openGap);
+      // Counted before the report, which throws unless crossed books are skipped.
+      if (e.makesRow) s.c.rowsWithheld++;
+      this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line, detail));
+      return;
     }
     if (s.status !== 'synced') {
       if (e.makesRow) s.c.rowsWithheld++;
@@ -260,18 +354,25 @@ export class BookBuilder implements MarketSink {
     this.policy.report(new InputError(InputErrorCode.SequenceGap, this.name(), e.line, `sequence gap in ${s.symbol}: ${detail}`));
     log.warn('sequence gap: rows withheld until the next snapshot', { symbol: s.symbol, line: e.line, detail });
     s.status = 'out-of-sync';
-    s.openGap = { symbol: s.symbol, line: e.line, detail };
+    this.lost(s, InputErrorCode.SequenceGap, e.line, detail);
+    if (e.makesRow) s.c.rowsWithheld++;
+    this.bufferEvent(s, { t: 'depth', e: e.clone(), withheld: e.makesRow });
+  }
+
+  /** Records why the book lost sync (the open loss until a snapshot resyncs it). */
+  private lost(s: SymbolState, kind: GapRecord['kind'], line: number, detail: string): void {
+    s.openGap = { symbol: s.symbol, kind, line, detail };
+    if (this.gaps.length >= MAX_GAP_RECORDS) this.gaps.shift();
     this.gaps.push(s.openGap);
-    s.buffer = [];
-    this.bufferEvent(s, { t: 'depth', e: e.clone() });
   }
 
   private bufferEvent(s: SymbolState, b: Buffered): void {
-    if (s.buffer.length >= this.maxBuffered) {
-      // Keep the newest: a resync can only use diffs at or after the coming snapshot.
-      const old = s.buffer.shift()!;
-      if (old.t === 'depth') s.c.diffsDropped++;
-      else { s.c.trades++; s.trades.push(old.e.ts, old.e.price, old.e.size, old.e.sign); }
+    if (s.buffer.length >= (s.status === 'out-of-sync' ? this.maxOutOfSync : this.maxBuffered)) {
+      // Keep the newest: a resync can only use diffs at or after the coming snapshot. A withheld
+      // diff stays counted as withheld; one from before the first sync is a diff dropped.
+      const old = s.buffer.shift();
+      if (old.t === 'trade') { s.c.trades++; s.trades.push(old.e.ts, old.e.price, old.e.size, old.e.sign); }
+      else if (!old.withheld) s.c.diffsDropped++;
     }
     s.buffer.push(b);
   }

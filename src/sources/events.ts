@@ -39,10 +39,17 @@ export class DepthEvent {
   line = 0;
   nBids = 0;
   nAsks = 0;
-  bidPx: Float64Array = new Float64Array(64);
-  bidSz: Float64Array = new Float64Array(64);
-  askPx: Float64Array = new Float64Array(64);
-  askSz: Float64Array = new Float64Array(64);
+  bidPx: Float64Array;
+  bidSz: Float64Array;
+  askPx: Float64Array;
+  askSz: Float64Array;
+
+  constructor(capacity = 64) {
+    this.bidPx = new Float64Array(capacity);
+    this.bidSz = new Float64Array(capacity);
+    this.askPx = new Float64Array(capacity);
+    this.askSz = new Float64Array(capacity);
+  }
 
   reset(): void {
     this.nBids = 0;
@@ -71,14 +78,19 @@ export class DepthEvent {
     this.askSz[this.nAsks++] = sz;
   }
 
-  /** A deep copy (for buffering while a book waits for its snapshot). */
+  /**
+   * A deep copy (for buffering while a book waits for its snapshot), its levels in one allocation
+   * sized to them: a book can hold thousands of these, and the parser's 64-level arrays would make
+   * each ~2 KB whatever it holds.
+   */
   clone(): DepthEvent {
-    const c = new DepthEvent();
-    c.copyFrom(this);
+    const c = new DepthEvent(0);
+    c.copyFrom(this, true);
     return c;
   }
 
-  copyFrom(o: DepthEvent): void {
+  /** `compact`: this event's level arrays are replaced by views of one buffer sized to o's levels. */
+  copyFrom(o: DepthEvent, compact = false): void {
     this.symbol = o.symbol;
     this.kind = o.kind;
     this.sizes = o.sizes;
@@ -93,6 +105,15 @@ export class DepthEvent {
     this.line = o.line;
     this.nBids = 0;
     this.nAsks = 0;
+    if (compact) {
+      const nb = o.nBids;
+      const na = o.nAsks;
+      const buf = new Float64Array(2 * (nb + na));
+      this.bidPx = buf.subarray(0, nb);
+      this.bidSz = buf.subarray(nb, 2 * nb);
+      this.askPx = buf.subarray(2 * nb, 2 * nb + na);
+      this.askSz = buf.subarray(2 * nb + na);
+    }
     for (let i = 0; i < o.nBids; i++) this.pushBid(o.bidPx[i]!, o.bidSz[i]!);
     for (let i = 0; i < o.nAsks; i++) this.pushAsk(o.askPx[i]!, o.askSz[i]!);
   }
@@ -173,7 +194,7 @@ export interface MarketSink {
 }
 
 function grow(a: Float64Array): Float64Array {
-  const b = new Float64Array(a.length * 2);
+  const b = new Float64Array(Math.max(8, a.length * 2));
   b.set(a);
   return b;
 }

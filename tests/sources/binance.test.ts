@@ -90,7 +90,12 @@ describe('Binance capture: sequence gaps', () => {
     const lastGood = json(slice[diffIdx[19]!]!).data.u as number;
     expect(rows.every((r) => r.seq <= lastGood)).toBe(true);
     expect(rows.length).toBe(clean.rows.filter((r) => r.seq <= lastGood).length);
-    expect(builder.totals().rowsWithheld).toBe(0); // withheld diffs are buffered for a resync, not applied
+    // Every diff after the gap would have made a row: each is counted withheld (issue 12: this was 0),
+    // and the gap is marked as never resynced (the slice has no later snapshot).
+    expect(builder.totals().rowsWithheld).toBe(clean.rows.length - 1 - rows.length);
+    const t = builder.totals();
+    expect(t.rows + t.rowsWithheld + t.diffsDropped + t.diffsStale).toBe(gapped.filter(isDiff).length);
+    expect(builder.gaps[0]).toMatchObject({ kind: 'sequence-gap', line: dropped + 1, unresolved: true });
   });
 
   it('a later snapshot resyncs: rows after it equal the clean rebuild exactly', async () => {
@@ -125,6 +130,11 @@ describe('Binance capture: sequence gaps', () => {
     expect(after.length).toBe(cleanAfter.length);
     expect(after.length).toBeGreaterThan(100);
     for (let i = 0; i < after.length; i++) expect(after[i]!.top).toEqual(cleanAfter[i]!.top);
+    // The diffs between the gap and the snapshot are the rows withheld: nothing else is missing.
+    const t = builder.totals();
+    expect(t.rowsWithheld).toBe(clean.rows.length - 1 - rows.length);
+    expect(t.rows + t.rowsWithheld + t.diffsDropped + t.diffsStale).toBe(gapped.filter(isDiff).length);
+    expect(builder.gaps[0]!.unresolved).toBeUndefined();
   });
 });
 
