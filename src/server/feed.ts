@@ -6,11 +6,11 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import { Broker, FeedConn } from './broker.ts';
 import {
-  CloseCode, PROTOCOL_VERSION, RequestError, decodeMessage, parseFormat, validateRequest, type Request,
+  CloseCode, PROTOCOL_VERSION, RequestError, decodeMessage, parseFormat, tooBig, validateRequest, type Request,
 } from './protocol.ts';
 import { Security, presentedKey, type Principal } from './security.ts';
 import type { ServerConfig } from './config.ts';
-import { abText, uWS } from './uws.ts';
+import { abText, uWS, uwsPayloadLimit } from './uws.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import { logger } from '../core/log.ts';
@@ -102,7 +102,7 @@ export function feedBehavior(
 
   return {
     compression: uWS.DISABLED,
-    maxPayloadLength: cfg.limits.maxPayloadBytes,
+    maxPayloadLength: uwsPayloadLimit(cfg.limits.maxPayloadBytes),
     // uWS's own limit sits well above ours, and closes rather than drops: the sweep in the broker
     // handles slow clients long before this is reached.
     maxBackpressure: cfg.feed.maxBufferBytes * 4,
@@ -148,6 +148,11 @@ export function feedBehavior(
     message(ws, message, isBinary): void {
       const c = ws.getUserData();
       if (c.closing) return;
+      if (message.byteLength > cfg.limits.maxPayloadBytes) {
+        errors.labels('too-big').inc();
+        broker.close(c, CloseCode.TooBig, tooBig(message.byteLength, cfg.limits.maxPayloadBytes), 'too-big');
+        return;
+      }
       if (!c.bucket.take()) {
         c.violations++;
         errors.labels('rate-limited').inc();

@@ -10,13 +10,13 @@
  */
 import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { DepthEvent, TradeEvent } from '../sources/events.ts';
-import { CloseCode, SYMBOL_RE, decodeMessage, encode, type ErrorCode, type ServerFrame } from './protocol.ts';
+import { CloseCode, SYMBOL_RE, decodeMessage, encode, tooBig, type ErrorCode, type ServerFrame } from './protocol.ts';
 import { Security, TokenBucket, presentedKey, type Principal } from './security.ts';
 import { readUpgrade, refuseUpgrade } from './feed.ts';
 import type { LivePipeline, SourceHandle } from './live.ts';
 import type { ServerConfig } from './config.ts';
 import type { MetricsRegistry } from './metrics.ts';
-import { uWS } from './uws.ts';
+import { uWS, uwsPayloadLimit } from './uws.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('ingest');
@@ -220,7 +220,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
 
   const behavior: WebSocketBehavior<IngestConn> = {
     compression: uWS.DISABLED,
-    maxPayloadLength: cfg.limits.ingestMaxPayloadBytes,
+    maxPayloadLength: uwsPayloadLimit(cfg.limits.ingestMaxPayloadBytes),
     maxBackpressure: 1 << 20,
     closeOnBackpressureLimit: 1,
     idleTimeout: 120,
@@ -251,6 +251,10 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
 
     message(ws, message, isBinary) {
       const c = ws.getUserData();
+      if (message.byteLength > cfg.limits.ingestMaxPayloadBytes) {
+        ws.end(CloseCode.TooBig, tooBig(message.byteLength, cfg.limits.ingestMaxPayloadBytes));
+        return;
+      }
       c.binary = isBinary;
       let decoded: unknown;
       try {

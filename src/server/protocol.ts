@@ -347,6 +347,11 @@ export function parseFormat(v: string | undefined | null): Format | undefined {
   return undefined;
 }
 
+/** The reason of a 1009 close. */
+export function tooBig(bytes: number, limit: number): string {
+  return `frame of ${bytes} bytes is over the limit of ${limit}`;
+}
+
 /** WebSocket close codes the server uses (4000-4999 are application codes). */
 export const CloseCode = {
   Normal: 1000,

@@ -27,6 +27,16 @@ export function requireNativeUws(): typeof uWS {
   return uWS;
 }
 
+/**
+ * The `maxPayloadLength` to give uWS for a documented frame limit. uWS cuts a connection whose frame
+ * is over its limit without a close frame (the client sees 1006), so it gets headroom and the
+ * endpoints refuse frames over the documented limit themselves, with 1009 and a reason. Only
+ * frames over this larger bound are still cut; it is what one connection may make the server hold.
+ */
+export function uwsPayloadLimit(documented: number): number {
+  return documented * 4;
+}
+
 /** Text of an ArrayBuffer uWS hands out (addresses, close messages). */
 export function abText(ab: ArrayBuffer): string {
   return Buffer.from(ab).toString('utf8');

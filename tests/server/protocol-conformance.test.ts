@@ -189,3 +189,40 @@ describe('requests', () => {
     c.ws.close();
   });
 });
+
+/** A JSON request padded to exactly `size` bytes. */
+function padded(req: Record<string, unknown>, size: number): string {
+  const bare = JSON.stringify({ ...req, pad: '' });
+  return JSON.stringify({ ...req, pad: 'x'.repeat(size - bare.length) });
+}
+
+describe('limits and close codes', () => {
+  it('/feed: a frame of maxPayloadBytes is served, one byte more closes with 1009 and a reason', async () => {
+    const max = server.config.limits.maxPayloadBytes;
+    const c = new Wire(feedUrl(server, '?format=json'));
+    await c.opened;
+    const at = padded({ op: 'ping', id: 1 }, max);
+    expect(Buffer.byteLength(at)).toBe(max);
+    c.ws.send(at);
+    await c.find((f) => f.t === 'pong' && f.id === 1, 'pong');
+    c.ws.send(padded({ op: 'ping', id: 2 }, max + 1));
+    expect(await c.closed()).toEqual({ code: 1009, reason: `frame of ${max + 1} bytes is over the limit of ${max}` });
+  });
+
+  it('/ingest: a frame of ingestMaxPayloadBytes is applied, one byte more closes with 1009 and a reason', async () => {
+    const max = server.config.limits.ingestMaxPayloadBytes;
+    const p = new Wire(ingestUrl(server), { authorization: `Bearer ${WRITE_KEY}` });
+    await p.opened;
+    const flush = (id: number, size: number): Uint8Array => {
+      const bare = plain.pack({ t: 'flush', id, pad: '' }).length;
+      // A str32 header is 5 bytes, the empty string's 1.
+      return plain.pack({ t: 'flush', id, pad: 'x'.repeat(size - bare - 4) });
+    };
+    const at = flush(1, max);
+    expect(at.length).toBe(max);
+    p.ws.send(at);
+    await p.find((f) => f.t === 'ack' && f.id === 1, 'ack');
+    p.ws.send(flush(2, max + 1));
+    expect(await p.closed()).toEqual({ code: 1009, reason: `frame of ${max + 1} bytes is over the limit of ${max}` });
+  });
+});
