@@ -88,6 +88,9 @@ export interface LimitsConfig {
   maxConnectionsPerIp: number;
   /** Largest POST /v1/predict body. */
   maxHttpBodyBytes: number;
+  /** Failed API key attempts from one address within `authFailureWindowMs` of the first, after which its keys are refused (429) until that window is over. */
+  authFailures: number;
+  authFailureWindowMs: number;
 }
 
 export interface SecurityConfig {
@@ -182,6 +185,8 @@ export function defaultConfig(): ServerConfig {
       maxConnections: 10_000,
       maxConnectionsPerIp: 64,
       maxHttpBodyBytes: 1 << 20,
+      authFailures: 10,
+      authFailureWindowMs: 60_000,
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
     features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu' },

@@ -8,7 +8,7 @@ import { Broker, FeedConn } from './broker.ts';
 import {
   CloseCode, PROTOCOL_VERSION, RequestError, decodeMessage, parseFormat, tooBig, validateRequest, type Request,
 } from './protocol.ts';
-import { Security, presentedKey, type Principal } from './security.ts';
+import { Security, type Principal } from './security.ts';
 import type { ServerConfig } from './config.ts';
 import { abText, uWS, uwsPayloadLimit } from './uws.ts';
 import type { MetricsRegistry } from './metrics.ts';
@@ -45,9 +45,11 @@ export function readUpgrade(res: HttpResponse, req: HttpRequest): UpgradeInfo {
   };
 }
 
-export function refuseUpgrade(res: HttpResponse, status: string, reason: string): void {
+export function refuseUpgrade(res: HttpResponse, status: string, reason: string, retryAfterS?: number): void {
   res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'text/plain; charset=utf-8').end(reason + '\n');
+    res.writeStatus(status).writeHeader('content-type', 'text/plain; charset=utf-8');
+    if (retryAfterS !== undefined) res.writeHeader('retry-after', String(retryAfterS));
+    res.end(reason + '\n');
   });
 }
 
@@ -113,15 +115,15 @@ export function feedBehavior(
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
       const u = readUpgrade(res, req);
       const q = new URLSearchParams(u.query);
-      const refuse = (status: string, reason: string): void => {
+      const refuse = (status: string, reason: string, retryAfterS?: number): void => {
         refused.labels('feed', status.slice(0, 3)).inc();
-        refuseUpgrade(res, status, reason);
+        refuseUpgrade(res, status, reason, retryAfterS);
       };
       if (!security.originAllowed(u.origin, u.host)) return refuse('403 Forbidden', `origin ${u.origin} is not allowed`);
       const format = parseFormat(q.get('format'));
       if (!format) return refuse('400 Bad Request', `format must be msgpack or json, got "${q.get('format')}"`);
-      const auth = security.authenticate(presentedKey(u.authorization, u.query), false);
-      if (!auth.ok) return refuse(auth.status, auth.reason);
+      const auth = security.authenticate(u, false);
+      if (!auth.ok) return refuse(auth.status, auth.reason, auth.retryAfterS);
       // The slot is reserved here and released in close: a synchronous upgrade opens the socket
       // before returning, so the two always pair.
       const why = security.admit(auth.principal, u.ip);

@@ -11,7 +11,7 @@
 import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { DepthEvent, TradeEvent } from '../sources/events.ts';
 import { CloseCode, SYMBOL_RE, decodeMessage, encode, tooBig, type ErrorCode, type ServerFrame } from './protocol.ts';
-import { Security, TokenBucket, presentedKey, type Principal } from './security.ts';
+import { Security, TokenBucket, type Principal } from './security.ts';
 import { readUpgrade, refuseUpgrade } from './feed.ts';
 import type { LivePipeline, SourceHandle } from './live.ts';
 import type { ServerConfig } from './config.ts';
@@ -228,13 +228,13 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
 
     upgrade(res, req, context) {
       const u = readUpgrade(res, req);
-      const refuse = (status: string, reason: string): void => {
+      const refuse = (status: string, reason: string, retryAfterS?: number): void => {
         refused.labels('ingest', status.slice(0, 3)).inc();
-        refuseUpgrade(res, status, reason);
+        refuseUpgrade(res, status, reason, retryAfterS);
       };
       if (u.origin && !security.originAllowed(u.origin, u.host)) return refuse('403 Forbidden', `origin ${u.origin} is not allowed`);
-      const auth = security.authenticate(presentedKey(u.authorization, u.query), true);
-      if (!auth.ok) return refuse(auth.status, auth.reason);
+      const auth = security.authenticate(u, true);
+      if (!auth.ok) return refuse(auth.status, auth.reason, auth.retryAfterS);
       const why = security.admit(auth.principal, u.ip);
       if (why) return refuse('429 Too Many Requests', why);
       res.upgrade(new IngestConn(nextId++, auth.principal, u.ip, cfg.limits), u.key, u.protocol, u.extensions, context);

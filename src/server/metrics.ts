@@ -110,9 +110,68 @@ export interface MetricsSource {
   renderMetrics(out: string[]): void;
 }
 
+/**
+ * A series' `symbol` label, unescaped: undefined when it has none, null when its labels do not
+ * parse (such a line is dropped: it might hide a symbol).
+ */
+function symbolLabel(line: string): string | undefined | null {
+  let i = line.indexOf('{');
+  const space = line.indexOf(' ');
+  if (i < 0 || (space >= 0 && space < i)) return undefined;
+  i++;
+  while (line[i] !== '}') {
+    const eq = line.indexOf('="', i);
+    if (eq < 0) return null;
+    const name = line.slice(i, eq);
+    let v = '';
+    let j = eq + 2;
+    for (; j < line.length && line[j] !== '"'; j++) {
+      if (line[j] === '\\') {
+        j++;
+        v += line[j] === 'n' ? '\n' : (line[j] ?? '');
+      } else v += line[j];
+    }
+    if (j >= line.length) return null;
+    if (name === 'symbol') return v;
+    i = line[j + 1] === ',' ? j + 2 : j + 1;
+    if (i >= line.length) return null;
+  }
+  return undefined;
+}
+
+/**
+ * Drops the series labelled with a symbol that `show` refuses, and the HELP and TYPE lines of
+ * metrics left without series.
+ */
+function keepSymbols(lines: readonly string[], show: (symbol: string) => boolean, out: string[]): void {
+  let header: string[] = [];
+  let headerOf = '';
+  for (const block of lines) for (const line of block.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('# ')) {
+      const name = line.split(' ', 3)[2] ?? '';
+      if (name !== headerOf) {
+        header = [];
+        headerOf = name;
+      }
+      header.push(line);
+      continue;
+    }
+    const sym = symbolLabel(line);
+    if (sym === null || (sym !== undefined && !show(sym))) continue;
+    if (header.length > 0) {
+      out.push(...header);
+      header = [];
+    }
+    out.push(line);
+  }
+}
+
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
   private readonly sources: MetricsSource[] = [];
+  /** Sources whose per-symbol series are market data (the analytics' spreads, depth, VPIN, ...). */
+  private readonly marketSources: MetricsSource[] = [];
 
   /** The counter of that name, created on first use (endpoints share some, e.g. refused upgrades). */
   counter(name: string, help: string, labelNames: Labels = []): Counter {
@@ -129,14 +188,22 @@ export class MetricsRegistry {
     return this.add(new HistogramMetric(name, help, buckets, labelNames));
   }
 
-  addSource(s: MetricsSource): void {
-    this.sources.push(s);
+  /** `marketData`: its series labelled with a symbol are market data, rendered only where render's `showSymbol` allows. */
+  addSource(s: MetricsSource, marketData = false): void {
+    (marketData ? this.marketSources : this.sources).push(s);
   }
 
-  render(): string {
+  /**
+   * The exposition text. `showSymbol` decides which symbols' market-data series are included (the
+   * HTTP route asks the caller's key; in-process callers see everything).
+   */
+  render(showSymbol: (symbol: string) => boolean = () => true): string {
     const out: string[] = [];
     for (const m of this.metrics.values()) m.render(out);
     for (const s of this.sources) s.renderMetrics(out);
+    const market: string[] = [];
+    for (const s of this.marketSources) s.renderMetrics(market);
+    keepSymbols(market, showSymbol, out);
     return out.join('\n') + '\n';
   }
 

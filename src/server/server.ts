@@ -68,7 +68,8 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const predictor = opts.predictor;
   if (predictor?.renderMetrics) metrics.addSource({ renderMetrics: (out) => predictor.renderMetrics!(out) });
   const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts, dense: opts.compute?.dense });
-  metrics.addSource(pipeline);
+  // The pipeline's metrics are its alert producers': per-symbol spreads, depth, VPIN.
+  metrics.addSource(pipeline, true);
   const models = (): string[] => (predictor ? predictor.models().map((m) => String(m['topic'] ?? m.name)) : []);
   broker.helloInfo = () => ({ symbols: pipeline.symbols(), models: models() });
 
@@ -116,7 +117,10 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
     maxBodyBytes: cfg.limits.maxHttpBodyBytes,
     health,
     models: () => (predictor ? predictor.models() : []),
-    topics: () => ({ topics: broker.liveTopics().map((t) => ({ topic: t.name, seq: t.seq, subscribers: t.subscribers })), symbols: pipeline.symbols(), models: models() }),
+    topics: (canRead) => ({
+      topics: broker.liveTopics().filter((t) => canRead(t.name)).map((t) => ({ topic: t.name, seq: t.seq, subscribers: t.subscribers })),
+      symbols: pipeline.symbols(), models: models(),
+    }),
     predict: predictor ? (b) => predictor.predict(b) : undefined,
   });
 

@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectError, FeedClient, FeedError } from '../../src/client/feed-client.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
-import { ConfigError, loadServerConfig } from '../../src/server/config.ts';
+import { ConfigError, defaultConfig, loadServerConfig } from '../../src/server/config.ts';
+import { AUTH_FAILURE_TABLE_SIZE, Security } from '../../src/server/security.ts';
 import type { RunningServer } from '../../src/server/server.ts';
+import { analyticsAlerts } from '../../src/server/wiring.ts';
+import type { PredFrame } from '../../src/server/protocol.ts';
+import { scratchDir } from '../helpers.ts';
+import { writeLinearModel } from '../inference/helpers.ts';
 import { READ_KEY, WRITE_KEY, feedUrl, ingestUrl, key, testServer, until } from './helpers.ts';
 
 const DESK_KEY = 'desk-key-000000000000000000';
@@ -21,6 +27,34 @@ async function refused(p: Promise<unknown>): Promise<number> {
   }
   throw new Error('connection was accepted');
 }
+
+/** The refusal's status and body line (ConnectError's message is `STATUS BODY`). */
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ConnectError) return e.message;
+    throw e;
+  }
+  throw new Error('connection was accepted');
+}
+
+interface Reply { status: number; headers: IncomingHttpHeaders; body: string }
+
+/** An HTTP request with any headers (fetch will not send a Host of our choosing). */
+function http(s: RunningServer, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: s.port, path, method: body === undefined ? 'GET' : 'POST', headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const bearer = (k: string): Record<string, string> => ({ authorization: `Bearer ${k}` });
 
 describe('configuration rules', () => {
   it('refuses a non-loopback bind without keys, and never serves anonymous clients there', () => {
@@ -160,6 +194,37 @@ describe('abuse on the loopback demo', () => {
     await Promise.all(open.map((c) => c.close()));
   });
 
+  it('serves anonymous clients only under a loopback Host name (DNS rebinding)', async () => {
+    // A rebound name makes the page same-origin with the server: Origin and Host agree.
+    const rebound = await refusal(FeedClient.connect({ url: feedUrl(s), headers: { host: 'evil.example', origin: 'http://evil.example' } }));
+    expect(rebound).toBe('401 anonymous access is for loopback names only (Host "evil.example"): present an API key');
+    expect(await refused(FeedClient.connect({ url: feedUrl(s), headers: { host: `evil.example:${s.port}`, origin: `http://evil.example:${s.port}` } }))).toBe(401);
+    expect(await refused(FeedClient.connect({ url: feedUrl(s), headers: { host: '127.0.0.1.evil.example' } }))).toBe(401);
+    for (const path of ['/v1/topics', '/v1/models']) {
+      const r = await http(s, path, { host: `evil.example:${s.port}` });
+      expect(r.status).toBe(401);
+      expect(JSON.parse(r.body)).toEqual({ error: `anonymous access is for loopback names only (Host "evil.example:${s.port}"): present an API key` });
+    }
+    for (const host of [`localhost:${s.port}`, `127.0.0.1:${s.port}`, `[::1]:${s.port}`, 'LOCALHOST']) {
+      await (await FeedClient.connect({ url: feedUrl(s), headers: { host, origin: `http://${host}` } })).close();
+    }
+    expect((await http(s, '/v1/topics', { host: 'localhost' })).status).toBe(200);
+    // A key holder is who the key says, under any name.
+    await (await FeedClient.connect({ url: feedUrl(s), key: READ_KEY, headers: { host: 'evil.example' } })).close();
+    expect((await http(s, '/v1/topics', { host: 'evil.example', ...bearer(READ_KEY) })).status).toBe(200);
+  });
+
+  it('refuses an Authorization header that is not "Bearer KEY" instead of serving it anonymously', async () => {
+    for (const authorization of ['Basic cmVhZGVyOnNlY3JldA==', READ_KEY, 'Bearer']) {
+      expect(await refusal(FeedClient.connect({ url: feedUrl(s), headers: { authorization } })))
+        .toBe('401 the Authorization header must be "Bearer KEY"');
+      const r = await http(s, '/v1/topics', { authorization });
+      expect(r.status).toBe(401);
+      expect(r.headers['www-authenticate']).toBe('Bearer');
+      expect(JSON.parse(r.body)).toEqual({ error: 'the Authorization header must be "Bearer KEY"' });
+    }
+  });
+
   it('requires a write key for ingest and keeps producers to their symbols', async () => {
     expect(await refused(IngestClient.connect({ url: ingestUrl(s), key: '' }))).toBe(401);
     expect(await refused(IngestClient.connect({ url: ingestUrl(s), key: READ_KEY }))).toBe(403);
@@ -174,5 +239,176 @@ describe('abuse on the loopback demo', () => {
     expect(p.errors).toHaveLength(1);
     expect(p.errors[0]).toMatchObject({ code: 'forbidden', sym: 'OTHER' });
     await p.close();
+  });
+});
+
+describe('failed key attempts', () => {
+  const WRONG = 'wrong-key-00000000000000000';
+  const config = () => {
+    const c = defaultConfig();
+    c.security.keys.push(key('reader', READ_KEY));
+    c.limits.authFailures = 3;
+    c.limits.authFailureWindowMs = 60_000;
+    return c;
+  };
+  const from = (ip: string, k?: string) => ({ authorization: k ? `Bearer ${k}` : '', query: '', host: '127.0.0.1:8080', ip });
+
+  it('refuse every key from an address after N failures, until the window from the first is over', () => {
+    let now = 1000;
+    const sec = new Security(config(), () => now);
+    for (let i = 0; i < 3; i++) expect(sec.authenticate(from('10.0.0.1', WRONG), false)).toMatchObject({ ok: false, status: '401 Unauthorized' });
+    now += 20_000;
+    expect(sec.authenticate(from('10.0.0.1', READ_KEY), false)).toEqual({
+      ok: false, status: '429 Too Many Requests', presented: true, retryAfterS: 40, reason: '3 failed API key attempts from this address within 60 s: retry in 40 s',
+    });
+    // Other addresses, and requests presenting no key, are not held back.
+    expect(sec.authenticate(from('10.0.0.2', READ_KEY), false)).toMatchObject({ ok: true });
+    expect(sec.authenticate(from('10.0.0.1'), false)).toMatchObject({ ok: true });
+    now += 40_000;
+    expect(sec.authenticate(from('10.0.0.1', READ_KEY), false)).toMatchObject({ ok: true });
+  });
+
+  it('keep a bounded table of addresses', () => {
+    let now = 0;
+    const sec = new Security(config(), () => now);
+    const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    for (let i = 0; i < AUTH_FAILURE_TABLE_SIZE + 100; i++) sec.authenticate(from(ip(i), WRONG), false);
+    expect(sec.failingAddresses).toBe(AUTH_FAILURE_TABLE_SIZE);
+    // The newest are tracked (the oldest made way): an address failing now is still throttled.
+    now = 30_000;
+    for (let i = 0; i < 3; i++) sec.authenticate(from('10.255.0.1', WRONG), false);
+    expect(sec.failingAddresses).toBe(AUTH_FAILURE_TABLE_SIZE);
+    expect(sec.authenticate(from('10.255.0.1', READ_KEY), false)).toMatchObject({ status: '429 Too Many Requests' });
+    // Windows that are over are dropped before any other.
+    now = 60_001;
+    sec.authenticate(from('10.255.0.2', WRONG), false);
+    expect(sec.failingAddresses).toBe(2);
+    expect(sec.authenticate(from('10.255.0.1', READ_KEY), false)).toMatchObject({ status: '429 Too Many Requests' });
+  });
+
+  describe('on the wire', () => {
+    let s: RunningServer;
+    beforeAll(async () => {
+      s = await testServer((c) => {
+        c.limits.authFailures = 3;
+        // Long enough that the window cannot end during the test, however slow the machine.
+        c.limits.authFailureWindowMs = 3_600_000;
+        c.security.keys.push(key('reader', READ_KEY));
+      });
+    });
+    afterAll(() => s.close());
+
+    it('answer 429 with Retry-After over HTTP and refuse upgrades once an address has failed N times', async () => {
+      expect((await http(s, '/v1/models', bearer(WRONG))).status).toBe(401);
+      expect(await refused(FeedClient.connect({ url: feedUrl(s), key: WRONG }))).toBe(401);
+      expect((await http(s, '/v1/models', { authorization: 'Basic eDp5' })).status).toBe(401);
+      const r = await http(s, '/v1/models', bearer(READ_KEY));
+      expect(r.status).toBe(429);
+      const retry = Number(r.headers['retry-after']);
+      expect(retry).toBeGreaterThan(3500);
+      expect(retry).toBeLessThanOrEqual(3600);
+      expect(JSON.parse(r.body).error).toMatch(/^3 failed API key attempts from this address within 3600 s: retry in \d+ s$/);
+      expect(await refusal(FeedClient.connect({ url: feedUrl(s), key: READ_KEY }))).toMatch(/^429 3 failed API key attempts/);
+      expect(await refused(IngestClient.connect({ url: ingestUrl(s), key: WRITE_KEY }))).toBe(429);
+      // Anonymous access (loopback) presents no key, so it is not what is being throttled.
+      await (await FeedClient.connect({ url: feedUrl(s) })).close();
+    });
+  });
+});
+
+describe('key scopes on the HTTP API', () => {
+  const dir = scratchDir('scoped-models');
+  const BTC_KEY = 'btc-pred-key-00000000000000';
+  const FEATURES_KEY = 'features-key-00000000000000';
+  const FEEDER_KEY = 'feeder-key-000000000000000';
+  const ALERTS_KEY = 'alerts-btc-key-000000000000';
+  const WINDOW = [[0.2, 3, 12], [0.1, -1, 11], [-0.3, 0, 10], [0.5, 2, null]];
+  let s: RunningServer;
+
+  beforeAll(async () => {
+    writeLinearModel(dir, 'lin', { window: 4 });
+    s = await testServer((c) => {
+      c.features.vpinBucket = 1;
+      c.security.keys.push(key('btc', BTC_KEY, { read: ['pred.lin.BTCUSDT', 'features.*'] }));
+      c.security.keys.push(key('features', FEATURES_KEY, { read: ['features.*'] }));
+      c.security.keys.push(key('feeder', FEEDER_KEY, { read: [], write: ['BTCUSDT'] }));
+      c.security.keys.push(key('alerts-btc', ALERTS_KEY, { read: ['alerts.BTCUSDT'] }));
+    }, { host: '0.0.0.0', models: dir }, { plugins: true, alerts: [analyticsAlerts] });
+    // Live windows for two symbols: rows until each has had a prediction.
+    const c = await FeedClient.connect({ url: feedUrl(s), key: WRITE_KEY });
+    const preds: PredFrame[] = [];
+    c.on('pred', (p) => preds.push(p));
+    await c.subscribe(['pred.lin.BTCUSDT', 'pred.lin.ETHUSDT']);
+    const p = await IngestClient.connect({ url: ingestUrl(s), key: WRITE_KEY });
+    const now = Date.now();
+    for (const sym of ['BTCUSDT', 'ETHUSDT']) {
+      p.send({ t: 'snapshot', sym, ts: now, bids: [[99.9, 5], [99.8, 7]], asks: [[100.1, 4], [100.2, 9]] });
+      for (let i = 1; i <= 5; i++) p.send({ t: 'delta', sym, ts: now + i, bids: [[99.9, 5 + i]], asks: [[100.1, 4 + i]] });
+      p.send({ t: 'trade', sym, ts: now + 6, px: 100.1, sz: 1, side: 'buy' });
+      p.send({ t: 'delta', sym, ts: now + 7, bids: [[99.9, 4]], asks: [[100.1, 3]] });
+    }
+    await p.flush();
+    await until(() => new Set(preds.map((x) => x.sym)).size === 2, 10_000, 'a prediction of each symbol');
+    await p.close();
+    await c.close();
+  });
+  afterAll(() => s?.close());
+
+  const predict = (k: string, body: unknown) =>
+    http(s, '/v1/predict', { 'content-type': 'application/json', ...bearer(k) }, typeof body === 'string' ? body : JSON.stringify(body));
+
+  it('predict for a live symbol only with read access to its prediction topic', async () => {
+    expect((await predict(WRITE_KEY, { model: 'lin', symbol: 'ETHUSDT' })).status).toBe(200);
+    expect((await predict(BTC_KEY, { model: 'lin', symbol: 'BTCUSDT' })).status).toBe(200);
+    const r = await predict(BTC_KEY, { model: 'lin', symbol: 'ETHUSDT' });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body)).toEqual({ error: 'key "btc" may not read pred.lin.ETHUSDT (a live prediction needs read access to its topic)' });
+    expect((await predict(FEATURES_KEY, { model: 'lin', symbol: 'BTCUSDT' })).status).toBe(403);
+    expect((await predict(FEEDER_KEY, { model: 'lin', symbol: 'BTCUSDT' })).status).toBe(403);
+  });
+
+  it('predict on a sent window only for keys that may read some of the model\'s predictions', async () => {
+    expect((await predict(WRITE_KEY, { model: 'lin', window: WINDOW })).status).toBe(200);
+    expect((await predict(BTC_KEY, { model: 'lin', window: WINDOW, symbol: 'ETHUSDT' })).status).toBe(200);
+    const r = await predict(FEATURES_KEY, { model: 'lin', window: WINDOW });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body)).toEqual({ error: 'key "features" may not read any pred.lin.* topic (predicting on a sent window needs read access to some of the model\'s predictions)' });
+    expect((await predict(FEEDER_KEY, { model: 'lin', window: WINDOW })).status).toBe(403);
+  });
+
+  it('refuse non-finite inputs, naming where they are', async () => {
+    const r = await predict(WRITE_KEY, '{"model":"lin","window":[[0.2,3,12],[0.1,1e309,11],[-0.3,0,10],[0.5,2,null]]}');
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toEqual({ error: 'window[1][1] is not a finite number (JSON numbers beyond ±1.8e308 overflow to infinity)' });
+    const flat = await predict(WRITE_KEY, `{"model":"lin","window":[${[...Array(11).fill('0'), '-1e400'].join(',')}]}`);
+    expect(JSON.parse(flat.body)).toEqual({ error: 'window[11] is not a finite number (JSON numbers beyond ±1.8e308 overflow to infinity)' });
+  });
+
+  it('/v1/topics lists only the topics the key may read', async () => {
+    const topics = async (k: string) => (JSON.parse((await http(s, '/v1/topics', bearer(k))).body) as { topics: { topic: string }[] }).topics.map((t) => t.topic).sort();
+    expect(await topics(WRITE_KEY)).toEqual(expect.arrayContaining(['book.BTCUSDT', 'features.ETHUSDT', 'pred.lin.BTCUSDT', 'pred.lin.ETHUSDT']));
+    expect(await topics(BTC_KEY)).toEqual(['features.BTCUSDT', 'features.ETHUSDT', 'pred.lin.BTCUSDT']);
+    expect(await topics(FEEDER_KEY)).toEqual([]);
+  });
+
+  it('/metrics: operational series for anyone, a symbol\'s market measures only for keys that may read its alerts', async () => {
+    const metrics = async (h: Record<string, string> = {}) => {
+      const r = await http(s, '/metrics', h);
+      expect(r.status).toBe(200);
+      return r.body;
+    };
+    const open = await metrics();
+    expect(open).toMatch(/^flowcast_feed_connections\{state="fast"\} \d+$/m);
+    expect(open).toMatch(/^flowcast_inference_batch_size_bucket\{model="lin",le="1"\} \d+$/m);
+    expect(open).toMatch(/^flowcast_analytics_events_total\{kind="depth"\} [1-9]/m);
+    expect(open).not.toMatch(/symbol="/);
+    expect(open).not.toContain('flowcast_analytics_vpin');
+    expect(await metrics(bearer(FEATURES_KEY))).not.toMatch(/symbol="/);
+    const btc = await metrics(bearer(ALERTS_KEY));
+    expect(btc).toMatch(/^flowcast_analytics_vpin\{symbol="BTCUSDT"\} /m);
+    expect(btc).toMatch(/^flowcast_analytics_depth_top\{symbol="BTCUSDT",side="bid"\} /m);
+    expect(btc).not.toContain('ETHUSDT');
+    expect(await metrics(bearer(WRITE_KEY))).toMatch(/^flowcast_analytics_vpin\{symbol="ETHUSDT"\} /m);
+    expect((await http(s, '/metrics', bearer('not-a-real-key-123456789'))).status).toBe(401);
   });
 });
