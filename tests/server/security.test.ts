@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ConnectError, FeedClient, FeedError } from '../../src/client/feed-client.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import { ConfigError, defaultConfig, loadServerConfig } from '../../src/server/config.ts';
-import { AUTH_FAILURE_TABLE_SIZE, Security } from '../../src/server/security.ts';
+import { AUTH_FAILURE_TABLE_SIZE, Security, makePrefixMatcher } from '../../src/server/security.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { analyticsAlerts } from '../../src/server/wiring.ts';
 import type { PredFrame } from '../../src/server/protocol.ts';
@@ -76,6 +76,15 @@ describe('configuration rules', () => {
     expect(loadServerConfig({ env: {}, file }).models).toMatchObject({ runner: 'inline', maxQueueDelayUs: 250, maxBatchSize: 8 });
     expect(loadServerConfig({ env: {} }).models).toMatchObject({ runner: 'auto', maxQueueDelayUs: 0, maxBatchSize: 64 });
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe('read scopes', () => {
+  it('tell whether a key may read some topic under a prefix (some symbol\'s predictions of a model)', () => {
+    const under = (patterns: string[]) => makePrefixMatcher(patterns)('pred.lin.');
+    for (const p of ['*', 'pred.*', 'pred.lin.*', 'pred.*.BTCUSDT', 'pred.lin.BTCUSDT', 'pred.li*', '*.BTCUSDT', 'pred.lin.BTC*']) expect(under([p]), p).toBe(true);
+    for (const p of ['features.*', 'pred.lin', 'pred.linear.*', 'pred.other.*', 'alerts.*', 'pred.lin.']) expect(under([p]), p).toBe(false);
+    expect(under([])).toBe(false);
   });
 });
 
