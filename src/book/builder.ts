@@ -57,6 +57,7 @@ export interface GapRecord {
   kind: typeof InputErrorCode.SequenceGap | typeof InputErrorCode.CrossedBook;
   line: number;
   detail: string;
+  /** Line of the snapshot that resynced the book (for a sequenced book, once a diff continued it). */
   resyncedAtLine?: number;
   /** The input ended with the book still out of sync (no later snapshot to resync from). */
   unresolved?: boolean;
@@ -112,6 +113,8 @@ class SymbolState {
   status: SyncStatus = 'awaiting-snapshot';
   lastSeq = NaN;
   snapshotSeq = NaN;
+  /** Line of the snapshot a sequenced book is syncing from (where a resync is said to happen). */
+  snapshotLine = 0;
   lastRowTs = -Infinity;
   depthLimit = Infinity;
   readonly trades = new TradeQueue();
@@ -247,7 +250,7 @@ export class BookBuilder implements MarketSink {
         if (v === 'stale') { s.c.diffsDropped++; return; }
         if (v === 'gap') { this.gap(s, e, expectation(e.seqRule, s.snapshotSeq, e, true)); return; }
         s.status = 'synced';
-        if (s.openGap) { s.openGap.resyncedAtLine = e.line; s.openGap = undefined; s.c.resyncs++; }
+        if (s.openGap) { s.openGap.resyncedAtLine = s.snapshotLine; s.openGap = undefined; s.c.resyncs++; }
         this.applyDelta(s, e);
         return;
       }
@@ -303,6 +306,7 @@ export class BookBuilder implements MarketSink {
       return;
     }
     s.snapshotSeq = e.lastSeq;
+    s.snapshotLine = e.line;
     s.lastSeq = e.lastSeq;
     s.status = 'awaiting-first-diff';
     if (wasSynced) log.debug('snapshot while synced: re-initialising', { symbol: s.symbol, line: e.line });

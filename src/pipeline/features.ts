@@ -44,6 +44,23 @@ export interface FeaturesRunResult {
   compute: ComputeInfo;
 }
 
+/**
+ * One line per time a book lost sync: where and why, and where it resynced or that it never did
+ * (the input had no later snapshot, so every row after it is withheld). `only: 'unresolved'` for
+ * the ones a user must hear about even when asking for quiet. At most `max` lines, then a count.
+ */
+export function syncLossLines(gaps: readonly GapRecord[], inputName: string, only: 'all' | 'unresolved' = 'all', max = 10): string[] {
+  const list = only === 'all' ? gaps : gaps.filter((g) => g.unresolved);
+  const out = list.slice(0, max).map((g) => {
+    const what = `${g.symbol} lost sync at ${inputName}:${g.line} (${g.kind}: ${g.detail})`;
+    if (g.resyncedAtLine !== undefined) return `${what}, resynced at line ${g.resyncedAtLine}`;
+    if (g.unresolved) return `${what} and never resynced: the input has no later snapshot, so all its rows from there on are withheld`;
+    return `${what}, lost again before a resync`;
+  });
+  if (list.length > max) out.push(`... and ${list.length - max} more`);
+  return out;
+}
+
 /** Total traded volume per symbol (the first pass of `--vpin-bucket auto`). */
 export async function tradedVolume(spec: string, policy: BadInputPolicy, symbols?: ReadonlySet<string>): Promise<Map<string, number>> {
   const src = await openSource(spec, { policy });

@@ -64,11 +64,13 @@ describe('BookBuilder out of sync', () => {
     expect(b.totals().rowsWithheld).toBe(4);
     expect(accounted(b)).toBe(6);
     // A snapshot at 105: the diff at 104 is older and stays withheld; 105..107 continue it and make rows.
-    b.onDepth(snap(105));
+    const resync = snap(105);
+    resync.line = 1000;
+    b.onDepth(resync);
     expect(b.status('S')).toBe('synced');
     expect(rows).toEqual([101, 102, 105, 106, 107]);
     expect(b.totals()).toMatchObject({ rows: 5, rowsWithheld: 1, diffsDropped: 0, diffsStale: 0, gaps: 1, resyncs: 1 });
-    expect(b.gaps).toEqual([expect.objectContaining({ kind: 'sequence-gap', line: 104, resyncedAtLine: 105 })]);
+    expect(b.gaps).toEqual([expect.objectContaining({ kind: 'sequence-gap', line: 104, resyncedAtLine: 1000 })]);
   });
 
   it('counts repeated and older diffs as stale', () => {

@@ -80,7 +80,7 @@ const command: Command = {
     };
 
     const { Progress, formatRate } = await import('../../core/progress.ts');
-    const { runFeatures } = await import('../../pipeline/features.ts');
+    const { runFeatures, syncLossLines } = await import('../../pipeline/features.ts');
     const { CsvFeatureWriter } = await import('../../store/csv.ts');
     const { ParquetFeatureWriter } = await import('../../store/parquet.ts');
     const policy = skipBadFlag(values['skip-bad']);
@@ -115,11 +115,14 @@ const command: Command = {
       process.stderr.write(
         `features: ${res.output.rows.toLocaleString('en-US')} rows (${res.symbols.join(',')}) in ${res.seconds.toFixed(2)} s ` +
         `(${formatRate(res.output.rows / res.seconds)} rows/s) -> ${out} (${(res.output.bytes / 1e6).toFixed(1)} MB); ` +
-        `vpin bucket ${vb}; gaps ${b.gaps}, rows withheld ${b.rowsWithheld}, crossed repaired ${b.crossedMessages}, ` +
+        `vpin bucket ${vb}; gaps ${b.gaps}, rows withheld ${b.rowsWithheld.toLocaleString('en-US')}, ` +
+        `diffs dropped before sync ${b.diffsDropped.toLocaleString('en-US')}, stale diffs ${b.diffsStale.toLocaleString('en-US')}, crossed repaired ${b.crossedMessages}, ` +
         `late trades ${res.features.lateTrades}, trades after last row ${b.tradesAfterLastRow}; skipped ${skipped}` +
         (compute === 'cpu' ? '' : `; compute ${res.compute.backend} (${res.compute.libraryMode}): ${res.compute.reason}`) + '\n',
       );
     }
+    // A book that never resynced is said even with --quiet: its rows to the end are missing.
+    for (const l of syncLossLines(res.gaps, res.source.spec, values.quiet ? 'unresolved' : 'all')) process.stderr.write(`features: ${l}\n`);
     return 0;
   },
 };
