@@ -151,7 +151,7 @@ describe('abuse on the loopback demo', () => {
       c.security.allowedOrigins = ['https://desk.example'];
       c.security.keys.push(key('reader', READ_KEY));
       c.security.keys.push(key('acme', LIMITED_WRITE, { write: ['ACME'] }));
-    });
+    }, {}, { alerts: [analyticsAlerts] });
   });
   afterAll(() => s.close());
 
@@ -205,8 +205,8 @@ describe('abuse on the loopback demo', () => {
 
   it('serves anonymous clients only under a loopback Host name (DNS rebinding)', async () => {
     // A rebound name makes the page same-origin with the server: Origin and Host agree.
-    const rebound = await refusal(FeedClient.connect({ url: feedUrl(s), headers: { host: 'evil.example', origin: 'http://evil.example' } }));
-    expect(rebound).toBe('401 anonymous access is for loopback names only (Host "evil.example"): present an API key');
+    const refusedFeed = await refusal(FeedClient.connect({ url: feedUrl(s), headers: { host: 'evil.example', origin: 'http://evil.example' } }));
+    expect(refusedFeed).toBe('401 anonymous access is for loopback names only (Host "evil.example"): present an API key');
     expect(await refused(FeedClient.connect({ url: feedUrl(s), headers: { host: `evil.example:${s.port}`, origin: `http://evil.example:${s.port}` } }))).toBe(401);
     expect(await refused(FeedClient.connect({ url: feedUrl(s), headers: { host: '127.0.0.1.evil.example' } }))).toBe(401);
     for (const path of ['/v1/topics', '/v1/models']) {
@@ -221,6 +221,16 @@ describe('abuse on the loopback demo', () => {
     // A key holder is who the key says, under any name.
     await (await FeedClient.connect({ url: feedUrl(s), key: READ_KEY, headers: { host: 'evil.example' } })).close();
     expect((await http(s, '/v1/topics', { host: 'evil.example', ...bearer(READ_KEY) })).status).toBe(200);
+    // /metrics: the analytics' per-symbol series under a loopback name only.
+    const p = await IngestClient.connect({ url: ingestUrl(s), key: WRITE_KEY });
+    p.send({ t: 'snapshot', sym: 'REBIND', ts: Date.now(), bids: [[1, 1]], asks: [[2, 1]] });
+    await p.flush();
+    expect((await http(s, '/metrics', { host: `localhost:${s.port}` })).body).toMatch(/^flowcast_analytics_vpin\{symbol="REBIND"\} /m);
+    const rebound = await http(s, '/metrics', { host: `evil.example:${s.port}` });
+    expect(rebound.status).toBe(200);
+    expect(rebound.body).toMatch(/^flowcast_feed_connections\{state="fast"\} \d+$/m);
+    expect(rebound.body).not.toMatch(/symbol="/);
+    await p.close();
   });
 
   it('refuses an Authorization header that is not "Bearer KEY" instead of serving it anonymously', async () => {
