@@ -6,9 +6,11 @@
  * Durability: rows collect in memory (the open row group) and are committed as a complete Parquet
  * file, a segment, every `rowGroupMs` or `rowGroupRows` rows: written to a temporary name, fsync'd
  * and renamed into `<period>.parts/`. A crash therefore loses at most the open row group. When the
- * period ends, its segments are compacted into `<period>.parquet` (temporary name, then rename) and
- * the segments removed; `Recorder.recover(dir)` (run by `flowcast record` at start) compacts any
- * period a crash left as segments. Readers accept both forms.
+ * period ends, its segments are merged with the period's file, if an earlier run wrote one, into
+ * `<period>.parquet` (temporary name, then rename) and the segments removed; events the period
+ * already holds are recognised by content and dropped once (./period.ts). `Recorder.recover(dir)`
+ * (run by `flowcast record` at start) merges any period a crash left as segments. Readers accept
+ * both forms.
  *
  * Layout, one row per level change or trade (docs/server.md, "Recordings"):
  *   ts_ns int64 (exchange time, epoch ns) | ts_local_ns int64? (receive time) | symbol | event int64
@@ -18,14 +20,16 @@
  *   depth_limit int32? (null: unlimited) | makes_row bool | trade_id int64? | hidden bool
  * A depth event without levels is one row with null side, price and size.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
   Table as ArrowTable, RecordBatch as ArrowRecordBatch, Schema, Field, Struct, Float64, Int64, Int32, Int8, Bool, Utf8, Dictionary,
-  makeData, vectorFromArray, tableToIPC,
+  makeData, vectorFromArray, tableToIPC, tableFromIPC,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
 import { floatWithNulls, streamParquetToFd } from './parquet.ts';
+import { PARTS_SUFFIX, RUN_KEY, duplicateRows, maxEvent, partsDir, periodSources, rowGroups, type DroppedRows } from './period.ts';
 import { writeAllSync } from './files.ts';
 import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
 import { compactUtcStamp, type TimeBaseRef } from '../core/time.ts';
@@ -126,6 +130,8 @@ export interface RecorderStats {
   segments: number;
   files: number;
   bytes: number;
+  /** Rows this run committed that the period already held (the same events recorded before), dropped at merge. */
+  duplicateRows: number;
 }
 
 export class Recorder implements MarketSink {
@@ -144,7 +150,9 @@ export class Recorder implements MarketSink {
   private readonly prefix: string;
   private readonly now: () => number;
   private compacting: Promise<void> = Promise.resolve();
-  readonly stats: RecorderStats = { events: 0, rows: 0, segments: 0, files: 0, bytes: 0 };
+  readonly stats: RecorderStats = { events: 0, rows: 0, segments: 0, files: 0, bytes: 0, duplicateRows: 0 };
+  /** Names this run's segments, so a merge tells runs apart (identical events within one run are not duplicates). */
+  readonly run = randomUUID();
   private failed: Error | undefined;
 
   constructor(private readonly opts: RecorderOptions) {
@@ -290,7 +298,16 @@ export class Recorder implements MarketSink {
     if (this.period) this.compactLater(this.period);
     this.periodStart = Math.floor(now / this.rotateMs) * this.rotateMs;
     this.period = `${this.prefix}-${compactUtcStamp(this.periodStart)}`;
-    this.segmentNo = nextSegmentNo(partsDir(this.opts.dir, this.period));
+    const parts = partsDir(this.opts.dir, this.period);
+    this.segmentNo = nextSegmentNo(parts);
+    // Readers group rows into events by number: in a period other runs wrote to, this run's numbers
+    // start after theirs so that no two events of the merged file share one.
+    const whole = join(this.opts.dir, `${this.period}.parquet`);
+    const earlier = [...(existsSync(whole) ? [whole] : []), ...segmentFiles(parts)];
+    if (earlier.length) {
+      const max = maxEvent(earlier);
+      if (max >= this.eventNo) this.eventNo = max + 1n;
+    }
   }
 
   /** Writes the open row group as a segment of the current period: temp file, fsync, rename. */
@@ -313,6 +330,7 @@ export class Recorder implements MarketSink {
     return {
       'flowcast.recording.version': String(RECORDING_VERSION),
       'flowcast.recording.source': this.opts.source ?? '',
+      [RUN_KEY]: this.run,
     };
   }
 
@@ -323,7 +341,8 @@ export class Recorder implements MarketSink {
       .then((r) => {
         if (r) {
           this.stats.files++;
-          log.info('period compacted', { file: r.file, rows: r.rows });
+          this.stats.duplicateRows += r.duplicates;
+          log.info('period compacted', { file: r.file, rows: r.rows, duplicates: r.duplicates });
         }
       })
       .catch((e: Error) => {
@@ -395,9 +414,9 @@ export class Recorder implements MarketSink {
   }
 
   /** Merges leftover segments of periods a crash interrupted into their period files. */
-  static async recover(dir: string): Promise<{ file: string; rows: number }[]> {
+  static async recover(dir: string): Promise<Compacted[]> {
     if (!existsSync(dir)) return [];
-    const out: { file: string; rows: number }[] = [];
+    const out: Compacted[] = [];
     for (const d of readdirSync(dir).filter((f) => f.endsWith(PARTS_SUFFIX)).sort()) {
       const r = await compactPeriod(dir, d.slice(0, -PARTS_SUFFIX.length));
       if (r) out.push(r);
@@ -406,10 +425,14 @@ export class Recorder implements MarketSink {
   }
 }
 
-export const PARTS_SUFFIX = '.parts';
+export { PARTS_SUFFIX, partsDir };
 
-export function partsDir(dir: string, period: string): string {
-  return join(dir, period + PARTS_SUFFIX);
+export interface Compacted {
+  file: string;
+  /** Rows in the period file now. */
+  rows: number;
+  /** Rows of the segments left out because the period already held their events. */
+  duplicates: number;
 }
 
 /** Segment files of a parts directory, in commit order. */
@@ -424,42 +447,35 @@ function nextSegmentNo(parts: string): number {
 }
 
 /**
- * Compacts a period's segments into `<period>.parquet`. Idempotent: if the period file already
- * exists (a crash after the rename), the segments are duplicates and only removed.
+ * Merges a period's segments into `<period>.parquet`: the period file an earlier run left, if any,
+ * then each run's segments in commit order, less the events an earlier source already holds
+ * (./period.ts). Written under a temporary name and renamed over the period file, then the segments
+ * are removed; a crash between the two leaves segments whose events the file holds, which the next
+ * merge drops, so nothing is lost or doubled at any point.
  */
-export async function compactPeriod(dir: string, period: string): Promise<{ file: string; rows: number } | undefined> {
+export async function compactPeriod(dir: string, period: string): Promise<Compacted | undefined> {
   const parts = partsDir(dir, period);
-  const files = segmentFiles(parts);
+  const segments = segmentFiles(parts);
   const target = join(dir, `${period}.parquet`);
-  if (existsSync(target)) {
+  if (segments.length === 0) {
     rmSync(parts, { recursive: true, force: true });
     return undefined;
   }
-  if (files.length === 0) {
-    rmSync(parts, { recursive: true, force: true });
-    return undefined;
-  }
+  const sources = periodSources(existsSync(target) ? target : undefined, segments);
+  const dup = sources.length > 1 ? await duplicateRows(sources) : { drop: new Map() as DroppedRows, rows: 0 };
   const tmp = join(dir, `.${period}.parquet.tmp`);
   const fd = openSync(tmp, 'w');
   let rows = 0;
-  let meta: Map<string, string> | undefined;
   try {
-    let i = 0;
+    const batches = keptBatches(sources.flatMap((s) => s.files), dup.drop, (n) => { rows += n; });
     const input = new ReadableStream<pq.RecordBatch>({
-      pull(c) {
-        if (i === files.length) {
-          c.close();
-          return;
-        }
-        const bytes = readFileSync(files[i++]!);
-        const t = pq.readParquet(bytes);
-        for (const b of t.recordBatches()) {
-          rows += b.numRows;
-          c.enqueue(b);
-        }
+      async pull(c) {
+        const r = await batches.next();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
       },
     }, { highWaterMark: 1 });
-    meta = new Map([['flowcast.recording.version', String(RECORDING_VERSION)], ['flowcast.recording.segments', String(files.length)]]);
+    const meta = new Map([['flowcast.recording.version', String(RECORDING_VERSION)], ['flowcast.recording.segments', String(segments.length)]]);
     await streamParquetToFd(input, fileProperties(meta), fd);
     fsyncSync(fd);
   } finally {
@@ -467,7 +483,41 @@ export async function compactPeriod(dir: string, period: string): Promise<{ file
   }
   renameSync(tmp, target);
   rmSync(parts, { recursive: true, force: true });
-  return { file: target, rows };
+  return { file: target, rows, duplicates: dup.rows };
+}
+
+/** The files' record batches, one row group at a time, less the dropped row ranges. */
+async function* keptBatches(files: readonly string[], drop: DroppedRows, count: (rows: number) => void): AsyncGenerator<pq.RecordBatch> {
+  for (const file of files) {
+    const cut = drop.get(file);
+    let row = 0;
+    let k = 0;
+    for await (const g of rowGroups(file)) {
+      if (!cut) {
+        for (const b of g.recordBatches()) {
+          count(b.numRows);
+          yield b;
+        }
+        continue;
+      }
+      const t = tableFromIPC(g.intoIPCStream());
+      const end = row + t.numRows;
+      let from = row;
+      while (from < end) {
+        while (k < cut.length && cut[k]![1] <= from) k++;
+        const next = k < cut.length ? cut[k]! : undefined;
+        if (next && next[0] <= from) {
+          from = Math.min(end, next[1]);
+          continue;
+        }
+        const to = next ? Math.min(end, next[0]) : end;
+        count(to - from);
+        yield* pq.Table.fromIPCStream(tableToIPC(t.slice(from - row, to - row), 'stream')).recordBatches();
+        from = to;
+      }
+      row = end;
+    }
+  }
 }
 
 function writeDurably(path: string, bytes: Uint8Array, fsync: boolean): void {

@@ -5,20 +5,26 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { tableFromIPC, type Data, type Table } from 'apache-arrow';
+import { tableFromIPC, type Table } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
 import { DepthEvent, TradeEvent, type MarketSink, type SequenceRule } from '../sources/events.ts';
 import { emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../sources/source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { TimeBaseRef } from '../core/time.ts';
-import { PARTS_SUFFIX, segmentFiles } from './recorder.ts';
+import { segmentFiles } from './recorder.ts';
+import { PARTS_SUFFIX, boolColumn, column, duplicateRows, periodSources, type Col, type DroppedRows } from './period.ts';
 
 export const RECORDING_PREFIX = 'recording:';
 
-/** The files of a recording, oldest first: period files, and segments of periods not compacted. */
-export function recordingFiles(path: string): string[] {
+/**
+ * The files of a recording, oldest first: for each period its file and the segments not yet merged
+ * into it (a run in progress, one a crash interrupted), with the rows of those that repeat events
+ * the period already holds (a crash between a merge's rename and the removal of its segments, the
+ * same events recorded twice): the same sources and the same rule as the merge (./period.ts).
+ */
+export async function recordingFiles(path: string): Promise<{ files: string[]; drop: DroppedRows }> {
   if (!existsSync(path)) throw new InputError(InputErrorCode.Missing, path, undefined, 'no such recording (a directory written by flowcast record, or one of its .parquet files)');
-  if (!statSync(path).isDirectory()) return [path];
+  if (!statSync(path).isDirectory()) return { files: [path], drop: new Map() };
   const entries = readdirSync(path).sort();
   const periods = new Set<string>();
   for (const e of entries) {
@@ -26,42 +32,20 @@ export function recordingFiles(path: string): string[] {
     else if (e.endsWith(PARTS_SUFFIX)) periods.add(e.slice(0, -PARTS_SUFFIX.length));
   }
   const files: string[] = [];
+  const drop: DroppedRows = new Map();
   for (const p of [...periods].sort()) {
     const whole = join(path, `${p}.parquet`);
-    // A period file supersedes its segments (a crash between compaction and cleanup leaves both).
-    if (existsSync(whole)) files.push(whole);
-    else files.push(...segmentFiles(join(path, p + PARTS_SUFFIX)));
+    const sources = periodSources(existsSync(whole) ? whole : undefined, segmentFiles(join(path, p + PARTS_SUFFIX)));
+    if (sources.length > 1) for (const [f, r] of (await duplicateRows(sources)).drop) drop.set(f, r);
+    for (const s of sources) files.push(...s.files);
   }
-  return files;
+  return { files, drop };
 }
 
 export async function openRecording(spec: string, opts: SourceOptions = {}): Promise<RecordingSource> {
   const path = spec.startsWith(RECORDING_PREFIX) ? spec.slice(RECORDING_PREFIX.length) : spec;
-  return new RecordingSource(spec, recordingFiles(path), opts);
-}
-
-type Col = { values: ArrayLike<number | bigint>; valid: (i: number) => boolean; dict?: string[] };
-
-function column(table: Table, name: string, batch: number): Col {
-  const vec = table.getChild(name);
-  if (!vec) throw new Error(`missing column ${name}`);
-  const d = vec.data[batch] as Data;
-  const bm = d.nullBitmap;
-  const off = d.offset;
-  const valid = bm && d.nullCount > 0 ? (i: number) => ((bm[(i + off) >> 3]! >> ((i + off) & 7)) & 1) === 1 : () => true;
-  const dictionary = (d as { dictionary?: { toArray(): unknown } }).dictionary;
-  const dict = dictionary ? [...(dictionary.toArray() as Iterable<string>)] : undefined;
-  const values = d.values as unknown as { subarray(a: number): ArrayLike<number | bigint> } & ArrayLike<number | bigint>;
-  return { values: off ? values.subarray(off) : values, valid, dict };
-}
-
-function boolColumn(table: Table, name: string, batch: number): (i: number) => boolean {
-  const vec = table.getChild(name);
-  if (!vec) throw new Error(`missing column ${name}`);
-  const d = vec.data[batch] as Data;
-  const bits = d.values as Uint8Array;
-  const off = d.offset;
-  return (i) => ((bits[(i + off) >> 3]! >> ((i + off) & 7)) & 1) === 1;
+  const { files, drop } = await recordingFiles(path);
+  return new RecordingSource(spec, files, opts, drop);
 }
 
 /** What the replay needs of a source (file sources and recordings both provide it). */
@@ -74,7 +58,7 @@ export class RecordingSource implements ReplayableSource {
   private read = 0;
   readonly totalBytes: number;
 
-  constructor(readonly spec: string, readonly files: readonly string[], opts: SourceOptions) {
+  constructor(readonly spec: string, readonly files: readonly string[], opts: SourceOptions, private readonly drop: DroppedRows = new Map()) {
     this.timeBase = opts.timeBase ?? new TimeBaseRef();
     this.policy = opts.policy ?? new BadInputPolicy();
     this.totalBytes = files.reduce((s, f) => s + statSync(f).size, 0);
@@ -86,7 +70,8 @@ export class RecordingSource implements ReplayableSource {
 
   /**
    * Streams the recording's events. Rows of one depth event share an event number and are grouped
-   * back into one event, even where a row group or batch boundary falls inside it.
+   * back into one event, even where a row group or batch boundary falls inside it; an event never
+   * spans files. Rows that repeat events the period already holds are skipped.
    */
   async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const stats = emptyStats();
@@ -116,7 +101,10 @@ export class RecordingSource implements ReplayableSource {
         this.policy.report(new InputError(InputErrorCode.Format, file, undefined, 'not a flowcast recording (no ts_ns column)'));
         continue;
       }
-      for (let b = 0; b < tsVec.data.length; b++) {
+      const cut = this.drop.get(file) ?? [];
+      let nextCut = 0;
+      let row = 0;
+      for (let b = 0; b < tsVec.data.length; row += tsVec.data[b]!.length, b++) {
         const n = tsVec.data[b]!.length;
         if (n === 0) continue;
         const ts = column(table, 'ts_ns', b);
@@ -140,6 +128,8 @@ export class RecordingSource implements ReplayableSource {
         const off = (c: Col, i: number): number => tb.fromEpochNs(c.values[i] as bigint);
         const num = (c: Col, i: number): number => (c.valid(i) ? Number(c.values[i]) : NaN);
         for (let i = 0; i < n; i++) {
+          while (nextCut < cut.length && cut[nextCut]![1] <= row + i) nextCut++;
+          if (nextCut < cut.length && cut[nextCut]![0] <= row + i) continue;
           const e = ev.values[i]!;
           if (open && e !== openEv) flush();
           const k = kind.dict![kind.values[i] as number]!;
@@ -182,6 +172,7 @@ export class RecordingSource implements ReplayableSource {
         }
         if (pause) await pause();
       }
+      flush();
       stats.lines[basename(file)] = table.numRows;
     }
     flush();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers.ts';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { openSource } from '../../src/sources/spec.ts';
@@ -16,6 +17,26 @@ import { feedUrl, testServer, until } from './helpers.ts';
 const USDM = 'data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
 const SPOT = 'data/binance/binance-spot_btcusdt_20240808.jsonl.gz';
 const tmp = scratchDir('rec');
+
+/** The first `lines` lines of a capture (its REST snapshot is line 8 or 55), as a smaller capture. */
+function head(capture: string, lines: number, name: string): string {
+  const out = join(tmp, name);
+  writeFileSync(out, gzipSync(gunzipSync(readFileSync(capture)).toString('utf8').split('\n').slice(0, lines).join('\n') + '\n'));
+  return out;
+}
+
+async function recordedEvents(spec: string): Promise<string[]> {
+  const into: string[] = [];
+  await (spec.startsWith('recording:') ? await openRecording(spec) : await openSource(spec)).run(signature(into));
+  return into;
+}
+
+async function rowCount(dir: string): Promise<number> {
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  const res = await con.runAndReadAll(`select count(*)::INTEGER from read_parquet('${dir}/*.parquet')`);
+  return res.getRows()[0]![0] as number;
+}
 
 /** Every field of every event, as text: two streams are the same stream iff these lists are equal. */
 function signature(into: string[]): MarketSink {
@@ -71,13 +92,49 @@ describe('recorder', () => {
     }
   });
 
-  it('a crash (kill -9) loses at most the open row group; the next start compacts what was committed', async () => {
-    const mock = new MockExchange({ capture: USDM, speed: 20 });
+  it('two runs into one directory within one period keep both runs\' rows; events already recorded are dropped once', async () => {
+    const dir = join(tmp, 'two');
+    const spot = `binance:${head(SPOT, 3000, 'spot-head.jsonl.gz')}`;
+    const usdm = `binance:${head(USDM, 3000, 'usdm-head.jsonl.gz')}`;
+    const rowsOf = (out: string) => Number(/\((\d+) rows\)/.exec(out)![1]);
+    const a = await flowcast(['record', '--source', spot, '--out', dir, '--no-fsync']);
+    expect(a.code).toBe(0);
+    const b = await flowcast(['record', '--source', usdm, '--out', dir, '--no-fsync']);
+    expect(b.code).toBe(0);
+    // Both captures start at 23:54 UTC: one hourly period, whose file holds the first run's events, then the second's.
+    const period = 'flowcast-20240808T230000Z';
+    expect(readdirSync(dir)).toEqual([`${period}.parquet`]);
+    const both = [...await recordedEvents(spot), ...await recordedEvents(usdm)];
+    expect(await recordedEvents(`recording:${dir}`)).toEqual(both);
+    expect(await rowCount(dir)).toBe(rowsOf(a.stdout) + rowsOf(b.stdout));
+
+    // The same events recorded again are duplicates by content (their event numbers and files differ): dropped once.
+    const again = await flowcast(['record', '--source', spot, '--out', dir, '--no-fsync']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`; ${rowsOf(a.stdout)} rows already in the recording dropped as duplicates\n$`));
+    expect(await recordedEvents(`recording:${dir}`)).toEqual(both);
+    expect(await rowCount(dir)).toBe(rowsOf(a.stdout) + rowsOf(b.stdout));
+
+    // A crash between a merge's rename and the removal of its segments leaves them beside the period file:
+    // a reader sees each event once, and the next start merges them away.
+    mkdirSync(join(dir, `${period}.parts`));
+    copyFileSync(join(dir, `${period}.parquet`), join(dir, `${period}.parts`, '000001.parquet'));
+    expect(await recordedEvents(`recording:${dir}`)).toEqual(both);
+    const rec = await flowcast(['record', '--out', dir, '--recover']);
+    expect(rec.code).toBe(0);
+    expect(rec.stdout).toBe(`recovered ${join(dir, `${period}.parquet`)}: ${rowsOf(a.stdout) + rowsOf(b.stdout)} rows; ${rowsOf(a.stdout) + rowsOf(b.stdout)} rows already in the recording dropped as duplicates\n`);
+    expect(readdirSync(dir)).toEqual([`${period}.parquet`]);
+    expect(await recordedEvents(`recording:${dir}`)).toEqual(both);
+  });
+
+  it('a crash (kill -9) loses at most the open row group; the next start compacts what was committed, and a restart in the same period keeps both runs\' rows', async () => {
+    // Slow enough that the timeline lasts through the kill, the recovery and the second run.
+    const mock = new MockExchange({ capture: USDM, speed: 5 });
     await mock.start();
     const dir = join(tmp, 'live');
     const child = spawn(process.execPath, [
       'bin/flowcast.js', 'record', '--binance', 'usdm:BTCUSDT', '--ws-url', mock.wsUrl, '--rest-url', mock.restUrl,
-      '--depth-stream', '@depth@0ms', '--out', dir, '--row-group', '150ms',
+      '--depth-stream', '@depth@0ms', '--out', dir, '--row-group', '150ms', '--rotate', '1000d',
     ], { env: { ...process.env, FLOWCAST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let committedEvents = 0;
     let commits = 0;
@@ -96,7 +153,6 @@ describe('recorder', () => {
       const atKill = committedEvents;
       child.kill('SIGKILL');
       expect(await exited).toBe(-1);
-      mock.stop();
 
       // Committed segments are complete Parquet files: nothing committed is lost.
       const parts = readdirSync(dir).filter((f) => f.endsWith('.parts'));
@@ -119,6 +175,32 @@ describe('recorder', () => {
       const after: string[] = [];
       await (await openRecording(`recording:${dir}`)).run(signature(after));
       expect(after).toEqual(events);
+
+      // A second run in the same period (--rotate 1000d: one period whatever the wall clock), stopped
+      // cleanly: its events are added after the first run's, none dropped.
+      const second = spawn(process.execPath, [
+        'bin/flowcast.js', 'record', '--binance', 'usdm:BTCUSDT', '--ws-url', mock.wsUrl, '--rest-url', mock.restUrl,
+        '--depth-stream', '@depth@0ms', '--out', dir, '--row-group', '150ms', '--rotate', '1000d',
+      ], { env: { ...process.env, FLOWCAST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out2 = '';
+      let err2 = '';
+      second.stdout.on('data', (d: Buffer) => { out2 += d.toString(); });
+      second.stderr.on('data', (d: Buffer) => { err2 += d.toString(); });
+      const exited2 = new Promise<number | null>((r) => second.on('exit', (code) => r(code)));
+      try {
+        await until(() => err2.split('"segment committed"').length > 3, 30_000, `3 commits of the second run (stderr: ${err2.slice(-500)})`);
+        second.kill('SIGTERM');
+        expect(await exited2).toBe(0);
+      } finally {
+        second.kill('SIGKILL');
+      }
+      const m = /recorded (\d+) events \((\d+) rows, \d+ segments\) into 1 file\(s\)/.exec(out2);
+      expect(m, out2).not.toBeNull();
+      expect(readdirSync(dir)).toHaveLength(1);
+      const final = await recordedEvents(`recording:${dir}`);
+      expect(final.slice(0, after.length)).toEqual(after);
+      expect(final.length).toBe(after.length + Number(m![1]));
+      expect(await rowCount(dir)).toBe(Number(/: (\d+) rows/.exec(rec.stdout)![1]) + Number(m![2]));
     } finally {
       child.kill('SIGKILL');
       mock.stop();

@@ -40,6 +40,10 @@ export function parseDuration(v: string | undefined, name: string, dflt: number)
   return ms;
 }
 
+function duplicates(rows: number): string {
+  return rows ? `; ${rows} rows already in the recording dropped as duplicates` : '';
+}
+
 const command: Command = {
   name: 'record',
   summary: 'record a live (or file) event stream to time-rotated Parquet, crash-safe per row group',
@@ -62,7 +66,7 @@ const command: Command = {
     if (!values.out) throw new UsageError('--out is required');
     const out = values.out;
     const { Recorder } = await import('../../store/recorder.ts');
-    for (const r of await Recorder.recover(out)) process.stdout.write(`recovered ${r.file}: ${r.rows} rows\n`);
+    for (const r of await Recorder.recover(out)) process.stdout.write(`recovered ${r.file}: ${r.rows} rows${duplicates(r.duplicates)}\n`);
     if (values.recover) return 0;
     if (!values.binance === !values.source) throw new UsageError('give one of --binance or --source');
     const rotateMs = parseDuration(values.rotate, 'rotate', 3_600_000);
@@ -91,7 +95,7 @@ const command: Command = {
         },
       });
       const st = await rec.close();
-      process.stdout.write(`recorded ${st.events} events (${st.rows} rows) into ${st.files} file(s) in ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      process.stdout.write(`recorded ${st.events} events (${st.rows} rows) into ${st.files} file(s) in ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s${duplicates(st.duplicateRows)}\n`);
       return 0;
     }
 
@@ -131,7 +135,7 @@ const command: Command = {
     await untilSignal(duration);
     await conn.stop();
     const st = await rec.close();
-    process.stdout.write(`recorded ${st.events} events (${st.rows} rows, ${st.segments} segments) into ${st.files} file(s); ${conn.stats.snapshots} snapshots, ${conn.stats.resyncRequests} resyncs, ${conn.stats.disconnects} disconnects\n`);
+    process.stdout.write(`recorded ${st.events} events (${st.rows} rows, ${st.segments} segments) into ${st.files} file(s); ${conn.stats.snapshots} snapshots, ${conn.stats.resyncRequests} resyncs, ${conn.stats.disconnects} disconnects${duplicates(st.duplicateRows)}\n`);
     return 0;
   },
 };
