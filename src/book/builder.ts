@@ -191,6 +191,11 @@ export class BookBuilder implements MarketSink {
     return this.states.get(symbol)?.buffer.length ?? 0;
   }
 
+  /** The last update id applied (or the snapshot's, before the first diff); NaN if none. */
+  lastSeq(symbol: string): number {
+    return this.states.get(symbol)?.lastSeq ?? NaN;
+  }
+
   /** Why the symbol's book is not synced, until a snapshot resyncs it. */
   syncLoss(symbol: string): GapRecord | undefined {
     return this.states.get(symbol)?.openGap;
@@ -293,7 +298,8 @@ export class BookBuilder implements MarketSink {
       s.status = 'out-of-sync';
       const detail = `snapshot for ${s.symbol} is crossed or locked (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`;
       s.c.crossedMessages++;
-      if (e.makesRow) s.c.rowsWithheld++;
+      // A sequenced snapshot only seeds the book: it would have made no row to withhold.
+      if (e.makesRow && e.seqRule === 'none') s.c.rowsWithheld++;
       this.lost(s, InputErrorCode.CrossedBook, e.line, detail);
       this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line, detail));
       return;

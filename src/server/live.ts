@@ -45,7 +45,8 @@ export class SourceHandle implements MarketSink {
   /** Wall clock (epoch ms) of the last event, and how far behind the exchange time it arrived. */
   lastArrivalMs = NaN;
   lagMs = NaN;
-  private readonly policy = BadInputPolicy.parse('all');
+  /** Bad input is skipped and counted, never fatal: what the source's parser and books skipped (/healthz badInput). */
+  readonly policy = BadInputPolicy.parse('all');
   private readonly past: SymbolCounters = ZERO_COUNTERS();
   private readonly depthCounter: CounterChild;
   private readonly tradeCounter: CounterChild;
@@ -60,6 +61,8 @@ export class SourceHandle implements MarketSink {
   /** A fresh book builder (after a reconnect or a replay loop); counters carry over. */
   newSession(): void {
     if (this.builder) {
+      // What the old session still held for a resync is released and counted, not carried.
+      this.builder.finish();
       const t = this.builder.totals();
       for (const k of Object.keys(t) as (keyof SymbolCounters)[]) this.past[k] += t[k];
     }
@@ -116,6 +119,13 @@ export class SourceHandle implements MarketSink {
     return t;
   }
 
+  /** Events the books hold for a snapshot to come (bounded per symbol: OUT_OF_SYNC_BUFFER). */
+  held(): number {
+    let n = 0;
+    for (const s of this.builder.symbols()) n += this.builder.buffered(s);
+    return n;
+  }
+
   health(): Record<string, unknown> {
     const c = this.counters();
     const sync: Record<string, string> = {};
@@ -132,6 +142,11 @@ export class SourceHandle implements MarketSink {
       gaps: c.gaps,
       resyncs: c.resyncs,
       rowsWithheld: c.rowsWithheld,
+      diffsDropped: c.diffsDropped,
+      diffsStale: c.diffsStale,
+      crossedMessages: c.crossedMessages,
+      repairedLevels: c.repairedLevels,
+      held: this.held(),
       badInput: this.policy.summary(),
       lagMs: Number.isFinite(this.lagMs) ? Math.round(this.lagMs * 1000) / 1000 : null,
       lastEventAgoMs: Number.isFinite(this.lastArrivalMs) ? Date.now() - this.lastArrivalMs : null,
@@ -267,6 +282,9 @@ export class LivePipeline implements RowSink {
   removeSource(h: SourceHandle): void {
     this.sources.delete(h);
     h.state = 'stopped';
+    // Its symbols' feeds keep the handle (the owner) until another source takes them: what its
+    // books held for a resync that can no longer come must not stay with it.
+    h.builder.finish();
   }
 
   sourceList(): SourceHandle[] {

@@ -175,6 +175,8 @@ export type ErrorCode =
   | 'rate-limited'
   | 'symbol-owned'
   | 'sequence-gap'
+  | 'crossed-book'
+  | 'stale-seq'
   | 'no-snapshot'
   | 'internal';
 
