@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { UsageError, type Command } from './command.ts';
 import { InputError } from '../core/errors.ts';
+import { BackendUnavailable } from '../compute/backend.ts';
 import { setLogLevel } from '../core/log.ts';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
@@ -72,6 +73,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof InputError) {
       process.stderr.write(`flowcast ${name}: error: ${e.message}\n`);
+      return 1;
+    }
+    // The flag was well-formed; this machine lacks the backend: its usage would only hide the reason.
+    if (e instanceof BackendUnavailable) {
+      process.stderr.write(`flowcast ${name}: compute backend ${e.backend} is not available: ${e.reason}\n`);
       return 1;
     }
     throw e;

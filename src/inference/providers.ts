@@ -1,9 +1,10 @@
 /**
  * ONNX Runtime execution providers and session settings. Preference order CUDA, then CPU: CUDA is
- * tried only when its provider library sits next to onnxruntime-node's binding (npm install
- * --onnxruntime-node-install=cuda12 puts it there), so a CPU-only install never prints ORT's
- * "failed to load" errors. Every decision is recorded with its reason and logged; nothing falls
- * back silently.
+ * tried only when its provider library sits next to onnxruntime-node's binding (docs/deploy-cuda.md
+ * puts it there), so a CPU-only install never prints ORT's "failed to load" errors. Every decision
+ * is recorded with its reason and logged; nothing falls back silently. A machine without CUDA is
+ * the normal case, not a warning: the fallback is logged at info unless CUDA was asked for by name
+ * (FLOWCAST_EP=cuda) or was there and failed.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -38,6 +39,8 @@ export interface SessionSettings {
   /** Threads across independent operators (1: sequential execution, best for these small graphs). */
   interOpThreads: number;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  /** The providers were named (FLOWCAST_EP): one that is missing is then worth a warning. */
+  named?: boolean;
 }
 
 export function defaultSessionSettings(env: NodeJS.ProcessEnv = process.env): SessionSettings {
@@ -50,6 +53,7 @@ export function defaultSessionSettings(env: NodeJS.ProcessEnv = process.env): Se
     interOpThreads: 1,
     spinning: env.FLOWCAST_ORT_SPIN === '1',
     graphOptimization: 'all',
+    named: ep === 'cpu' || ep === 'cuda',
   };
 }
 
@@ -60,16 +64,19 @@ export function ortBindingDir(): string {
   return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
 }
 
-/** Whether a provider can be attempted here, and why not. */
-export function providerAvailability(p: ProviderName): { available: boolean; reason: string } {
-  if (p === 'cpu') return { available: true, reason: 'bundled with onnxruntime-node' };
+/**
+ * Whether a provider can be attempted here, and why not: `reason` in full (paths), `summary` in a
+ * few words for a person.
+ */
+export function providerAvailability(p: ProviderName): { available: boolean; reason: string; summary: string } {
+  if (p === 'cpu') return { available: true, reason: 'bundled with onnxruntime-node', summary: 'bundled' };
   const supported = ort.listSupportedBackends().some((b) => b.name === 'cuda');
-  if (!supported) return { available: false, reason: `onnxruntime-node ${ort.env.versions.node} on ${process.platform}-${process.arch} has no CUDA build` };
+  if (!supported) return { available: false, reason: `onnxruntime-node ${ort.env.versions.node} on ${process.platform}-${process.arch} has no CUDA build`, summary: 'no CUDA build for this platform' };
   const lib = join(ortBindingDir(), 'libonnxruntime_providers_cuda.so');
   if (!existsSync(lib)) {
-    return { available: false, reason: `${lib} is not installed (on a CUDA box: npm install --onnxruntime-node-install=cuda12)` };
+    return { available: false, reason: `${lib} is not installed (on a CUDA machine: docs/deploy-cuda.md)`, summary: 'not installed' };
   }
-  return { available: true, reason: `${lib} present` };
+  return { available: true, reason: `${lib} present`, summary: 'installed' };
 }
 
 export interface CreatedSession<T> {
@@ -99,6 +106,7 @@ export function sessionOptions(p: ProviderName, s: SessionSettings): ort.Inferen
 export async function createSession<T>(s: SessionSettings, label: string, create: (opts: ort.InferenceSession.SessionOptions) => Promise<T>): Promise<CreatedSession<T>> {
   const attempts: ProviderAttempt[] = [];
   let lastError: Error | undefined;
+  let failed = false;
   for (const p of s.providers) {
     const av = providerAvailability(p);
     if (!av.available) {
@@ -111,13 +119,14 @@ export async function createSession<T>(s: SessionSettings, label: string, create
       const skipped = attempts.filter((a) => !a.ok);
       const fields = { model: label, provider: p, intraOpThreads: s.intraOpThreads, skipped: skipped.map((a) => `${a.provider}: ${a.reason}`) };
       const key = `${p}|${fields.skipped.join('|')}`;
-      if (skipped.length && !warned.has(key)) {
+      if (skipped.length && (failed || s.named) && !warned.has(key)) {
         warned.add(key);
         log.warn(`execution provider ${p} (preferred ${skipped.map((a) => a.provider).join(', ')} unavailable)`, fields);
       } else log.info(`execution provider ${p}`, fields);
       return { session, provider: p, attempts };
     } catch (e) {
       lastError = e as Error;
+      failed = true;
       attempts.push({ provider: p, ok: false, reason: firstLine(lastError.message) });
     }
   }

@@ -5,7 +5,7 @@ import { listFlag, numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketF
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
 import { FEATURE_SPEC_VERSION } from '../../features/columns.ts';
-import { BackendUnavailable, COMPUTE_SPEC_HELP, parseComputeSpec } from '../../compute/backend.ts';
+import { COMPUTE_SPEC_HELP, parseComputeSpec } from '../../compute/backend.ts';
 
 const usage = `flowcast features --source SPEC --out FILE.csv|FILE.parquet [flags]
 
@@ -104,8 +104,6 @@ const command: Command = {
         'flowcast.source': values.source!,
         'flowcast.params': JSON.stringify({ ...opts, settleMs: opts.settleMs }),
       });
-    }).catch((e: unknown) => {
-      throw e instanceof BackendUnavailable ? new UsageError(`--compute ${compute}: ${e.message}`) : e;
     });
     progress.done();
     if (!values.quiet) {

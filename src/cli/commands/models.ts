@@ -57,7 +57,8 @@ async function list(argv: string[], strict: boolean): Promise<number> {
     const d = engine.describe();
     if (values.json) process.stdout.write(JSON.stringify(d, null, 2) + '\n');
     else {
-      const lines = [`models in ${d.modelsDir} (providers ${d.providers.available.map((p) => `${p.provider}: ${p.available ? 'yes' : 'no'} (${p.reason})`).join('; ')})`];
+      const { providerAvailability } = await import('../../inference/providers.ts');
+      const lines = [`models in ${d.modelsDir} (${providersLine(d.providers.available, providerAvailability('cuda').summary)})`];
       for (const m of d.models) {
         if (m.state === 'ready') {
           lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}  ${m.input!.columns.length} columns x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}`);
@@ -70,6 +71,18 @@ async function list(argv: string[], strict: boolean): Promise<number> {
   } finally {
     await engine.close();
   }
+}
+
+/**
+ * The execution providers in a few words: "on cpu; CUDA is not installed here: docs/deploy-cuda.md".
+ * A CPU machine is the normal case, so it is said once; --json and --verbose carry the paths.
+ */
+function providersLine(available: { provider: string; available: boolean }[], cudaSummary: string): string {
+  const usable = available.filter((p) => p.available).map((p) => p.provider);
+  const cuda = available.find((p) => p.provider === 'cuda');
+  const head = `on ${usable.join(', ') || 'no provider'}`;
+  if (!cuda || cuda.available) return head;
+  return `${head}; CUDA is ${cudaSummary === 'not installed' ? 'not installed here' : `unavailable here (${cudaSummary})`}: docs/deploy-cuda.md`;
 }
 
 async function describe(argv: string[]): Promise<number> {

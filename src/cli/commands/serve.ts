@@ -73,15 +73,14 @@ const command: Command = {
     if (cfg.port > 65535) throw new UsageError(`--port: at most 65535, got ${cfg.port}`);
     const { startServer, replayName } = await import('../../server/server.ts');
     const { NativeUwsMissing } = await import('../../server/uws.ts');
-    const { BackendUnavailable } = await import('../../compute/backend.ts');
     let server;
     let opts;
     try {
       opts = await plugins(cfg);
       server = await startServer(cfg, opts);
     } catch (e) {
-      if (e instanceof NativeUwsMissing || e instanceof BackendUnavailable) {
-        process.stderr.write(`flowcast serve: ${e instanceof BackendUnavailable ? 'compute: ' : ''}${e.message}\n`);
+      if (e instanceof NativeUwsMissing) {
+        process.stderr.write(`flowcast serve: ${e.message}\n`);
         return 1;
       }
       throw e;
