@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { flowcast } from './run-cli.ts';
-import { SPOT, scratchDir } from '../helpers.ts';
+import { SPOT, SPOT_FILE, scratchDir } from '../helpers.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 
 const dir = scratchDir('cli');
@@ -70,6 +71,48 @@ describe('flowcast features', () => {
     expect(missing.stderr).toMatch(/no\/such\.jsonl\.gz: file not found/);
     const ext = await flowcast(['features', '--source', SPOT, '--out', join(dir, 'x.json')]);
     expect(ext.code).toBe(2);
+  });
+
+  it('a failed run leaves no output file behind, and an earlier one as it was (CSV and Parquet)', async () => {
+    // A malformed line after 2,000 good ones: the run fails once its writer has written rows.
+    const lines = gunzipSync(readFileSync(SPOT_FILE)).toString('utf8').split('\n').slice(0, 3000);
+    lines.splice(1999, 0, 'this is not a capture line');
+    const bad = join(dir, 'midbad.jsonl.gz');
+    writeFileSync(bad, gzipSync(lines.join('\n') + '\n'));
+    const outDir = join(dir, 'failed');
+    mkdirSync(outDir);
+    for (const ext of ['csv', 'parquet']) {
+      const out = join(outDir, `failed.${ext}`);
+      const args = ['features', '--source', `binance:${bad}`, '--out', out, '--vpin-bucket', '2'];
+      const r = await flowcast(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/midbad\.jsonl\.gz:2000: /);
+      expect(readdirSync(outDir)).toEqual([]);
+      writeFileSync(out, 'an earlier run\'s output\n');
+      expect((await flowcast(args)).code).toBe(1);
+      expect(readdirSync(outDir)).toEqual([`failed.${ext}`]);
+      expect(readFileSync(out, 'utf8')).toBe('an earlier run\'s output\n');
+      rmSync(out);
+    }
+  });
+
+  it('--out into a missing directory creates it; one that cannot be created is a usage error naming it, not a crash', async () => {
+    const out = join(dir, 'no', 'such', 'dir', 'spot.csv');
+    const r = await flowcast(['features', '--source', SPOT, '--out', out, '--vpin-bucket', '2', '--quiet']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(out, 'utf8').trimEnd().split('\n')).toHaveLength(3_450);
+    const blocker = join(dir, 'a-file');
+    writeFileSync(blocker, '');
+    const under = join(blocker, 'sub', 'x.parquet');
+    const refused = await flowcast(['features', '--source', SPOT, '--out', under]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.split('\n')[0]).toBe(`flowcast features: --out ${under}: cannot create the directory ${join(blocker, 'sub')}: ${blocker} is not a directory`);
+    const isDir = join(dir, 'isdir.csv');
+    mkdirSync(isDir);
+    const onDir = await flowcast(['features', '--source', SPOT, '--out', isDir]);
+    expect(onDir.code).toBe(2);
+    expect(onDir.stderr.split('\n')[0]).toBe(`flowcast features: --out ${isDir}: is a directory`);
+    for (const x of [refused, onDir]) expect(x.stderr).not.toMatch(/internal error|\n\s+at /);
   });
 
   it('--help lists every command', async () => {

@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { listFlag, numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from '../args.ts';
+import { outputFile } from '../output.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
 import { FEATURE_SPEC_VERSION } from '../../features/columns.ts';
@@ -92,19 +93,24 @@ const command: Command = {
     }
     const progress = new Progress({ label: 'features', unit: 'rows', enabled: values.progress ? true : undefined });
     const out = values.out;
+    const pending = outputFile('out', out);
     const res = await runFeatures(values.source, {
       ...opts,
       policy,
       compute,
       onProgress: (rows, read, total) => progress.tick(rows, read, total),
     }, (columns, timeBase) => {
-      if (ext === '.csv') return new CsvFeatureWriter(out, columns, timeBase);
-      return new ParquetFeatureWriter(out, columns, timeBase, {
+      if (ext === '.csv') return new CsvFeatureWriter(pending.tmp, columns, timeBase);
+      return new ParquetFeatureWriter(pending.tmp, columns, timeBase, {
         'flowcast.spec_version': String(FEATURE_SPEC_VERSION),
         'flowcast.source': values.source!,
         'flowcast.params': JSON.stringify({ ...opts, settleMs: opts.settleMs }),
       });
+    }).catch((e: unknown) => {
+      pending.discard();
+      throw e;
     });
+    pending.commit();
     progress.done();
     if (!values.quiet) {
       const b = res.book;
