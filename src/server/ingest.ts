@@ -174,8 +174,16 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       at.n = n;
       at.t = t;
       at.sym = sym;
-      readLevels(o['bids'], e, true, at);
-      readLevels(o['asks'], e, false, at);
+      try {
+        readLevels(o['bids'], e, true, at);
+        readLevels(o['asks'], e, false, at);
+      } catch (err) {
+        // A refused message does not advance seq: say so, or its gap surprises the producer later.
+        if (seq !== undefined && err instanceof MessageError) {
+          err.message += ` (seq ${seq} not applied: resend it corrected, or the next ${sym} message with a later seq is a sequence gap)`;
+        }
+        throw err;
+      }
       if (t === 'delta') {
         const st = h.status(sym);
         if (st === undefined || st === 'awaiting-snapshot') {

@@ -70,6 +70,8 @@ describe('/ingest accounting', () => {
     for (let s = 4; s <= 10; s++) p.send(delta('GAPA', s, [[99, s]]));
     await p.flush();
     expect(p.errors.map((e) => e.code)).toEqual(['bad-request', 'sequence-gap']);
+    expect(p.errors[0]!.message).toBe('message 2 (delta GAPA) bids: level 0 is not a price > 0 with a size >= 0 (got -1, 1) ' +
+      '(seq 3 not applied: resend it corrected, or the next GAPA message with a later seq is a sequence gap)');
     expect(p.errors[1]!.message).toBe('message: sequence gap in GAPA: expected seq 3 (the previous + 1), got 4: its rows are withheld until you send a snapshot');
     const h = await health();
     expect(h).toMatchObject({ rows: 1, gaps: 1, rowsWithheld: 7, sync: { GAPA: 'out-of-sync' } });
