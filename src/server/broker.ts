@@ -15,6 +15,12 @@
  * window, a queue of undroppable frames over the limit, or staying slow past `slowTimeoutMs` close
  * the connection with code 4008 and the reason. uWS's own limit (4x ours) closes rather than drops,
  * so no frame is ever lost without the client being told.
+ *
+ * Unsent bytes are only those uWS holds: a client that stops reading first fills the kernel's
+ * socket buffers (megabytes on a fast link) and may never push uWS past the limit. So each
+ * connection is also pinged (a WebSocket ping, queued behind everything sent before it; clients
+ * answer by themselves), and one whose ping goes unanswered for `slowTimeoutMs` is closed with
+ * 4008 too, before uWS's idle timeout would cut it without a close frame.
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import {
@@ -83,7 +89,7 @@ class SlowState {
   constructor(readonly since: number) {}
 }
 
-/** Per-connection state (uWS user data). */
+/** Per-connection state (uWS user data: uWS.js copies its fields to the socket, so no methods). */
 export class FeedConn {
   ws: WebSocket<FeedConn> | undefined;
   readonly subs = new Set<Topic>();
@@ -95,6 +101,13 @@ export class FeedConn {
   closing = false;
   /** Frames sent directly and through queues (for tests and stats). */
   droppedTotal = 0;
+  /** When the unanswered ping was sent (performance.now() ms), 0 when none is out. */
+  pingSentAt = 0;
+  /** When the last ping was answered (or the connection opened). */
+  pongAt = performance.now();
+  /** Payload of the ping out: a pong that echoes an older one (or uWS's own empty ping) is not its answer. */
+  pingPayload = '';
+  pings = 0;
 
   constructor(readonly id: number, readonly principal: Principal, readonly ip: string, readonly format: Format, limits: LimitsConfig) {
     this.bucket = new TokenBucket(limits.requestsPerSecond, limits.requestBurst);
@@ -279,6 +292,9 @@ export class Broker {
     }
     c.ws.send(p, typeof p !== 'string');
     this.sinceSweep += typeof p === 'string' ? p.length : p.byteLength;
+    // A burst to one connection (a subscription's last values) outruns the sweep: past our limit
+    // the rest takes the slow path at once, before uWS's own limit cuts the connection unannounced.
+    if (c.ws.getBufferedAmount() > this.feed.maxBufferBytes) this.enterSlow(c, performance.now());
   }
 
   /** Subscribes to already validated and authorised topics: ack, last values, then live frames. */
@@ -298,6 +314,9 @@ export class Broker {
       }
     }
     this.sendFrame(c, { t: 'subscribed', id, topics: names });
+    // Attached before the last values go out: a send may turn the connection slow, which moves
+    // every subscription it has to the slow path.
+    for (const t of added) this.attach(c, t);
     for (const t of added) {
       const last = t.lastAs(c.format);
       if (last !== undefined) {
@@ -305,7 +324,6 @@ export class Broker {
         else this.sendPayload(c, last);
         this.deliveries[t.kind].inc();
       }
-      this.attach(c, t);
     }
   }
 
@@ -367,18 +385,36 @@ export class Broker {
     this.sinceSweep = 0;
     const limit = this.feed.maxBufferBytes;
     const now = performance.now();
+    const timeout = this.feed.slowTimeoutMs;
+    const pingEvery = Math.min(1000, timeout / 4);
     for (const c of this.conns) {
       if (c.closing || !c.ws) continue;
+      if (c.pingSentAt === 0) {
+        if (now - c.pongAt >= pingEvery) {
+          c.pingSentAt = now;
+          c.ws.ping((c.pingPayload = String(++c.pings)));
+        }
+      } else if (now - c.pingSentAt > timeout) {
+        this.close(c, CloseCode.SlowConsumer, `slow consumer: ping unanswered for ${seconds(now - c.pingSentAt)} s`, 'slow-timeout');
+        continue;
+      }
       const buffered = c.ws.getBufferedAmount();
       if (c.slow) {
         if (buffered <= limit / 2) this.leaveSlow(c);
-        else if (now - c.slow.since > this.feed.slowTimeoutMs) {
-          this.close(c, CloseCode.SlowConsumer, `slow consumer: over ${limit} unsent bytes for ${Math.round((now - c.slow.since) / 1000)} s`, 'slow-timeout');
+        else if (now - c.slow.since > timeout) {
+          this.close(c, CloseCode.SlowConsumer, `slow consumer: over ${limit} unsent bytes for ${seconds(now - c.slow.since)} s`, 'slow-timeout');
         }
       } else if (buffered > limit) {
         this.enterSlow(c, now);
       }
     }
+  }
+
+  /** A pong: the client has read everything sent before the ping it answers. */
+  onPong(c: FeedConn, payload: ArrayBuffer): void {
+    if (c.pingSentAt === 0 || Buffer.from(payload).toString('latin1') !== c.pingPayload) return;
+    c.pingSentAt = 0;
+    c.pongAt = performance.now();
   }
 
   /** uWS drain event: a slow connection may be ready again. */
@@ -414,7 +450,9 @@ export class Broker {
           topics[t.name] = n;
           total += n;
         }
-        this.sendFrame(c, { t: 'dropped', topics, total, reason: 'slow-consumer' });
+        // Straight to the socket: sendPayload could turn it slow again halfway through this.
+        const p = encode({ t: 'dropped', topics, total, reason: 'slow-consumer' }, c.format);
+        ws.send(p, typeof p !== 'string');
       }
       for (const p of s.queue) ws.send(p, typeof p !== 'string');
       for (const [t, p] of s.latest) {
@@ -452,6 +490,11 @@ export class Broker {
       this.close(c, CloseCode.SlowConsumer, `slow consumer: over ${this.feed.maxBufferBytes} bytes of undelivered predictions, alerts and replies`, 'queue-overflow');
     }
   }
+}
+
+/** Seconds for a close reason: tenths below 10 s (short test timeouts), whole seconds above. */
+function seconds(ms: number): string {
+  return ms < 10_000 ? String(Math.round(ms / 100) / 10) : String(Math.round(ms / 1000));
 }
 
 function anyJson(conns: Set<FeedConn>): boolean {

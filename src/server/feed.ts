@@ -192,6 +192,10 @@ export function feedBehavior(
       broker.onDrain(ws.getUserData());
     },
 
+    pong(ws, message): void {
+      broker.onPong(ws.getUserData(), message);
+    },
+
     close(ws): void {
       const c = ws.getUserData();
       broker.onClose(c);

@@ -73,7 +73,8 @@ describe('backpressure', () => {
   it('a client that stops reading never holds up the others, and is closed when it stays stuck', async () => {
     server = await quietServer((c) => {
       c.feed.maxBufferBytes = 64 * 1024;
-      c.feed.slowTimeoutMs = 400;
+      // Long enough for the frames below to fill the kernel's buffers and detach it first.
+      c.feed.slowTimeoutMs = 2000;
     });
     const s = server;
     const stuck = new RawClient(feedUrl(s));
@@ -102,8 +103,72 @@ describe('backpressure', () => {
     stuck.socket.resume();
     await until(() => stuck.close !== undefined, 5000, 'close seen by the stuck client');
     expect(stuck.close!.code).toBe(4008);
-    expect(stuck.close!.reason).toMatch(/^slow consumer: over 65536 unsent bytes for \d+ s$/);
+    expect(stuck.close!.reason).toMatch(/^slow consumer: (over 65536 unsent bytes|ping unanswered) for [\d.]+ s$/);
     await fast.close();
+  });
+
+  it('a client that stops reading is closed with 4008 also while its backlog sits in the network buffers, not the server\'s', async () => {
+    // Time to fill the kernel's buffers before the unanswered ping closes it.
+    server = await quietServer((c) => { c.feed.slowTimeoutMs = 2000; });
+    const s = server;
+    const stuck = new RawClient(feedUrl(s));
+    await stuck.ready(['features.K']);
+    stuck.socket.pause();
+    const conn = [...s.broker.conns][0]!;
+    // Publish until the kernel's socket buffers are full and uWS starts holding bytes, then stop:
+    // the server holds far less than maxBufferBytes (1 MiB), so only the unanswered ping tells.
+    let r = 0;
+    while (conn.ws!.getBufferedAmount() === 0) {
+      for (let k = 0; k < 100; k++) features(s, 'K', r++);
+      await tick();
+    }
+    expect(conn.ws!.getBufferedAmount()).toBeLessThan(s.config.feed.maxBufferBytes);
+    await until(() => counter(s, 'flowcast_feed_disconnects_total', 'reason="slow-timeout"') === 1, 10_000, 'stuck client closed');
+    stuck.socket.resume();
+    await until(() => stuck.close !== undefined, 5000, 'close seen by the stuck client');
+    expect(stuck.close!.code).toBe(4008);
+    expect(stuck.close!.reason).toMatch(/^slow consumer: ping unanswered for [\d.]+ s$/);
+    // Nothing before the close was lost on the way.
+    expect(stuck.gaps.size).toBe(0);
+    expect(stuck.lastSeq.get('features.K')).toBe(r);
+  });
+
+  it('a burst of last values to a client that is not reading detaches it, and it is closed with 4008 (uWS never cuts it)', async () => {
+    server = await quietServer((c) => {
+      c.feed.maxBufferBytes = 256 * 1024;
+      // Time to fill the kernel's buffers before the unanswered ping closes it.
+      c.feed.slowTimeoutMs = 2000;
+    });
+    const s = server;
+    // 400 book states of ~7 KiB: 2.8 MB in one go, far past uWS's own limit (4x maxBufferBytes).
+    const levels = (p: number): [number, number][] => Array.from({ length: 200 }, (_, i) => [p + i * 0.01, 1.5 + i]);
+    const topics = Array.from({ length: 400 }, (_, i) => `book.L${i}`);
+    for (let i = 0; i < topics.length; i++) {
+      s.broker.publish(s.broker.topic(topics[i]!), { t: 'book', ts: 1.7e12 + i, sym: `L${i}`, bids: levels(100.5), asks: levels(200.5) });
+    }
+    const c = new RawClient(feedUrl(s));
+    await c.ready(['features.HOT']);
+    c.socket.pause();
+    const conn = [...s.broker.conns][0]!;
+    // Fill the kernel's socket buffers: uWS holds bytes, and still holds some after a turn of the
+    // loop (each step stays well under maxBufferBytes, so the connection is not detached yet).
+    let r = 0;
+    for (;;) {
+      for (let k = 0; k < 100; k++) features(s, 'HOT', r++);
+      await tick();
+      if (conn.ws!.getBufferedAmount() > 0) {
+        await tick();
+        if (conn.ws!.getBufferedAmount() > 0) break;
+      }
+    }
+    expect(conn.slow).toBeUndefined();
+    c.ws.send(JSON.stringify({ op: 'subscribe', topics, id: 2 }));
+    await until(() => counter(s, 'flowcast_feed_disconnects_total', 'reason="slow-timeout"') === 1, 10_000, 'stuck client closed by the broker');
+    c.socket.resume();
+    await until(() => c.close !== undefined, 5000, 'close seen by the client');
+    expect(c.close!.code).toBe(4008);
+    expect(c.frames.some((f) => f.t === 'subscribed' && f.id === 2)).toBe(true);
+    expect(c.gaps.size).toBe(0);
   });
 
   it('a slow reader is told exactly what it missed: states conflate, events never drop', async () => {
