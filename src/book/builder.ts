@@ -284,7 +284,7 @@ export class BookBuilder implements MarketSink {
       s.trades.n = 0;
       if (s.openGap && !s.openGap.unresolved) {
         s.openGap.unresolved = true;
-        log.warn('input ended out of sync: no later snapshot to resync from', { symbol: s.symbol, since: s.openGap.line, rowsWithheld: s.c.rowsWithheld });
+        log.warn('ended out of sync: no later snapshot came to resync the book', { symbol: s.symbol, since: s.openGap.line, rowsWithheld: s.c.rowsWithheld });
       }
     }
   }
