@@ -1,5 +1,5 @@
 /** Synchronous file writing shared by the writers, and output files that appear only when complete. */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Writes all of `bytes` at the file's position (writeSync may write fewer than asked). */
@@ -43,7 +43,7 @@ export class PendingOutput {
     ensureDir(dir);
     this.tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
     try {
-      closeSync(openSync(this.tmp, 'w'));
+      accessSync(dir, constants.W_OK);
     } catch (e) {
       throw new OutputPathError(`cannot write in ${dir}: ${reason(e)}`);
     }

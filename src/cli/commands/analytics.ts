@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from '../args.ts';
+import { outputFile } from '../output.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 
 const usage = `flowcast analytics --source SPEC [--out alerts.jsonl] [--measures measures.csv] [flags]
@@ -13,6 +14,7 @@ snapshots to --measures as CSV. A summary table of the measures and alert counts
   --source SPEC        ${SOURCE_SPEC_HELP}
   --out FILE           alerts as JSON lines ("-" for stdout)
   --measures FILE      measure snapshots as CSV (ts_ns, symbol, then the measures)
+                       (files appear only when the run succeeds; their directories are created if missing)
   --every-ms MS        one snapshot per symbol every MS of exchange time (default 10000)
   --vpin-bucket V      VPIN bucket volume (both VPIN variants), or "auto" (default): each symbol's
                        traded volume / 500, as \`flowcast features\` does
@@ -69,6 +71,8 @@ const command: Command = {
     const symbols = symbolsFlag(values.symbol);
     let alerts: InstanceType<typeof AlertWriter> | undefined;
     let measures: InstanceType<typeof MeasuresCsvWriter> | undefined;
+    const alertsOut = values.out && values.out !== '-' ? outputFile('out', values.out) : undefined;
+    const measuresOut = values.measures && values.measures !== '-' ? outputFile('measures', values.measures) : undefined;
     const summary = new MeasureSummary();
     const res = await runAnalytics(values.source, {
       options: over,
@@ -76,8 +80,8 @@ const command: Command = {
       symbols,
       policy,
       onStart: (_engine, _builder, source) => {
-        if (values.out) alerts = new AlertWriter(values.out, source.timeBase);
-        if (values.measures) measures = new MeasuresCsvWriter(values.measures, source.timeBase);
+        if (values.out) alerts = new AlertWriter(alertsOut?.tmp ?? values.out, source.timeBase);
+        if (values.measures) measures = new MeasuresCsvWriter(measuresOut?.tmp ?? values.measures, source.timeBase);
       },
     }, {
       onAlert: (a) => alerts?.write(a),
@@ -85,9 +89,17 @@ const command: Command = {
         measures?.write(sym, ts, v);
         summary.add(sym, v);
       },
+    }).catch(async (e: unknown) => {
+      // Streams ended first, so nothing lands in a file after it is removed.
+      await Promise.allSettled([alerts?.close(), measures?.close()]);
+      alertsOut?.discard();
+      measuresOut?.discard();
+      throw e;
     });
     await alerts?.close();
     await measures?.close();
+    alertsOut?.commit();
+    measuresOut?.commit();
     if (!values.quiet) {
       process.stdout.write(summaryTables(res, summary) + '\n');
       process.stderr.write(

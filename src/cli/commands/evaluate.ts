@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
+import { outputFile } from '../output.ts';
 
 const usage = `flowcast evaluate MODEL [MODEL ...] --data FEATURES [--data FEATURES ...] [flags]
 
@@ -49,6 +50,9 @@ const command: Command = {
     const { reportMarkdown, reportHtml } = await import('../../training/evaluate/report.ts');
     const level = numberFlag(values.level, 'level', DEFAULT_EVALUATE.level, { min: 0 });
     if (!(level > 0 && level < 1)) throw new UsageError(`--level must be in (0, 1), got ${level}`);
+    // Refused now rather than after the evaluation; written whole or not at all.
+    const reportOut = values.report ? outputFile('report', values.report) : undefined;
+    const htmlOut = values.report ? outputFile('report', values.report.replace(/\.md$/, '.html')) : undefined;
     const t0 = performance.now();
     const r = await evaluate({
       models: dirs,
@@ -61,11 +65,18 @@ const command: Command = {
       onLog: (l) => process.stderr.write(l + '\n'),
     });
     const md = reportMarkdown(r, `flowcast evaluate ${argv.join(' ')}`);
-    if (values.report) {
-      writeFileSync(values.report, md);
-      const html = values.report.replace(/\.md$/, '.html');
-      writeFileSync(html, reportHtml(r, md));
-      process.stderr.write(`evaluate: wrote ${values.report} and ${html} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    if (reportOut && htmlOut) {
+      try {
+        writeFileSync(reportOut.tmp, md);
+        writeFileSync(htmlOut.tmp, reportHtml(r, md));
+      } catch (e) {
+        reportOut.discard();
+        htmlOut.discard();
+        throw e;
+      }
+      reportOut.commit();
+      htmlOut.commit();
+      process.stderr.write(`evaluate: wrote ${reportOut.path} and ${htmlOut.path} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     }
     process.stdout.write(md + '\n');
     return 0;

@@ -15,7 +15,8 @@ in spec order after ts_ns, symbol, row. CSV: header, empty field for NaN, round-
 Parquet: zstd, NaN as null, parameters in the file metadata.
 
   --source SPEC        ${SOURCE_SPEC_HELP}
-  --out FILE           .csv or .parquet (by extension)
+  --out FILE           .csv or .parquet (by extension); appears only when the run succeeds
+                       (written under a temporary name beside it), its directory created if missing
   --levels L           levels for depth_* and slope_* (default ${DEFAULT_FEATURE_OPTIONS.levels})
   --vpin-bucket V      VPIN bucket volume in the source's size unit, or "auto" (default): each
                        symbol's total traded volume / 500, two significant digits (a first pass)

@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
+import { outputDir } from '../output.ts';
 
 const usage = `flowcast record --out DIR (--binance M:SYMS | --source SPEC) [flags]
 
@@ -65,6 +66,7 @@ const command: Command = {
     });
     if (!values.out) throw new UsageError('--out is required');
     const out = values.out;
+    outputDir('out', out);
     const { Recorder } = await import('../../store/recorder.ts');
     for (const r of await Recorder.recover(out)) process.stdout.write(`recovered ${r.file}: ${r.rows} rows${duplicates(r.duplicates)}\n`);
     if (values.recover) return 0;
