@@ -164,6 +164,13 @@ describe('integers on the wire', () => {
     const i = (c.frames[tp]!.topics as { topic: string }[]).findIndex((e) => e.topic === 'features.WIDE');
     expect(c.numbers[tp]!.get(`topics.${i}.seq`)).toBe('int');
     c.ws.close();
+    // The JSON form of that last value is made from its msgpack bytes: the wide integers survive.
+    const j = new Wire(feedUrl(server, '?format=json'));
+    await j.opened;
+    j.ws.send(JSON.stringify({ op: 'subscribe', topics: ['features.WIDE'] }));
+    const jf = await j.find((x) => x.t === 'features', 'JSON last value');
+    expect(j.frames[jf]).toMatchObject({ seq: 2 ** 32 + 6, row: 2 ** 32 + 7 });
+    j.ws.close();
   });
 
   it('msgpack-decoding clients (the typed ones, the broker) read wide integers back as numbers', async () => {
