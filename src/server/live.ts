@@ -300,6 +300,19 @@ export class LivePipeline implements RowSink {
     return [...this.feeds.keys()];
   }
 
+  /**
+   * Each symbol's VPIN warm-up: completed volume buckets against the window VPIN needs (it is NaN
+   * until the window fills), so a client can say why a symbol has no VPIN yet.
+   */
+  vpinProgress(include: (symbol: string) => boolean): Record<string, { buckets: number; window: number; bucketVolume: number }> {
+    const out: Record<string, { buckets: number; window: number; bucketVolume: number }> = {};
+    for (const sym of this.feeds.keys()) {
+      const v = include(sym) ? this.engine.specStates(sym)?.vpin : undefined;
+      if (v) out[sym] = { buckets: v.completed, window: v.window, bucketVolume: v.bucketVolume };
+    }
+    return out;
+  }
+
   /** Called by a source handle before it passes an event on; returns the alert producers to tap. */
   enter(h: SourceHandle, at = performance.now()): readonly AlertProducer[] {
     this.current = h;

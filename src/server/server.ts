@@ -120,6 +120,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
     topics: (canRead) => ({
       topics: broker.liveTopics().filter((t) => canRead(t.name)).map((t) => ({ topic: t.name, seq: t.seq, subscribers: t.subscribers })),
       symbols: pipeline.symbols(), models: models(),
+      vpin: pipeline.vpinProgress((sym) => canRead(`features.${sym}`)),
     }),
     predict: predictor ? (b) => predictor.predict(b) : undefined,
   });

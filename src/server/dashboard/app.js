@@ -2,6 +2,11 @@
  * flowcast dashboard: one WebSocket to /feed (msgpack, decoded by the vendored msgpackr), the
  * selected symbol's book, features and predictions, and every symbol's alerts. Drawing runs at
  * most 10 times a second, on the data's own clock (a replay at any speed looks the same).
+ * GET /v1/models says which symbols each model serves (the model list follows the symbol), and
+ * GET /v1/topics how far each symbol's VPIN buckets have filled (VPIN is undefined until then).
+ * The symbol and model: the user's pick (URL hash, then ?symbol=&model=, then the last pick kept
+ * in localStorage), else the first symbol in sorted order and the first model serving it; never
+ * the most active one, which would change from one load to the next.
  * window.__flowcast exposes the state (tests read it).
  */
 'use strict';
@@ -9,9 +14,13 @@
   const WINDOW_MS = 60_000;
   const MAX_POINTS = 6000;
   const state = {
-    connected: false, hello: null, sym: '', model: '', symbols: [], models: [], cols: {},
+    connected: false, hello: null, sym: '', model: '', symbols: [], models: [], allModels: [], cols: {},
     books: [], feats: [], preds: [], alerts: [], counts: {}, dropped: 0, gaps: 0, lastSeq: {},
     frames: 0, draws: 0, heatCells: 0, errors: [],
+    /** Model topic -> symbol patterns it serves; null until /v1/models answers, 'all' if it cannot. */
+    served: null,
+    /** Symbol -> { buckets, window, bucketVolume } from /v1/topics. */
+    vpin: {},
   };
   window.__flowcast = state;
   const $ = (id) => document.getElementById(id);
@@ -19,6 +28,60 @@
   let ws = null;
   let backoff = 250;
   let reqId = 1;
+
+  // ---- the user's pick: URL hash, then query, then the last one kept ----
+  const STORE = 'flowcast.dashboard';
+  const hash = new URLSearchParams(location.hash.slice(1));
+  let stored = {};
+  try { stored = JSON.parse(localStorage.getItem(STORE) || '{}') || {}; } catch { stored = {}; }
+  const picked = (k) => (hash.has(k) ? hash.get(k) : params.has(k) ? params.get(k) : typeof stored[k] === 'string' ? stored[k] : undefined);
+  /** symbol: undefined until picked; model: undefined (the default), '' (none picked) or a model. */
+  const choice = { symbol: picked('symbol') || undefined, model: picked('model') };
+
+  function remember() {
+    const h = new URLSearchParams();
+    if (choice.symbol) h.set('symbol', choice.symbol);
+    if (choice.model !== undefined) h.set('model', choice.model);
+    history.replaceState(null, '', `${location.pathname}${location.search}#${h}`);
+    try { localStorage.setItem(STORE, JSON.stringify(choice)); } catch { /* private mode: the hash still holds it */ }
+  }
+
+  // ---- HTTP: which symbols each model serves, VPIN warm-up ----
+  function api(path) {
+    const key = params.get('key');
+    return fetch(path, key ? { headers: { authorization: `Bearer ${key}` } } : {})
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${path}: HTTP ${r.status}`))));
+  }
+
+  const patternRe = (p) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`);
+  let modelsAsked = null;
+  function loadModels() {
+    const want = state.allModels.join('\n');
+    if (want === modelsAsked) return;
+    modelsAsked = want;
+    api('/v1/models').then((r) => {
+      const served = {};
+      for (const m of r.models || []) served[m.topic || m.name] = (m.symbols || ['*']).map(patternRe);
+      state.served = served;
+    }, (e) => {
+      // Without the list (a key that may not read it), every model is offered, as before.
+      state.served = 'all';
+      state.errors.push({ code: 'models', message: String(e) });
+    }).then(() => onDirectory(state.symbols, state.allModels));
+  }
+
+  function modelsFor(sym) {
+    if (state.served === null) return [];
+    if (state.served === 'all') return state.allModels;
+    return state.allModels.filter((m) => (state.served[m] || []).some((re) => re.test(sym)));
+  }
+
+  let vpinAsked = false;
+  function loadVpin() {
+    if (vpinAsked) return;
+    vpinAsked = true;
+    api('/v1/topics').then((r) => { state.vpin = r.vpin || {}; }, () => {}).then(() => { vpinAsked = false; renderVpinNote(); });
+  }
 
   // ---- colours: a 256-step Turbo map (Google's polynomial fit) ----
   const clamp = (v) => Math.max(0, Math.min(255, Math.round(v)));
@@ -49,11 +112,9 @@
     state.feats = [];
     state.preds = [];
     if (sym) send({ op: 'subscribe', topics: topicsFor(sym, model) });
-    const u = new URL(location.href);
-    u.searchParams.set('symbol', sym);
-    if (model) u.searchParams.set('model', model); else u.searchParams.delete('model');
-    history.replaceState(null, '', u);
     renderPred();
+    renderVpinNote();
+    if (sym) loadVpin();
   }
 
   function fillSelect(el, values, current, withNone) {
@@ -73,35 +134,16 @@
 
   function onDirectory(symbols, models) {
     state.symbols = symbols.slice().sort();
-    state.models = models.slice().sort();
-    let sym = state.sym;
-    if (!sym || !state.symbols.includes(sym)) {
-      const asked = params.get('symbol');
-      sym = asked && state.symbols.includes(asked) ? asked : state.symbols.includes('BTCUSDT') ? 'BTCUSDT' : state.symbols[0] || '';
-    }
-    let model = state.model;
-    if (!model && state.models.length) {
-      const asked = params.get('model');
-      model = asked && state.models.includes(asked) ? asked : state.models[0];
-    }
+    state.allModels = models.slice().sort();
+    loadModels();
+    // Until the models are known, none is chosen: a model chosen now might not serve the symbol.
+    if (state.served === null && state.allModels.length) return;
+    const sym = choice.symbol && state.symbols.includes(choice.symbol) ? choice.symbol : state.symbols[0] || '';
+    state.models = modelsFor(sym);
+    const model = choice.model !== undefined && (choice.model === '' || state.models.includes(choice.model)) ? choice.model : state.models[0] || '';
     fillSelect($('symbol'), state.symbols, sym, false);
     fillSelect($('model'), state.models, model, true);
     if (sym !== state.sym || model !== state.model) select(sym, model);
-  }
-
-  /**
-   * Until someone picks a symbol, show one the selected model predicts (models serve only some
-   * symbols): the most active one.
-   */
-  let userPicked = Boolean(params.get('symbol'));
-  function preferPredicted(topics) {
-    if (userPicked || !state.model) return;
-    const prefix = `pred.${state.model}.`;
-    const served = topics.filter((t) => t.topic.startsWith(prefix)).sort((a, b) => b.seq - a.seq);
-    if (served.length === 0 || served.some((t) => t.topic === prefix + state.sym)) return;
-    const sym = served[0].topic.slice(prefix.length);
-    $('symbol').value = sym;
-    select(sym, state.model);
   }
 
   function trim(arr, tEnd) {
@@ -128,7 +170,6 @@
         break;
       case 'topics':
         onDirectory(f.symbols, f.models);
-        preferPredicted(f.topics);
         break;
       case 'book':
         if (f.sym !== state.sym) break;
@@ -148,11 +189,21 @@
         state.preds.push({ ts: f.ts, probs: f.probs, classes: f.classes, latencyUs: f.latencyUs });
         trim(state.preds, f.ts);
         break;
-      case 'alert':
+      case 'alert': {
         state.alerts.unshift(f);
         if (state.alerts.length > 200) state.alerts.length = 200;
+        // Repeats of one symbol's kind become one line with a count: a noisy symbol must not push
+        // every other symbol's alerts out of the list. Re-inserted, so the map runs oldest first.
+        const k = `${f.sym}\n${f.kind}`;
+        const g = alertGroups.get(k) || { count: 0, firstTs: f.ts, last: f };
+        alertGroups.delete(k);
+        g.count++;
+        g.last = f;
+        alertGroups.set(k, g);
+        if (alertGroups.size > 200) alertGroups.delete(alertGroups.keys().next().value);
         renderAlerts();
         break;
+      }
       case 'dropped':
         state.dropped += f.total;
         break;
@@ -382,7 +433,11 @@
     const el = $('pred');
     const p = state.preds[state.preds.length - 1];
     $('predsub').textContent = state.model ? `${state.model} on ${state.sym}` : '';
-    if (!state.model) { el.innerHTML = '<div class="muted">no model selected</div>'; return; }
+    if (!state.model) {
+      const none = state.served !== null && state.sym && state.allModels.length && modelsFor(state.sym).length === 0;
+      el.innerHTML = `<div class="muted">${none ? `no model serves ${esc(state.sym)}` : 'no model selected'}</div>`;
+      return;
+    }
     if (!p) { el.innerHTML = '<div class="muted">waiting for predictions</div>'; return; }
     const colour = (c) => (c === 'up' ? 'var(--up)' : c === 'down' ? 'var(--down)' : 'var(--muted)');
     el.innerHTML = p.classes.map((c, i) => `<div class="bar"><span>${c}</span><div class="track"><div class="fill" style="width:${(p.probs[i] * 100).toFixed(1)}%;background:${colour(c)}"></div></div><span class="v">${(p.probs[i] * 100).toFixed(1)}%</span></div>`).join('') +
@@ -398,13 +453,29 @@
     return Object.entries(ev || {}).map(([k, v]) => `${k} ${typeof v === 'number' ? +v.toPrecision(4) : Array.isArray(v) ? v.join(',') : v}`).join(' · ');
   }
 
+  const alertGroups = new Map();
   function renderAlerts() {
     const el = $('alerts');
-    if (!state.alerts.length) return;
-    el.innerHTML = state.alerts.slice(0, 60).map((a) =>
-      `<li class="${esc(a.severity)}"><div><b>${esc(a.sym)}</b> ${esc(a.kind)} <span class="muted">${esc(a.severity)}</span></div>` +
+    if (!alertGroups.size) return;
+    const groups = Array.from(alertGroups.values()).reverse().slice(0, 60);
+    el.innerHTML = groups.map(({ count, firstTs, last: a }) =>
+      `<li class="${esc(a.severity)}"><div><b>${esc(a.sym)}</b> ${esc(a.kind)}${count > 1 ? ` <span class="count">×${count}</span>` : ''} <span class="muted">${esc(a.severity)}</span></div>` +
       (a.message ? `<div class="msg">${esc(a.message)}</div>` : '') +
-      `<div class="t">${fmtTime(a.ts)} UTC</div><div class="ev">${esc(evidence(a.evidence))}</div></li>`).join('');
+      `<div class="t">${count > 1 ? `${fmtTime(firstTs)} – ` : ''}${fmtTime(a.ts)} UTC</div><div class="ev">${esc(evidence(a.evidence))}</div></li>`).join('');
+  }
+
+  /** Why the VPIN panel is blank: VPIN is NaN until its window of volume buckets has filled. */
+  function renderVpinNote() {
+    const el = $('vpinnote');
+    const f = state.feats[state.feats.length - 1];
+    if (!state.sym || (f && f.vpin === f.vpin)) { el.hidden = true; return; }
+    el.hidden = false;
+    const p = state.vpin[state.sym];
+    if (!p) { el.textContent = `${state.sym} VPIN: undefined until its window of volume buckets has filled`; return; }
+    const vol = p.bucketVolume.toLocaleString('en-US', { maximumSignificantDigits: 6 });
+    el.textContent = p.buckets < p.window
+      ? `${state.sym} VPIN: filling volume buckets ${p.buckets}/${p.window} (bucket volume ${vol}); VPIN is defined once all ${p.window} are full`
+      : `${state.sym} VPIN: ${p.window} volume buckets full; defined from the next row`;
   }
 
   let lastDraw = 0;
@@ -417,6 +488,7 @@
       drawCharts();
       renderQuote();
       renderPred();
+      renderVpinNote();
       state.draws++;
       $('stats').textContent = `${state.frames.toLocaleString()} frames · dropped ${state.dropped} · gaps ${state.gaps}`;
     } catch (e) {
@@ -424,9 +496,21 @@
     }
   }
 
-  $('symbol').addEventListener('change', (e) => { userPicked = true; select(e.target.value, state.model); });
-  $('model').addEventListener('change', (e) => select(state.sym, e.target.value));
-  setInterval(() => send({ op: 'topics' }), 3000);
+  $('symbol').addEventListener('change', (e) => {
+    choice.symbol = e.target.value;
+    remember();
+    onDirectory(state.symbols, state.allModels);
+  });
+  $('model').addEventListener('change', (e) => {
+    choice.model = e.target.value;
+    remember();
+    select(state.sym, e.target.value);
+  });
+  setInterval(() => {
+    send({ op: 'topics' });
+    const f = state.feats[state.feats.length - 1];
+    if (state.sym && !(f && f.vpin === f.vpin)) loadVpin();
+  }, 3000);
   setTimeout(() => send({ op: 'topics' }), 500);
   connect();
   requestAnimationFrame(frame);
