@@ -176,34 +176,28 @@ export async function duplicateRows(sources: readonly PeriodSource[]): Promise<D
   return { drop, rows: dropped };
 }
 
+/** The columns an event's key is made of: all but `event` and `ts_local_ns` (see the module comment). */
+const KEY_COLUMNS = ['symbol', 'kind', 'ts_ns', 'side', 'price', 'size', 'first_seq', 'last_seq', 'prev_seq', 'seq_rule', 'sizes', 'depth_limit', 'trade_id'];
+const KEY_BOOLS = ['makes_row', 'hidden'];
+
 function contentColumns(t: Table, b: number) {
   return {
     event: column(t, 'event', b),
     ts: column(t, 'ts_ns', b),
-    symbol: column(t, 'symbol', b),
-    kind: column(t, 'kind', b),
-    side: column(t, 'side', b),
-    price: column(t, 'price', b),
-    size: column(t, 'size', b),
-    firstSeq: column(t, 'first_seq', b),
-    lastSeq: column(t, 'last_seq', b),
-    prevSeq: column(t, 'prev_seq', b),
-    seqRule: column(t, 'seq_rule', b),
-    sizes: column(t, 'sizes', b),
-    depthLimit: column(t, 'depth_limit', b),
-    makesRow: boolColumn(t, 'makes_row', b),
-    tradeId: column(t, 'trade_id', b),
-    hidden: boolColumn(t, 'hidden', b),
+    cols: KEY_COLUMNS.map((c) => column(t, c, b)),
+    bools: KEY_BOOLS.map((c) => boolColumn(t, c, b)),
   };
 }
 
-/** A row's content as text (every column but `event` and `ts_local_ns`; null as empty; numbers round-trip). */
+/** A row's content as text: null as empty, dictionary columns as their strings, numbers in round-trip form. */
 function rowText(c: ReturnType<typeof contentColumns>, i: number): string {
-  const v = (col: Col): string => (col.valid(i) ? String(col.values[i]) : '');
-  const d = (col: Col): string => (col.valid(i) ? col.dict![col.values[i] as number]! : '');
-  return `${d(c.symbol)}\x1f${d(c.kind)}\x1f${v(c.ts)}\x1f${v(c.side)}\x1f${v(c.price)}\x1f${v(c.size)}\x1f${v(c.firstSeq)}\x1f` +
-    `${v(c.lastSeq)}\x1f${v(c.prevSeq)}\x1f${d(c.seqRule)}\x1f${d(c.sizes)}\x1f${v(c.depthLimit)}\x1f${c.makesRow(i) ? 1 : 0}\x1f` +
-    `${v(c.tradeId)}\x1f${c.hidden(i) ? 1 : 0}\n`;
+  let s = '';
+  for (const col of c.cols) {
+    if (col.valid(i)) s += col.dict ? col.dict[col.values[i] as number]! : String(col.values[i]);
+    s += '\x1f';
+  }
+  for (const bit of c.bools) s += bit(i) ? '1\x1f' : '0\x1f';
+  return s + '\n';
 }
 
 /** The highest event number in these files (-1 if none): a run continuing a period numbers its events after it. */
