@@ -8,7 +8,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { openSource } from '../../src/sources/spec.ts';
 import { openRecording } from '../../src/store/replay-recording.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
-import type { DepthEvent, MarketSink, TradeEvent } from '../../src/sources/events.ts';
+import { TradeEvent, type DepthEvent, type MarketSink } from '../../src/sources/events.ts';
+import { Recorder } from '../../src/store/recorder.ts';
+import { TimeBase, TimeBaseRef } from '../../src/core/time.ts';
 import { MockExchange } from '../../src/connectors/mock-exchange.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { flowcast } from '../cli/run-cli.ts';
@@ -125,6 +127,24 @@ describe('recorder', () => {
     expect(rec.stdout).toBe(`recovered ${join(dir, `${period}.parquet`)}: ${rowsOf(a.stdout) + rowsOf(b.stdout)} rows; ${rowsOf(a.stdout) + rowsOf(b.stdout)} rows already in the recording dropped as duplicates\n`);
     expect(readdirSync(dir)).toEqual([`${period}.parquet`]);
     expect(await recordedEvents(`recording:${dir}`)).toEqual(both);
+  });
+
+  it('identical events of one run are all kept; across runs a period keeps as many of each as the run with the most', async () => {
+    const dir = join(tmp, 'repeats');
+    const timeBase = new TimeBaseRef(TimeBase.ofEpochMs(Date.UTC(2024, 0, 1)));
+    // Trades without ids (as a source without trade ids sends them): the same content may be two events.
+    const trade = (price: number): TradeEvent => Object.assign(new TradeEvent(), { symbol: 'X', ts: 1000, price, size: 1 });
+    const run = async (prices: number[]) => {
+      const rec = new Recorder({ dir, timeBase, fsync: false, now: () => Date.UTC(2024, 0, 1, 0, 30) });
+      for (const p of prices) rec.onTrade(trade(p));
+      return rec.close();
+    };
+    expect((await run([100, 100, 101])).duplicateRows).toBe(0);
+    expect((await run([100, 100, 100, 102])).duplicateRows).toBe(2);
+    expect((await run([100, 100, 101])).duplicateRows).toBe(3);
+    const prices = (await recordedEvents(`recording:${dir}`)).map((e) => Number(e.split(' ')[4]));
+    expect(prices).toEqual([100, 100, 101, 100, 102]);
+    expect(readdirSync(dir)).toEqual(['flowcast-20240101T000000Z.parquet']);
   });
 
   it('a crash (kill -9) loses at most the open row group; the next start compacts what was committed, and a restart in the same period keeps both runs\' rows', async () => {
