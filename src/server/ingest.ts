@@ -287,6 +287,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       } catch (e) {
         rejected.inc();
         c.rejected++;
+        c.handle?.refuse('bad-request');
         send(c, { t: 'error', code: 'bad-request', message: `cannot decode the ${isBinary ? 'msgpack' : 'JSON'} frame: ${(e as Error).message}` });
         return;
       }
@@ -295,6 +296,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
         c.violations++;
         rejected.inc(list.length);
         c.rejected += list.length;
+        c.handle?.refuse('rate-limited', list.length);
         if (c.violations > RATE_VIOLATIONS_BEFORE_CLOSE) {
           ws.end(CloseCode.RateLimited, `ingest rate limit exceeded (${cfg.limits.ingestPerSecond} messages/s)`);
         } else {
@@ -311,6 +313,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
         } catch (e) {
           c.rejected++;
           rejected.inc();
+          c.handle?.refuse(e instanceof MessageError ? e.code : 'internal');
           if (e instanceof MessageError) send(c, { t: 'error', code: e.code, message: e.message, sym: e.sym });
           else {
             log.error('ingest message failed', { conn: c.id, error: e as Error });

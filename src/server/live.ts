@@ -47,6 +47,8 @@ export class SourceHandle implements MarketSink {
   lagMs = NaN;
   /** Bad input is skipped and counted, never fatal: what the source's parser and books skipped (/healthz badInput). */
   readonly policy = BadInputPolicy.parse('all');
+  /** A producer's messages refused with an error frame, by error code (/healthz refused; ingest only). */
+  readonly refused = new Map<string, number>();
   private readonly past: SymbolCounters = ZERO_COUNTERS();
   private readonly depthCounter: CounterChild;
   private readonly tradeCounter: CounterChild;
@@ -126,6 +128,11 @@ export class SourceHandle implements MarketSink {
     return n;
   }
 
+  /** Counts `n` of a producer's messages refused with `code`. */
+  refuse(code: string, n = 1): void {
+    this.refused.set(code, (this.refused.get(code) ?? 0) + n);
+  }
+
   health(): Record<string, unknown> {
     const c = this.counters();
     const sync: Record<string, string> = {};
@@ -148,6 +155,7 @@ export class SourceHandle implements MarketSink {
       repairedLevels: c.repairedLevels,
       held: this.held(),
       badInput: this.policy.summary(),
+      refused: this.kind === 'ingest' ? Object.fromEntries(this.refused) : undefined,
       lagMs: Number.isFinite(this.lagMs) ? Math.round(this.lagMs * 1000) / 1000 : null,
       lastEventAgoMs: Number.isFinite(this.lastArrivalMs) ? Date.now() - this.lastArrivalMs : null,
     };

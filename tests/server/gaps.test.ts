@@ -31,6 +31,7 @@ interface SourceHealth {
   repairedLevels: number;
   held: number;
   badInput: Record<string, number>;
+  refused: Record<string, number>;
 }
 
 async function health(s: RunningServer, name: (n: string) => boolean): Promise<SourceHealth> {
@@ -76,6 +77,8 @@ describe('/ingest accounting', () => {
     const h = await health();
     expect(h).toMatchObject({ rows: 1, gaps: 1, rowsWithheld: 7, sync: { GAPA: 'out-of-sync' } });
     expect(h.badInput['sequence-gap']).toBe(1);
+    // The refused message itself is counted too, by the code the producer was sent.
+    expect(h.refused).toEqual({ 'bad-request': 1 });
     // The next snapshot resyncs; what it continues becomes rows again.
     p.send([snap('GAPA', 20, [[99, 1]], [[101, 1]]), delta('GAPA', 21, [[99, 5]])]);
     await p.flush();
