@@ -20,7 +20,7 @@
  *   depth_limit int32? (null: unlimited) | makes_row bool | trade_id int64? | hidden bool
  * A depth event without levels is one row with null side, price and size.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -426,6 +426,53 @@ export class Recorder implements MarketSink {
 }
 
 export { PARTS_SUFFIX, partsDir };
+
+export const LOCK_FILE = '.flowcast-record.lock';
+
+/** Another live process holds the directory's lock. */
+export class RecordingLocked extends Error {
+  constructor(readonly pid: number, readonly lock: string) {
+    super(`process ${pid} is recording into it (${lock})`);
+    this.name = 'RecordingLocked';
+  }
+}
+
+/**
+ * Takes the directory's recording lock (`.flowcast-record.lock`, holding the pid) and returns its
+ * release. Two processes writing one directory would number their segments alike (a rename would
+ * replace a committed one) and merge or remove each other's segments mid-write, so the second is
+ * refused. A lock whose process is gone (kill -9, a crash) is taken over.
+ */
+export function lockRecording(dir: string): () => void {
+  const lock = join(dir, LOCK_FILE);
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(lock, 'utf8').trim());
+    } catch {
+      continue; // released between the two calls
+    }
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) throw new RecordingLocked(pid, lock);
+    rmSync(lock, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface Compacted {
   file: string;

@@ -170,6 +170,10 @@ describe('recorder', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => r(signal ? -1 : code)));
     try {
       await until(() => commits >= 4, 30_000, `4 commits (stderr: ${err.slice(-500)})`);
+      // One recording process per directory: a second start (even only to recover) is refused while it runs.
+      const busy = await flowcast(['record', '--out', dir, '--recover']);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr.split('\n')[0]).toBe(`flowcast record: --out ${dir}: process ${child.pid} is recording into it (${join(dir, '.flowcast-record.lock')})`);
       const atKill = committedEvents;
       child.kill('SIGKILL');
       expect(await exited).toBe(-1);

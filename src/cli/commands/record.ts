@@ -10,7 +10,8 @@ trades) to Parquet, one file per period, for replay (flowcast serve --replay rec
 Rows are committed every --row-group (a complete Parquet segment, fsync'd), so a crash loses at
 most the open row group; at start, periods a crash left as segments are compacted.
 
-  --out DIR              recording directory (created if missing)
+  --out DIR              recording directory (created if missing; one recording process at a time,
+                         earlier runs' periods are added to, their events kept)
   --binance M:SYMS       live Binance feed: spot:SYM[,SYM] or usdm:SYM[,SYM]
   --ws-url URL           stream base URL (default Binance's; a mock exchange in tests)
   --rest-url URL         REST base URL
@@ -50,96 +51,118 @@ const command: Command = {
   summary: 'record a live (or file) event stream to time-rotated Parquet, crash-safe per row group',
   usage,
   async run(argv) {
-    const { values } = parseFlags(argv, {
-      out: { type: 'string' },
-      binance: { type: 'string' },
-      'ws-url': { type: 'string' },
-      'rest-url': { type: 'string' },
-      'depth-stream': { type: 'string' },
-      source: { type: 'string' },
-      rotate: { type: 'string' },
-      'row-group': { type: 'string' },
-      'row-group-rows': { type: 'string' },
-      duration: { type: 'string' },
-      'no-fsync': { type: 'boolean' },
-      recover: { type: 'boolean' },
-    });
+    const { values } = parseRecordFlags(argv);
     if (!values.out) throw new UsageError('--out is required');
     const out = values.out;
     outputDir('out', out);
-    const { Recorder } = await import('../../store/recorder.ts');
-    for (const r of await Recorder.recover(out)) process.stdout.write(`recovered ${r.file}: ${r.rows} rows${duplicates(r.duplicates)}\n`);
-    if (values.recover) return 0;
-    if (!values.binance === !values.source) throw new UsageError('give one of --binance or --source');
-    const rotateMs = parseDuration(values.rotate, 'rotate', 3_600_000);
-    const rowGroupMs = parseDuration(values['row-group'], 'row-group', 10_000);
-    const rowGroupRows = numberFlag(values['row-group-rows'], 'row-group-rows', 131_072, { min: 1, integer: true });
-    const fsync = !values['no-fsync'];
-    const { TimeBase, TimeBaseRef } = await import('../../core/time.ts');
-
-    if (values.source) {
-      const { openSource } = await import('../../sources/spec.ts');
-      const { BadInputPolicy } = await import('../../core/errors.ts');
-      const src = await openSource(values.source, { policy: BadInputPolicy.parse('all') });
-      // File time drives rotation and row groups, so a capture is split as it was recorded.
-      let nowMs = 0;
-      const rec = new Recorder({ dir: out, timeBase: src.timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: values.source, now: () => nowMs });
-      const t0 = performance.now();
-      await src.run({
-        onDepth(e) {
-          nowMs = src.timeBase.get().toEpochMs(e.ts);
-          rec.tick();
-          rec.onDepth(e);
-        },
-        onTrade(e) {
-          nowMs = src.timeBase.get().toEpochMs(e.ts);
-          rec.onTrade(e);
-        },
-      });
-      const st = await rec.close();
-      process.stdout.write(`recorded ${st.events} events (${st.rows} rows) into ${st.files} file(s) in ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s${duplicates(st.duplicateRows)}\n`);
-      return 0;
-    }
-
-    const { parseBinanceFlag, ConfigError } = await import('../../server/config.ts');
-    let b;
+    const { lockRecording, RecordingLocked } = await import('../../store/recorder.ts');
+    let release: () => void;
     try {
-      b = parseBinanceFlag(values.binance!);
+      release = lockRecording(out);
     } catch (e) {
-      if (e instanceof ConfigError) throw new UsageError(e.message);
-      throw e;
+      throw e instanceof RecordingLocked ? new UsageError(`--out ${out}: ${e.message}`) : e;
     }
-    const { BinanceConnector } = await import('../../connectors/binance.ts');
-    const { BookBuilder } = await import('../../book/builder.ts');
-    const { BadInputPolicy } = await import('../../core/errors.ts');
-    const timeBase = new TimeBaseRef(TimeBase.ofEpochMs(Date.now()));
-    const rec = new Recorder({ dir: out, timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: `binance-${b.market}:${b.symbols.join(',')}` });
-    rec.start();
-    const policy = BadInputPolicy.parse('all');
-    let builder!: InstanceType<typeof BookBuilder>;
-    // The connector needs each symbol's sync state (to fetch snapshots, resync on gaps); rows are not needed here.
-    const target = {
-      state: '',
-      detail: '',
-      newSession: () => { builder = new BookBuilder({ levels: 1, sink: { onRow() {} }, policy }); },
-      onDepth: (e: import('../../sources/events.ts').DepthEvent) => { rec.onDepth(e); builder.onDepth(e); },
-      onTrade: (e: import('../../sources/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
-      status: (s: string) => builder.status(s),
-    };
-    const conn = new BinanceConnector({
-      market: b.market, symbols: b.symbols, timeBase,
-      wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'],
-    }, target);
-    await conn.start();
-    process.stdout.write(`recording ${conn.name} into ${out} (row groups every ${rowGroupMs} ms, files every ${rotateMs} ms)\n`);
-    const duration = values.duration ? parseDuration(values.duration, 'duration', 0) : undefined;
-    const { untilSignal } = await import('../../server/signals.ts');
-    await untilSignal(duration);
-    await conn.stop();
-    const st = await rec.close();
-    process.stdout.write(`recorded ${st.events} events (${st.rows} rows, ${st.segments} segments) into ${st.files} file(s); ${conn.stats.snapshots} snapshots, ${conn.stats.resyncRequests} resyncs, ${conn.stats.disconnects} disconnects${duplicates(st.duplicateRows)}\n`);
-    return 0;
+    try {
+      return await recordInto(out, values);
+    } finally {
+      release();
+    }
   },
 };
+
+type RecordFlags = ReturnType<typeof parseRecordFlags>['values'];
+
+function parseRecordFlags(argv: string[]) {
+  return parseFlags(argv, {
+    out: { type: 'string' },
+    binance: { type: 'string' },
+    'ws-url': { type: 'string' },
+    'rest-url': { type: 'string' },
+    'depth-stream': { type: 'string' },
+    source: { type: 'string' },
+    rotate: { type: 'string' },
+    'row-group': { type: 'string' },
+    'row-group-rows': { type: 'string' },
+    duration: { type: 'string' },
+    'no-fsync': { type: 'boolean' },
+    recover: { type: 'boolean' },
+  });
+}
+
+/** Recovers what a crash left in `out`, then records into it (the caller holds its lock). */
+async function recordInto(out: string, values: RecordFlags): Promise<number> {
+  const { Recorder } = await import('../../store/recorder.ts');
+  for (const r of await Recorder.recover(out)) process.stdout.write(`recovered ${r.file}: ${r.rows} rows${duplicates(r.duplicates)}\n`);
+  if (values.recover) return 0;
+  if (!values.binance === !values.source) throw new UsageError('give one of --binance or --source');
+  const rotateMs = parseDuration(values.rotate, 'rotate', 3_600_000);
+  const rowGroupMs = parseDuration(values['row-group'], 'row-group', 10_000);
+  const rowGroupRows = numberFlag(values['row-group-rows'], 'row-group-rows', 131_072, { min: 1, integer: true });
+  const fsync = !values['no-fsync'];
+  const { TimeBase, TimeBaseRef } = await import('../../core/time.ts');
+
+  if (values.source) {
+    const { openSource } = await import('../../sources/spec.ts');
+    const { BadInputPolicy } = await import('../../core/errors.ts');
+    const src = await openSource(values.source, { policy: BadInputPolicy.parse('all') });
+    // File time drives rotation and row groups, so a capture is split as it was recorded.
+    let nowMs = 0;
+    const rec = new Recorder({ dir: out, timeBase: src.timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: values.source, now: () => nowMs });
+    const t0 = performance.now();
+    await src.run({
+      onDepth(e) {
+        nowMs = src.timeBase.get().toEpochMs(e.ts);
+        rec.tick();
+        rec.onDepth(e);
+      },
+      onTrade(e) {
+        nowMs = src.timeBase.get().toEpochMs(e.ts);
+        rec.onTrade(e);
+      },
+    });
+    const st = await rec.close();
+    process.stdout.write(`recorded ${st.events} events (${st.rows} rows) into ${st.files} file(s) in ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s${duplicates(st.duplicateRows)}\n`);
+    return 0;
+  }
+
+  const { parseBinanceFlag, ConfigError } = await import('../../server/config.ts');
+  let b;
+  try {
+    b = parseBinanceFlag(values.binance!);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  const { BinanceConnector } = await import('../../connectors/binance.ts');
+  const { BookBuilder } = await import('../../book/builder.ts');
+  const { BadInputPolicy } = await import('../../core/errors.ts');
+  const timeBase = new TimeBaseRef(TimeBase.ofEpochMs(Date.now()));
+  const rec = new Recorder({ dir: out, timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: `binance-${b.market}:${b.symbols.join(',')}` });
+  rec.start();
+  const policy = BadInputPolicy.parse('all');
+  let builder!: InstanceType<typeof BookBuilder>;
+  // The connector needs each symbol's sync state (to fetch snapshots, resync on gaps); rows are not needed here.
+  const target = {
+    state: '',
+    detail: '',
+    newSession: () => { builder = new BookBuilder({ levels: 1, sink: { onRow() {} }, policy }); },
+    onDepth: (e: import('../../sources/events.ts').DepthEvent) => { rec.onDepth(e); builder.onDepth(e); },
+    onTrade: (e: import('../../sources/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
+    status: (s: string) => builder.status(s),
+  };
+  const conn = new BinanceConnector({
+    market: b.market, symbols: b.symbols, timeBase,
+    wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'],
+  }, target);
+  await conn.start();
+  process.stdout.write(`recording ${conn.name} into ${out} (row groups every ${rowGroupMs} ms, files every ${rotateMs} ms)\n`);
+  const duration = values.duration ? parseDuration(values.duration, 'duration', 0) : undefined;
+  const { untilSignal } = await import('../../server/signals.ts');
+  await untilSignal(duration);
+  await conn.stop();
+  const st = await rec.close();
+  process.stdout.write(`recorded ${st.events} events (${st.rows} rows, ${st.segments} segments) into ${st.files} file(s); ${conn.stats.snapshots} snapshots, ${conn.stats.resyncRequests} resyncs, ${conn.stats.disconnects} disconnects${duplicates(st.duplicateRows)}\n`);
+  return 0;
+}
 
 export default command;
