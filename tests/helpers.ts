@@ -6,6 +6,8 @@ import { afterAll } from 'vitest';
 import { runFeatures, type FeaturesRunOptions } from '../src/pipeline/features.ts';
 import { FeatureTable } from '../src/store/memory.ts';
 import type { TimeBaseRef } from '../src/core/time.ts';
+import { BookBuilder } from '../src/book/builder.ts';
+import { openSource } from '../src/sources/spec.ts';
 
 export { GOOG_MSG, GOOG_OB, GOOG, AMZN_ZIP, AMZN, USDM_FILE, SPOT_FILE, USDM, SPOT } from '../src/sources/samples.ts';
 
@@ -33,4 +35,28 @@ export function scratchDir(name: string): string {
   const t = tempDir(name);
   afterAll(t.cleanup);
   return t.dir;
+}
+
+/**
+ * The REST snapshot line (`<local_ns> {"lastUpdateId": ...}`) of the book a Binance capture has right
+ * after its diff `diffLine`, rebuilt from `file` (which holds that line). Inserted after the diff, it
+ * is the later snapshot a book that lost sync before it resyncs from.
+ */
+export async function binanceSnapshotAfter(file: string, diffLine: string): Promise<string> {
+  const D = JSON.parse(diffLine.slice(diffLine.indexOf(' ') + 1)).data as { u: number; E: number; T: number };
+  let bids: [string, string][] = [];
+  let asks: [string, string][] = [];
+  const b = new BookBuilder({
+    levels: 1,
+    sink: { onRow: () => {} },
+    onApplied: (st, e) => {
+      if (e.lastSeq !== D.u) return;
+      const lb = st.book.bids, la = st.book.asks;
+      bids = Array.from({ length: lb.n }, (_, i) => [String(lb.priceAt(i + 1)), String(lb.sizeAtLevel(i + 1))]);
+      asks = Array.from({ length: la.n }, (_, i) => [String(la.priceAt(i + 1)), String(la.sizeAtLevel(i + 1))]);
+    },
+  });
+  await (await openSource(`binance:${file}`)).run(b);
+  if (bids.length < 100 || asks.length < 100) throw new Error(`the book after u=${D.u} has ${bids.length} bids and ${asks.length} asks: not a full REST snapshot`);
+  return `${diffLine.slice(0, diffLine.indexOf(' '))} ${JSON.stringify({ lastUpdateId: D.u, E: D.E, T: D.T, bids, asks })}`;
 }

@@ -8,12 +8,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { flowcast } from './run-cli.ts';
-import { USDM_FILE, scratchDir } from '../helpers.ts';
+import { USDM_FILE, binanceSnapshotAfter, scratchDir } from '../helpers.ts';
 
 const dir = scratchDir('cli-gaps');
 const lines = gunzipSync(readFileSync(USDM_FILE)).toString('utf8').split('\n').filter(Boolean);
 const isDiff = (l: string) => l.includes('"depthUpdate"');
-const json = (l: string) => JSON.parse(l.slice(l.indexOf(' ') + 1));
 /** The 300th depth diff of the capture (line 3,887), well after the sync. */
 const cut = lines.map((l, i) => (isDiff(l) ? i : -1)).filter((i) => i >= 0)[299]!;
 
@@ -51,25 +50,9 @@ describe('features --skip-bad sequence-gap', () => {
     const clean = join(dir, 'clean.jsonl');
     writeFileSync(clean, lines.join('\n') + '\n');
     const dIdx = lines.map((l, i) => (isDiff(l) ? i : -1)).filter((i) => i > cut)[200]!;
-    const D = json(lines[dIdx]!).data;
-    const { BookBuilder } = await import('../../src/book/builder.ts');
-    const { openSource } = await import('../../src/sources/spec.ts');
-    let bids: [string, string][] = [];
-    let asks: [string, string][] = [];
-    const b = new BookBuilder({
-      levels: 1,
-      sink: { onRow: () => {} },
-      onApplied: (st, e) => {
-        if (e.lastSeq !== D.u) return;
-        const lb = st.book.bids, la = st.book.asks;
-        bids = Array.from({ length: lb.n }, (_, i) => [String(lb.priceAt(i + 1)), String(lb.sizeAtLevel(i + 1))]);
-        asks = Array.from({ length: la.n }, (_, i) => [String(la.priceAt(i + 1)), String(la.sizeAtLevel(i + 1))]);
-      },
-    });
-    await (await openSource(`binance:${clean}`)).run(b);
-    expect(bids.length).toBeGreaterThan(100);
+    const snapshot = await binanceSnapshotAfter(clean, lines[dIdx]!);
     const file = lines.filter((_, i) => i !== cut);
-    file.splice(dIdx, 0, `${lines[dIdx]!.slice(0, lines[dIdx]!.indexOf(' '))} ${JSON.stringify({ lastUpdateId: D.u, E: D.E, T: D.T, bids, asks })}`);
+    file.splice(dIdx, 0, snapshot);
     const s = await features('resync', file);
     expect(s.rows + s.withheld + s.dropped + s.stale).toBe(file.filter(isDiff).length);
     // Withheld: the 200 diffs from the gap up to D; D continues the snapshot (U <= lastUpdateId <= u) and

@@ -6,7 +6,7 @@ import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
 import type { BookRow } from '../../src/book/row.ts';
-import { SPOT_FILE, USDM_FILE, scratchDir } from '../helpers.ts';
+import { SPOT_FILE, USDM_FILE, binanceSnapshotAfter, scratchDir } from '../helpers.ts';
 
 const dir = scratchDir('binance');
 const usdmLines = gunzipSync(readFileSync(USDM_FILE)).toString('utf8').split('\n').filter(Boolean);
@@ -102,22 +102,7 @@ describe('Binance capture: sequence gaps', () => {
     // Take the clean book right after a later diff D and insert it as a REST snapshot after D's line.
     const dIdx = diffIdx[60]!;
     const D = json(slice[dIdx]!).data;
-    const src = await openSource(`binance:${writeLines('clean2.jsonl.gz', slice)}`);
-    let bids: [string, string][] = [];
-    let asks: [string, string][] = [];
-    const b = new BookBuilder({
-      levels: 10,
-      sink: { onRow: () => {} },
-      onApplied: (st, e) => {
-        if (e.lastSeq !== D.u) return;
-        const lb = st.book.bids, la = st.book.asks;
-        bids = Array.from({ length: lb.n }, (_, i) => [String(lb.priceAt(i + 1)), String(lb.sizeAtLevel(i + 1))]);
-        asks = Array.from({ length: la.n }, (_, i) => [String(la.priceAt(i + 1)), String(la.sizeAtLevel(i + 1))]);
-      },
-    });
-    await src.run(b);
-    expect(bids.length).toBeGreaterThan(100);
-    const snap = `${slice[dIdx]!.slice(0, slice[dIdx]!.indexOf(' '))} ${JSON.stringify({ lastUpdateId: D.u, E: D.E, T: D.T, bids, asks })}`;
+    const snap = await binanceSnapshotAfter(writeLines('clean2.jsonl.gz', slice), slice[dIdx]!);
     const withSnap = [...gapped];
     withSnap.splice(dIdx, 0, snap); // after D (one line earlier in `gapped` than in `slice`)
     const policy = BadInputPolicy.parse('sequence-gap');
