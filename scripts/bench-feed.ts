@@ -61,7 +61,7 @@ async function childLatencyServer(): Promise<void> {
 }
 
 async function childFanoutServer(kind: 'uws' | 'ws' | 'ws-cork'): Promise<void> {
-  const { encodeMsgpack } = await import('../src/server/protocol.ts');
+  const { encodeMsgpack } = await import('../src/protocol/codec.ts');
   const { FEATURE_COLUMNS } = await import('../src/features/columns.ts');
   const v = FEATURE_COLUMNS.map((_, i) => 61_800.1 + i * 0.37);
   const frame = { t: 'features' as const, ts: 1723161256299.25, sym: 'BTCUSDT', row: 0, v };
@@ -282,7 +282,7 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   const models = JSON.parse(child.extra || '[]') as string[];
   const { FeedClient } = await import('../src/client/feed-client.ts');
   const WS = (await import('ws')).default;
-  const { encodeMsgpack } = await import('../src/server/protocol.ts');
+  const { encodeMsgpack } = await import('../src/protocol/codec.ts');
   const syms = Array.from({ length: symbols }, (_, i) => `S${String(i).padStart(3, '0')}`);
   const sub = await FeedClient.connect({ url: `ws://127.0.0.1:${child.port}/feed` });
   const sent = new Map<string, Float64Array>();

@@ -13,11 +13,8 @@
  * the server then sends each topic's last value, so state topics are current at once; frames missed
  * while away show as sequence gaps (or, if the server restarted, sequence numbers start again).
  */
-import {
-  decodeMessage, encode,
-  type AlertFrame, type BookFrame, type DroppedFrame, type ErrorFrame, type FeaturesFrame, type Format, type HeartbeatFrame,
-  type HelloFrame, type PongFrame, type PredFrame, type ServerFrame, type SubscribedFrame, type TopicsFrame,
-} from '../server/protocol.ts';
+import type { AlertFrame, BookFrame, DroppedFrame, ErrorFrame, FeaturesFrame, HeartbeatFrame, HelloFrame, PongFrame, PredFrame, ServerFrame, SubscribedFrame, TopicsFrame } from '../protocol/frames.ts';
+import { decodeMessage, encode, type Format } from '../protocol/codec.ts';
 import { backoffMs } from '../core/backoff.ts';
 
 export interface FeedClientOptions {

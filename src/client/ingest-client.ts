@@ -9,7 +9,8 @@
  *   await p.flush();
  */
 import type WebSocketType from 'ws';
-import { decodeMessage, encodeClientMsgpack, type AckFrame, type ErrorFrame, type ServerFrame } from '../server/protocol.ts';
+import type { AckFrame, ErrorFrame, ServerFrame } from '../protocol/frames.ts';
+import { decodeMessage, encodeClientMsgpack } from '../protocol/codec.ts';
 import { ConnectError } from './feed-client.ts';
 
 export type Levels = [number, number][] | number[] | Float64Array;

@@ -23,10 +23,9 @@
  * 4008 too, before uWS's idle timeout would cut it without a close frame.
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
-import {
-  CloseCode, encode, encodeJson, encodeMsgpack, isConflatable, packr, parseTopic,
-  type DataFrame, type Format, type ParsedTopic, type ServerFrame, type TopicKind,
-} from './protocol.ts';
+import { CloseCode, type DataFrame, type ServerFrame } from '../protocol/frames.ts';
+import { isConflatable, parseTopic, type ParsedTopic, type TopicKind } from '../protocol/topics.ts';
+import { encode, encodeJson, encodeMsgpack, packr, type Format } from '../protocol/codec.ts';
 import type { Principal } from './security.ts';
 import { TokenBucket } from './security.ts';
 import type { FeedConfig, LimitsConfig } from './config.ts';

@@ -5,9 +5,8 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import { Broker, FeedConn } from './broker.ts';
-import {
-  CloseCode, PROTOCOL_VERSION, RequestError, decodeMessage, parseFormat, tooBig, validateRequest, type Request,
-} from './protocol.ts';
+import { CloseCode, PROTOCOL_VERSION, RequestError, tooBig, validateRequest, type Request } from '../protocol/frames.ts';
+import { decodeMessage, parseFormat } from '../protocol/codec.ts';
 import { Security, type Principal } from './security.ts';
 import type { ServerConfig } from './config.ts';
 import { abText, uWS, uwsPayloadLimit } from './uws.ts';

@@ -10,7 +10,9 @@
  */
 import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { DepthEvent, TradeEvent } from '../sources/events.ts';
-import { CloseCode, SYMBOL_RE, decodeMessage, encode, tooBig, type ErrorCode, type ServerFrame } from './protocol.ts';
+import { CloseCode, tooBig, type ErrorCode, type ServerFrame } from '../protocol/frames.ts';
+import { SYMBOL_RE } from '../protocol/topics.ts';
+import { decodeMessage, encode } from '../protocol/codec.ts';
 import { Security, TokenBucket, type Principal } from './security.ts';
 import { readUpgrade, refuseUpgrade } from './feed.ts';
 import type { LivePipeline, SourceHandle } from './live.ts';

@@ -11,7 +11,7 @@
  * are published with `-` in their place.
  */
 import { FEATURE_COLUMNS } from '../features/columns.ts';
-import { MODEL_RE } from './protocol.ts';
+import { MODEL_RE } from '../protocol/topics.ts';
 import { HttpError, type ModelInfo, type Prediction, type Predictor } from './plugins.ts';
 import { makeMatcher } from './security.ts';
 import type { MetricsSource } from './metrics.ts';

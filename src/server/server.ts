@@ -15,7 +15,7 @@ import { LivePipeline, type LivePlugins } from './live.ts';
 import { ReplayPlayer } from './replay.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { Security } from './security.ts';
-import { CloseCode, PROTOCOL_VERSION } from './protocol.ts';
+import { CloseCode, PROTOCOL_VERSION } from '../protocol/frames.ts';
 import type { ServerConfig } from './config.ts';
 import type { HealthSection, Predictor } from './plugins.ts';
 import { BinanceConnector } from '../connectors/binance.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from '../../src/client/feed-client.ts';
-import type { FeaturesFrame } from '../../src/server/protocol.ts';
+import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { feedUrl, testServer, until } from '../server/helpers.ts';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from '../../src/client/feed-client.ts';
-import type { AlertFrame } from '../../src/server/protocol.ts';
+import type { AlertFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import type { AlertEvent } from '../../src/server/plugins.ts';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from '../../src/client/feed-client.ts';
-import type { FeaturesFrame } from '../../src/server/protocol.ts';
+import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import { BackendUnavailable } from '../../src/compute/backend.ts';

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { FeedClient, FeedError } from '../../src/client/feed-client.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
-import { PROTOCOL_VERSION, parseTopic, validateRequest, RequestError } from '../../src/server/protocol.ts';
-import type { AlertFrame, FeaturesFrame, ServerFrame } from '../../src/server/protocol.ts';
+import { PROTOCOL_VERSION, validateRequest, RequestError } from '../../src/protocol/frames.ts';
+import { parseTopic } from '../../src/protocol/topics.ts';
+import type { AlertFrame, FeaturesFrame, ServerFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { feedUrl, testServer, until } from './helpers.ts';
 

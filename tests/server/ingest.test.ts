@@ -8,7 +8,7 @@ import { featureOptions } from '../../src/features/options.ts';
 import { DepthEvent, TradeEvent } from '../../src/sources/events.ts';
 import { TimeBase, TimeBaseRef } from '../../src/core/time.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
-import type { FeaturesFrame } from '../../src/server/protocol.ts';
+import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
 

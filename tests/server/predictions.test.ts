@@ -11,7 +11,7 @@ import { FeedClient } from '../../src/client/feed-client.ts';
 import { writeLinearModel } from '../inference/helpers.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
-import type { FeaturesFrame, PredFrame } from '../../src/server/protocol.ts';
+import type { FeaturesFrame, PredFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
 

@@ -174,7 +174,7 @@ describe('integers on the wire', () => {
   });
 
   it('msgpack-decoding clients (the typed ones, the broker) read wide integers back as numbers', async () => {
-    const { encodeMsgpack, decodeMessage } = await import('../../src/server/protocol.ts');
+    const { encodeMsgpack, decodeMessage } = await import('../../src/protocol/codec.ts');
     const ack = encodeMsgpack({ t: 'ack', id: 1, accepted: 2 ** 40 + 1 });
     expect(decodeStrict(ack).numbers.get('accepted')).toBe('int');
     expect(decodeMessage(ack, true)).toEqual({ t: 'ack', id: 1, accepted: 2 ** 40 + 1 });

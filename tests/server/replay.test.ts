@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { runFeatures } from '../../src/pipeline/features.ts';
 import { FEATURE_COLUMNS, type FeatureBlockSink } from '../../src/features/columns.ts';
-import type { FeaturesFrame } from '../../src/server/protocol.ts';
+import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { feedUrl, testServer, until } from './helpers.ts';
 

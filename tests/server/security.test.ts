@@ -10,7 +10,7 @@ import { ConfigError, defaultConfig, loadServerConfig } from '../../src/server/c
 import { AUTH_FAILURE_TABLE_SIZE, Security, makePrefixMatcher } from '../../src/server/security.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { analyticsAlerts } from '../../src/server/wiring.ts';
-import type { PredFrame } from '../../src/server/protocol.ts';
+import type { PredFrame } from '../../src/protocol/frames.ts';
 import { scratchDir } from '../helpers.ts';
 import { writeLinearModel } from '../inference/helpers.ts';
 import { READ_KEY, WRITE_KEY, feedUrl, ingestUrl, key, testServer, until } from './helpers.ts';
