@@ -20,7 +20,7 @@ import WebSocket from 'ws';
 import { pack } from 'msgpackr';
 import { decodeStrict } from '../tests/server/strict-msgpack.ts';
 import { SPOT, SPOT_FILE, USDM, USDM_FILE } from '../src/sources/samples.ts';
-import { MockExchange } from '../src/connectors/mock-exchange.ts';
+import { MockExchange } from '../tests/support/mock-exchange.ts';
 
 const { values: flags } = parseArgs({ options: { only: { type: 'string' }, help: { type: 'boolean' } } });
 if (flags.help) {

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BinanceConnector, type ConnectorTarget } from '../../src/connectors/binance.ts';
-import { MockExchange, type MockExchangeOptions } from '../../src/connectors/mock-exchange.ts';
+import { MockExchange, type MockExchangeOptions } from '../support/mock-exchange.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import type { BookRow } from '../../src/book/row.ts';
 import { openSource } from '../../src/sources/spec.ts';

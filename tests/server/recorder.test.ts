@@ -11,7 +11,7 @@ import { BookBuilder } from '../../src/book/builder.ts';
 import { TradeEvent, type DepthEvent, type MarketSink } from '../../src/sources/events.ts';
 import { Recorder } from '../../src/store/recorder.ts';
 import { TimeBase, TimeBaseRef } from '../../src/core/time.ts';
-import { MockExchange } from '../../src/connectors/mock-exchange.ts';
+import { MockExchange } from '../support/mock-exchange.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { flowcast } from '../cli/run-cli.ts';
 import { feedUrl, testServer, until } from './helpers.ts';

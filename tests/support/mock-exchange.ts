@@ -1,6 +1,5 @@
 /**
- * A local stand-in for Binance, for end-to-end tests of the connector (and demos without internet):
- * it serves a captured session (data/binance/*.jsonl.gz) over the real protocol on 127.0.0.1.
+ * A local stand-in for Binance, for end-to-end tests of the connector: it serves a captured session (data/binance/*.jsonl.gz) over the real protocol on 127.0.0.1.
  *  - WebSocket `/stream?streams=a/b/...`: combined-stream envelopes, exactly the captured JSON, paced
  *    by the capture's receive times at `speed`; one exchange timeline shared by all connections
  *    (a client joining late sees the market from now on, as on the real exchange);
@@ -8,16 +7,90 @@
  *    applying every diff of the timeline to the captured snapshot, with `lastUpdateId` the last
  *    applied `u`: a snapshot consistent with the stream at any moment, as Binance serves it;
  *  - pings every `pingIntervalMs`; a connection that does not answer within `pongTimeoutMs` is closed;
- *  - faults for tests: diffs not sent (a sequence gap) and connections cut after N messages.
+ *  - faults for tests: diffs not sent (a sequence gap) and connections cut after N messages;
+ *  - pause()/resume(): the timeline held, so a test can wait for a slow client instead of racing it.
+ *
+ * Where the served stream starts after the capture's REST snapshot follows Binance's documentation
+ * (binanceSyncPoint, binanceContinues), written from it and not from src/book/sync.ts: the tests of
+ * the book and connector would otherwise share the very rule they are meant to check.
  */
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
-import { L2Book } from '../book/l2-book.ts';
-import { DepthEvent } from '../sources/events.ts';
-import { firstAfterSnapshot } from '../book/sync.ts';
-import { requireNativeUws } from '../server/uws.ts';
+import { L2Book } from '../../src/book/l2-book.ts';
+import { DepthEvent } from '../../src/sources/events.ts';
+import { requireNativeUws } from '../../src/server/uws.ts';
+
+export type BinanceMarket = 'spot' | 'usdm';
+
+/** A depth diff's update ids: first (U) and final (u) of the event, and the previous event's final (pu, USD-M only). */
+export interface DiffIds {
+  U: number;
+  u: number;
+  pu?: number;
+}
+
+/**
+ * The diff a book built from a REST snapshot starts with, by Binance's "How to manage a local order
+ * book correctly":
+ *  - spot: drop any event where u <= lastUpdateId; the first processed event has
+ *    U <= lastUpdateId + 1 AND u >= lastUpdateId + 1;
+ *  - USD-M futures: drop any event where u < lastUpdateId; the first processed event has
+ *    U <= lastUpdateId AND u >= lastUpdateId.
+ * `index` is the first event not dropped; `ok` says whether it meets the first-event condition (if
+ * not, the snapshot is older than the buffered stream and the documents say to fetch another).
+ * Undefined when every event is dropped (the snapshot is newer than all of them).
+ */
+export function binanceSyncPoint(market: BinanceMarket, lastUpdateId: number, diffs: readonly DiffIds[]): { index: number; ok: boolean } | undefined {
+  // The documents state both markets' conditions in terms of one id: spot's is lastUpdateId + 1.
+  const id = market === 'spot' ? lastUpdateId + 1 : lastUpdateId;
+  for (let i = 0; i < diffs.length; i++) {
+    const d = diffs[i]!;
+    if (d.u < id) continue;
+    return { index: i, ok: d.U <= id && d.u >= id };
+  }
+  return undefined;
+}
+
+/**
+ * Whether `next` follows `prev` with nothing missed: USD-M, "each new event's pu should be equal to
+ * the previous event's u"; spot, "each new event's U should be equal to the previous event's u + 1".
+ */
+export function binanceContinues(market: BinanceMarket, prev: DiffIds, next: DiffIds): boolean {
+  return market === 'usdm' ? next.pu === prev.u : next.U === prev.u + 1;
+}
+
+/** A capture's lines (`<local_ns> <json>`, gzip'd or not) without bookTicker: the REST snapshot, and every stream message in order. */
+export async function readBinanceCapture(file: string): Promise<{
+  snapshot: Record<string, unknown>;
+  messages: { ns: bigint; stream: string; text: string; d: Record<string, unknown> }[];
+}> {
+  const input = createReadStream(file);
+  const rl = createInterface({ input: file.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+  const messages: { ns: bigint; stream: string; text: string; d: Record<string, unknown> }[] = [];
+  let snapshot: Record<string, unknown> | undefined;
+  for await (const line of rl) {
+    const sp = line.indexOf(' ');
+    if (sp < 0) continue;
+    const text = line.slice(sp + 1);
+    if (text.includes('"bookTicker"')) continue;
+    const j = JSON.parse(text) as Record<string, unknown>;
+    if ('lastUpdateId' in j) {
+      snapshot = j;
+      continue;
+    }
+    messages.push({ ns: BigInt(line.slice(0, sp)), stream: j['stream'] as string, text, d: j['data'] as Record<string, unknown> });
+  }
+  if (!snapshot) throw new Error(`${file}: no REST snapshot in the capture`);
+  return { snapshot, messages };
+}
+
+/** The update ids of a capture message's data, if it is a depth diff. */
+export function diffIds(d: Record<string, unknown>): DiffIds | undefined {
+  if (d['e'] !== 'depthUpdate') return undefined;
+  return { U: d['U'] as number, u: d['u'] as number, ...(typeof d['pu'] === 'number' ? { pu: d['pu'] } : {}) };
+}
 
 export interface MockExchangeOptions {
   /** A Binance capture (`<local_ns> <json>` lines, gzip'd or not). */
@@ -74,6 +147,8 @@ export class MockExchange {
   private timeline: Msg[] = [];
   private next = 0;
   private startedAt = 0;
+  /** performance.now() when pause() held the timeline; NaN while it plays. */
+  private pausedAt = NaN;
   private timer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly conns = new Set<WebSocket<Conn>>();
@@ -175,6 +250,20 @@ export class MockExchange {
     this.pingTimer.unref();
   }
 
+  /** Holds the timeline: nothing is released and its clock stops, so resume() goes on at speed, not in a burst. */
+  pause(): void {
+    if (this.pausedAt === this.pausedAt) return;
+    this.pausedAt = performance.now();
+    clearTimeout(this.timer);
+  }
+
+  resume(): void {
+    if (this.pausedAt !== this.pausedAt) return;
+    this.startedAt += performance.now() - this.pausedAt;
+    this.pausedAt = NaN;
+    this.schedule();
+  }
+
   stop(): void {
     clearTimeout(this.timer);
     clearInterval(this.pingTimer);
@@ -184,25 +273,12 @@ export class MockExchange {
     this.listen = undefined;
   }
 
-  /** Loads the capture: the snapshot seeds the book; the timeline starts at the first diff that applies to it. */
+  /**
+   * Loads the capture: the snapshot seeds the book; the timeline starts at the diff Binance's rule
+   * picks after it, and must run without a gap from there (the book served over REST follows it).
+   */
   private async load(): Promise<void> {
-    const input = createReadStream(this.o.capture);
-    const rl = createInterface({ input: this.o.capture.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
-    const raw: { ns: bigint; stream: string; text: string; d: Record<string, unknown> }[] = [];
-    let snapshot: Record<string, unknown> | undefined;
-    for await (const line of rl) {
-      const sp = line.indexOf(' ');
-      if (sp < 0) continue;
-      const text = line.slice(sp + 1);
-      if (text.includes('"bookTicker"')) continue;
-      const j = JSON.parse(text) as Record<string, unknown>;
-      if ('lastUpdateId' in j) {
-        snapshot = j;
-        continue;
-      }
-      raw.push({ ns: BigInt(line.slice(0, sp)), stream: j['stream'] as string, text, d: j['data'] as Record<string, unknown> });
-    }
-    if (!snapshot) throw new Error(`${this.o.capture}: no REST snapshot in the capture`);
+    const { snapshot, messages: raw } = await readBinanceCapture(this.o.capture);
     const firstDepth = raw.find((r) => r.d['e'] === 'depthUpdate');
     if (!firstDepth) throw new Error(`${this.o.capture}: no depth diffs`);
     this.symbol = firstDepth.d['s'] as string;
@@ -214,17 +290,23 @@ export class MockExchange {
     for (const [p, s] of snapshot['asks'] as [string, string][]) ev.pushAsk(Number(p), Number(s));
     this.book.apply(ev);
     this.lastUpdateId = lid;
-    // Sync point: the first diff Binance's rules apply after the snapshot (the book's own rule).
-    const rule = this.market === 'usdm' ? 'binance-futures' : 'binance-spot';
-    const probe = new DepthEvent();
-    const start = raw.findIndex((r) => {
-      if (r.d['e'] !== 'depthUpdate') return false;
-      probe.firstSeq = r.d['U'] as number;
-      probe.lastSeq = r.d['u'] as number;
-      return firstAfterSnapshot(rule, lid, probe) === 'apply';
+    const at: number[] = [];
+    const ids: DiffIds[] = [];
+    raw.forEach((r, i) => {
+      const d = diffIds(r.d);
+      if (d) at.push(i), ids.push(d);
     });
-    if (start < 0) throw new Error(`${this.o.capture}: no diff continues the snapshot ${lid}`);
-    let from = start;
+    const sync = binanceSyncPoint(this.market, lid, ids);
+    if (!sync?.ok) {
+      const d = sync && ids[sync.index]!;
+      throw new Error(`${this.o.capture}: no diff continues the snapshot ${lid}${d ? ` (the first kept has U=${d.U} u=${d.u})` : ''}`);
+    }
+    for (let k = sync.index + 1; k < ids.length; k++) {
+      if (!binanceContinues(this.market, ids[k - 1]!, ids[k]!)) {
+        throw new Error(`${this.o.capture}: diff ${k} (U=${ids[k]!.U} u=${ids[k]!.u}) does not follow u=${ids[k - 1]!.u}: the mock's book would not be the exchange's`);
+      }
+    }
+    let from = at[sync.index]!;
     for (let skip = this.o.skipDiffs ?? 0; skip > 0 && from < raw.length; from++) {
       const r = raw[from]!;
       if (r.d['e'] === 'depthUpdate') {
@@ -265,7 +347,7 @@ export class MockExchange {
   }
 
   private schedule(): void {
-    if (this.next >= this.timeline.length) return;
+    if (this.next >= this.timeline.length || this.pausedAt === this.pausedAt) return;
     const delay = this.startedAt + this.timeline[this.next]!.at - performance.now();
     this.timer = setTimeout(() => this.release(), Math.max(0, delay));
   }
