@@ -94,6 +94,8 @@ class SymbolState implements DetectorContext {
   readonly bvc: BvcVpinState | undefined;
   bars: BarImpactState | undefined;
   readonly ownSpec: boolean;
+  /** A VPIN bucket volume was given for the symbol: without one there is no VPIN, shared or not. */
+  readonly hasVpin: boolean;
   readonly roll: RollSpread;
   readonly spreads: SpreadDecomposition;
   readonly vpinHistory: SlidingWindowQuantile;
@@ -142,6 +144,7 @@ class SymbolState implements DetectorContext {
     const V = m.vpinBucket[symbol] ?? m.vpinBucket['*'];
     const tb = timeBase.get();
     this.ownSpec = !shared;
+    this.hasVpin = V !== undefined;
     if (V !== undefined) {
       if (!shared) this.vpin = new VpinState(V, m.vpinBuckets);
       this.bvc = new BvcVpinState(tb, m.bvcBarMs, V, m.vpinBuckets, m.bvcSigmaBars);
@@ -477,7 +480,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       const st = this.spec!.specStates(row.symbol);
       if (st) {
         s.bars = st.bars;
-        s.vpin = st.vpin;
+        if (s.hasVpin) s.vpin = st.vpin;
       }
     }
     s.rows++;
@@ -547,6 +550,12 @@ export class AnalyticsEngine implements MarketSink, RowSink {
         this.out.onMeasures(s.symbol, s.lastTs, this.values);
       }
     }
+  }
+
+  /** The VPIN and bar state machines the measures of a symbol read (its own, or a SpecMeasureSource's). */
+  measureStates(symbol: string): { vpin: VpinState | undefined; bars: BarImpactState | undefined } | undefined {
+    const s = this.byName.get(symbol);
+    return s && { vpin: s.vpin, bars: s.bars };
   }
 
   /** The current measures of a symbol (a fresh array), or undefined if it was never seen. */

@@ -253,7 +253,9 @@ export class LivePipeline implements RowSink {
       book: (sym: string) => this.feeds.get(sym)?.owner.builder.book(sym),
       status: (sym: string) => this.feeds.get(sym)?.owner.builder.status(sym),
     };
-    this.alerts = (plugins.alerts ?? []).map((make) => make({ publish: (a) => this.publishAlert(a), books, timeBase: this.timeBase, vpinBySymbol: this.vpinBySymbol }));
+    this.alerts = (plugins.alerts ?? []).map((make) => make({
+      publish: (a) => this.publishAlert(a), books, timeBase: this.timeBase, vpinBySymbol: this.vpinBySymbol, features: this.engine,
+    }));
     this.featuresFrame = { t: 'features', topic: '', seq: 0, ts: 0, sym: '', row: 0, v: new Array<number>(FEATURE_COLUMNS.length).fill(0) };
 
     this.eventsIn = metrics.counter('flowcast_events_in_total', 'Market events received, by source and kind', ['source', 'kind']);

@@ -7,6 +7,8 @@ import type { BookRow } from '../book/row.ts';
 import type { L2Book } from '../book/l2-book.ts';
 import type { DepthEvent, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
 import type { TimeBaseRef } from '../core/time.ts';
+import type { VpinState } from '../features/vpin.ts';
+import type { BarImpactState } from '../features/bars.ts';
 
 /** One model as /v1/models and the hello frame describe it. */
 export interface ModelInfo {
@@ -80,6 +82,13 @@ export interface AlertContext {
   timeBase: TimeBaseRef;
   /** The features' VPIN bucket volume per symbol (filled in before each symbol's first row). */
   vpinBySymbol: Record<string, number>;
+  /**
+   * The feature engine's VPIN and bar-measure state machines of a symbol, from its first row on:
+   * a producer that reports these measures reads them instead of computing them a second time.
+   * Rows reach the alert producers before the feature engine, so during a producer's onRow they
+   * are still the state before that row.
+   */
+  features: { specStates(symbol: string): { vpin: VpinState; bars: BarImpactState } | undefined };
 }
 
 export type AlertProducerFactory = (ctx: AlertContext) => AlertProducer;

@@ -6,7 +6,7 @@ import { DENSE_HISTORY } from '../../kernels/dense.ts';
 import { liveCompute, type LiveCompute } from '../compute/live-dense.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
-import type { AlertProducerFactory, HealthSection } from './plugins.ts';
+import type { AlertContext, AlertProducer, AlertProducerFactory, HealthSection } from './plugins.ts';
 import { AnalyticsEngine, renderPrometheus } from '../analytics/index.ts';
 import { EnginePredictor } from './predictor.ts';
 import { InferenceEngine } from '../inference/engine.ts';
@@ -69,14 +69,19 @@ export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: En
 }
 
 /**
- * The analytics engine (toxicity, impact, market-abuse and stress detectors, feed latency) as the
- * server's alert producer: it sees each event before the book applies it and every row after; its
- * VPIN buckets are the features' (the same per-symbol sizes); its measures go to /metrics.
+ * The analytics engine (toxicity, impact, market-abuse and stress detectors, feed latency) the
+ * server runs: its VPIN buckets are the features' (the same per-symbol sizes), and its VPIN and bar
+ * measures are the feature engine's own state machines (rows reach the alert producers before the
+ * feature engine, as SpecMeasureSource requires), so the live server computes each once.
  */
-export const analyticsAlerts: AlertProducerFactory = (ctx) => {
-  const engine = new AnalyticsEngine({ measures: { vpinBucket: ctx.vpinBySymbol } }, ctx.timeBase, {
+export function liveAnalytics(ctx: AlertContext): AnalyticsEngine {
+  return new AnalyticsEngine({ measures: { vpinBucket: ctx.vpinBySymbol } }, ctx.timeBase, {
     onAlert: (a) => ctx.publish({ symbol: a.symbol, ts: a.ts, kind: a.kind, severity: a.severity, message: a.message, evidence: a.evidence }),
-  }, ctx.books);
+  }, ctx.books, ctx.features);
+}
+
+/** An analytics engine as an alert producer: each event before the book applies it, every row after; its measures go to /metrics. */
+export function analyticsProducer(engine: AnalyticsEngine): AlertProducer {
   return {
     onDepth: (e) => engine.onDepth(e),
     onTrade: (e) => engine.onTrade(e),
@@ -86,7 +91,9 @@ export const analyticsAlerts: AlertProducerFactory = (ctx) => {
     health: () => ({ ...engine.stats() }),
     renderMetrics: (out) => out.push(renderPrometheus(engine.metrics()).trimEnd()),
   };
-};
+}
+
+export const analyticsAlerts: AlertProducerFactory = (ctx) => analyticsProducer(liveAnalytics(ctx));
 
 export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
   const compute = await liveCompute(cfg.features.compute, cfg.features.levels);

@@ -1,0 +1,59 @@
+/**
+ * The live server's analytics read the feature engine's VPIN and bar state machines instead of
+ * keeping second copies (issue 13), and report exactly what a copy of their own would.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadServerConfig } from '../../src/server/config.ts';
+import { Broker } from '../../src/server/broker.ts';
+import { MetricsRegistry } from '../../src/server/metrics.ts';
+import { LivePipeline } from '../../src/server/live.ts';
+import { requireNativeUws } from '../../src/server/uws.ts';
+import { analyticsProducer, liveAnalytics } from '../../src/server/wiring.ts';
+import type { AlertContext, AlertEvent } from '../../src/server/plugins.ts';
+import { AnalyticsEngine } from '../../src/analytics/engine.ts';
+import { M } from '../../src/analytics/measures/columns.ts';
+import { openSource } from '../../src/sources/spec.ts';
+import { USDM } from '../../src/sources/samples.ts';
+
+describe('live analytics', () => {
+  it('read the feature engine\'s VPIN and bars, with the values and alerts of their own copies', async () => {
+    const cfg = loadServerConfig({ env: {}, overrides: { port: 0, noReplay: true, models: '' } });
+    cfg.features.vpinBucketBySymbol = { BTCUSDT: 5 };
+    const metrics = new MetricsRegistry();
+    const broker = new Broker(requireNativeUws().App(), cfg.feed, cfg.limits, metrics);
+    let ctx!: AlertContext;
+    let live!: AnalyticsEngine;
+    let own!: AnalyticsEngine;
+    const liveAlerts: AlertEvent[] = [];
+    const ownAlerts: AlertEvent[] = [];
+    const pipeline = new LivePipeline(cfg, broker, metrics, {
+      alerts: [
+        (c) => {
+          ctx = c;
+          live = liveAnalytics({ ...c, publish: (a) => liveAlerts.push(a) });
+          return analyticsProducer(live);
+        },
+        // The reference: the server's analytics as they were before, each computing VPIN and bars itself.
+        (c) => analyticsProducer(own = new AnalyticsEngine({ measures: { vpinBucket: c.vpinBySymbol } }, c.timeBase, {
+          onAlert: (a) => ownAlerts.push({ symbol: a.symbol, ts: a.ts, kind: a.kind, severity: a.severity, message: a.message, evidence: a.evidence }),
+        }, c.books)),
+      ],
+    });
+    const source = await openSource(USDM);
+    await source.run(pipeline.addSource('usdm', 'replay'));
+
+    const mine = live.measureStates('BTCUSDT')!;
+    const features = ctx.features.specStates('BTCUSDT')!;
+    expect(mine.vpin).toBe(features.vpin);
+    expect(mine.bars).toBe(features.bars);
+    expect(own.measureStates('BTCUSDT')!.bars).not.toBe(features.bars);
+
+    const a = live.measures('BTCUSDT')!;
+    const b = own.measures('BTCUSDT')!;
+    expect(Number.isFinite(a[M.vpin]!) && Number.isFinite(a[M.kyle_lambda]!)).toBe(true);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(live.stats().rows).toBeGreaterThan(1000);
+    expect(liveAlerts.length).toBeGreaterThan(0);
+    expect(liveAlerts).toEqual(ownAlerts);
+  }, 120_000);
+});
