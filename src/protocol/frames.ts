@@ -8,7 +8,7 @@
  * in the source's unit. NaN (undefined feature values) travels as NaN in msgpack and null in JSON.
  */
 import type { Format } from './codec.ts';
-import { parseTopic } from './topics.ts';
+import { parseTopic, topicPatterns } from './topics.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -200,7 +200,7 @@ export function validateRequest(msg: unknown, maxTopics: number): Request {
       const bad = topics.filter((t) => typeof t !== 'string' || !parseTopic(t));
       if (bad.length > 0) {
         throw new RequestError('bad-topic',
-          `not a topic: ${bad.slice(0, 5).map((t) => JSON.stringify(t)).join(', ')} (expected book.<SYM>, features.<SYM>, pred.<MODEL>.<SYM>, alerts.<SYM> or alerts.*)`,
+          `not a topic: ${bad.slice(0, 5).map((t) => JSON.stringify(t)).join(', ')} (expected ${topicPatterns()})`,
           rid, bad.filter((t): t is string => typeof t === 'string').slice(0, 20));
       }
       return { op, topics: [...new Set(topics as string[])], id: rid };

@@ -24,7 +24,7 @@
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { CloseCode, type DataFrame, type ServerFrame } from '../protocol/frames.ts';
-import { isConflatable, parseTopic, type ParsedTopic, type TopicKind } from '../protocol/topics.ts';
+import { TOPIC_KINDS, matchTopic, type ParsedTopic, type TopicKind, type TopicSpec } from '../protocol/topics.ts';
 import { encode, encodeJson, encodeMsgpack, packr, type Format } from '../protocol/codec.ts';
 import type { Principal } from './security.ts';
 import { TokenBucket } from './security.ts';
@@ -63,8 +63,8 @@ export class Topic {
   readonly mName: string;
   readonly jName: string;
 
-  constructor(readonly name: string, readonly parsed: ParsedTopic) {
-    this.conflatable = isConflatable(parsed.kind);
+  constructor(readonly name: string, readonly spec: TopicSpec<TopicKind>, readonly parsed: ParsedTopic) {
+    this.conflatable = spec.delivery === 'state';
     this.mName = `m:${name}`;
     this.jName = `j:${name}`;
   }
@@ -143,7 +143,7 @@ export class Broker {
     metrics: MetricsRegistry,
     private readonly sweepMs = 10,
   ) {
-    const kinds: TopicKind[] = ['book', 'features', 'pred', 'alerts'];
+    const kinds = TOPIC_KINDS;
     const pub = metrics.counter('flowcast_feed_frames_published_total', 'Frames published, by topic kind', ['kind']);
     const del = metrics.counter('flowcast_feed_deliveries_total', 'Frames handed to subscriber sockets, by topic kind', ['kind']);
     const drop = metrics.counter('flowcast_feed_dropped_frames_total', 'Frames not delivered to slow subscribers (superseded book/features states), by topic kind', ['kind']);
@@ -160,8 +160,8 @@ export class Broker {
       return [[['fast'], this.conns.size - slow], [['slow'], slow]];
     });
     metrics.gauge('flowcast_feed_subscribers', 'Subscriptions, by topic kind', ['kind'], () => {
-      const n: Record<string, number> = { book: 0, features: 0, pred: 0, alerts: 0 };
-      for (const t of this.topics.values()) n[t.kind]! += t.subscribers;
+      const n = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<TopicKind, number>;
+      for (const t of this.topics.values()) n[t.kind] += t.subscribers;
       return Object.entries(n).map(([k, v]) => [[k], v]);
     });
   }
@@ -189,12 +189,12 @@ export class Broker {
   }
 
   /** The topic, created on first use (a topic may be subscribed before anything is published on it). */
-  topic(name: string, parsed?: ParsedTopic): Topic {
+  topic(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {
-      const p = parsed ?? parseTopic(name);
-      if (!p) throw new Error(`not a topic: ${name}`);
-      t = new Topic(name, p);
+      const m = matchTopic(name);
+      if (!m) throw new Error(`not a topic: ${name}`);
+      t = new Topic(name, m.spec, m.parsed);
       this.topics.set(name, t);
     }
     return t;

@@ -21,7 +21,7 @@ import { TimeBase, TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
 import { Broker, type Topic } from './broker.ts';
 import type { BookFrame, FeaturesFrame, PredFrame, AlertFrame } from '../protocol/frames.ts';
-import { topicOf } from '../protocol/topics.ts';
+import { TOPICS } from '../protocol/topics.ts';
 import type { CounterChild, HistogramMetric, MetricsRegistry } from './metrics.ts';
 import { LATENCY_BUCKETS_S, type Histogram } from '../core/histogram.ts';
 import type { ServerConfig } from './config.ts';
@@ -185,11 +185,11 @@ class SymbolFeed {
   constructor(readonly name: string, public owner: SourceHandle, levels: number, broker: Broker) {
     this.bid = new Float64Array(levels * 2);
     this.ask = new Float64Array(levels * 2);
-    this.bookTopic = broker.held(topicOf.book(name));
-    this.featuresTopic = broker.held(topicOf.features(name));
+    this.bookTopic = broker.held(TOPICS.book.name(name));
+    this.featuresTopic = broker.held(TOPICS.features.name(name));
     this.lastValues = new Float64Array(FEATURE_COLUMNS.length);
     // Held: an alert may come long after a subscriber came and went, and must reach the next one.
-    this.alertsTopic = broker.held(topicOf.alerts(name));
+    this.alertsTopic = broker.held(TOPICS.alerts.name(name));
   }
 }
 
@@ -446,7 +446,7 @@ export class LivePipeline implements RowSink {
     if (!f) return;
     let t = f.predTopics.get(p.model);
     if (!t) {
-      t = this.broker.topic(topicOf.pred(p.model, p.symbol));
+      t = this.broker.topic(TOPICS.pred.name(p.model, p.symbol));
       f.predTopics.set(p.model, t);
     }
     const latency = performance.now() - p.enteredAt;
@@ -467,8 +467,8 @@ export class LivePipeline implements RowSink {
       ...(a.message ? { message: a.message } : {}), evidence: a.evidence,
     };
     this.alertsOut.inc();
-    this.broker.publish(f ? f.alertsTopic : this.broker.topic(topicOf.alerts(a.symbol)), frame);
-    this.broker.publish(this.broker.topic(topicOf.allAlerts), frame);
+    this.broker.publish(f ? f.alertsTopic : this.broker.topic(TOPICS.alerts.name(a.symbol)), frame);
+    this.broker.publish(this.broker.topic(TOPICS.allAlerts.name()), frame);
   }
 
   health(): Record<string, unknown>[] {
