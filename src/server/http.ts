@@ -13,6 +13,7 @@ import { HttpError, type ModelInfo } from './plugins.ts';
 import type { AuthResult, Principal, Security } from './security.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { abText } from './uws.ts';
+import { TOPICS } from '../protocol/topics.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('http');
@@ -85,11 +86,11 @@ export function checkPredictScope(body: unknown, who: Principal, models: readonl
   if (!m) return;
   const name = typeof m['topic'] === 'string' ? m['topic'] : m.name;
   if (b['window'] !== undefined) {
-    if (!who.canReadUnder(`pred.${name}.`)) {
-      throw new HttpError(403, `key "${who.id}" may not read any pred.${name}.* topic (predicting on a sent window needs read access to some of the model's predictions)`);
+    if (!who.canReadUnder(TOPICS.pred.under(name))) {
+      throw new HttpError(403, `key "${who.id}" may not read any ${TOPICS.pred.under(name)}* topic (predicting on a sent window needs read access to some of the model's predictions)`);
     }
   } else if (typeof b['symbol'] === 'string') {
-    const topic = `pred.${name}.${b['symbol']}`;
+    const topic = TOPICS.pred.name(name, b['symbol']);
     if (!who.canRead(topic)) throw new HttpError(403, `key "${who.id}" may not read ${topic} (a live prediction needs read access to its topic)`);
   }
 }
@@ -197,7 +198,7 @@ export function mountHttp(app: TemplatedApp, deps: HttpDeps): void {
     const who = a.ok ? a.principal : undefined;
     reqs.labels('metrics', '200').inc();
     res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').writeHeader('cache-control', 'no-store')
-      .end(deps.metrics.render(who ? (sym) => who.canRead(`alerts.${sym}`) : () => false));
+      .end(deps.metrics.render(who ? (sym) => who.canRead(TOPICS.alerts.name(sym)) : () => false));
   });
 
   app.get('/v1/models', (res, req) => {

@@ -16,6 +16,7 @@ import { ReplayPlayer } from './replay.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { Security } from './security.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/frames.ts';
+import { TOPICS } from '../protocol/topics.ts';
 import type { ServerConfig } from './config.ts';
 import type { HealthSection, Predictor } from './plugins.ts';
 import { BinanceConnector } from '../connectors/binance.ts';
@@ -120,7 +121,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
     topics: (canRead) => ({
       topics: broker.liveTopics().filter((t) => canRead(t.name)).map((t) => ({ topic: t.name, seq: t.seq, subscribers: t.subscribers })),
       symbols: pipeline.symbols(), models: models(),
-      vpin: pipeline.vpinProgress((sym) => canRead(`features.${sym}`)),
+      vpin: pipeline.vpinProgress((sym) => canRead(TOPICS.features.name(sym))),
     }),
     predict: predictor ? (b) => predictor.predict(b) : undefined,
   });
