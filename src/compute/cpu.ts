@@ -6,6 +6,7 @@
  */
 import { ofiLevel1, denseFeatures, KERNEL_COLUMNS, DENSE_HISTORY, type DenseConstants } from '../../kernels/dense.ts';
 import type { SnapshotBatch } from '../snapshots/batch.ts';
+import { FIXED_COLUMN_LEVELS } from '../model/depth.ts';
 import type { DenseBackend } from './backend.ts';
 import { rawFor, type DenseRaw } from './dense.ts';
 
@@ -14,7 +15,9 @@ type Runner = (this: unknown, ...args: (Float32Array | Float64Array)[]) => numbe
 export function denseConstants(batch: SnapshotBatch, levels: number): DenseConstants {
   if (batch.H < DENSE_HISTORY) throw new RangeError(`dense features need ${DENSE_HISTORY} history rows per window, batch has ${batch.H}`);
   if (levels > batch.levels) throw new RangeError(`--levels ${levels} exceeds the batch's ${batch.levels} levels`);
-  if (batch.levels < 10) throw new RangeError(`the batch needs at least 10 levels (imb_10), has ${batch.levels}`);
+  if (batch.levels < FIXED_COLUMN_LEVELS) {
+    throw new RangeError(`the batch needs at least ${FIXED_COLUMN_LEVELS} levels (imb_10), has ${batch.levels}: size it with resolveDepth(levels).tensorLevels`);
+  }
   return { W: batch.W, H: batch.H, T: batch.T, LT: batch.levels, LD: levels, N: batch.outputRows };
 }
 

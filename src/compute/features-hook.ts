@@ -18,6 +18,7 @@ import { DENSE_COLUMNS } from './dense.ts';
 import { selectComputeBackend } from './select.ts';
 import { DenseStream } from './stream.ts';
 import { logger } from '../core/log.ts';
+import type { Depth } from '../model/depth.ts';
 
 const log = logger('compute');
 
@@ -35,10 +36,10 @@ export interface FeaturesCompute {
   dispose(): Promise<void>;
 }
 
-export async function featuresCompute(spec: ComputeSpec, opts: { levels: number; blockRows: number }): Promise<FeaturesCompute> {
+export async function featuresCompute(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
   if (spec === 'cpu') return engineOnly({ requested: spec, reason: 'requested' });
   const shape = { windows: Math.max(1, Math.round(opts.blockRows / 1024)), rows: Math.min(1024, opts.blockRows) };
-  const sel = await selectComputeBackend(spec, { levels: opts.levels, shape, budgetMs: 60 });
+  const sel = await selectComputeBackend(spec, { depth: opts.depth, shape, budgetMs: 60 });
   if (spec === 'auto') {
     const rate = sel.info.measured?.[sel.backend.name] ?? 0;
     if (!(rate > engineDenseRowsPerSecond && engineDenseRowsPerSecond > 0)) {
@@ -75,9 +76,9 @@ function engineOnly(p: Pick<ComputeInfo, 'requested' | 'reason'> & Partial<Compu
   };
 }
 
-function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { levels: number; blockRows: number }): FeaturesCompute {
+function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: Depth; blockRows: number }): FeaturesCompute {
   let override: DenseOverrideSink | undefined;
-  const stream = new DenseStream(backend, { levels: opts.levels, blockRows: opts.blockRows }, (block) => override?.accept(block));
+  const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) => override?.accept(block));
   return {
     info,
     rows: (engine) => ({

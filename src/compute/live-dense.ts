@@ -15,6 +15,7 @@ import type { BookRow, RowSink } from '../book/row.ts';
 import { DENSE_INDEX } from '../features/columns.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import { SnapshotRings } from '../snapshots/ring.ts';
+import type { Depth } from '../model/depth.ts';
 import { BackendUnavailable, type ComputeInfo, type ComputeSpec, type DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS, writeDense } from './dense.ts';
 import { engineComputeInfo, keepEngineReason } from './features-hook.ts';
@@ -27,12 +28,12 @@ export interface LiveCompute {
   dispose(): Promise<void>;
 }
 
-export async function liveCompute(spec: ComputeSpec, levels: number): Promise<LiveCompute> {
+export async function liveCompute(spec: ComputeSpec, depth: Depth): Promise<LiveCompute> {
   if (spec === 'cpu') {
     const reason = 'the float64 engine alone (the default; --compute auto measures the kernels at the live shape, gpujs[:mode] uses them)';
     return { info: engineComputeInfo({ requested: spec, reason }), dispose: async () => {} };
   }
-  const sel = await selectComputeBackend(spec, { levels, shape: { windows: 1, rows: 1 }, budgetMs: 60 });
+  const sel = await selectComputeBackend(spec, { depth, shape: { windows: 1, rows: 1 }, budgetMs: 60 });
   if (spec === 'auto') {
     await sel.backend.dispose();
     return { info: engineComputeInfo({ requested: spec, ...keepEngineReason(sel.info, 'every row') }), dispose: async () => {} };
@@ -41,7 +42,7 @@ export async function liveCompute(spec: ComputeSpec, levels: number): Promise<Li
     await sel.backend.dispose();
     throw new BackendUnavailable(sel.info.backend, 'it computes asynchronously, and the live feed computes each row within the event that carries it; use it for `flowcast features`');
   }
-  const dense = new LiveDense(sel.backend, levels);
+  const dense = new LiveDense(sel.backend, depth);
   return { info: sel.info, dense, dispose: () => sel.backend.dispose() };
 }
 
@@ -56,10 +57,10 @@ export class LiveDense implements RowSink {
   /** `live:<backend>`, as parity captures name it. */
   readonly name: string;
 
-  constructor(private readonly backend: DenseBackend, private readonly levels: number) {
+  constructor(private readonly backend: DenseBackend, private readonly depth: Depth) {
     this.name = `live:${backend.name}`;
-    this.rings = new SnapshotRings(DENSE_HISTORY + 1, levels);
-    this.batch = new SnapshotBatch({ windows: 1, rows: 1, levels });
+    this.rings = new SnapshotRings(DENSE_HISTORY + 1, depth.tensorLevels);
+    this.batch = new SnapshotBatch({ windows: 1, rows: 1, levels: depth.tensorLevels });
   }
 
   /** Every book row, before the feature engine sees it. */
@@ -73,8 +74,8 @@ export class LiveDense implements RowSink {
     if (!ring) return undefined;
     const t0 = performance.now();
     this.batch.clear().add(ring);
-    const raw = this.backend.computeSync(this.batch, this.levels);
-    writeDense(this.batch, raw, 0, 0, 1, this.out, 0, this.levels);
+    const raw = this.backend.computeSync(this.batch, this.depth.levels);
+    writeDense(this.batch, raw, 0, 0, 1, this.out, 0, this.depth.levels);
     this.seconds += (performance.now() - t0) / 1000;
     this.rows++;
     return this.out;

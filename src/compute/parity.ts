@@ -11,6 +11,7 @@ import { BookBuilder } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../book/row.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
+import { DEFAULT_DEPTH, type Depth } from '../model/depth.ts';
 import { DENSE_INDEX, type FeatureBlock } from '../features/columns.ts';
 import type { DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS, type DenseColumn } from './dense.ts';
@@ -76,16 +77,17 @@ class StopSource extends Error {}
 
 /**
  * Replays `spec` (at most `maxRows` rows, all symbols) into the engine and every backend (batched
- * through a DenseStream) and every live path (row by row, as the server computes). Levels default to 10.
+ * through a DenseStream) and every live path (row by row, as the server computes), at one depth
+ * (default DEFAULT_DEPTH; the live paths must have been made with the same).
  */
 export async function captureDense(
   spec: string, backends: readonly DenseBackend[],
-  opts: { levels?: number; maxRows?: number; blockRows?: number; live?: readonly LiveDense[] } = {},
+  opts: { depth?: Depth; maxRows?: number; blockRows?: number; live?: readonly LiveDense[] } = {},
 ): Promise<DenseCapture> {
-  const levels = opts.levels ?? 10;
+  const depth = opts.depth ?? DEFAULT_DEPTH;
   const maxRows = opts.maxRows ?? Infinity;
   const source = await openSource(spec);
-  const fo = featureOptions({ levels, vpinBucket: 1, settleMs: 0 });
+  const fo = featureOptions({ levels: depth.levels, vpinBucket: 1, settleMs: 0 });
   let cap = 1024;
   let reference = DENSE_COLUMNS.map(() => new Float64Array(cap));
   let sizeScale = new Float64Array(cap);
@@ -109,7 +111,7 @@ export async function captureDense(
   const streams = backends.map((be) => {
     const cols = DENSE_COLUMNS.map(() => new Float64Array(0));
     outputs.set(be.name, cols);
-    return new DenseStream(be, { levels, blockRows: opts.blockRows }, (block) => {
+    return new DenseStream(be, { depth, blockRows: opts.blockRows }, (block) => {
       for (let c = 0; c < cols.length; c++) {
         const r0 = block.row[0]!;
         const need = r0 + block.n;
@@ -143,7 +145,7 @@ export async function captureDense(
       }
     },
   };
-  const builder = new BookBuilder({ levels: FeatureEngine.rowLevels(fo), sink: tee, sourceName: spec });
+  const builder = new BookBuilder({ levels: depth.rowLevels, sink: tee, sourceName: spec });
   try {
     await source.run(builder);
     builder.finish();

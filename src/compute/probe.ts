@@ -10,6 +10,7 @@ import { CpuBackend } from './cpu.ts';
 import { GpuJsBackend, GPUJS_VERSION, gpuJsModeStatus } from './gpujs.ts';
 import { denseColumns, DENSE_COLUMNS } from './dense.ts';
 import { syntheticBatch } from './select.ts';
+import { DEFAULT_DEPTH } from '../model/depth.ts';
 import { probeExecutionProviders, type ProviderStatus } from './onnx-probe.ts';
 
 export interface GpuJsModeReport {
@@ -40,9 +41,10 @@ export async function probeComputeEnvironment(opts: { tfjs?: boolean; onnx?: boo
     cpus: cpus().length,
     gpujs: { version: GPUJS_VERSION, modes: [] },
   };
-  const batch = syntheticBatch({ windows: 4, rows: 100 });
+  const L = DEFAULT_DEPTH.levels;
+  const batch = syntheticBatch({ windows: 4, rows: 100 }, DEFAULT_DEPTH);
   const cpu = new CpuBackend();
-  const ref = denseColumns(batch, cpu.computeSync(batch, 10), 10);
+  const ref = denseColumns(batch, cpu.computeSync(batch, L), L);
   for (const mode of GPUJS_MODES) {
     const s = await gpuJsModeStatus(mode);
     const r: GpuJsModeReport = { mode, available: s.ok, detail: s.detail };
@@ -50,7 +52,7 @@ export async function probeComputeEnvironment(opts: { tfjs?: boolean; onnx?: boo
       let be: GpuJsBackend | undefined;
       try {
         be = await GpuJsBackend.create(mode);
-        const got = denseColumns(batch, await be.compute(batch, 10), 10);
+        const got = denseColumns(batch, await be.compute(batch, L), L);
         r.executed = be.executedMode;
         let worst = 0;
         for (let c = 0; c < DENSE_COLUMNS.length; c++) {

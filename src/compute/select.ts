@@ -17,6 +17,7 @@ import {
   BackendUnavailable, GPUJS_MODES, type ComputeInfo, type ComputeSpec, type DenseBackend, type GpuJsMode,
 } from './backend.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
+import { DEFAULT_DEPTH, type Depth } from '../model/depth.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('compute');
@@ -29,8 +30,8 @@ export interface CalibrationShape {
 }
 
 export interface SelectOptions {
-  /** L, the --levels value (default 10). */
-  levels?: number;
+  /** The run's resolved depth, which auto times candidates at (default DEFAULT_DEPTH). */
+  depth?: Depth;
   /**
    * The batch shape the caller will compute (auto times candidates on it, capped at 256 windows to
    * keep start-up short: a GPU only gains from larger batches, so the cap never favours it); default 64 x 100.
@@ -92,15 +93,15 @@ export async function availableBackends(
 async function autoSelect(opts: SelectOptions, unavailable: Record<string, string>): Promise<SelectedBackend> {
   const asked = opts.shape ?? { windows: 64, rows: 100 };
   const shape = { windows: Math.min(asked.windows, 256), rows: asked.rows };
-  const levels = opts.levels ?? 10;
+  const depth = opts.depth ?? DEFAULT_DEPTH;
   const { backends, unavailable: un } = await availableBackends(opts.candidates);
   Object.assign(unavailable, un);
-  const batch = syntheticBatch(shape, levels);
+  const batch = syntheticBatch(shape, depth);
   const measured: Record<string, number> = {};
   let best: DenseBackend | undefined;
   for (const be of backends) {
     try {
-      measured[be.name] = await rowsPerSecond(be, batch, levels, opts.budgetMs ?? 150);
+      measured[be.name] = await rowsPerSecond(be, batch, depth.levels, opts.budgetMs ?? 150);
       if (!best || measured[be.name]! > measured[best.name]!) best = be;
     } catch (e) {
       unavailable[be.name] = `failed during calibration: ${reasonOf(e)}`;
@@ -135,8 +136,8 @@ export async function rowsPerSecond(be: DenseBackend, batch: SnapshotBatch, leve
  * A batch with a plausible book in every row (a drifting two-sided book, whole ticks and lots,
  * the odd missing level) for timing backends; the values do not matter, the shape does.
  */
-export function syntheticBatch(shape: CalibrationShape, levels = 10): SnapshotBatch {
-  const LT = Math.max(10, levels);
+export function syntheticBatch(shape: CalibrationShape, depth: Depth = DEFAULT_DEPTH): SnapshotBatch {
+  const LT = depth.tensorLevels;
   const batch = new SnapshotBatch({ windows: shape.windows, rows: shape.rows, levels: LT });
   const rows = batch.B * batch.W;
   let seed = 12345;

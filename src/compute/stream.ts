@@ -14,12 +14,13 @@ import type { BookRow, RowSink } from '../book/row.ts';
 import { FeatureBlock } from '../features/columns.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import { SnapshotRing } from '../snapshots/ring.ts';
+import { DEFAULT_DEPTH, type Depth } from '../model/depth.ts';
 import type { DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS, writeDense } from './dense.ts';
 
 export interface DenseStreamOptions {
-  /** L: levels for depth_* and slope_* (default 10). */
-  levels?: number;
+  /** Resolved depth (default DEFAULT_DEPTH): the rings and batches keep its tensorLevels. */
+  depth?: Depth;
   /** Largest T (default 1024). */
   maxWindowRows?: number;
   /** Rows per flush and per emitted block (default 8192). */
@@ -30,8 +31,7 @@ export type DenseBlockEmit = (block: FeatureBlock, symbols: readonly string[]) =
 
 export class DenseStream implements RowSink {
   readonly symbols: string[] = [];
-  readonly levels: number;
-  private readonly ringLevels: number;
+  readonly depth: Depth;
   private readonly maxT: number;
   private readonly blockRows: number;
   private readonly rings: SnapshotRing[] = [];
@@ -51,8 +51,7 @@ export class DenseStream implements RowSink {
   readonly stats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
 
   constructor(private readonly backend: DenseBackend, opts: DenseStreamOptions, private readonly emit: DenseBlockEmit) {
-    this.levels = opts.levels ?? 10;
-    this.ringLevels = Math.max(this.levels, 10);
+    this.depth = opts.depth ?? DEFAULT_DEPTH;
     this.maxT = opts.maxWindowRows ?? 1024;
     this.blockRows = opts.blockRows ?? 8192;
     this.logRing = new Int32Array(this.blockRows);
@@ -103,7 +102,7 @@ export class DenseStream implements RowSink {
         const back = lastEnd[ro]! - idx;
         const w = firstWindow[ro]! + plan.perRing[ro]! - 1 - Math.floor(back / T);
         const t = T - 1 - (back % T);
-        writeDense(batch, raw, w, t, t + 1, block.values, j, this.levels);
+        writeDense(batch, raw, w, t, t + 1, block.values, j, this.depth.levels);
         const ring = this.rings[ro]!;
         block.ts[j] = batch.ts[w * batch.W + batch.H + t]!;
         block.symbolId[j] = ring.symbolId;
@@ -114,9 +113,9 @@ export class DenseStream implements RowSink {
       this.emit(block, this.symbols);
     };
     if (this.backend.sync) {
-      finish(this.backend.computeSync(batch, this.levels));
+      finish(this.backend.computeSync(batch, this.depth.levels));
     } else {
-      const run = this.backend.compute(batch, this.levels);
+      const run = this.backend.compute(batch, this.depth.levels);
       this.chain = this.chain.then(() => run).then(finish, (e) => {
         this.failure ??= e;
       });
@@ -138,7 +137,7 @@ export class DenseStream implements RowSink {
   private ringFor(row: BookRow): SnapshotRing {
     let r = this.byName.get(row.symbol);
     if (!r) {
-      r = new SnapshotRing(row.symbol, this.rings.length, Math.min(256, this.blockRows) + DENSE_HISTORY, this.ringLevels);
+      r = new SnapshotRing(row.symbol, this.rings.length, Math.min(256, this.blockRows) + DENSE_HISTORY, this.depth.tensorLevels);
       this.rings.push(r);
       this.symbols.push(row.symbol);
       this.done.push(0);
@@ -187,7 +186,7 @@ export class DenseStream implements RowSink {
   private takeBatch(B: number, T: number): SnapshotBatch {
     const key = `${B}x${T}`;
     const free = this.pool.get(key);
-    const b = free?.pop() ?? new SnapshotBatch({ windows: B, rows: T, levels: this.ringLevels });
+    const b = free?.pop() ?? new SnapshotBatch({ windows: B, rows: T, levels: this.depth.tensorLevels });
     return b.clear();
   }
 

@@ -106,11 +106,6 @@ export class FeatureEngine implements RowSink {
     this.current = this.newBlock();
   }
 
-  /** Levels a BookRow must carry for these options (imb_10 needs 10 even when L is smaller). */
-  static rowLevels(opts: Pick<FeatureOptions, 'levels'>): number {
-    return Math.max(opts.levels, 10);
-  }
-
   /**
    * A symbol's VPIN and bar-measure state machines (after its first row), for consumers that report
    * these measures beside the features (the analytics) without running a second copy.

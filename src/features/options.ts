@@ -1,3 +1,5 @@
+import { DEFAULT_LEVELS } from '../model/depth.ts';
+
 /** Parameters of the feature computation (FEATURES.md), with their defaults and checks. */
 export interface FeatureOptions {
   /** L: levels for depth_* and slope_* (imb_5 / imb_10 always use 5 and 10 levels where the source has them). */
@@ -27,7 +29,7 @@ export interface FeatureOptions {
 }
 
 export const DEFAULT_FEATURE_OPTIONS: Omit<FeatureOptions, 'vpinBucket'> = {
-  levels: 10,
+  levels: DEFAULT_LEVELS,
   vpinBuckets: 50,
   barMs: 1000,
   barWindow: 300,

@@ -15,6 +15,7 @@ import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../core/time.ts';
 import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
 import { featuresCompute } from '../compute/features-hook.ts';
+import { resolveDepth } from '../model/depth.ts';
 
 export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
   /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
@@ -101,11 +102,12 @@ export async function runFeatures(
   }
   const fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
   const source = await openSource(spec, { policy });
-  const compute = await featuresCompute(opts.compute ?? 'cpu', { levels: fo.levels, blockRows: fo.blockRows });
+  const depth = resolveDepth(fo.levels);
+  const compute = await featuresCompute(opts.compute ?? 'cpu', { depth, blockRows: fo.blockRows });
   const sink = compute.sink(makeSink(outputColumns(fo.horizons), source.timeBase));
   const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s));
   const builder = new BookBuilder({
-    levels: FeatureEngine.rowLevels(fo),
+    levels: depth.rowLevels,
     sink: compute.rows(engine),
     symbols: symbolFilter,
     policy,

@@ -11,6 +11,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMPUTE_SPEC_HELP, parseComputeSpec, type ComputeSpec } from '../compute/backend.ts';
 import { AMZN, GOOG, USDM } from '../sources/samples.ts';
+import { DEFAULT_LEVELS, resolveDepth, type Depth } from '../model/depth.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -152,6 +153,11 @@ export interface ServerConfig {
   security: SecurityConfig;
   features: FeaturesConfig;
   models: ModelsConfig;
+  /**
+   * Resolved by loadServerConfig from `features.levels` and `feed.bookLevels` once every layer is
+   * applied; the pipeline and the kernels read this, so change those two and resolve again.
+   */
+  depth: Depth;
 }
 
 export const DEFAULT_REPLAY_SPECS = [USDM, GOOG, AMZN];
@@ -160,7 +166,7 @@ export const DEFAULT_REPLAY_SPECS = [USDM, GOOG, AMZN];
 export const DEFAULT_MODEL_SYMBOLS: Record<string, string[]> = { '*': ['GOOG', 'AMZN'] };
 
 export function defaultConfig(): ServerConfig {
-  return {
+  const cfg: Omit<ServerConfig, 'depth'> = {
     host: '127.0.0.1',
     port: 8080,
     speed: 1,
@@ -189,9 +195,10 @@ export function defaultConfig(): ServerConfig {
       authFailureWindowMs: 60_000,
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
-    features: { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu' },
+    features: { levels: DEFAULT_LEVELS, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu' },
     models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'auto' },
   };
+  return { ...cfg, depth: resolveDepth(cfg.features.levels, { bookLevels: cfg.feed.bookLevels }) };
 }
 
 /** Flag-level overrides (the serve command fills these from its flags). */
@@ -466,6 +473,7 @@ export function loadServerConfig(opts: LoadOptions = {}): ServerConfig {
     if (Object.keys(cfg.models.symbols).length === 0) cfg.models.symbols = { ...DEFAULT_MODEL_SYMBOLS };
   }
   checkSecurity(cfg);
+  cfg.depth = resolveDepth(cfg.features.levels, { bookLevels: cfg.feed.bookLevels });
   return cfg;
 }
 

@@ -15,6 +15,7 @@ import type { BookRow, RowSink } from '../book/row.ts';
 import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
+import type { Depth } from '../model/depth.ts';
 import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import { TimeBase, TimeBaseRef } from '../core/time.ts';
@@ -70,7 +71,7 @@ export class SourceHandle implements MarketSink {
       for (const k of Object.keys(t) as (keyof SymbolCounters)[]) this.past[k] += t[k];
     }
     this.builder = new BookBuilder({
-      levels: this.pipeline.rowLevels,
+      levels: this.pipeline.depth.rowLevels,
       sink: this.pipeline,
       policy: this.policy,
       sourceName: this.name,
@@ -203,7 +204,7 @@ export interface LivePlugins {
 export class LivePipeline implements RowSink {
   readonly timeBase: TimeBaseRef;
   readonly tb: TimeBase;
-  readonly rowLevels: number;
+  readonly depth: Depth;
   readonly eventsIn;
   private readonly engine: FeatureEngine;
   private readonly feeds = new Map<string, SymbolFeed>();
@@ -236,8 +237,9 @@ export class LivePipeline implements RowSink {
     this.tb = TimeBase.ofEpochMs(Date.now());
     this.timeBase = new TimeBaseRef(this.tb);
     this.vpinBySymbol = { ...cfg.features.vpinBucketBySymbol };
+    this.depth = cfg.depth;
     const fo = featureOptions({
-      levels: cfg.features.levels,
+      levels: this.depth.levels,
       vpinBucket: typeof cfg.features.vpinBucket === 'number' ? cfg.features.vpinBucket : 1,
       vpinBucketBySymbol: this.vpinBySymbol,
       vpinBuckets: cfg.features.vpinBuckets,
@@ -247,7 +249,6 @@ export class LivePipeline implements RowSink {
       settleMs: 0,
       blockRows: 1,
     });
-    this.rowLevels = Math.max(FeatureEngine.rowLevels(fo), cfg.feed.bookLevels);
     this.engine = new FeatureEngine(fo, this.timeBase, (b, s) => this.onFeatures(b, s));
     const books = {
       book: (sym: string) => this.feeds.get(sym)?.owner.builder.book(sym),

@@ -96,7 +96,7 @@ export function analyticsProducer(engine: AnalyticsEngine): AlertProducer {
 export const analyticsAlerts: AlertProducerFactory = (ctx) => analyticsProducer(liveAnalytics(ctx));
 
 export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
-  const compute = await liveCompute(cfg.features.compute, cfg.features.levels);
+  const compute = await liveCompute(cfg.features.compute, cfg.depth);
   const health: HealthSection[] = [computeHealth(compute)];
   // Start the probe now so the first /healthz does not wait for it.
   void health[0]!.health();

@@ -9,6 +9,7 @@ import { captureDense, compareDense, FLOAT32_TOLERANCE, FLOAT64_TOLERANCE, type 
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import type { DenseBackend } from '../../src/compute/backend.ts';
 import { LiveDense } from '../../src/compute/live-dense.ts';
+import { DEFAULT_DEPTH } from '../../src/model/depth.ts';
 import { GOOG, USDM, SPOT, AMZN_ZIP } from './real-rows.ts';
 
 const SOURCES: [string, string, number][] = [
@@ -25,7 +26,7 @@ beforeAll(async () => {
   ({ backends } = await availableBackends());
   for (const [name, spec, maxRows] of SOURCES) {
     // The server's path too: each row's dense columns by the kernels over its last 51 rows.
-    const live = backends.filter((b) => b.sync && b.name !== 'cpu').map((b) => new LiveDense(b, 10));
+    const live = backends.filter((b) => b.sync && b.name !== 'cpu').map((b) => new LiveDense(b, DEFAULT_DEPTH));
     captures.set(name, await captureDense(spec, backends, { maxRows, live }));
   }
 });

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { FeatureEngine } from '../../src/features/engine.ts';
 import { featureOptions, type FeatureOptions } from '../../src/features/options.ts';
+import { resolveDepth } from '../../src/model/depth.ts';
 import { FeatureBlock } from '../../src/features/columns.ts';
 import { BookRow } from '../../src/book/row.ts';
 import { TimeBase, TimeBaseRef } from '../../src/core/time.ts';
@@ -20,7 +21,7 @@ function run(rows: SynthRow[], o: Partial<FeatureOptions> = {}) {
   const engine = new FeatureEngine(opts, new TimeBaseRef(new TimeBase(0n)), (b: FeatureBlock) => {
     b.columns.forEach((c, i) => (out[c] ??= []).push(...b.values[i]!.subarray(0, b.n)));
   });
-  const row = new BookRow(FeatureEngine.rowLevels(opts));
+  const row = new BookRow(resolveDepth(opts.levels).rowLevels);
   for (const r of rows) {
     row.symbol = 'X';
     row.ts = r.t * 1e6;

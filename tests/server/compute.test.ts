@@ -11,6 +11,7 @@ import { IngestClient } from '../../src/client/ingest-client.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import { BackendUnavailable } from '../../src/compute/backend.ts';
 import { liveCompute } from '../../src/compute/live-dense.ts';
+import { DEFAULT_DEPTH } from '../../src/model/depth.ts';
 import { COL } from '../../src/features/columns.ts';
 import { ConfigError, loadServerConfig } from '../../src/server/config.ts';
 import type { RunningServer } from '../../src/server/server.ts';
@@ -78,7 +79,7 @@ describe('serve --compute', () => {
   });
 
   it('auto measures the kernels at the live shape and keeps the engine, saying why', async () => {
-    const c = await liveCompute('auto', 10);
+    const c = await liveCompute('auto', DEFAULT_DEPTH);
     expect(c.dense).toBeUndefined();
     expect(c.info.backend).toBe('cpu');
     expect(c.info.reason).toMatch(/would only add time to every row: the fastest here, gpujs:\w+, measured on 1x\(50\+1\)x10 batches/);
@@ -91,6 +92,6 @@ describe('serve --compute', () => {
     expect(() => loadServerConfig({ env: {}, overrides: { noReplay: true, compute: 'gpu' } })).toThrow('flags: --compute: expected auto | cpu | gpujs | gpujs:<');
     expect(() => loadServerConfig({ env: { FLOWCAST_COMPUTE: 'tpu' } })).toThrow('environment: FLOWCAST_COMPUTE: expected auto');
     // WebGPU: absent here (Dawn cannot load), asynchronous where present: never on the live path.
-    await expect(liveCompute('gpujs:webgpu', 10)).rejects.toBeInstanceOf(BackendUnavailable);
+    await expect(liveCompute('gpujs:webgpu', DEFAULT_DEPTH)).rejects.toBeInstanceOf(BackendUnavailable);
   });
 });
