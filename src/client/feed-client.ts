@@ -28,7 +28,12 @@ export interface FeedClientOptions {
   headers?: Record<string, string>;
   /** Send the key in the query string instead of the Authorization header. */
   keyInQuery?: boolean;
-  /** ms to wait for the hello frame. */
+  /**
+   * A limit in ms on connecting (handshake and hello), for a peer that may never answer at all.
+   * None by default: without it the wait ends on the connection's own events (the hello, a refusal,
+   * a close, or the server answering a ping without having sent a hello), however loaded either
+   * machine is.
+   */
   timeoutMs?: number;
   /** Reopen a dropped connection (not one closed by `close()`), with exponential backoff. */
   reconnect?: boolean | { initialMs?: number; maxMs?: number };
@@ -120,7 +125,16 @@ export class FeedClient {
     if (o.key && !o.keyInQuery) headers['authorization'] = `Bearer ${o.key}`;
     return new Promise<void>((resolve, reject) => {
       let helloSeen = false;
-      const timer = setTimeout(() => reject(new Error(`no hello from ${o.url} within ${o.timeoutMs ?? 5000} ms`)), o.timeoutMs ?? 5000);
+      let failed = false;
+      let terminate = (): void => {};
+      const fail = (e: Error): void => {
+        if (helloSeen || failed) return;
+        failed = true;
+        clearTimeout(timer);
+        reject(e);
+        terminate();
+      };
+      const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => fail(new Error(`no hello from ${o.url} within ${o.timeoutMs} ms`)), o.timeoutMs);
       const onFrame = (f: ServerFrame): void => {
         if (!helloSeen && f.t === 'hello') {
           helloSeen = true;
@@ -137,8 +151,13 @@ export class FeedClient {
           p.reject(new Error(`connection closed (${code} ${reason})`));
         }
         this.pending.clear();
-        if (!helloSeen) reject(new Error(`connection closed before hello (${code} ${reason})`));
-        if (helloSeen && o.reconnect && !this.userClosed) {
+        if (!helloSeen) {
+          // Only a failed attempt: connect() rejects, or the reconnect loop tries again; the client
+          // itself has not closed.
+          fail(new Error(`connection closed before hello (${code} ${reason})`));
+          return;
+        }
+        if (o.reconnect && !this.userClosed) {
           for (const h of this.handlers.disconnect) h({ code, reason });
           this.scheduleReconnect(0);
           return;
@@ -150,20 +169,18 @@ export class FeedClient {
       void import('ws').then(({ default: WS }) => {
         const ws = new WS(u.toString(), { headers, perMessageDeflate: false });
         this.sock = ws;
+        terminate = () => ws.terminate();
         ws.on('unexpected-response', (_req, res) => {
           let body = '';
           res.on('data', (d: Buffer) => { body += d.toString(); });
-          res.on('end', () => {
-            clearTimeout(timer);
-            reject(new ConnectError(res.statusCode ?? 0, `${res.statusCode} ${body.trim()}`));
-          });
+          res.on('end', () => fail(new ConnectError(res.statusCode ?? 0, `${res.statusCode} ${body.trim()}`)));
         });
-        ws.on('error', (e) => {
-          if (!helloSeen) {
-            clearTimeout(timer);
-            reject(e);
-          }
-        });
+        ws.on('error', (e) => fail(e));
+        // The server sends its hello from its open handler, before it reads anything, and one
+        // connection's frames arrive in order: a pong with no hello before it is a peer that is
+        // not a flowcast feed. This ends the wait without guessing how long a busy server takes.
+        ws.on('open', () => ws.ping());
+        ws.on('pong', () => fail(new Error(`${o.url} answered a ping but sent no hello: not a flowcast feed`)));
         ws.on('message', (data: Buffer, isBinary: boolean) => {
           let f: ServerFrame;
           try {
@@ -174,7 +191,7 @@ export class FeedClient {
           onFrame(f);
         });
         ws.on('close', (code: number, reason: Buffer) => onClose(code, reason.toString()));
-      }, reject);
+      }, (e: Error) => fail(e));
     });
   }
 
