@@ -9,15 +9,9 @@
  *   await p.flush();
  */
 import type WebSocketType from 'ws';
-import type { AckFrame, ErrorFrame, ServerFrame } from '../protocol/frames.ts';
+import type { AckFrame, ErrorFrame, IngestMessage, ServerFrame } from '../protocol/frames.ts';
 import { decodeMessage, encodeClientMsgpack } from '../protocol/codec.ts';
 import { ConnectError } from './feed-client.ts';
-
-export type Levels = [number, number][] | number[] | Float64Array;
-
-export type IngestMessage =
-  | { t: 'snapshot' | 'delta'; sym: string; ts?: number; seq?: number; bids?: Levels; asks?: Levels; depth?: number }
-  | { t: 'trade'; sym: string; ts?: number; px: number; sz: number; side?: 'buy' | 'sell'; id?: number };
 
 export interface IngestClientOptions {
   url: string;

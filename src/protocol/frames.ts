@@ -166,6 +166,16 @@ export type Request =
   | { op: 'ping'; id?: number | string }
   | { op: 'topics'; id?: number | string };
 
+// ---- ingest, producer -> server ----
+
+/** One side of a book: [[price, size], ...], a flat [price, size, ...] or (msgpackr) a Float64Array of pairs. */
+export type Levels = [number, number][] | number[] | Float64Array;
+
+/** What a producer sends on /ingest, one or an array per frame (a `flush` asks for an `ack`). */
+export type IngestMessage =
+  | { t: 'snapshot' | 'delta'; sym: string; ts?: number; seq?: number; bids?: Levels; asks?: Levels; depth?: number }
+  | { t: 'trade'; sym: string; ts?: number; px: number; sz: number; side?: 'buy' | 'sell'; id?: number };
+
 export class RequestError extends Error {
   constructor(readonly code: ErrorCode, message: string, readonly id?: number | string, readonly topics?: string[]) {
     super(message);

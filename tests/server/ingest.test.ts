@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from '../../src/client/feed-client.ts';
-import { IngestClient, type IngestMessage } from '../../src/client/ingest-client.ts';
+import { IngestClient } from '../../src/client/ingest-client.ts';
+import type { IngestMessage } from '../../src/protocol/frames.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import { FeatureEngine } from '../../src/features/engine.ts';
