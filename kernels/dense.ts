@@ -21,6 +21,7 @@
  * levels per side; `src/compute/finish.ts` turns those into NaN on the host.
  */
 import type { IKernelFunctionThis } from 'gpu.js';
+import { DENSE_COLUMNS } from '../src/features/columns.ts';
 
 /** Rows of history each window needs ahead of its output rows (ofi_h50 over ofi_1, which needs the previous row). */
 export const DENSE_HISTORY = 50;
@@ -42,12 +43,11 @@ export interface DenseConstants {
   N: number;
 }
 
-/** Output columns of `denseFeatures`, in order: the spec's DENSE_COLUMNS, then `flags`. */
-export const KERNEL_COLUMNS = [
-  'mid', 'spread', 'spread_bps', 'wmid', 'imb_1', 'imb_5', 'imb_10', 'depth_bid', 'depth_ask',
-  'slope_bid', 'slope_ask', 'ofi_1', 'ofi_2', 'ofi_3', 'ofi_4', 'ofi_5', 'ret_1', 'ofi_h10', 'ofi_h25', 'ofi_h50',
-  'flags',
-] as const;
+/**
+ * Output columns of `denseFeatures`, in order: the registry's columns by kernelIndex
+ * (src/features/columns.ts), then `flags`. Its branches on `c` below are written for those indices.
+ */
+export const KERNEL_COLUMNS: readonly string[] = [...DENSE_COLUMNS, 'flags'];
 
 /** Bits of the `flags` column. */
 export const FLAG_TWO_SIDED = 1;

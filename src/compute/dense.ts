@@ -3,18 +3,13 @@
  * and the one place that turns it into spec values: relative mids back to absolute prices
  * (float64), and the `flags` column into the spec's NaNs.
  */
-import { DENSE_COLUMNS } from '../features/columns.ts';
+import { DENSE_COLUMNS, columnSpec, type ColumnUnit, type DenseColumn } from '../features/columns.ts';
 import {
   KERNEL_COLUMNS, FLAG_TWO_SIDED, FLAG_PREV_TWO_SIDED, FLAG_BID_2_LEVELS, FLAG_ASK_2_LEVELS,
 } from '../../kernels/dense.ts';
 import type { SnapshotBatch } from '../snapshots/batch.ts';
 
-export { DENSE_COLUMNS };
-export type DenseColumn = (typeof DENSE_COLUMNS)[number];
-
-if (DENSE_COLUMNS.some((c, i) => KERNEL_COLUMNS[i] !== c) || KERNEL_COLUMNS.length !== DENSE_COLUMNS.length + 1) {
-  throw new Error('kernels/dense.ts KERNEL_COLUMNS must be DENSE_COLUMNS followed by flags');
-}
+export { DENSE_COLUMNS, type DenseColumn };
 
 const NC = KERNEL_COLUMNS.length;
 const FLAGS = NC - 1;
@@ -32,14 +27,17 @@ const enum Unit {
   /** Size per price: v * priceScale / sizeScale. */
   SizePerPrice,
 }
-const UNIT: Record<DenseColumn, Unit> = {
-  mid: Unit.Price, spread: Unit.PriceDiff, spread_bps: Unit.None, wmid: Unit.Price,
-  imb_1: Unit.None, imb_5: Unit.None, imb_10: Unit.None, depth_bid: Unit.Size, depth_ask: Unit.Size,
-  slope_bid: Unit.SizePerPrice, slope_ask: Unit.SizePerPrice,
-  ofi_1: Unit.Size, ofi_2: Unit.Size, ofi_3: Unit.Size, ofi_4: Unit.Size, ofi_5: Unit.Size,
-  ret_1: Unit.None, ofi_h10: Unit.Size, ofi_h25: Unit.Size, ofi_h50: Unit.Size,
+/** By the registry's unit of each column; a unit not here has no scaling rule yet, so no kernel may compute it. */
+const SCALE: Partial<Record<ColumnUnit, Unit>> = {
+  price: Unit.Price, priceDiff: Unit.PriceDiff, size: Unit.Size, sizePerPrice: Unit.SizePerPrice,
+  bps: Unit.None, imbalance: Unit.None, fraction: Unit.None, logReturn: Unit.None,
 };
-const UNITS = DENSE_COLUMNS.map((c) => UNIT[c]);
+const UNITS = DENSE_COLUMNS.map((c) => {
+  const unit = columnSpec(c)!.unit;
+  const u = SCALE[unit];
+  if (u === undefined) throw new Error(`src/compute/dense.ts: no host scaling for kernel column ${c} (unit ${unit})`);
+  return u;
+});
 
 const SLOPE_BID = DENSE_COLUMNS.indexOf('slope_bid');
 const SLOPE_ASK = DENSE_COLUMNS.indexOf('slope_ask');

@@ -1,32 +1,127 @@
 /**
- * The feature columns of spec/FEATURES.md v1, in output order after `ts_ns`, `symbol`, `row`.
- * Label columns (`label_<k>`) follow when labels are requested.
+ * The column registry: every feature column of spec/FEATURES.md v1 is one entry, in output order
+ * after `ts_ns`, `symbol`, `row` (label columns `label_<k>` follow when labels are requested).
+ * Every other column list derives from it: FEATURE_COLUMNS, the kernels' DENSE_COLUMNS and their
+ * indices, the host's unit scaling of kernel output (src/compute/dense.ts), the default model
+ * inputs and their transforms (src/training/dataset.ts).
  */
+import type { ColumnTransform } from '../inference/manifest.ts';
+
 export const FEATURE_SPEC_VERSION = 1;
 
-export const FEATURE_COLUMNS = [
-  'mid', 'spread', 'spread_bps', 'wmid',
-  'imb_1', 'imb_5', 'imb_10',
-  'depth_bid', 'depth_ask', 'slope_bid', 'slope_ask',
-  'ofi_1', 'ofi_2', 'ofi_3', 'ofi_4', 'ofi_5',
-  'ofi_h10', 'ofi_h25', 'ofi_h50',
-  'ret_1', 'rv_h100',
-  'trade_vol', 'trade_signed_vol', 'tfi_h50',
-  'vpin', 'kyle_lambda', 'hasbrouck_lambda', 'amihud',
-] as const;
-export type FeatureColumn = (typeof FEATURE_COLUMNS)[number];
+/** The computation a column belongs to (the state it needs). */
+export type ColumnFamily = 'shape' | 'ofi' | 'returns' | 'flow' | 'vpin' | 'bars';
+
+/**
+ * What a value measures. The kernels work in window units (ticks and lots from a reference,
+ * src/snapshots/batch.ts), so for a kernel column this also says how its output scales back.
+ */
+export type ColumnUnit =
+  | 'price' | 'priceDiff' | 'bps' | 'imbalance' | 'fraction' | 'size' | 'sizePerPrice'
+  | 'logReturn' | 'pricePerSignedSize' | 'logReturnPerSqrtValue' | 'logReturnPerValue';
+
+/** How docs/features.md states each unit; units with the same text share a row. */
+export const UNIT_TEXT: Record<ColumnUnit, string> = {
+  price: 'instrument currency (LOBSTER: USD = integer / 10,000)',
+  priceDiff: 'instrument currency (LOBSTER: USD = integer / 10,000)',
+  bps: 'basis points of mid',
+  imbalance: 'dimensionless, in [-1, 1]',
+  fraction: 'dimensionless, in [0, 1]',
+  size: "the source's size unit (shares, BTC, contracts)",
+  sizePerPrice: 'size per unit of price distance',
+  logReturn: 'natural-log return (not annualised)',
+  pricePerSignedSize: 'price per unit of signed size per bar',
+  logReturnPerSqrtValue: 'log-return per unit of signed sqrt(dollar volume)',
+  logReturnPerValue: 'log-return per unit of traded value (currency)',
+};
+
+export interface ColumnSpec {
+  readonly name: string;
+  readonly family: ColumnFamily;
+  readonly unit: ColumnUnit;
+  /** The output column of kernels/dense.ts `denseFeatures` that computes it; absent where only the float64 engine does. */
+  readonly kernelIndex?: number;
+  /** Applied before the z-score when a model reads the column. */
+  readonly modelTransform: ColumnTransform;
+  /**
+   * Among the default model inputs: stationary, scale-free or log-compressed. Price levels are
+   * left out (not stationary, symbol specific), and so are the bar measures (NaN for their first
+   * W bars, symbol-specific units).
+   */
+  readonly defaultInput: boolean;
+}
+
+export const COLUMN_REGISTRY = [
+  { name: 'mid', family: 'shape', unit: 'price', kernelIndex: 0, modelTransform: 'none', defaultInput: false },
+  { name: 'spread', family: 'shape', unit: 'priceDiff', kernelIndex: 1, modelTransform: 'none', defaultInput: false },
+  { name: 'spread_bps', family: 'shape', unit: 'bps', kernelIndex: 2, modelTransform: 'none', defaultInput: true },
+  { name: 'wmid', family: 'shape', unit: 'price', kernelIndex: 3, modelTransform: 'none', defaultInput: false },
+  { name: 'imb_1', family: 'shape', unit: 'imbalance', kernelIndex: 4, modelTransform: 'none', defaultInput: true },
+  { name: 'imb_5', family: 'shape', unit: 'imbalance', kernelIndex: 5, modelTransform: 'none', defaultInput: true },
+  { name: 'imb_10', family: 'shape', unit: 'imbalance', kernelIndex: 6, modelTransform: 'none', defaultInput: true },
+  { name: 'depth_bid', family: 'shape', unit: 'size', kernelIndex: 7, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'depth_ask', family: 'shape', unit: 'size', kernelIndex: 8, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'slope_bid', family: 'shape', unit: 'sizePerPrice', kernelIndex: 9, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'slope_ask', family: 'shape', unit: 'sizePerPrice', kernelIndex: 10, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_1', family: 'ofi', unit: 'size', kernelIndex: 11, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_2', family: 'ofi', unit: 'size', kernelIndex: 12, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_3', family: 'ofi', unit: 'size', kernelIndex: 13, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_4', family: 'ofi', unit: 'size', kernelIndex: 14, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_5', family: 'ofi', unit: 'size', kernelIndex: 15, modelTransform: 'slog1p', defaultInput: true },
+  // The kernel writes ret_1 before the rolling sums (index 16); the spec's order is kept here.
+  { name: 'ofi_h10', family: 'ofi', unit: 'size', kernelIndex: 17, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_h25', family: 'ofi', unit: 'size', kernelIndex: 18, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ofi_h50', family: 'ofi', unit: 'size', kernelIndex: 19, modelTransform: 'slog1p', defaultInput: true },
+  { name: 'ret_1', family: 'returns', unit: 'logReturn', kernelIndex: 16, modelTransform: 'none', defaultInput: true },
+  { name: 'rv_h100', family: 'returns', unit: 'logReturn', modelTransform: 'none', defaultInput: true },
+  { name: 'trade_vol', family: 'flow', unit: 'size', modelTransform: 'slog1p', defaultInput: true },
+  { name: 'trade_signed_vol', family: 'flow', unit: 'size', modelTransform: 'slog1p', defaultInput: true },
+  { name: 'tfi_h50', family: 'flow', unit: 'imbalance', modelTransform: 'none', defaultInput: true },
+  { name: 'vpin', family: 'vpin', unit: 'fraction', modelTransform: 'none', defaultInput: true },
+  { name: 'kyle_lambda', family: 'bars', unit: 'pricePerSignedSize', modelTransform: 'none', defaultInput: false },
+  { name: 'hasbrouck_lambda', family: 'bars', unit: 'logReturnPerSqrtValue', modelTransform: 'none', defaultInput: false },
+  { name: 'amihud', family: 'bars', unit: 'logReturnPerValue', modelTransform: 'none', defaultInput: false },
+] as const satisfies readonly ColumnSpec[];
+
+type Entry = (typeof COLUMN_REGISTRY)[number];
+export type FeatureColumn = Entry['name'];
+/** A column the kernels compute. */
+export type DenseColumn = Extract<Entry, { kernelIndex: number }>['name'];
+
+/** The registry entries, each typed as the general ColumnSpec (the literal types lack optional fields). */
+export const COLUMNS: readonly ColumnSpec[] = COLUMN_REGISTRY;
+
+export const FEATURE_COLUMNS: readonly FeatureColumn[] = COLUMN_REGISTRY.map((c) => c.name);
 
 /** Column index by name, for code that reads a block by name. */
 export const COL = Object.fromEntries(FEATURE_COLUMNS.map((c, i) => [c, i])) as Record<FeatureColumn, number>;
 
-/** The dense per-row columns (from the book alone, plus the previous row); the GPU kernels compute these. */
-export const DENSE_COLUMNS = [
-  'mid', 'spread', 'spread_bps', 'wmid', 'imb_1', 'imb_5', 'imb_10', 'depth_bid', 'depth_ask',
-  'slope_bid', 'slope_ask', 'ofi_1', 'ofi_2', 'ofi_3', 'ofi_4', 'ofi_5', 'ret_1', 'ofi_h10', 'ofi_h25', 'ofi_h50',
-] as const satisfies readonly FeatureColumn[];
+const byName = new Map<string, ColumnSpec>(COLUMNS.map((c) => [c.name, c]));
+if (byName.size !== COLUMNS.length) throw new Error('column registry: a column name appears twice');
+
+/** The registry entry of a feature column; undefined for any other name. */
+export function columnSpec(name: string): ColumnSpec | undefined {
+  return byName.get(name);
+}
+
+/** The dense per-row columns (from the book alone, plus the previous row) in kernel output order. */
+export const DENSE_COLUMNS: readonly DenseColumn[] = COLUMNS
+  .filter((c) => c.kernelIndex !== undefined)
+  .sort((a, b) => a.kernelIndex! - b.kernelIndex!)
+  .map((c) => c.name as DenseColumn);
+
+// A gap or a repeat would shift every later kernel column onto the wrong name.
+DENSE_COLUMNS.forEach((c, i) => {
+  if (byName.get(c)!.kernelIndex !== i) throw new Error(`column registry: kernel indices must be 0..${DENSE_COLUMNS.length - 1}, each once (at ${i}: ${c})`);
+});
 
 /** Where each DENSE_COLUMNS entry sits among FEATURE_COLUMNS. */
 export const DENSE_INDEX: readonly number[] = DENSE_COLUMNS.map((c) => COL[c]);
+
+/** The columns models read unless told otherwise, in FEATURE_COLUMNS order, with their transforms. */
+export const DEFAULT_INPUTS: readonly { readonly name: FeatureColumn; readonly transform: ColumnTransform }[] = COLUMN_REGISTRY
+  .filter((c) => c.defaultInput)
+  .map((c) => ({ name: c.name, transform: c.modelTransform }));
 
 export function labelColumn(k: number): string {
   return `label_${k}`;

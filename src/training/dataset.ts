@@ -13,7 +13,7 @@
  */
 import { InputTransform } from '../inference/normalize.ts';
 import { MANIFEST_SCHEMA, type ColumnTransform, type ModelManifest, type Normalization } from '../inference/manifest.ts';
-import { FEATURE_SPEC_VERSION, labelColumn } from '../features/columns.ts';
+import { FEATURE_SPEC_VERSION, DEFAULT_INPUTS, columnSpec, labelColumn } from '../features/columns.ts';
 import { column, type FeatureData } from './features-file.ts';
 import { classIndex, computeLabels } from './labels.ts';
 import { DEFAULT_FEATURE_OPTIONS } from '../features/options.ts';
@@ -21,37 +21,15 @@ import { DEFAULT_FEATURE_OPTIONS } from '../features/options.ts';
 /** The label models predict unless told otherwise: FEATURES.md `label_50` at the features' default alpha. */
 export const DEFAULT_LABEL = { horizon: 50, alpha: DEFAULT_FEATURE_OPTIONS.alpha } as const;
 
-/** The default model inputs: stationary, scale-free or log-compressed columns (no price levels). */
-export const DEFAULT_INPUTS: { name: string; transform: ColumnTransform }[] = [
-  { name: 'spread_bps', transform: 'none' },
-  { name: 'imb_1', transform: 'none' },
-  { name: 'imb_5', transform: 'none' },
-  { name: 'imb_10', transform: 'none' },
-  { name: 'depth_bid', transform: 'slog1p' },
-  { name: 'depth_ask', transform: 'slog1p' },
-  { name: 'slope_bid', transform: 'slog1p' },
-  { name: 'slope_ask', transform: 'slog1p' },
-  { name: 'ofi_1', transform: 'slog1p' },
-  { name: 'ofi_2', transform: 'slog1p' },
-  { name: 'ofi_3', transform: 'slog1p' },
-  { name: 'ofi_4', transform: 'slog1p' },
-  { name: 'ofi_5', transform: 'slog1p' },
-  { name: 'ofi_h10', transform: 'slog1p' },
-  { name: 'ofi_h25', transform: 'slog1p' },
-  { name: 'ofi_h50', transform: 'slog1p' },
-  { name: 'ret_1', transform: 'none' },
-  { name: 'rv_h100', transform: 'none' },
-  { name: 'trade_vol', transform: 'slog1p' },
-  { name: 'trade_signed_vol', transform: 'slog1p' },
-  { name: 'tfi_h50', transform: 'none' },
-  { name: 'vpin', transform: 'none' },
-];
+/** The default model inputs: the registry's (src/features/columns.ts). */
+export { DEFAULT_INPUTS };
 
 /** The OFI family: inputs of the logistic-regression baseline. */
-export const OFI_INPUTS = DEFAULT_INPUTS.filter((c) => c.name.startsWith('ofi_'));
+export const OFI_INPUTS = DEFAULT_INPUTS.filter((c) => columnSpec(c.name)!.family === 'ofi');
 
+/** The registry's transform of a feature column ('none' for any other name). */
 export function transformFor(name: string): ColumnTransform {
-  return DEFAULT_INPUTS.find((c) => c.name === name)?.transform ?? 'none';
+  return columnSpec(name)?.modelTransform ?? 'none';
 }
 
 export interface SplitFractions {

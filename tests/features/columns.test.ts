@@ -1,0 +1,63 @@
+/**
+ * The column registry (src/features/columns.ts) is the one place a column is declared: the lists
+ * the engine, the kernels, the host scaling and training use are its projections, and the shipped
+ * models read what it says. Whether each kernel index names what the kernel computes is checked by
+ * tests/compute/parity.test.ts (column by column against the engine).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  COL, COLUMNS, DEFAULT_INPUTS, DENSE_COLUMNS, DENSE_INDEX, FEATURE_COLUMNS, UNIT_TEXT, columnSpec,
+} from '../../src/features/columns.ts';
+import { KERNEL_COLUMNS } from '../../kernels/dense.ts';
+import { OFI_INPUTS, transformFor } from '../../src/training/dataset.ts';
+import { parseManifest } from '../../src/inference/manifest.ts';
+
+describe('column registry', () => {
+  it('orders the output columns and names each once', () => {
+    expect(FEATURE_COLUMNS).toEqual(COLUMNS.map((c) => c.name));
+    expect(new Set(FEATURE_COLUMNS).size).toBe(FEATURE_COLUMNS.length);
+    FEATURE_COLUMNS.forEach((c, i) => expect([c, COL[c]]).toEqual([c, i]));
+    for (const c of COLUMNS) expect(UNIT_TEXT[c.unit], c.name).toBeTruthy();
+  });
+
+  it('gives the kernels their columns by kernel index, then flags', () => {
+    const withKernel = COLUMNS.filter((c) => c.kernelIndex !== undefined);
+    expect(DENSE_COLUMNS.length).toBe(withKernel.length);
+    DENSE_COLUMNS.forEach((c, i) => expect([c, columnSpec(c)!.kernelIndex]).toEqual([c, i]));
+    expect(KERNEL_COLUMNS).toEqual([...DENSE_COLUMNS, 'flags']);
+    DENSE_COLUMNS.forEach((c, i) => expect(FEATURE_COLUMNS[DENSE_INDEX[i]!]).toBe(c));
+    // The kernels read one row and the one before it; rolling windows other than ofi_h*, trades,
+    // VPIN and bars live in the engine only.
+    expect(new Set(withKernel.map((c) => c.family))).toEqual(new Set(['shape', 'ofi', 'returns']));
+  });
+
+  it('gives training its default inputs, their transforms and the OFI baseline inputs', () => {
+    expect(DEFAULT_INPUTS).toEqual(COLUMNS.filter((c) => c.defaultInput).map((c) => ({ name: c.name, transform: c.modelTransform })));
+    for (const c of COLUMNS) expect([c.name, transformFor(c.name)]).toEqual([c.name, c.modelTransform]);
+    expect(transformFor('label_50')).toBe('none');
+    expect(OFI_INPUTS.map((c) => c.name)).toEqual(COLUMNS.filter((c) => c.family === 'ofi').map((c) => c.name));
+    // Price levels are not stationary; the bar measures are NaN for their first W bars.
+    expect(DEFAULT_INPUTS.map((c) => c.name)).not.toContain('mid');
+    expect(DEFAULT_INPUTS.filter((c) => columnSpec(c.name)!.family === 'bars')).toEqual([]);
+  });
+
+  it('agrees with what the shipped models read', () => {
+    const dirs = readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory());
+    expect(dirs.length).toBeGreaterThan(0);
+    for (const d of dirs) {
+      const file = join('models', d.name, 'manifest.json');
+      const m = parseManifest(JSON.parse(readFileSync(file, 'utf8')), file);
+      const cmd = (m.training as { command: string }).command;
+      for (const c of m.input.columns) expect(columnSpec(c), `${file}: ${c}`).toBeDefined();
+      if (!/--columns\b/.test(cmd)) {
+        expect(m.input.columns, `${file} was trained on the default inputs ("${cmd}"): a change to the registry's defaultInput makes that command train on other columns; retrain the model or keep the defaults`)
+          .toEqual(DEFAULT_INPUTS.map((c) => c.name));
+      }
+      for (const s of m.normalization?.columns ?? []) {
+        expect([file, s.name, s.transform]).toEqual([file, s.name, columnSpec(s.name)!.modelTransform]);
+      }
+    }
+  });
+});
