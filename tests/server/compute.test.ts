@@ -82,7 +82,8 @@ describe('serve --compute', () => {
     const c = await liveCompute('auto', DEFAULT_DEPTH);
     expect(c.dense).toBeUndefined();
     expect(c.info.backend).toBe('cpu');
-    expect(c.info.reason).toMatch(/would only add time to every row: the fastest here, gpujs:\w+, measured on 1x\(50\+1\)x10 batches/);
+    // Which backend measures fastest depends on the machine and its load: plain JS often wins here.
+    expect(c.info.reason).toMatch(/would only add time to every row: the fastest here, (cpu|gpujs:\w+), measured on 1x\(50\+1\)x10 batches/);
     expect(Object.keys(c.info.measured ?? {})).toEqual(expect.arrayContaining(['cpu', 'gpujs:cpu', 'gpujs:webasm']));
     await c.dispose();
   });
