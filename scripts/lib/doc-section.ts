@@ -20,3 +20,12 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
   const line = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** The body of one marked section of a markdown text (undefined without its markers). */
+export function readDocSection(text: string, key: string): string | undefined {
+  const start = `<!-- ${key}:start -->`;
+  const end = `<!-- ${key}:end -->`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  return i >= 0 && j > i ? text.slice(i + start.length, j).trim() : undefined;
+}

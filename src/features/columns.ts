@@ -3,7 +3,8 @@
  * after `ts_ns`, `symbol`, `row` (label columns `label_<k>` follow when labels are requested).
  * Every other column list derives from it: FEATURE_COLUMNS, the kernels' DENSE_COLUMNS and their
  * indices, the host's unit scaling of kernel output (src/compute/dense.ts), the default model
- * inputs and their transforms (src/training/dataset.ts).
+ * inputs and their transforms (src/training/dataset.ts), and the units and registry tables of
+ * docs/features.md (scripts/columns-doc.ts).
  */
 import type { ColumnTransform } from '../inference/manifest.ts';
 

@@ -13,6 +13,8 @@ import {
 import { KERNEL_COLUMNS } from '../../kernels/dense.ts';
 import { OFI_INPUTS, transformFor } from '../../src/training/dataset.ts';
 import { parseManifest } from '../../src/inference/manifest.ts';
+import { COLUMNS_DOC, REGISTRY_SECTION, UNITS_SECTION, registryTable, unitsTable } from '../../scripts/columns-doc.ts';
+import { readDocSection } from '../../scripts/lib/doc-section.ts';
 
 describe('column registry', () => {
   it('orders the output columns and names each once', () => {
@@ -59,5 +61,14 @@ describe('column registry', () => {
         expect([file, s.name, s.transform]).toEqual([file, s.name, columnSpec(s.name)!.modelTransform]);
       }
     }
+  });
+
+  it('is what the units and registry tables of docs/features.md say', () => {
+    const doc = readFileSync(COLUMNS_DOC, 'utf8');
+    const stale = `${COLUMNS_DOC} differs from src/features/columns.ts: run \`npx tsx scripts/columns-doc.ts\``;
+    expect(readDocSection(doc, UNITS_SECTION), stale).toBe(unitsTable());
+    expect(readDocSection(doc, REGISTRY_SECTION), stale).toBe(registryTable());
+    // Every column appears in the units table, by name or by its prefix_* group.
+    for (const c of FEATURE_COLUMNS) expect(unitsTable(), c).toMatch(new RegExp(`\`(${c}|${c.split('_')[0]}_\\*)\``));
   });
 });
