@@ -13,6 +13,10 @@
  * Reused, not redefined: FEATURES.md `vpin` is the feature engine's VpinState and the bar measures
  * its BarImpactState, fed the same rows in the same order, so the values equal the feature columns
  * (with settle time 0: a live feed does not wait for late trades).
+ *
+ * The detectors are the registry's (detectors/registry.ts), each behind the one Detector interface
+ * (detectors/detector.ts): per event the engine writes a symbol's register once and calls the
+ * hooks its detectors have; alerts come back through the symbol's context (SymbolState.emit).
  */
 import { VpinState } from '../features/vpin.ts';
 import { BarImpactState } from '../features/bars.ts';
@@ -30,13 +34,13 @@ import { BvcVpinState } from './measures/bvc.ts';
 import { RollSpread } from './measures/roll.ts';
 import { ADVERSE, EFFECTIVE, REALISED, SpreadDecomposition } from './measures/spreads.ts';
 import { M, MEASURE_COLUMNS, type MeasuresSink } from './measures/columns.ts';
-import { LIQ_BEST_ASK, LIQ_BEST_BID, LIQ_NEAR_ASK, LIQ_NEAR_BID, LIQ_TOP_ASK, LIQ_TOP_BID, LIQ_TS, LiquidityMonitor } from './detectors/liquidity.ts';
-import { StuffingMonitor, UPD_ADD, UPD_CANCEL, UPD_EXEC } from './detectors/stuffing.ts';
-import { SpoofingMonitor } from './detectors/spoofing.ts';
-import { HiddenLiquidityMonitor } from './detectors/hidden.ts';
-import { WhaleMonitor } from './detectors/whale.ts';
-import { WashMonitor } from './detectors/wash.ts';
-import { R_ASK, R_BEST, R_BID, R_CUM, R_DISP, R_KEY, R_LEVEL, R_PX, R_SIDE, R_SIGN, R_SLOTS, R_SZ, R_THR, R_TS, r6, type DetectorContext } from './detectors/context.ts';
+import { DepthScratch, depthBoth, depthTopOnly, rowDepthTop, rowDepthWithin } from './measures/depth.ts';
+import { DETECTORS, type DetectorFactory } from './detectors/registry.ts';
+import type { Detector } from './detectors/detector.ts';
+import {
+  R_ASK, R_BEST, R_BID, R_CUM, R_DISP, R_FILLS, R_KEY, R_LAST, R_LEVEL, R_MID, R_NEAR_ASK, R_NEAR_BID, R_PX, R_SIDE, R_SIGN, R_SLOTS, R_SZ,
+  R_THR, R_TOP_ASK, R_TOP_BID, R_TS, r6, type DetectorContext,
+} from './detectors/context.ts';
 import { LatencyMonitor, type LatencyStats, type SymbolStreams } from './latency.ts';
 import type { MetricSample } from './metrics.ts';
 import { fmt } from './alerts.ts';
@@ -116,12 +120,15 @@ class SymbolState implements DetectorContext {
   pendSz = new Float64Array(16);
   /** Add sizes, for spoofing's "large". */
   readonly addSizes: RollingQuantiles;
-  readonly liquidity: LiquidityMonitor;
-  readonly stuffing: StuffingMonitor;
-  readonly spoofing: SpoofingMonitor;
-  readonly hidden: HiddenLiquidityMonitor;
-  readonly whale: WhaleMonitor;
-  readonly wash: WashMonitor;
+  /** The registry's detectors, and per hook those that have it (in registry order). */
+  readonly detectors: Detector[] = [];
+  readonly onAdd: Detector[] = [];
+  readonly onCancel: Detector[] = [];
+  readonly onExec: Detector[] = [];
+  readonly onPrint: Detector[] = [];
+  readonly onParentTrade: Detector[] = [];
+  readonly onBook: Detector[] = [];
+  readonly withMeasures: Detector[] = [];
   readonly scratch = [new DepthScratch(), new DepthScratch()];
   /** Depth near the mid: the band [nearLo, nearHi] around the reference mid of the last full count. */
   nearFresh = false;
@@ -156,12 +163,21 @@ class SymbolState implements DetectorContext {
     this.spreads = new SpreadDecomposition(m.horizonMs, m.spreadWindowMs);
     this.vpinHistory = new SlidingWindowQuantile(2000);
     this.addSizes = new RollingQuantiles(o.whale.window, [o.spoofing.largeQuantile], o.whale.refreshEvery);
-    this.liquidity = new LiquidityMonitor(o.liquidity, this);
-    this.stuffing = new StuffingMonitor(o.stuffing, this);
-    this.spoofing = new SpoofingMonitor(o.spoofing, this);
-    this.hidden = new HiddenLiquidityMonitor(o.hidden, this);
-    this.whale = new WhaleMonitor(o.whale, this);
-    this.wash = new WashMonitor(o.wash, this);
+    for (const make of Object.values(engine.registry)) {
+      const d = make(o, this);
+      this.detectors.push(d);
+      if (d.onAdd) this.onAdd.push(d);
+      if (d.onCancel) this.onCancel.push(d);
+      if (d.onExec) this.onExec.push(d);
+      if (d.onPrint) this.onPrint.push(d);
+      if (d.onParentTrade) this.onParentTrade.push(d);
+      if (d.onBook) this.onBook.push(d);
+      if (d.measures) this.withMeasures.push(d);
+    }
+  }
+
+  detected(kind: 'print' | 'refill', ts: number, side: number, price: number): void {
+    this.engine.detectionHook?.(this.symbol, kind, ts, side, price);
   }
 
   emit(ts: number, kind: AlertKind, severity: Severity, message: string, evidence: Evidence): void {
@@ -218,7 +234,8 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   private readonly values = new Float64Array(MEASURE_COLUMNS.length);
   private readonly everyNs: number;
   private readonly counts = { rows: 0, orders: 0, trades: 0, depthEvents: 0, quotes: 0 };
-  private detectionHook: DetectionHook | undefined;
+  /** Read by each symbol's detectors' context (SymbolState.detected). */
+  detectionHook: DetectionHook | undefined;
   private lastSymbol = '';
   private lastState: SymbolState | undefined;
   /** Arrival counter: which of a symbol's depth and quote streams spoke last. */
@@ -230,6 +247,8 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     private readonly out: AnalyticsOutputs = {},
     private readonly books?: BookView,
     private readonly spec?: SpecMeasureSource,
+    /** The detectors each symbol gets (tests add their own). */
+    readonly registry: Readonly<Record<string, DetectorFactory>> = DETECTORS,
   ) {
     this.options = analyticsOptions(options as DeepPartial<AnalyticsOptions>);
     this.everyNs = this.options.measures.everyMs * NS_PER_MS;
@@ -254,16 +273,16 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     return { symbols: this.symbols(), ...this.counts, alerts: this.alertCounts.total, alertsByKind: this.alertCounts.byKind() };
   }
 
-  /** Detector internals per symbol (validation, metrics): counts, and the stuffing baseline (updates/s). */
-  detectorState(symbol: string): { spoofEvents: number; hiddenPrints: number; refills: number; stalePrints: number; updateBaseline: number } | undefined {
+  /**
+   * Detector internals per symbol (validation, metrics), each detector's counters() together: spoofEvents,
+   * hiddenPrints, refills, stalePrints, updateBaseline (the stuffing baseline, updates/s).
+   */
+  detectorState(symbol: string): Record<string, number> | undefined {
     const s = this.byName.get(symbol);
-    return s && {
-      spoofEvents: s.spoofing.events,
-      hiddenPrints: s.hidden.detections,
-      refills: s.hidden.refills,
-      stalePrints: s.hidden.stale,
-      updateBaseline: s.stuffing.baselineRate(),
-    };
+    if (!s) return undefined;
+    const out: Record<string, number> = {};
+    for (const d of s.detectors) if (d.counters) Object.assign(out, d.counters());
+    return out;
   }
 
   /**
@@ -272,12 +291,6 @@ export class AnalyticsEngine implements MarketSink, RowSink {
    */
   onDetection(fn: DetectionHook): void {
     this.detectionHook = fn;
-    for (const s of this.byName.values()) this.hook(s);
-  }
-
-  private hook(s: SymbolState): void {
-    const fn = this.detectionHook;
-    s.hidden.onDetection = fn ? (kind, ts, side, price) => fn(s.symbol, kind, ts, side, price) : undefined;
   }
 
   private state(symbol: string): SymbolState {
@@ -288,7 +301,6 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       s = new SymbolState(this.byName.size, symbol, this.options, this, this.timeBase, this.spec !== undefined);
       s.latency = this.latency.streamsOf(symbol);
       this.byName.set(symbol, s);
-      if (this.detectionHook) this.hook(s);
     }
     this.lastSymbol = symbol;
     this.lastState = s;
@@ -398,6 +410,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     r[R_PX] = px;
     r[R_SZ] = sz;
     r[R_SIGN] = sign;
+    r[R_DISP] = NaN;
     if (sign !== 0) {
       const side = sign > 0 ? ASK : BID;
       const book = this.trusted(s);
@@ -417,13 +430,12 @@ export class AnalyticsEngine implements MarketSink, RowSink {
         r[R_DISP] = displayed;
         r[R_BID] = bb;
         r[R_ASK] = ba;
-        s.hidden.onPrint();
       }
     }
     s.spreads.onTrade(r);
     s.bvc?.addTrade(ts, px, sz);
-    s.wash.onPrint();
-    s.spoofing.onTrade();
+    const hooks = s.onPrint;
+    for (let i = 0; i < hooks.length; i++) hooks[i]!.onPrint!();
     if (s.pFills === 0) {
       s.pTs = ts;
       s.pSign = sign;
@@ -528,15 +540,16 @@ export class AnalyticsEngine implements MarketSink, RowSink {
       s.depthTop[1] = rowDepthTop(row.askSz, Math.min(n, L));
     }
     if (mid === mid) {
-      const inp = s.liquidity.input;
-      inp[LIQ_TS] = ts;
-      inp[LIQ_NEAR_BID] = s.depthNear[0]!;
-      inp[LIQ_NEAR_ASK] = s.depthNear[1]!;
-      inp[LIQ_TOP_BID] = s.depthTop[0]!;
-      inp[LIQ_TOP_ASK] = s.depthTop[1]!;
-      inp[LIQ_BEST_BID] = b1;
-      inp[LIQ_BEST_ASK] = a1;
-      s.liquidity.onBook();
+      const r = s.reg;
+      r[R_TS] = ts;
+      r[R_NEAR_BID] = s.depthNear[0]!;
+      r[R_NEAR_ASK] = s.depthNear[1]!;
+      r[R_TOP_BID] = s.depthTop[0]!;
+      r[R_TOP_ASK] = s.depthTop[1]!;
+      r[R_BID] = b1;
+      r[R_ASK] = a1;
+      const hooks = s.onBook;
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.onBook!();
     }
   }
 
@@ -636,7 +649,17 @@ export class AnalyticsEngine implements MarketSink, RowSink {
   private flushParent(s: SymbolState): void {
     const vwap = s.pValue / s.pSize;
     s.roll.addPrice(vwap);
-    s.whale.onParentTrade(s.pTs, vwap, s.pSize, s.pSign, s.pFills, s.pLast, s.pMid);
+    // Always before the event at hand writes the register: nothing of it is overwritten here.
+    const r = s.reg;
+    r[R_TS] = s.pTs;
+    r[R_PX] = vwap;
+    r[R_SZ] = s.pSize;
+    r[R_SIGN] = s.pSign;
+    r[R_FILLS] = s.pFills;
+    r[R_LAST] = s.pLast;
+    r[R_MID] = s.pMid;
+    const hooks = s.onParentTrade;
+    for (let i = 0; i < hooks.length; i++) hooks[i]!.onParentTrade!();
     s.pFills = 0;
     s.pSize = 0;
     s.pValue = 0;
@@ -683,29 +706,27 @@ export class AnalyticsEngine implements MarketSink, RowSink {
    * resting at its price and the best price (NaN) there, `booked` whether there is a book at all.
    */
   private levelAdd(s: SymbolState, levelBefore: number, best: number, booked: boolean): void {
-    s.stuffing.onUpdate(UPD_ADD);
     const r = s.reg;
     const size = r[R_SZ]!;
     const q = s.addSizes;
     r[R_BEST] = best;
+    // The threshold before this add: the value judged is not part of its own threshold.
     r[R_THR] = q.size >= this.options.whale.minSamples ? q.values[0]! : NaN;
-    s.spoofing.onAdd();
     q.push(size);
-    r[R_LEVEL] = levelBefore + size;
-    s.whale.onAdd(s.l3);
-    if (booked) s.hidden.onAdd();
+    r[R_LEVEL] = booked ? levelBefore + size : NaN;
+    const hooks = s.onAdd;
+    for (let i = 0; i < hooks.length; i++) hooks[i]!.onAdd!();
   }
 
   private levelCancel(s: SymbolState, gone: boolean): void {
-    s.stuffing.onUpdate(UPD_CANCEL);
-    s.spoofing.onCancel(gone);
+    const hooks = s.onCancel;
+    for (let i = 0; i < hooks.length; i++) hooks[i]!.onCancel!(gone);
   }
 
   /** A visible execution (R_TS, R_KEY, R_SIDE, R_PX, R_SZ, R_LEVEL set). */
   private levelExec(s: SymbolState): void {
-    s.stuffing.onUpdate(UPD_EXEC);
-    s.spoofing.onExec();
-    s.hidden.onExec();
+    const hooks = s.onExec;
+    for (let i = 0; i < hooks.length; i++) hooks[i]!.onExec!();
   }
 
   private halt(s: SymbolState, e: OrderEvent): void {
@@ -785,9 +806,7 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     v[M.depth_ask_near] = s.depthNear[1]!;
     v[M.depth_bid_top] = s.depthTop[0]!;
     v[M.depth_ask_top] = s.depthTop[1]!;
-    s.stuffing.advance(s.lastTs);
-    v[M.update_rate] = s.stuffing.rate();
-    v[M.cancel_ratio] = s.stuffing.cancelRatio();
+    for (const d of s.withMeasures) d.measures!(v, s.lastTs);
     v[M.trades] = s.trades;
     v[M.volume] = s.volume;
     const lat = this.latency.primary(s.symbol);
@@ -795,77 +814,4 @@ export class AnalyticsEngine implements MarketSink, RowSink {
     v[M.latency_jitter_ms] = lat ? lat.jitter : NaN;
     v[M.alerts] = s.alerts;
   }
-}
-
-/** Per side: scratch arrays for the book's best levels, and how many levels the band took last time. */
-export class DepthScratch {
-  px = new Float64Array(64);
-  sz = new Float64Array(64);
-  want = 16;
-}
-
-/**
- * One side of a full book: the size within `bps` of mid into near[k] (NaN when mid is undefined)
- * and the size of the best L levels into top[k]. Reads the best levels through the ladder's `top`
- * (a tick grid or sorted pages alike), as many as the band took last time plus a margin, more if
- * the band reaches past them.
- */
-export function depthBoth(l: PriceLadder, mid: number, bps: number, L: number, scr: DepthScratch, near: Float64Array, top: Float64Array, k: number): void {
-  const n = l.n;
-  let want = Math.min(n, Math.max(L, scr.want));
-  const bid = l.sign > 0;
-  const lim = bid ? mid * (1 - bps / 1e4) : mid * (1 + bps / 1e4);
-  let dn = 0;
-  let inBand = 0;
-  for (;;) {
-    if (scr.px.length < want) {
-      let c = scr.px.length;
-      while (c < want) c *= 2;
-      scr.px = new Float64Array(c);
-      scr.sz = new Float64Array(c);
-    }
-    l.top(want, scr.px, scr.sz);
-    dn = 0;
-    inBand = 0;
-    const px = scr.px;
-    const sz = scr.sz;
-    while (inBand < want && (bid ? px[inBand]! >= lim : px[inBand]! <= lim)) dn += sz[inBand++]!;
-    if (inBand < want || want >= n || mid !== mid) break;
-    want = Math.min(n, want * 2);
-  }
-  scr.want = inBand + 8;
-  let dt = 0;
-  const m = L < want ? L : want;
-  for (let i = 0; i < m; i++) dt += scr.sz[i]!;
-  near[k] = mid === mid ? dn : NaN;
-  top[k] = dt;
-}
-
-/** The size of the best L levels of one side into top[k]. */
-export function depthTopOnly(l: PriceLadder, L: number, scr: DepthScratch, top: Float64Array, k: number): void {
-  if (scr.px.length < L) {
-    scr.px = new Float64Array(L);
-    scr.sz = new Float64Array(L);
-  }
-  l.top(L, scr.px, scr.sz);
-  let dt = 0;
-  for (let i = 0; i < L; i++) dt += scr.sz[i]!;
-  top[k] = dt;
-}
-
-function rowDepthWithin(px: Float64Array, sz: Float64Array, n: number, mid: number, bps: number): number {
-  if (mid !== mid) return NaN;
-  let d = 0;
-  for (let i = 0; i < n; i++) {
-    const p = px[i]!;
-    if (p !== p || Math.abs(p - mid) > (mid * bps) / 1e4) break;
-    d += sz[i]!;
-  }
-  return d;
-}
-
-function rowDepthTop(sz: Float64Array, n: number): number {
-  let d = 0;
-  for (let i = 0; i < n; i++) d += sz[i]!;
-  return d;
 }

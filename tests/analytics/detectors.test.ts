@@ -5,7 +5,8 @@ import type { Alert } from '../../src/analytics/alerts.ts';
 import { OrderType, type MarketSink } from '../../src/sources/events.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
-import { AnalyticsEngine, DepthScratch, depthBoth } from '../../src/analytics/engine.ts';
+import { AnalyticsEngine } from '../../src/analytics/engine.ts';
+import { DepthScratch, depthBoth } from '../../src/analytics/measures/depth.ts';
 import { analyticsTap } from '../../src/analytics/tap.ts';
 
 const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';

@@ -19,9 +19,11 @@
  */
 import type { AnalyticsOptions } from '../options.ts';
 import { NS_PER_MS, R_ASK, R_BID, R_CUM, R_DISP, R_LEVEL, R_PX, R_SIDE, R_SZ, R_TS, SIDE_NAME, r6, type DetectorContext } from './context.ts';
+import type { Detector } from './detector.ts';
 import { fmt } from '../alerts.ts';
 
-export class HiddenLiquidityMonitor {
+export class HiddenLiquidityMonitor implements Detector {
+  readonly kind = 'hidden';
   private readonly episodeNs: number;
   private readonly refillNs: number;
   /** Per side: the current hidden-liquidity episode. */
@@ -46,8 +48,6 @@ export class HiddenLiquidityMonitor {
   refills = 0;
   /** Prints that exceeded the display but crossed the opposite touch of a stale book (not counted). */
   stale = 0;
-  /** Called for every detection (validation hooks); alerts are per episode. */
-  onDetection?: (kind: 'print' | 'refill', ts: number, side: number, price: number) => void;
 
   constructor(private readonly o: AnalyticsOptions['hidden'], private readonly ctx: DetectorContext) {
     this.episodeNs = o.episodeMs * NS_PER_MS;
@@ -57,12 +57,13 @@ export class HiddenLiquidityMonitor {
   /**
    * A print against resting side R_SIDE at R_PX of R_SZ; R_CUM: its size plus earlier prints at that
    * price and side since the book last changed; R_DISP: the displayed size there before them;
-   * R_BID, R_ASK: the touch in force.
+   * R_BID, R_ASK: the touch in force. R_DISP NaN: no book to hold the print against.
    */
   onPrint(): void {
     const r = this.ctx.reg;
-    const cumSize = r[R_CUM]!;
     const displayed = r[R_DISP]!;
+    if (displayed !== displayed) return;
+    const cumSize = r[R_CUM]!;
     // Sizes are decimals summed in binary floating point: a relative 1e-9 absorbs the rounding.
     if (!(cumSize > displayed * (1 + this.o.tolerance) + 1e-9 * (displayed > 1 ? displayed : 1))) return;
     // A print through the opposite touch (a sell at or above the best ask) says the book is stale,
@@ -78,7 +79,7 @@ export class HiddenLiquidityMonitor {
     const ts = r[R_TS]!;
     const size = r[R_SZ]!;
     this.detections++;
-    this.onDetection?.('print', ts, side, price);
+    this.ctx.detected('print', ts, side, price);
     const newEpisode = ts - this.hidLast[side]! > this.episodeNs;
     this.hidLast[side] = ts;
     if (!newEpisode) {
@@ -125,16 +126,17 @@ export class HiddenLiquidityMonitor {
     this.lastExecLevel[side] = levelBefore;
   }
 
-  /** An add at R_PX on R_SIDE; R_LEVEL: the level's displayed size with it. */
+  /** An add at R_PX on R_SIDE; R_LEVEL: the level's displayed size with it (NaN: no book, no refill to see). */
   onAdd(): void {
     const r = this.ctx.reg;
+    const levelAfter = r[R_LEVEL]!;
+    if (levelAfter !== levelAfter) return;
     const side = r[R_SIDE]!;
     const price = r[R_PX]!;
     const ts = r[R_TS]!;
     if (price !== this.execPx[side] || ts - this.execTs[side]! > this.refillNs) return;
-    const levelAfter = r[R_LEVEL]!;
     this.refills++;
-    this.onDetection?.('refill', ts, side, price);
+    this.ctx.detected('refill', ts, side, price);
     this.execTs[side] = -Infinity; // one refill per execution
     if (price !== this.icePx[side] || ts - this.iceLast[side]! > this.episodeNs) {
       this.icePx[side] = price;
@@ -164,5 +166,9 @@ export class HiddenLiquidityMonitor {
         span_ms: r6((ts - this.iceStart[side]!) / NS_PER_MS),
         refill_ms: this.o.refillMs,
       });
+  }
+
+  counters(): Record<string, number> {
+    return { hiddenPrints: this.detections, refills: this.refills, stalePrints: this.stale };
   }
 }

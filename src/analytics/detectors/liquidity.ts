@@ -16,7 +16,8 @@
  */
 import { SlidingWindowQuantile, StepHistory } from '../stats.ts';
 import type { AnalyticsOptions } from '../options.ts';
-import { NS_PER_MS, SIDE_NAME, r6, type DetectorContext } from './context.ts';
+import { NS_PER_MS, R_ASK, R_BID, R_NEAR_ASK, R_NEAR_BID, R_TOP_ASK, R_TOP_BID, R_TS, SIDE_NAME, r6, type DetectorContext } from './context.ts';
+import type { Detector } from './detector.ts';
 import { fmt } from '../alerts.ts';
 
 class Series {
@@ -34,15 +35,8 @@ const NEAR = 0;
 const TOP = 1;
 /** Series order in the history: near bid, top bid, near ask, top ask (side * 2 + measure). */
 
-export const LIQ_TS = 0;
-export const LIQ_NEAR_BID = 1;
-export const LIQ_NEAR_ASK = 2;
-export const LIQ_TOP_BID = 3;
-export const LIQ_TOP_ASK = 4;
-export const LIQ_BEST_BID = 5;
-export const LIQ_BEST_ASK = 6;
-
-export class LiquidityMonitor {
+export class LiquidityMonitor implements Detector {
+  readonly kind = 'liquidity';
   /** series[side * 2 + measure] */
   private readonly series: Series[] = [];
   private readonly armed = [true, true];
@@ -65,25 +59,20 @@ export class LiquidityMonitor {
     this.history = new StepHistory(this.fallNs, 4);
   }
 
-  /**
-   * The book after a row, written by the caller into `input` (LIQ_* slots: time, depth within bps
-   * and top-L depth per side, best prices) so no double is boxed on the way in.
-   */
-  readonly input = new Float64Array(7);
-
+  /** The book after a row: R_TS, depth within bps and top-L depth per side, R_BID and R_ASK the touch. */
   onBook(): void {
-    const inp = this.input;
-    const ts = inp[LIQ_TS]!;
-    const bestBid = inp[LIQ_BEST_BID]!;
-    const bestAsk = inp[LIQ_BEST_ASK]!;
+    const inp = this.ctx.reg;
+    const ts = inp[R_TS]!;
+    const bestBid = inp[R_BID]!;
+    const bestAsk = inp[R_ASK]!;
     const grid = ts >= this.nextGrid;
     if (grid) this.sample(ts);
     const ser = this.series;
     const v = this.values;
-    const nb = inp[LIQ_NEAR_BID]!;
-    const tb = inp[LIQ_TOP_BID]!;
-    const na = inp[LIQ_NEAR_ASK]!;
-    const ta = inp[LIQ_TOP_ASK]!;
+    const nb = inp[R_NEAR_BID]!;
+    const tb = inp[R_TOP_BID]!;
+    const na = inp[R_NEAR_ASK]!;
+    const ta = inp[R_TOP_ASK]!;
     // Unchanged values: the step functions go on; the recent maximum can only have fallen since,
     // so nothing can newly trigger (re-arming waits for the next change, which is all it gates).
     if (!grid && nb === v[0] && tb === v[1] && na === v[2] && ta === v[3]) return;

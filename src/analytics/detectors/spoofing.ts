@@ -15,13 +15,15 @@
  */
 import type { AnalyticsOptions } from '../options.ts';
 import { NS_PER_MS, R_BEST, R_KEY, R_PX, R_SIDE, R_SIGN, R_SZ, R_THR, R_TS, SIDE_NAME, r6, type DetectorContext } from './context.ts';
+import type { Detector } from './detector.ts';
 import { BucketCounter } from '../stats.ts';
 import { fmt } from '../alerts.ts';
 
 const OPEN_CAP = 512;
 const EVENTS_CAP = 64;
 
-export class SpoofingMonitor {
+export class SpoofingMonitor implements Detector {
+  readonly kind = 'spoofing';
   /** Open candidates, a ring of slots; `slotOf` maps an order key to its slot. */
   private readonly key = new Float64Array(OPEN_CAP);
   private readonly side = new Uint8Array(OPEN_CAP);
@@ -117,13 +119,17 @@ export class SpoofingMonitor {
   }
 
   /** A print: aggressive volume by side (R_TS, R_SIGN, R_SZ). */
-  onTrade(): void {
+  onPrint(): void {
     const r = this.ctx.reg;
     const sign = r[R_SIGN]!;
     const size = r[R_SZ]!;
     this.flow.advance(r[R_TS]!);
     if (sign > 0) this.flow.add(0, size);
     else if (sign < 0) this.flow.add(1, size);
+  }
+
+  counters(): Record<string, number> {
+    return { spoofEvents: this.events };
   }
 
   private recordEvent(ts: number, side: number, price: number, size: number, lifeMs: number, awayBps: number): void {

@@ -14,6 +14,8 @@
 import { BucketCounter, SlidingWindowQuantile } from '../stats.ts';
 import type { AnalyticsOptions } from '../options.ts';
 import { NS_PER_MS, R_TS, r6, type DetectorContext } from './context.ts';
+import type { Detector } from './detector.ts';
+import { M } from '../measures/columns.ts';
 import { fmt } from '../alerts.ts';
 
 export const UPD_ADD = 0;
@@ -23,7 +25,8 @@ export const UPD_EXEC = 2;
 const BUCKET_NS = 100 * NS_PER_MS;
 const NS_PER_S = 1_000_000_000;
 
-export class StuffingMonitor {
+export class StuffingMonitor implements Detector {
+  readonly kind = 'stuffing';
   private readonly counter: BucketCounter;
   private readonly baseline: SlidingWindowQuantile;
   /** Updates in the current calendar second (the baseline's unit). */
@@ -61,6 +64,28 @@ export class StuffingMonitor {
     return this.baseline.median();
   }
 
+  onAdd(): void {
+    this.update(UPD_ADD);
+  }
+
+  onCancel(): void {
+    this.update(UPD_CANCEL);
+  }
+
+  onExec(): void {
+    this.update(UPD_EXEC);
+  }
+
+  measures(v: Float64Array, ts: number): void {
+    this.advance(ts);
+    v[M.update_rate] = this.rate();
+    v[M.cancel_ratio] = this.cancelRatio();
+  }
+
+  counters(): Record<string, number> {
+    return { updateBaseline: this.baselineRate() };
+  }
+
   /** Moves the clock (call on any event of the symbol). */
   advance(ts: number): void {
     if (ts < this.nextBucket) return;
@@ -85,7 +110,7 @@ export class StuffingMonitor {
   }
 
   /** One book update of `kind` (UPD_*) at R_TS. */
-  onUpdate(kind: number): void {
+  private update(kind: number): void {
     const ts = this.ctx.reg[R_TS]!;
     if (ts >= this.nextBucket) this.advance(ts);
     this.counter.add(kind);

@@ -15,11 +15,13 @@
  */
 import type { AnalyticsOptions } from '../options.ts';
 import { NS_PER_MS, R_PX, R_SIGN, R_SZ, R_TS, r6, type DetectorContext } from './context.ts';
+import type { Detector } from './detector.ts';
 import { fmt } from '../alerts.ts';
 
 const CAP = 256;
 
-export class WashMonitor {
+export class WashMonitor implements Detector {
+  readonly kind = 'wash';
   private readonly ts = new Float64Array(CAP);
   private readonly px = new Float64Array(CAP);
   private readonly sz = new Float64Array(CAP);

@@ -11,12 +11,14 @@
  */
 import type { AnalyticsOptions } from '../options.ts';
 import { RollingQuantiles } from '../stats.ts';
-import { R_BEST, R_LEVEL, R_PX, R_SIDE, R_SZ, R_TS, SIDE_NAME, r6, type DetectorContext } from './context.ts';
+import { R_BEST, R_FILLS, R_LAST, R_LEVEL, R_MID, R_PX, R_SIDE, R_SIGN, R_SZ, R_TS, SIDE_NAME, r6, type DetectorContext } from './context.ts';
+import type { Detector } from './detector.ts';
 import { fmt } from '../alerts.ts';
 
 const RECENT = 8;
 
-export class WhaleMonitor {
+export class WhaleMonitor implements Detector {
+  readonly kind = 'whale';
   readonly tradeSizes: RollingQuantiles;
   readonly restingSizes: RollingQuantiles;
   /** Per side, the prices alerted lately (a small ring) and when. */
@@ -31,8 +33,16 @@ export class WhaleMonitor {
     this.repeatNs = o.repeatMs * 1_000_000;
   }
 
-  /** An aggregated aggressive order: `fills` prints, VWAP `price`, total `size`; `mid` before it. */
-  onParentTrade(ts: number, price: number, size: number, sign: number, fills: number, lastPrice: number, mid: number): void {
+  /** An aggregated aggressive order: R_FILLS prints, VWAP R_PX, total R_SZ; R_MID before it. */
+  onParentTrade(): void {
+    const r = this.ctx.reg;
+    const ts = r[R_TS]!;
+    const price = r[R_PX]!;
+    const size = r[R_SZ]!;
+    const sign = r[R_SIGN]!;
+    const fills = r[R_FILLS]!;
+    const lastPrice = r[R_LAST]!;
+    const mid = r[R_MID]!;
     const q = this.tradeSizes;
     const thr = q.values[0]!;
     if (q.size >= this.o.minSamples && size > thr) {
@@ -60,11 +70,12 @@ export class WhaleMonitor {
   }
 
   /**
-   * An add at R_PX on R_SIDE of R_SZ; `l3`: the resting size judged is the order (R_SZ), else the
-   * level after the add (R_LEVEL); R_BEST: the best price on that side before it.
+   * An add at R_PX on R_SIDE of R_SZ; on an L3 feed the resting size judged is the order (R_SZ),
+   * else the level after the add (R_LEVEL); R_BEST: the best price on that side before it.
    */
-  onAdd(l3: boolean): void {
+  onAdd(): void {
     const r = this.ctx.reg;
+    const l3 = this.ctx.l3;
     const side = r[R_SIDE]!;
     const price = r[R_PX]!;
     const best = r[R_BEST]!;
