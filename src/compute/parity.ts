@@ -12,7 +12,7 @@ import type { BookRow, RowSink } from '../book/row.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import { DEFAULT_DEPTH, type Depth } from '../model/depth.ts';
-import { DENSE_INDEX, type FeatureBlock } from '../features/columns.ts';
+import { DENSE_INDEX, columnSpec, type FeatureBlock } from '../features/columns.ts';
 import type { DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS, type DenseColumn } from './dense.ts';
 import { DenseStream } from './stream.ts';
@@ -34,7 +34,7 @@ export interface Tolerance {
 
 function tolerances(rtol: number): Record<DenseColumn, Tolerance> {
   return Object.fromEntries(DENSE_COLUMNS.map((c) => [
-    c, c.startsWith('ofi_') ? { rtol, atol: 1e-12, scale: 'sizes' as const } : { rtol, atol: 0 },
+    c, columnSpec(c)!.family === 'ofi' ? { rtol, atol: 1e-12, scale: 'sizes' as const } : { rtol, atol: 0 },
   ])) as Record<DenseColumn, Tolerance>;
 }
 
