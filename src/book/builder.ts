@@ -7,7 +7,8 @@
  */
 import { L2Book } from './l2-book.ts';
 import { BookRow, TradeQueue, type RowSink } from './row.ts';
-import { expectation, firstAfterSnapshot, nextAfter } from './sync.ts';
+import { sequenceRule } from '../venues/registry.ts';
+import { NO_SEQUENCE } from '../model/sequence.ts';
 import { DepthEvent, TradeEvent, type MarketSink, type QuoteEvent, type OrderEvent } from '../sources/events.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
@@ -237,13 +238,13 @@ export class BookBuilder implements MarketSink {
     }
     switch (s.status) {
       case 'awaiting-snapshot':
-        if (e.seqRule === 'none') s.c.diffsDropped++;
+        if (e.seqRule === NO_SEQUENCE) s.c.diffsDropped++;
         else this.bufferEvent(s, { t: 'depth', e: e.clone(), withheld: false });
         return;
       case 'out-of-sync':
         // Sequenced: held for the snapshot that resyncs the book. Unsequenced: still applied (the
         // book stays as close as it can), but nothing downstream sees it.
-        if (e.seqRule !== 'none') {
+        if (e.seqRule !== NO_SEQUENCE) {
           if (e.makesRow) s.c.rowsWithheld++;
           this.bufferEvent(s, { t: 'depth', e: e.clone(), withheld: e.makesRow });
           return;
@@ -251,18 +252,20 @@ export class BookBuilder implements MarketSink {
         this.applyDelta(s, e);
         return;
       case 'awaiting-first-diff': {
-        const v = firstAfterSnapshot(e.seqRule, s.snapshotSeq, e);
+        const rule = sequenceRule(e.seqRule);
+        const v = rule.firstAfterSnapshot(s.snapshotSeq, e);
         if (v === 'stale') { s.c.diffsDropped++; return; }
-        if (v === 'gap') { this.gap(s, e, expectation(e.seqRule, s.snapshotSeq, e, true)); return; }
+        if (v === 'gap') { this.gap(s, e, rule.expectation(s.snapshotSeq, e, true)); return; }
         s.status = 'synced';
         if (s.openGap) { s.openGap.resyncedAtLine = s.snapshotLine; s.openGap = undefined; s.c.resyncs++; }
         this.applyDelta(s, e);
         return;
       }
       case 'synced': {
-        const v = nextAfter(e.seqRule, s.lastSeq, e);
+        const rule = sequenceRule(e.seqRule);
+        const v = rule.nextAfter(s.lastSeq, e);
         if (v === 'stale') { s.c.diffsStale++; return; }
-        if (v === 'gap') { this.gap(s, e, expectation(e.seqRule, s.lastSeq, e, false)); return; }
+        if (v === 'gap') { this.gap(s, e, rule.expectation(s.lastSeq, e, false)); return; }
         this.applyDelta(s, e);
         return;
       }
@@ -299,12 +302,12 @@ export class BookBuilder implements MarketSink {
       const detail = `snapshot for ${s.symbol} is crossed or locked (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`;
       s.c.crossedMessages++;
       // A sequenced snapshot only seeds the book: it would have made no row to withhold.
-      if (e.makesRow && e.seqRule === 'none') s.c.rowsWithheld++;
+      if (e.makesRow && e.seqRule === NO_SEQUENCE) s.c.rowsWithheld++;
       this.lost(s, InputErrorCode.CrossedBook, e.line, detail);
       this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line, detail));
       return;
     }
-    if (e.seqRule === 'none') {
+    if (e.seqRule === NO_SEQUENCE) {
       if (s.status === 'out-of-sync' && s.openGap) { s.openGap.resyncedAtLine = e.line; s.openGap = undefined; s.c.resyncs++; }
       s.status = 'synced';
       s.lastSeq = e.lastSeq;

@@ -15,7 +15,7 @@
  * data go through identical code.
  */
 import type WebSocketType from 'ws';
-import { BinanceLineParser } from '../sources/binance.ts';
+import { BinanceLineParser } from '../venues/binance/capture.ts';
 import type { MarketSink } from '../sources/events.ts';
 import type { SyncStatus } from '../book/builder.ts';
 import { BadInputPolicy } from '../core/errors.ts';

@@ -20,6 +20,8 @@ import type { ServerConfig } from './config.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { uWS, uwsPayloadLimit } from './uws.ts';
 import { logger } from '../core/log.ts';
+import { NO_SEQUENCE } from '../model/sequence.ts';
+import { INGEST_SEQUENCE } from '../venues/ingest/index.ts';
 
 const log = logger('ingest');
 
@@ -165,9 +167,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)) {
         throw new MessageError('bad-request', `${whereOf(i, n)}: "seq" must be a non-negative integer, got ${JSON.stringify(seq)}`, sym);
       }
-      // With seq, a producer gets gap detection: each delta must carry the previous seq + 1, and
-      // the first after a snapshot the snapshot's seq + 1 (the Binance spot rule with U = u = seq).
-      e.seqRule = seq === undefined ? 'none' : 'binance-spot';
+      e.seqRule = seq === undefined ? NO_SEQUENCE : INGEST_SEQUENCE.id;
       e.firstSeq = seq === undefined ? NaN : (seq as number);
       e.lastSeq = e.firstSeq;
       const dl = o['depth'];

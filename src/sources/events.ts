@@ -6,12 +6,14 @@
  * Units: prices in the instrument's currency (float64); sizes in the source's unit; times in
  * nanoseconds since the run's TimeBase (see core/time.ts); NaN where the source has no value.
  */
+import { NO_SEQUENCE } from '../model/sequence.ts';
+
 export const BID = 0;
 export const ASK = 1;
 export type Side = typeof BID | typeof ASK;
 
-/** Venue sequencing rules a depth stream follows (book/sync.ts implements them). */
-export type SequenceRule = 'none' | 'binance-spot' | 'binance-futures';
+/** The id of the sequencing rule a depth stream follows (src/model/sequence.ts; venues register them). */
+export type SequenceRule = string;
 
 /** A full book image (`snapshot`) or one atomic message of level changes (`delta`). */
 export class DepthEvent {
@@ -27,7 +29,7 @@ export class DepthEvent {
   firstSeq = NaN;
   lastSeq = NaN;
   prevSeq = NaN;
-  seqRule: SequenceRule = 'none';
+  seqRule: SequenceRule = NO_SEQUENCE;
   /** Levels per side the source can show at most (a 10-level LOBSTER file: 10; a full-depth feed: Infinity). */
   depthLimit = Infinity;
   /**

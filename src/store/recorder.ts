@@ -34,12 +34,14 @@ import { writeAllSync } from './files.ts';
 import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
 import { compactUtcStamp, type TimeBaseRef } from '../core/time.ts';
 import { logger } from '../core/log.ts';
+import { SEQUENCE_RULE_IDS } from '../venues/registry.ts';
 
 const log = logger('recorder');
 
 export const RECORDING_VERSION = 1;
 export const KINDS = ['snapshot', 'delta', 'trade'] as const;
-export const SEQ_RULES = ['none', 'binance-spot', 'binance-futures'] as const;
+/** DepthEvent.seqRule's dictionary: the registered rules' ids, 'none' first. */
+export const SEQ_RULES = SEQUENCE_RULE_IDS;
 export const SIZES = ['absolute', 'relative'] as const;
 const KIND_SNAPSHOT = 0, KIND_DELTA = 1, KIND_TRADE = 2;
 

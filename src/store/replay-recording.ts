@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tableFromIPC, type Table } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
-import { DepthEvent, TradeEvent, type MarketSink, type SequenceRule } from '../sources/events.ts';
+import { DepthEvent, TradeEvent, type MarketSink } from '../sources/events.ts';
 import { emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../sources/source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { TimeBaseRef } from '../core/time.ts';
@@ -161,7 +161,7 @@ export class RecordingSource implements ReplayableSource {
             depth.firstSeq = num(fs, i);
             depth.lastSeq = num(ls, i);
             depth.prevSeq = num(ps, i);
-            depth.seqRule = rule.dict![rule.values[i] as number]! as SequenceRule;
+            depth.seqRule = rule.dict![rule.values[i] as number]!;
             depth.depthLimit = lim.valid(i) ? Number(lim.values[i]) : Infinity;
             depth.makesRow = makes(i);
             depth.line = line;

@@ -1,19 +1,20 @@
 /**
  * The mock exchange's sync rule (written from Binance's documentation) and the book's
- * (src/book/sync.ts) are two implementations of one procedure: on the real captures they must pick
+ * (src/venues/binance/sequence.ts) are two implementations of one procedure: on the real captures they must pick
  * the same first diff after any snapshot, and see the same gaps between diffs. A bug in either shows
  * here, rather than being shared by the connector tests, which rely on both.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { firstAfterSnapshot, nextAfter } from '../../src/book/sync.ts';
-import { DepthEvent, type SequenceRule } from '../../src/sources/events.ts';
+import { BINANCE_FUTURES, BINANCE_SPOT } from '../../src/venues/binance/sequence.ts';
+import type { SeqRule } from '../../src/model/sequence.ts';
+import { DepthEvent } from '../../src/sources/events.ts';
 import { binanceContinues, binanceSyncPoint, diffIds, readBinanceCapture, type BinanceMarket, type DiffIds } from '../support/mock-exchange.ts';
 
 const CAPTURES = {
   spot: 'data/binance/binance-spot_btcusdt_20240808.jsonl.gz',
   usdm: 'data/binance/binance-usdm_btcusdt_20240808.jsonl.gz',
 } as const;
-const RULE: Record<BinanceMarket, SequenceRule> = { spot: 'binance-spot', usdm: 'binance-futures' };
+const RULE: Record<BinanceMarket, SeqRule> = { spot: BINANCE_SPOT, usdm: BINANCE_FUTURES };
 
 const loaded = new Map<BinanceMarket, { lastUpdateId: number; diffs: DiffIds[] }>();
 beforeAll(async () => {
@@ -33,9 +34,9 @@ function event(d: DiffIds): DepthEvent {
 }
 
 /** The book's choice: stale diffs skipped, then the first other one applied or refused as a gap. */
-function bookSyncPoint(rule: SequenceRule, lid: number, events: DepthEvent[]): { index: number; ok: boolean } | undefined {
+function bookSyncPoint(rule: SeqRule, lid: number, events: DepthEvent[]): { index: number; ok: boolean } | undefined {
   for (let i = 0; i < events.length; i++) {
-    const v = firstAfterSnapshot(rule, lid, events[i]!);
+    const v = rule.firstAfterSnapshot(lid, events[i]!);
     if (v !== 'stale') return { index: i, ok: v === 'apply' };
   }
   return undefined;
@@ -65,7 +66,7 @@ describe.each(['spot', 'usdm'] as const)('Binance sync rule, %s capture', (marke
       const mock = binanceSyncPoint(market, lid, diffs.slice(from));
       const book = bookSyncPoint(RULE[market], lid, events.slice(from));
       if (mock?.index !== book?.index || mock?.ok !== book?.ok) {
-        expect.fail(`lastUpdateId ${lid} (from diff ${from}): the documented rule picks ${JSON.stringify(mock)}, src/book/sync.ts ${JSON.stringify(book)}`);
+        expect.fail(`lastUpdateId ${lid} (from diff ${from}): the documented rule picks ${JSON.stringify(mock)}, src/venues/binance/sequence.ts ${JSON.stringify(book)}`);
       }
       if (!mock) none++;
       else if (mock.ok) applied++;
@@ -80,11 +81,11 @@ describe.each(['spot', 'usdm'] as const)('Binance sync rule, %s capture', (marke
   it('between diffs: the capture continues at every step for both, and skipping or repeating a diff is a break for both', () => {
     const { diffs } = loaded.get(market)!;
     const events = diffs.map(event);
-    const book = (a: number, b: number) => nextAfter(RULE[market], diffs[a]!.u, events[b]!) === 'apply';
+    const book = (a: number, b: number) => RULE[market].nextAfter(diffs[a]!.u, events[b]!) === 'apply';
     const wrong: string[] = [];
     const check = (a: number, b: number, want: boolean): void => {
       const mock = binanceContinues(market, diffs[a]!, diffs[b]!);
-      if (mock !== want || book(a, b) !== want) wrong.push(`diff ${b} after ${a}: documented rule ${mock}, src/book/sync.ts ${book(a, b)}, want ${want}`);
+      if (mock !== want || book(a, b) !== want) wrong.push(`diff ${b} after ${a}: documented rule ${mock}, src/venues/binance/sequence.ts ${book(a, b)}, want ${want}`);
     };
     for (let k = 0; k + 2 < diffs.length; k++) {
       check(k, k + 1, true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LobsterSource, parseLobsterName } from '../../src/sources/lobster.ts';
+import { LobsterSource, parseLobsterName } from '../../src/venues/lobster/capture.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
 import type { DepthEvent, OrderEvent, TradeEvent } from '../../src/sources/events.ts';

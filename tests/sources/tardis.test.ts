@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import type { BookRow } from '../../src/book/row.ts';
-import { detectTardisSchema } from '../../src/sources/tardis.ts';
+import { detectTardisSchema } from '../../src/venues/tardis/capture.ts';
 
 const dir = scratchDir('tardis');
 

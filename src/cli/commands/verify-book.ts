@@ -1,7 +1,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
-import type { LobsterSource } from '../../sources/lobster.ts';
+import type { LobsterSource } from '../../venues/lobster/capture.ts';
 
 const usage = `flowcast verify-book --source SPEC [--levels K] [--json-only]
 

@@ -11,12 +11,13 @@
  *  - trades: `side` is the aggressor (buy +1, sell -1, anything else 0 = unknown).
  * Times are µs since the epoch.
  */
-import { DepthEvent, TradeEvent, type MarketSink } from './events.ts';
-import { LineReader, openInput, type ByteSource } from './input.ts';
-import { parseDecimal, parseUint, splitFields } from './bytes.ts';
-import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
-import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
-import { TimeBaseRef, type TimeBase } from '../core/time.ts';
+import { DepthEvent, TradeEvent, type MarketSink } from '../../sources/events.ts';
+import { LineReader, openInput, type ByteSource } from '../../sources/input.ts';
+import { parseDecimal, parseUint, splitFields } from '../../sources/bytes.ts';
+import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../../sources/source.ts';
+import { BadInputPolicy, InputError, InputErrorCode } from '../../core/errors.ts';
+import { TimeBaseRef, type TimeBase } from '../../core/time.ts';
+import { NO_SEQUENCE } from '../../model/sequence.ts';
 
 export type TardisSchema = 'incremental_book_L2' | 'book_snapshot' | 'quotes' | 'trades';
 
@@ -277,7 +278,7 @@ export class TardisSource implements MarketSource {
     ev.kind = snap && !continues ? 'snapshot' : 'delta';
     ev.sizes = 'absolute';
     ev.makesRow = true;
-    ev.seqRule = 'none';
+    ev.seqRule = NO_SEQUENCE;
     ev.depthLimit = Infinity;
     ev.tsLocal = base.fromEpochUs(local);
     ev.line = r.line;
@@ -311,7 +312,7 @@ export class TardisSource implements MarketSource {
     ev.kind = 'snapshot';
     ev.sizes = 'absolute';
     ev.makesRow = true;
-    ev.seqRule = 'none';
+    ev.seqRule = NO_SEQUENCE;
     ev.depthLimit = r.header.depth;
     ev.ts = base.fromEpochUs(r.tsUs);
     ev.tsLocal = base.fromEpochUs(r.localUs);

@@ -11,12 +11,13 @@
  *    used and the other ignored (counted), so no print is counted twice.
  *  - bookTicker -> QuoteEvent (u kept: verify-book compares it with the rebuilt book).
  */
-import { DepthEvent, QuoteEvent, TradeEvent, type MarketSink, type SequenceRule } from './events.ts';
-import { LineReader, openInput, type ByteSource } from './input.ts';
-import { parseEpochNsParts } from './bytes.ts';
-import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from './source.ts';
-import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
-import { TimeBaseRef, type TimeBase } from '../core/time.ts';
+import { DepthEvent, QuoteEvent, TradeEvent, type MarketSink, type SequenceRule } from '../../sources/events.ts';
+import { LineReader, openInput, type ByteSource } from '../../sources/input.ts';
+import { parseEpochNsParts } from '../../sources/bytes.ts';
+import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../../sources/source.ts';
+import { BadInputPolicy, InputError, InputErrorCode } from '../../core/errors.ts';
+import { TimeBaseRef, type TimeBase } from '../../core/time.ts';
+import { BINANCE_FUTURES, BINANCE_SPOT } from './sequence.ts';
 
 type Json = Record<string, unknown>;
 
@@ -163,11 +164,11 @@ export class BinanceLineParser {
       this.bad(lineNo, InputErrorCode.Malformed, 'depthUpdate needs s (string), E, U, u (numbers), b and a (arrays)');
       return;
     }
-    const rule: SequenceRule = typeof pu === 'number' ? 'binance-futures' : 'binance-spot';
+    const rule: SequenceRule = typeof pu === 'number' ? BINANCE_FUTURES.id : BINANCE_SPOT.id;
     const known = this.rules.get(symbol);
     if (known && known !== rule) {
       this.bad(lineNo, InputErrorCode.MixedFormat,
-        `depthUpdate for ${symbol} is ${rule === 'binance-futures' ? 'futures-style (has pu)' : 'spot-style (no pu)'} but earlier ones were not: spot and futures streams mixed under one symbol`);
+        `depthUpdate for ${symbol} is ${rule === BINANCE_FUTURES.id ? 'futures-style (has pu)' : 'spot-style (no pu)'} but earlier ones were not: spot and futures streams mixed under one symbol`);
       return;
     }
     if (!known) this.rules.set(symbol, rule);
@@ -219,7 +220,7 @@ export class BinanceLineParser {
       return;
     }
     ev.symbol = sym;
-    ev.seqRule = this.rules.get(sym) ?? ('T' in d ? 'binance-futures' : 'binance-spot');
+    ev.seqRule = this.rules.get(sym) ?? ('T' in d ? BINANCE_FUTURES.id : BINANCE_SPOT.id);
     this.stats.depthEvents++;
     this.sink.onDepth(ev);
   }
