@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { COMPUTE_SPEC_HELP, parseComputeSpec, type ComputeSpec } from '../compute/backend.ts';
 import { AMZN, GOOG, USDM } from '../sources/samples.ts';
 import { DEFAULT_LEVELS, resolveDepth, type Depth } from '../model/depth.ts';
+import { VENUES, venue } from '../venues/registry.ts';
+import type { LiveSourceConfig } from '../venues/venue.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -44,18 +46,11 @@ export interface ReplaySourceConfig {
   loop: boolean;
 }
 
-export interface BinanceSourceConfig {
-  kind: 'binance';
-  market: 'spot' | 'usdm';
-  symbols: string[];
-  /** Base URLs (tests point them at the mock exchange). */
-  wsUrl?: string;
-  restUrl?: string;
-  /** Diff stream suffix (default @depth@100ms). */
-  depthStream?: string;
-}
+export type SourceConfig = ReplaySourceConfig | LiveSourceConfig;
 
-export type SourceConfig = ReplaySourceConfig | BinanceSourceConfig;
+export function isReplay(s: SourceConfig): s is ReplaySourceConfig {
+  return s.kind === 'replay';
+}
 
 export interface FeedConfig {
   /** Levels per side in book frames. */
@@ -208,7 +203,8 @@ export interface ConfigOverrides {
   speed?: number;
   replay?: string[];
   noReplay?: boolean;
-  binance?: string[];
+  /** Live sources from flags: the values of each venue's flag (`--binance`), by venue id. */
+  live?: Record<string, string[] | undefined>;
   models?: string;
   compute?: string;
   anonymous?: boolean;
@@ -373,17 +369,10 @@ function parseSource(L: Layer, s: unknown, path: string, baseDir: string, speed:
     const spec = L.str(o, 'replay', path)!;
     return { kind: 'replay', spec: resolveSpec(spec, baseDir), speed: L.num(o, 'speed', path, 0, true) ?? speed, loop: L.bool(o, 'loop', path) ?? true };
   }
-  if (o['binance'] !== undefined) {
-    L.known(o, ['binance', 'symbols', 'wsUrl', 'restUrl', 'depthStream'], path);
-    const market = L.str(o, 'binance', path);
-    if (market !== 'spot' && market !== 'usdm') L.fail(`${path}binance`, `expected "spot" or "usdm", got ${JSON.stringify(market)}`);
-    const symbols = L.strings(o, 'symbols', path);
-    if (!symbols || symbols.length === 0) L.fail(`${path}symbols`, 'expected a non-empty array of symbols');
-    const depthStream = L.str(o, 'depthStream', path);
-    if (depthStream !== undefined && !/^@depth(@\d+ms)?$/.test(depthStream)) L.fail(`${path}depthStream`, `expected @depth, @depth@100ms, @depth@500ms ..., got ${JSON.stringify(depthStream)}`);
-    return { kind: 'binance', market, symbols: symbols.map((x) => x.toUpperCase()), wsUrl: L.str(o, 'wsUrl', path), restUrl: L.str(o, 'restUrl', path), depthStream };
-  }
-  return L.fail(path.slice(0, -1), 'a source is {"replay": SPEC, "speed"?, "loop"?} or {"binance": "spot"|"usdm", "symbols": [...]}');
+  // A live source is keyed by its venue's id: {"binance": "usdm", ...}.
+  for (const v of VENUES) if (v.live && o[v.id] !== undefined) return v.live.parseConfig(o, path, L);
+  const forms = ['{"replay": SPEC, "speed"?, "loop"?}', ...VENUES.flatMap((v) => (v.live ? [v.live.configForm] : []))];
+  return L.fail(path.slice(0, -1), `a source is ${forms.join(' or ')}`);
 }
 
 function parseKey(L: Layer, k: unknown, path: string, env: NodeJS.ProcessEnv): ApiKey {
@@ -431,11 +420,13 @@ function resolveSpec(spec: string, baseDir: string): string {
   return `${spec.slice(0, colon)}:${files.map((f) => (isAbsolute(f) ? f : resolve(baseDir, f))).join(',')}`;
 }
 
-/** `usdm:BTCUSDT,ETHUSDT` or `spot:BTCUSDT` (the --binance flag). */
-export function parseBinanceFlag(v: string): BinanceSourceConfig {
-  const m = /^(spot|usdm):([A-Za-z0-9,]+)$/.exec(v.trim());
-  if (!m) throw new ConfigError(`--binance: expected spot:SYMBOL[,SYMBOL...] or usdm:SYMBOL[,SYMBOL...], got "${v}"`);
-  return { kind: 'binance', market: m[1] as 'spot' | 'usdm', symbols: m[2]!.split(',').filter(Boolean).map((s) => s.toUpperCase()) };
+/** The value of a live venue's flag (`--binance usdm:BTCUSDT,ETHUSDT`). */
+export function parseLiveFlag(venueId: string, v: string): LiveSourceConfig {
+  const live = venue(venueId)?.live;
+  if (!live) throw new ConfigError(`--${venueId}: no live venue of that name`);
+  const c = live.parseFlag(v);
+  if (!c) throw new ConfigError(`--${venueId}: expected ${live.flagForm}, got "${v}"`);
+  return c;
 }
 
 export interface LoadOptions {
@@ -505,7 +496,7 @@ function applyOverrides(cfg: ServerConfig, o: ConfigOverrides): void {
   if (o.anonymous !== undefined) cfg.security.anonymous = o.anonymous;
   const flagSources: SourceConfig[] = [
     ...(o.replay ?? []).map((spec): SourceConfig => ({ kind: 'replay', spec: resolveSpec(spec, process.cwd()), speed: o.speed ?? cfg.speed, loop: true })),
-    ...(o.binance ?? []).map(parseBinanceFlag),
+    ...Object.entries(o.live ?? {}).flatMap(([id, vs]) => (vs ?? []).map((v) => parseLiveFlag(id, v))),
   ];
   if (o.speed !== undefined) setSpeed(cfg, o.speed);
   if (flagSources.length > 0 || o.noReplay) cfg.sources = flagSources;
@@ -513,7 +504,7 @@ function applyOverrides(cfg: ServerConfig, o: ConfigOverrides): void {
 
 function setSpeed(cfg: ServerConfig, speed: number): void {
   cfg.speed = speed;
-  for (const s of cfg.sources) if (s.kind === 'replay') s.speed = speed;
+  for (const s of cfg.sources) if (isReplay(s)) s.speed = speed;
 }
 
 /**

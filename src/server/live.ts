@@ -30,7 +30,8 @@ import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, Predi
 
 const log = logger('live');
 
-export type SourceKind = 'replay' | 'binance' | 'ingest';
+/** 'replay', 'ingest', or the id of the live venue it is fed by (src/venues/registry.ts). */
+export type SourceKind = string;
 
 const ZERO_COUNTERS = (): SymbolCounters => ({
   rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,

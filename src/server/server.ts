@@ -17,9 +17,10 @@ import { MetricsRegistry } from './metrics.ts';
 import { Security } from './security.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/frames.ts';
 import { TOPICS } from '../protocol/topics.ts';
-import type { ServerConfig } from './config.ts';
+import { isReplay, type ServerConfig } from './config.ts';
 import type { HealthSection, Predictor } from './plugins.ts';
-import { BinanceConnector } from '../connectors/binance.ts';
+import { venue } from '../venues/registry.ts';
+import type { LiveConnector } from '../venues/venue.ts';
 import { logger } from '../core/log.ts';
 
 const log = logger('server');
@@ -55,7 +56,7 @@ export interface RunningServer {
   readonly pipeline: LivePipeline;
   readonly metrics: MetricsRegistry;
   readonly replays: ReplayPlayer[];
-  readonly connectors: BinanceConnector[];
+  readonly connectors: LiveConnector[];
   close(): Promise<void>;
 }
 
@@ -79,7 +80,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   mountIngest(app, ingest.behavior);
 
   const replays: ReplayPlayer[] = [];
-  const connectors: BinanceConnector[] = [];
+  const connectors: LiveConnector[] = [];
   let port = 0;
 
   const health = async (): Promise<Record<string, unknown>> => {
@@ -138,19 +139,19 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
 
   try {
     for (const s of cfg.sources) {
-      if (s.kind === 'replay') {
+      if (isReplay(s)) {
         const h = pipeline.addSource(replayName(s.spec), 'replay');
         const p = new ReplayPlayer(s.spec, { speed: s.speed, loop: s.loop, quotesAndOrders: (opts.alerts?.length ?? 0) > 0 }, h, pipeline.tb);
         if (cfg.features.vpinBucket === 'auto') await p.sizeVpin(pipeline.vpinBySymbol);
         replays.push(p);
       } else {
-        const h = pipeline.addSource(`binance-${s.market}:${s.symbols.join(',')}`, 'binance');
+        const live = venue(s.kind)?.live;
+        if (!live) throw new Error(`source kind "${s.kind}" is neither a replay nor a live venue`);
+        const h = pipeline.addSource(live.sourceName(s), s.kind);
         for (const sym of s.symbols) if (cfg.features.vpinBucket === 'auto' && pipeline.vpinBySymbol[sym] === undefined) {
           log.warn('VPIN bucket volume for a live symbol defaults to 1 (set features.vpinBucketBySymbol)', { symbol: sym });
         }
-        connectors.push(new BinanceConnector({
-          market: s.market, symbols: s.symbols, timeBase: pipeline.timeBase, wsUrl: s.wsUrl, restUrl: s.restUrl, depthStream: s.depthStream,
-        }, h));
+        connectors.push(live.connect(s, pipeline.timeBase, h));
       }
     }
     for (const p of replays) p.start();

@@ -4,10 +4,13 @@
  * one folder beside this file and one line of registry.ts; nothing outside them names a venue.
  */
 import type { SeqRule } from '../model/sequence.ts';
+import type { MarketSink } from '../sources/events.ts';
 import type { MarketSource, SourceOptions } from '../sources/source.ts';
+import type { SyncStatus } from '../book/builder.ts';
+import type { TimeBaseRef } from '../core/time.ts';
 
 export interface Venue {
-  /** Its prefix in source specs (`binance:FILE`), and the kind its sources report. */
+  /** Its prefix in source specs (`binance:FILE`), the kind its sources report, its key in live source configs. */
   readonly id: string;
   /** The spec forms it reads, as help and error texts list them (`binance:FILE`). */
   readonly specForms: readonly string[];
@@ -15,4 +18,66 @@ export interface Venue {
   readonly sequences: readonly SeqRule[];
   /** Opens capture files (`files`: the spec's comma-separated list, never empty). */
   openCapture?(spec: string, files: string[], opts: SourceOptions): Promise<MarketSource>;
+  /** Its live feed, where it has one: the server's and the recorder's sources. */
+  readonly live?: LiveVenue;
+}
+
+/** A live source's entry in the server's config: `kind` is its venue's id, the rest the venue's own settings. */
+export interface LiveSourceConfig {
+  kind: string;
+  symbols: string[];
+  readonly [setting: string]: unknown;
+}
+
+type Json = Record<string, unknown>;
+
+/** The server config's checks, reporting a bad setting at its path in the file or environment. */
+export interface ConfigReader {
+  fail(path: string, msg: string): never;
+  str(o: Json, key: string, path: string): string | undefined;
+  strings(o: Json, key: string, path: string): string[] | undefined;
+  known(o: Json, keys: string[], path: string): void;
+}
+
+export interface LiveVenue {
+  /** Its object in the config's `sources`, as the error for an unknown one lists them. */
+  readonly configForm: string;
+  /** Reads that object (`path`: its place in the file, for errors through `r`). */
+  parseConfig(o: Json, path: string, r: ConfigReader): LiveSourceConfig;
+  /** The value its CLI flag takes (`--binance usdm:BTCUSDT,ETHUSDT`), as the flag's error states it. */
+  readonly flagForm: string;
+  /** That value read; undefined when it is not of flagForm. */
+  parseFlag(v: string): LiveSourceConfig | undefined;
+  /** The source's name in /healthz, metrics and recordings (`binance-usdm:BTCUSDT`). */
+  sourceName(c: LiveSourceConfig): string;
+  /** How a start-up line lists it (`binance usdm BTCUSDT`). */
+  describe(c: LiveSourceConfig): string;
+  connect(c: LiveSourceConfig, timeBase: TimeBaseRef, target: ConnectorTarget): LiveConnector;
+}
+
+/** Where a connector delivers events, and how it learns each symbol's sync state (a SourceHandle). */
+export interface ConnectorTarget extends MarketSink {
+  status(symbol: string): SyncStatus | undefined;
+  /** A fresh book session (every new connection starts one). */
+  newSession(): void;
+  state: string;
+  detail: string;
+}
+
+export interface ConnectorStats {
+  connects: number;
+  disconnects: number;
+  messages: number;
+  snapshots: number;
+  snapshotFailures: number;
+  resyncRequests: number;
+  /** Messages that could not be processed (logged, skipped). */
+  badMessages: number;
+}
+
+export interface LiveConnector {
+  readonly name: string;
+  readonly stats: ConnectorStats;
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }

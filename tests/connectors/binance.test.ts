@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BinanceConnector, type ConnectorTarget } from '../../src/connectors/binance.ts';
+import { BinanceConnector } from '../../src/venues/binance/connector.ts';
+import type { ConnectorTarget } from '../../src/venues/venue.ts';
 import { MockExchange, type MockExchangeOptions } from '../support/mock-exchange.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import type { BookRow } from '../../src/book/row.ts';

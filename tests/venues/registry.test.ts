@@ -1,7 +1,8 @@
 /**
  * The venue registry drives every venue decision: source specs open through it, the rules events
  * name resolve through it, and the recorder's rule dictionary is its list. A venue added to the
- * registry without a sample here fails the first test, so each one is opened and run.
+ * registry without a sample here fails the first test, so each one is opened and run. Live
+ * sources in the server's config and flags are read by the venue their key or flag names.
  */
 import { describe, expect, it } from 'vitest';
 import { VENUES, SEQUENCE_RULE_IDS, sequenceRule, venue } from '../../src/venues/registry.ts';
@@ -9,6 +10,10 @@ import { openSource, SOURCE_SPEC_HELP } from '../../src/sources/spec.ts';
 import { SEQ_RULES } from '../../src/store/recorder.ts';
 import { NO_SEQUENCE, UNSEQUENCED } from '../../src/model/sequence.ts';
 import { AMZN, GOOG, SPOT, USDM } from '../../src/sources/samples.ts';
+import { loadServerConfig, parseLiveFlag } from '../../src/server/config.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scratchDir } from '../helpers.ts';
 
 /** One real capture per spec form of each venue that reads captures, the first of each run in full. */
 const SAMPLES: Record<string, Record<string, string>> = {
@@ -69,5 +74,31 @@ describe('venue registry', () => {
   it('the recorder\'s seqRule dictionary is the registry\'s ids, in the order recordings were always written', () => {
     expect(SEQ_RULES).toBe(SEQUENCE_RULE_IDS);
     expect(SEQ_RULES).toEqual(['none', 'binance-spot', 'binance-futures']);
+  });
+
+  it('a live source in the config file is read by the venue its key names; an unknown one lists every form', () => {
+    const dir = scratchDir('venues');
+    const load = (sources: unknown[]) => {
+      const file = join(dir, 'sources.json');
+      writeFileSync(file, JSON.stringify({ sources }));
+      return loadServerConfig({ file, env: {}, overrides: { models: '' } }).sources;
+    };
+    expect(load([{ binance: 'usdm', symbols: ['btcusdt'] }])).toEqual([{ kind: 'binance', market: 'usdm', symbols: ['BTCUSDT'], wsUrl: undefined, restUrl: undefined, depthStream: undefined }]);
+    expect(() => load([{ binance: 'coinm', symbols: ['BTCUSD'] }])).toThrow('sources[0].binance: expected "spot" or "usdm", got "coinm"');
+    const live = VENUES.filter((v) => v.live).map((v) => v.live!.configForm);
+    expect(live).toEqual(['{"binance": "spot"|"usdm", "symbols": [...]}']);
+    expect(() => load([{ kraken: 'spot' }])).toThrow(`sources[0]: a source is ${['{"replay": SPEC, "speed"?, "loop"?}', ...live].join(' or ')}`);
+  });
+
+  it('a live flag is read by its venue, which names and connects the source', () => {
+    const c = parseLiveFlag('binance', 'spot:btcusdt,ethusdt');
+    expect(c).toEqual({ kind: 'binance', market: 'spot', symbols: ['BTCUSDT', 'ETHUSDT'] });
+    const live = venue(c.kind)!.live!;
+    expect(live.sourceName(c)).toBe('binance-spot:BTCUSDT,ETHUSDT');
+    expect(live.describe(c)).toBe('binance spot BTCUSDT,ETHUSDT');
+    // Nothing is started: connect builds the connector, start() opens its socket.
+    expect(live.connect(c, undefined as never, undefined as never).name).toBe('binance-spot:BTCUSDT,ETHUSDT');
+    expect(() => parseLiveFlag('binance', 'BTCUSDT')).toThrow('--binance: expected spot:SYMBOL[,SYMBOL...] or usdm:SYMBOL[,SYMBOL...], got "BTCUSDT"');
+    expect(() => parseLiveFlag('lobster', 'x')).toThrow('--lobster: no live venue of that name');
   });
 });

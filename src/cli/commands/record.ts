@@ -125,19 +125,20 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
     return 0;
   }
 
-  const { parseBinanceFlag, ConfigError } = await import('../../server/config.ts');
+  const { parseLiveFlag, ConfigError } = await import('../../server/config.ts');
   let b;
   try {
-    b = parseBinanceFlag(values.binance!);
+    b = parseLiveFlag('binance', values.binance!);
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
-  const { BinanceConnector } = await import('../../connectors/binance.ts');
+  const { venue } = await import('../../venues/registry.ts');
+  const live = venue(b.kind)!.live!;
   const { BookBuilder } = await import('../../book/builder.ts');
   const { BadInputPolicy } = await import('../../core/errors.ts');
   const timeBase = new TimeBaseRef(TimeBase.ofEpochMs(Date.now()));
-  const rec = new Recorder({ dir: out, timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: `binance-${b.market}:${b.symbols.join(',')}` });
+  const rec = new Recorder({ dir: out, timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: live.sourceName(b) });
   rec.start();
   const policy = BadInputPolicy.parse('all');
   let builder!: InstanceType<typeof BookBuilder>;
@@ -150,10 +151,7 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
     onTrade: (e: import('../../sources/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
     status: (s: string) => builder.status(s),
   };
-  const conn = new BinanceConnector({
-    market: b.market, symbols: b.symbols, timeBase,
-    wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'],
-  }, target);
+  const conn = live.connect({ ...b, wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'] }, timeBase, target);
   await conn.start();
   process.stdout.write(`recording ${conn.name} into ${out} (row groups every ${rowGroupMs} ms, files every ${rotateMs} ms)\n`);
   const duration = values.duration ? parseDuration(values.duration, 'duration', 0) : undefined;

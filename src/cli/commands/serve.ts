@@ -49,7 +49,7 @@ const command: Command = {
       compute: { type: 'string' },
       'require-keys': { type: 'boolean' },
     });
-    const { loadServerConfig, ConfigError } = await import('../../server/config.ts');
+    const { loadServerConfig, ConfigError, isReplay } = await import('../../server/config.ts');
     let cfg;
     try {
       cfg = loadServerConfig({
@@ -59,7 +59,7 @@ const command: Command = {
           port: values.port === undefined ? undefined : numberFlag(values.port, 'port', 0, { min: 0, integer: true }),
           speed: values.speed === undefined ? undefined : numberFlag(values.speed, 'speed', 1, { min: Number.MIN_VALUE }),
           replay: values.replay,
-          binance: values.binance,
+          live: { binance: values.binance },
           noReplay: values['no-replay'],
           models: values.models,
           compute: values.compute,
@@ -86,7 +86,8 @@ const command: Command = {
       throw e;
     }
     const ws = server.url.replace(/^http/, 'ws');
-    const srcs = cfg.sources.map((s) => (s.kind === 'replay' ? `${replayName(s.spec)} at ${s.speed}x` : `binance ${s.market} ${s.symbols.join(',')}`));
+    const { venue } = await import('../../venues/registry.ts');
+    const srcs = cfg.sources.map((s) => (isReplay(s) ? `${replayName(s.spec)} at ${s.speed}x` : venue(s.kind)!.live!.describe(s)));
     process.stdout.write(
       `flowcast ${server.url} dashboard\n` +
       `  feed   ${ws}feed  (msgpack; ?format=json for JSON)\n` +

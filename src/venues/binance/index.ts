@@ -1,6 +1,7 @@
 import type { Venue } from '../venue.ts';
 import { BinanceSource } from './capture.ts';
 import { BINANCE_FUTURES, BINANCE_SPOT } from './sequence.ts';
+import { binanceLive } from './live.ts';
 import { InputError, InputErrorCode } from '../../core/errors.ts';
 
 export const binance: Venue = {
@@ -12,4 +13,5 @@ export const binance: Venue = {
     if (files.length !== 1) throw new InputError(InputErrorCode.Format, spec, undefined, 'binance: takes exactly one capture file');
     return BinanceSource.open(spec, files[0]!, opts);
   },
+  live: binanceLive,
 };

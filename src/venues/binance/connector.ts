@@ -15,24 +15,15 @@
  * data go through identical code.
  */
 import type WebSocketType from 'ws';
-import { BinanceLineParser } from '../venues/binance/capture.ts';
-import type { MarketSink } from '../sources/events.ts';
-import type { SyncStatus } from '../book/builder.ts';
-import { BadInputPolicy } from '../core/errors.ts';
-import type { TimeBaseRef } from '../core/time.ts';
-import { logger } from '../core/log.ts';
-import { backoffMs } from '../core/backoff.ts';
+import { BinanceLineParser } from './capture.ts';
+import type { ConnectorStats, ConnectorTarget, LiveConnector } from '../venue.ts';
+import type { MarketSink } from '../../sources/events.ts';
+import { BadInputPolicy } from '../../core/errors.ts';
+import type { TimeBaseRef } from '../../core/time.ts';
+import { logger } from '../../core/log.ts';
+import { backoffMs } from '../../core/backoff.ts';
 
 const log = logger('binance');
-
-/** Where a connector delivers events, and how it learns each symbol's sync state (a SourceHandle). */
-export interface ConnectorTarget extends MarketSink {
-  status(symbol: string): SyncStatus | undefined;
-  /** A fresh book session (every new connection starts one). */
-  newSession(): void;
-  state: string;
-  detail: string;
-}
 
 export type BinanceMarket = 'spot' | 'usdm';
 
@@ -63,24 +54,13 @@ const DEFAULTS = {
   usdm: { ws: 'wss://fstream.binance.com', rest: 'https://fapi.binance.com', depthPath: '/fapi/v1/depth' },
 } as const;
 
-export interface ConnectorStats {
-  connects: number;
-  disconnects: number;
-  messages: number;
-  snapshots: number;
-  snapshotFailures: number;
-  resyncRequests: number;
-  /** Messages that could not be processed (logged, skipped). */
-  badMessages: number;
-}
-
 interface SymbolSync {
   inFlight: boolean;
   nextAllowed: number;
   failures: number;
 }
 
-export class BinanceConnector {
+export class BinanceConnector implements LiveConnector {
   private ws: WebSocketType | undefined;
   private stopped = false;
   private attempt = 0;
