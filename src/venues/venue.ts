@@ -20,6 +20,30 @@ export interface Venue {
   openCapture?(spec: string, files: string[], opts: SourceOptions): Promise<MarketSource>;
   /** Its live feed, where it has one: the server's and the recorder's sources. */
   readonly live?: LiveVenue;
+  /** Where its captures carry ground truth for rebuilt books: `flowcast verify-book`'s check. */
+  readonly verifyBook?: BookCheck;
+}
+
+export interface BookCheck {
+  /** What the capture carries, as the command's refusal for other sources names it (`bookTicker`). */
+  readonly groundTruth: string;
+  /** Rebuilds the books of `src` (opened from this venue's capture) and compares; a summary goes to `out`. */
+  run(src: MarketSource, o: BookCheckOptions): Promise<BookCheckResult>;
+}
+
+export interface BookCheckOptions {
+  spec: string;
+  /** The --levels flag (at least 1), `dflt` when not given; a venue that takes none never asks. */
+  levels(dflt: number): number;
+  out(line: string): void;
+  /** Refuses the command line (the CLI's usage error). */
+  usage(msg: string): never;
+}
+
+export interface BookCheckResult {
+  rows: number;
+  checks: number;
+  mismatches: number;
 }
 
 /** A live source's entry in the server's config: `kind` is its venue's id, the rest the venue's own settings. */

@@ -14,4 +14,8 @@ export const binance: Venue = {
     return BinanceSource.open(spec, files[0]!, opts);
   },
   live: binanceLive,
+  verifyBook: {
+    groundTruth: 'bookTicker',
+    run: async (src, o) => (await import('./verify.ts')).verifyBinanceBook(src, o),
+  },
 };

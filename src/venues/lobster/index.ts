@@ -7,4 +7,8 @@ export const lobster: Venue = {
   // Each orderbook row is a full image: nothing to sequence.
   sequences: [],
   openCapture: (spec, files, opts) => LobsterSource.open(spec, files, opts),
+  verifyBook: {
+    groundTruth: 'orderbook rows',
+    run: async (src, o) => (await import('./verify.ts')).verifyLobsterBook(src, o),
+  },
 };

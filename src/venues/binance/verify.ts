@@ -3,8 +3,10 @@
  * diff shows the venue's best bid/ask right after that diff. The rebuilt book at that diff must
  * show the same prices and sizes.
  */
-import type { BookRow, RowSink } from '../book/row.ts';
-import type { QuoteEvent } from '../sources/events.ts';
+import type { BookRow, RowSink } from '../../book/row.ts';
+import type { QuoteEvent } from '../../sources/events.ts';
+import type { MarketSource } from '../../sources/source.ts';
+import type { BookCheckOptions, BookCheckResult } from '../venue.ts';
 
 export interface TickerMismatch {
   symbol: string;
@@ -78,4 +80,22 @@ function put<T>(maps: Map<string, Map<number, T>>, sym: string, key: number, v: 
   if (!m) maps.set(sym, (m = new Map()));
   m.set(key, v);
   if (m.size > max) m.delete(m.keys().next().value!);
+}
+
+/** flowcast verify-book on a Binance capture: the rebuilt top of book at each bookTicker that names an applied diff. */
+export async function verifyBinanceBook(src: MarketSource, o: BookCheckOptions): Promise<BookCheckResult> {
+  // Loaded here: the book builder looks rules up in the registry, which lists this venue.
+  const { BookBuilder } = await import('../../book/builder.ts');
+  const check = new BinanceTickerCheck();
+  const builder = new BookBuilder({ levels: 1, sink: check, passThrough: check, sourceName: o.spec });
+  await src.run(builder);
+  builder.finish();
+  const r = check.finish();
+  const t = builder.totals();
+  o.out(`verify-book ${o.spec}`);
+  o.out(`  rows (applied depth diffs): ${r.rows.toLocaleString('en-US')}; diffs dropped before sync: ${t.diffsDropped}; gaps: ${t.gaps}; crossed repairs: ${t.crossedMessages}`);
+  o.out(`  bookTickers: ${r.tickers.toLocaleString('en-US')}, of which ${r.checks} name the final u of an applied diff (checked); ${r.tickersWithoutDiff.toLocaleString('en-US')} fall between diffs (no ground truth)`);
+  o.out(`  best bid/ask price and size equal the ticker's at ${r.checks - r.mismatches} of ${r.checks} checks: ${r.mismatches} mismatches`);
+  for (const m of r.examples) o.out(`    mismatch at line ${m.line} (u=${m.u}): book ${m.book.join(' ')} vs ticker ${m.ticker.join(' ')}`);
+  return { rows: r.rows, checks: r.checks, mismatches: r.mismatches };
 }
