@@ -18,7 +18,8 @@ export interface SourceStats {
 }
 
 export interface MarketSource {
-  readonly kind: 'lobster' | 'binance' | 'tardis';
+  /** The venue it reads (its id in src/venues/registry.ts), or `recording`. */
+  readonly kind: string;
   /** The spec string it was opened from. */
   readonly spec: string;
   readonly files: readonly string[];
