@@ -113,8 +113,15 @@ describe('Binance connector against the mock exchange', () => {
   });
 
   it('resyncs from a new snapshot after a sequence gap', async () => {
-    const { target, mock: m, conn: c } = await run(USDM, { dropDiffs: [150, 400] });
-    await until(() => m.diffsReleased > 600 && target.rows.length > 450 && target.state === 'running', 20_000, 'past both gaps');
+    const { target, mock: m, conn: c } = await run(USDM, {});
+    const resyncs = () => target.builder?.counters('BTCUSDT')?.resyncs ?? 0;
+    for (const n of [1, 2]) {
+      await until(() => target.state === 'running' && resyncs() === n - 1, 20_000, `synced before gap ${n}`);
+      const rows = target.rows.length;
+      m.dropNextDiff();
+      await until(() => resyncs() === n && target.state === 'running' && target.rows.length > rows, 20_000, `resynced after gap ${n}`);
+    }
+    expect(m.stats.diffsDropped).toBe(2);
     const counters = target.builder.counters('BTCUSDT')!;
     expect(counters.gaps).toBe(2);
     expect(counters.resyncs).toBe(2);

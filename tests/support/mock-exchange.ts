@@ -7,12 +7,12 @@
  *    applying every diff of the timeline to the captured snapshot, with `lastUpdateId` the last
  *    applied `u`: a snapshot consistent with the stream at any moment, as Binance serves it;
  *  - pings every `pingIntervalMs`; a connection that does not answer within `pongTimeoutMs` is closed;
- *  - faults for tests: diffs not sent (a sequence gap) and connections cut after N messages;
+ *  - faults for tests: the next diff not sent (a sequence gap) and connections cut after N messages;
  *  - pause()/resume(): the timeline held, so a test can wait for a slow client instead of racing it.
  *
  * Where the served stream starts after the capture's REST snapshot follows Binance's documentation
- * (binanceSyncPoint, binanceContinues), written from it and not from src/book/sync.ts: the tests of
- * the book and connector would otherwise share the very rule they are meant to check.
+ * (binanceSyncPoint, binanceContinues), written from it and not from src/venues/binance/sequence.ts:
+ * the tests of the book and connector would otherwise share the very rule they are meant to check.
  */
 import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
@@ -101,8 +101,6 @@ export interface MockExchangeOptions {
   port?: number;
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
-  /** Indices (0-based among the timeline's depth diffs) that are applied to the book but never sent. */
-  dropDiffs?: number[];
   /** Close each of the first `closeConnections` connections after it has been sent this many messages. */
   closeAfterMessages?: number;
   closeConnections?: number;
@@ -154,15 +152,14 @@ export class MockExchange {
   private readonly conns = new Set<WebSocket<Conn>>();
   private diffNo = 0;
   private connNo = 0;
-  private readonly drop: Set<number>;
+  /** Diffs still to leave out of the stream (dropNextDiff). */
+  private toDrop = 0;
   market: 'spot' | 'usdm' = 'usdm';
   symbol = '';
   port = 0;
   readonly stats: MockExchangeStats = { connections: 0, messagesSent: 0, pongs: 0, snapshotsServed: 0, diffsDropped: 0, closedByFault: 0, closedNoPong: 0 };
 
-  constructor(private readonly o: MockExchangeOptions) {
-    this.drop = new Set(o.dropDiffs ?? []);
-  }
+  constructor(private readonly o: MockExchangeOptions) {}
 
   get wsUrl(): string {
     return `ws://127.0.0.1:${this.port}`;
@@ -248,6 +245,15 @@ export class MockExchange {
     const pi = this.o.pingIntervalMs ?? 20_000;
     this.pingTimer = setInterval(() => this.pingAll(), pi);
     this.pingTimer.unref();
+  }
+
+  /**
+   * The next diff released is applied to the exchange's book but sent to no one: a sequence gap,
+   * made when the test has seen its client synced (a diff left out before the client's snapshot
+   * would be no gap at all).
+   */
+  dropNextDiff(): void {
+    this.toDrop++;
   }
 
   /** Holds the timeline: nothing is released and its clock stops, so resume() goes on at speed, not in a burst. */
@@ -359,7 +365,8 @@ export class MockExchange {
       let send = true;
       if (m.depth) {
         this.applyDiff(m.depth as unknown as Record<string, unknown>);
-        if (this.drop.has(this.diffNo)) {
+        if (this.toDrop > 0) {
+          this.toDrop--;
           send = false;
           this.stats.diffsDropped++;
         }
