@@ -7,7 +7,11 @@ export interface AnalyticsOptions {
   measures: {
     /** Emit a measures snapshot per symbol every this many ms of exchange time (0: never). */
     everyMs: number;
-    /** VPIN (FEATURES.md) bucket volume per symbol, in the source's size unit; a symbol not listed has no VPIN. */
+    /**
+     * VPIN (FEATURES.md) bucket volume per symbol, in the source's size unit; a symbol not listed has
+     * no VPIN. Read when a symbol is first seen, and kept by reference: the server sizes a replayed
+     * symbol's bucket from its file after the engine is built, before its first event.
+     */
     vpinBucket: Record<string, number>;
     /** VPIN window n (buckets), for both VPIN and the BVC variant. */
     vpinBuckets: number;
@@ -221,7 +225,7 @@ export function analyticsOptions(over: DeepPartial<AnalyticsOptions> = {}): Anal
   for (const g of Object.keys(d) as Group[]) {
     (out as unknown as Record<string, unknown>)[g] = { ...d[g], ...(over[g] ?? {}) };
   }
-  out.measures.vpinBucket = { ...(over.measures?.vpinBucket ?? {}) } as Record<string, number>;
+  out.measures.vpinBucket = (over.measures?.vpinBucket ?? {}) as Record<string, number>;
   checkOptions(out);
   return out;
 }

@@ -13,7 +13,11 @@ import type { AlertContext, AlertEvent } from '../../src/server/plugins.ts';
 import { AnalyticsEngine } from '../../src/analytics/engine.ts';
 import { M } from '../../src/analytics/measures/columns.ts';
 import { openSource } from '../../src/sources/spec.ts';
-import { USDM } from '../../src/sources/samples.ts';
+import { USDM, USDM_FILE } from '../../src/sources/samples.ts';
+import { resolve } from 'node:path';
+import { testServer, until } from './helpers.ts';
+
+const USDM_SPEC = `binance:${resolve(USDM_FILE)}`;
 
 describe('live analytics', () => {
   it('read the feature engine\'s VPIN and bars, with the values and alerts of their own copies', async () => {
@@ -56,4 +60,23 @@ describe('live analytics', () => {
     expect(liveAlerts.length).toBeGreaterThan(0);
     expect(liveAlerts).toEqual(ownAlerts);
   }, 120_000);
+});
+
+describe('live analytics in a running server', () => {
+  it('have VPIN for a replayed symbol whose bucket volume was sized from the file (vpinBucket auto)', async () => {
+    const server = await testServer((c) => {
+      c.features.vpinBucket = 'auto';
+      c.sources = [{ kind: 'replay', spec: USDM_SPEC, speed: 1e6, loop: false }];
+    }, { noReplay: false }, { plugins: true });
+    try {
+      const source = server.pipeline.sourceList().find((s) => s.kind === 'replay')!;
+      await until(() => source.state === 'finished', 120_000, 'the replay to end');
+      const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      const vpin = /^flowcast_analytics_vpin\{symbol="BTCUSDT"\} (\S+)$/m.exec(metrics)?.[1];
+      expect(Number(vpin)).toBeGreaterThan(0);
+      expect(server.pipeline.vpinBySymbol['BTCUSDT']).toBeGreaterThan(0);
+    } finally {
+      await server.close();
+    }
+  }, 180_000);
 });
