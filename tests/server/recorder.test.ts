@@ -8,9 +8,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { openSource } from '../../src/sources/spec.ts';
 import { openRecording } from '../../src/store/replay-recording.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
-import { TradeEvent, type DepthEvent, type MarketSink } from '../../src/sources/events.ts';
+import { TradeEvent, type DepthEvent, type MarketSink } from '../../src/model/events.ts';
 import { Recorder } from '../../src/store/recorder.ts';
-import { TimeBase, TimeBaseRef } from '../../src/core/time.ts';
+import { TimeBase, TimeBaseRef } from '../../src/model/time.ts';
 import { MockExchange } from '../support/mock-exchange.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { flowcast } from '../cli/run-cli.ts';
@@ -56,7 +56,10 @@ function signature(into: string[]): MarketSink {
   };
 }
 
-describe('recorder', () => {
+// Each test waits on events (commits, connections, frames), never on time: the limits, on the
+// tests and on each wait, only bound a hang, far above what a loaded machine takes (the CLI runs
+// child processes; with other suites running beside them the slowest took 50 s of the default 60).
+describe('recorder', { timeout: 300_000 }, () => {
   it('records a capture to time-rotated Parquet that replays event for event and reads in SQL', async () => {
     const dir = join(tmp, 'file');
     const r = await flowcast(['record', '--source', `binance:${SPOT}`, '--out', dir, '--rotate', '2m', '--row-group', '20s', '--no-fsync']);
@@ -81,12 +84,16 @@ describe('recorder', () => {
 
   it('serves a recording as a replay source', async () => {
     const server = await testServer(() => {}, { replay: [`recording:${join(tmp, 'file')}`], speed: 200 });
+    // Held before its first event (it releases events only from timers, and startServer resolved in
+    // this turn): at 200x the recording lasts under 2 s, which a busy machine can spend connecting.
+    server.replays[0]!.pause();
     try {
       const c = await FeedClient.connect({ url: feedUrl(server) });
       let n = 0;
       c.on('features', () => n++);
       await c.subscribe(['features.BTCUSDT']);
-      await until(() => n >= 50, 10_000, 'features from the recording');
+      server.replays[0]!.resume();
+      await until(() => n >= 50, 120_000, 'features from the recording');
       expect(server.pipeline.sourceList()[0]!.health()).toMatchObject({ state: 'running', gaps: 0, sync: { BTCUSDT: 'synced' } });
       await c.close();
     } finally {
@@ -148,9 +155,12 @@ describe('recorder', () => {
   });
 
   it('a crash (kill -9) loses at most the open row group; the next start compacts what was committed, and a restart in the same period keeps both runs\' rows', async () => {
-    // Slow enough that the timeline lasts through the kill, the recovery and the second run.
+    // The exchange's timeline runs only while a recorder is connected to it (held from here until
+    // the first connects, and from the kill until the second does), so however long the processes
+    // take to start, the 69 s of market at 5x last through both runs.
     const mock = new MockExchange({ capture: USDM, speed: 5 });
     await mock.start();
+    mock.pause();
     const dir = join(tmp, 'live');
     const child = spawn(process.execPath, [
       'bin/flowcast.js', 'record', '--binance', 'usdm:BTCUSDT', '--ws-url', mock.wsUrl, '--rest-url', mock.restUrl,
@@ -159,17 +169,36 @@ describe('recorder', () => {
     let committedEvents = 0;
     let commits = 0;
     let err = '';
+    let parsed = 0;
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
-      for (const line of d.toString().split('\n')) {
+      // Whole lines only: a pipe may split a log line across two chunks.
+      const end = err.lastIndexOf('\n') + 1;
+      for (const line of err.slice(parsed, end).split('\n')) {
         if (!line.includes('"segment committed"')) continue;
         commits++;
         committedEvents = Math.max(committedEvents, (JSON.parse(line) as { eventsTotal: number }).eventsTotal);
       }
+      parsed = end;
     });
     const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => r(signal ? -1 : code)));
+    // A wait that ends early if the recorder exits, and whose failure shows the recorder's output
+    // at that moment (not when the wait began).
+    const wait = async (proc: typeof child, cond: () => boolean, what: string, out: () => string): Promise<void> => {
+      const failed = (why: string): Error => new Error(`${why} waiting for ${what}; its output: ${out().slice(-1500)}`);
+      await until(() => cond() || proc.exitCode !== null || proc.signalCode !== null, 120_000, what).catch(() => { throw failed('timed out'); });
+      if (!cond()) throw failed(`exited (${proc.exitCode ?? proc.signalCode})`);
+    };
     try {
-      await until(() => commits >= 4, 30_000, `4 commits (stderr: ${err.slice(-500)})`);
+      await wait(child, () => mock.stats.connections > 0, 'the recorder\'s connection', () => err);
+      mock.resume();
+      // A hundred diffs after the recorder's snapshot, so its committed events rebuild a book below.
+      await wait(child, () => mock.stats.snapshotsServed > 0, 'the recorder\'s snapshot request', () => err);
+      const synced = mock.diffsReleased;
+      await wait(child, () => mock.diffsReleased >= synced + 100 && commits >= 4, '100 diffs and 4 commits', () => err);
+      // Everything the exchange sent (each message and snapshot is one event) committed, then nothing more.
+      mock.pause();
+      await wait(child, () => committedEvents >= mock.stats.messagesSent + mock.stats.snapshotsServed, 'every event sent committed', () => err);
       // One recording process per directory: a second start (even only to recover) is refused while it runs.
       const busy = await flowcast(['record', '--out', dir, '--recover']);
       expect(busy.code).toBe(2);
@@ -202,6 +231,7 @@ describe('recorder', () => {
 
       // A second run in the same period (--rotate 1000d: one period whatever the wall clock), stopped
       // cleanly: its events are added after the first run's, none dropped.
+      const connectionsBefore = mock.stats.connections;
       const second = spawn(process.execPath, [
         'bin/flowcast.js', 'record', '--binance', 'usdm:BTCUSDT', '--ws-url', mock.wsUrl, '--rest-url', mock.restUrl,
         '--depth-stream', '@depth@0ms', '--out', dir, '--row-group', '150ms', '--rotate', '1000d',
@@ -212,7 +242,9 @@ describe('recorder', () => {
       second.stderr.on('data', (d: Buffer) => { err2 += d.toString(); });
       const exited2 = new Promise<number | null>((r) => second.on('exit', (code) => r(code)));
       try {
-        await until(() => err2.split('"segment committed"').length > 3, 30_000, `3 commits of the second run (stderr: ${err2.slice(-500)})`);
+        await wait(second, () => mock.stats.connections > connectionsBefore, 'the second recorder\'s connection', () => out2 + err2);
+        mock.resume();
+        await wait(second, () => err2.split('"segment committed"').length > 3, '3 commits of the second run', () => out2 + err2);
         second.kill('SIGTERM');
         expect(await exited2).toBe(0);
       } finally {
