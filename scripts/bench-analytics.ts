@@ -20,7 +20,7 @@ import { tradedVolume } from '../src/pipeline/features.ts';
 import { BadInputPolicy } from '../src/core/errors.ts';
 import { AnalyticsEngine } from '../src/analytics/engine.ts';
 import { analyticsTap, teeRows } from '../src/analytics/tap.ts';
-import type { RowSink } from '../src/book/row.ts';
+import type { RowSink } from '../src/model/row.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
 import { GOOG, USDM } from '../src/sources/samples.ts';
 import { machineLine, median } from './lib/stats.ts';
@@ -56,7 +56,7 @@ async function runOnce(spec: string, mode: Mode, vpin: Record<string, number>): 
   }
   if (mode === 'analytics') sinks.push({ onRow: () => { rows++; } });
   const builder = new BookBuilder({ levels: 10, sink: teeRows(...sinks), sourceName: spec });
-  let sink: import('../src/sources/events.ts').MarketSink = builder;
+  let sink: import('../src/model/events.ts').MarketSink = builder;
   if (mode !== 'features') {
     // Beside the feature engine, the analytics read its VPIN and bar state machines (no second copy).
     analytics = new AnalyticsEngine({ measures: { vpinBucket: vpin } }, source.timeBase, { onAlert: () => { alerts++; }, onMeasures: () => {} }, builder, features);

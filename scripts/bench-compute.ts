@@ -86,7 +86,7 @@ const dayRows = ring.count;
 
 // The engine, fed the same rows by a second replay; the replay alone (parse + book rebuild) is
 // timed too and subtracted.
-type RowFn = (r: import('../src/book/row.ts').BookRow) => void;
+type RowFn = (r: import('../src/model/row.ts').BookRow) => void;
 async function replay(makeRowFn?: (s: MarketSource) => RowFn): Promise<number> {
   const s = await openSource(GOOG);
   const onRow = makeRowFn?.(s) ?? ((): void => {});

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { runAnalytics, type AnalyticsRunResult } from '../src/analytics/run.ts';
 import { Injector, type Segment, type InjectedSegment } from '../src/analytics/inject.ts';
 import type { Alert } from '../src/analytics/alerts.ts';
-import { OrderType, type MarketSink } from '../src/sources/events.ts';
+import { OrderType, type MarketSink } from '../src/model/events.ts';
 import { DEFAULT_ANALYTICS_OPTIONS } from '../src/analytics/options.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
 import { AMZN, GOOG, SPOT, USDM } from '../src/sources/samples.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { runFeatures, type FeaturesRunOptions } from '../src/pipeline/features.ts';
 import { FeatureTable } from '../src/store/memory.ts';
-import type { TimeBaseRef } from '../src/core/time.ts';
+import type { TimeBaseRef } from '../src/model/time.ts';
 import { BookBuilder } from '../src/book/builder.ts';
 import { openSource } from '../src/sources/spec.ts';
 

@@ -4,7 +4,7 @@
  * (the evidence), so a reader can check the call without rerunning anything. The server publishes
  * the JSON form on `alerts.<SYMBOL>` and `alerts.*`; batch runs write it as JSON lines.
  */
-import type { TimeBase } from '../core/time.ts';
+import type { TimeBase } from '../model/time.ts';
 
 export const ALERT_KINDS = [
   'liquidity-evaporation',

@@ -21,11 +21,11 @@
 import { VpinState } from '../features/vpin.ts';
 import { BarImpactState } from '../features/bars.ts';
 import { feedSpecStates } from '../features/engine.ts';
-import { ASK, BID, OrderType, type DepthEvent, type MarketSink, type OrderEvent, type QuoteEvent, type TradeEvent } from '../sources/events.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
+import { ASK, BID, OrderType, type DepthEvent, type MarketSink, type OrderEvent, type QuoteEvent, type TradeEvent } from '../model/events.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 import type { L2Book } from '../book/l2-book.ts';
 import type { PriceLadder } from '../book/ladder.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 import { logger } from '../core/log.ts';
 import { AlertCounts, type Alert, type AlertKind, type AlertSink, type Evidence, type Severity } from './alerts.ts';
 import { analyticsOptions, type AnalyticsOptions, type DeepPartial } from './options.ts';
@@ -44,7 +44,7 @@ import {
 import { LatencyMonitor, type LatencyStats, type SymbolStreams } from './latency.ts';
 import type { MetricSample } from './metrics.ts';
 import { fmt } from './alerts.ts';
-import { NS_PER_MS } from '../core/time.ts';
+import { NS_PER_MS } from '../model/time.ts';
 
 const log = logger('analytics');
 

@@ -13,10 +13,10 @@
  * Their local receipt time keeps the stream's current clock offset, so the latency monitor sees
  * nothing unusual unless a latency segment asks for it.
  */
-import { ASK, BID, DepthEvent, OrderEvent, OrderType, TradeEvent, type MarketSink, type OrderEvent as OrderEventT, type QuoteEvent } from '../sources/events.ts';
+import { ASK, BID, DepthEvent, OrderEvent, OrderType, TradeEvent, type MarketSink, type OrderEvent as OrderEventT, type QuoteEvent } from '../model/events.ts';
 import type { BookView } from './engine.ts';
 import type { PriceLadder } from '../book/ladder.ts';
-import { NS_PER_MS } from '../core/time.ts';
+import { NS_PER_MS } from '../model/time.ts';
 
 
 export type Segment =

@@ -20,7 +20,7 @@ import type { AnalyticsOptions } from './options.ts';
 import type { AlertKind, Evidence, Severity } from './alerts.ts';
 import { fmt } from './alerts.ts';
 import { r6 } from './detectors/context.ts';
-import { NS_PER_MS } from '../core/time.ts';
+import { NS_PER_MS } from '../model/time.ts';
 
 export const STREAM_NAMES = ['depth', 'trade', 'quote'] as const;
 export type StreamKind = 0 | 1 | 2;

@@ -3,7 +3,7 @@
  * tables `flowcast analytics` prints. I/O only; the engine knows nothing of files.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 import { alertToJsonLine, type Alert } from './alerts.ts';
 import { MEASURE_COLUMNS } from './measures/columns.ts';
 import type { AnalyticsRunResult } from './run.ts';

@@ -4,14 +4,14 @@
  * validation script and the benchmark; the server wires the same pieces live.
  */
 import { openSource } from '../sources/spec.ts';
-import type { MarketSink } from '../sources/events.ts';
+import type { MarketSink } from '../model/events.ts';
 import type { MarketSource, SourceStats } from '../sources/source.ts';
 import { BookBuilder, type SymbolCounters } from '../book/builder.ts';
-import type { RowSink } from '../book/row.ts';
+import type { RowSink } from '../model/row.ts';
 import { tradedVolume } from '../pipeline/features.ts';
 import { autoBucketVolume } from '../features/vpin.ts';
 import { BadInputPolicy } from '../core/errors.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 import { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats, type SpecMeasureSource } from './engine.ts';
 import { analyticsOptions, type AnalyticsOptions, type DeepPartial } from './options.ts';
 import { analyticsTap, teeRows } from './tap.ts';

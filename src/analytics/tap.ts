@@ -3,8 +3,8 @@
  * builder's book is the book before the event), and every row the builder makes, next to whatever
  * else consumes rows (the feature engine).
  */
-import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
+import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 
 /** A MarketSink that hands each event to `first`, then to `then`. */
 export function analyticsTap(first: MarketSink, then: MarketSink): MarketSink {

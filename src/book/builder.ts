@@ -6,10 +6,10 @@
  * are withheld and counted.
  */
 import { L2Book } from './l2-book.ts';
-import { BookRow, TradeQueue, type RowSink } from './row.ts';
+import { BookRow, TradeQueue, type RowSink } from '../model/row.ts';
 import { sequenceRule } from '../venues/registry.ts';
 import { NO_SEQUENCE } from '../model/sequence.ts';
-import { DepthEvent, TradeEvent, type MarketSink, type QuoteEvent, type OrderEvent } from '../sources/events.ts';
+import { DepthEvent, TradeEvent, type MarketSink, type QuoteEvent, type OrderEvent } from '../model/events.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 

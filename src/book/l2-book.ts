@@ -3,7 +3,7 @@
  * and a repair that follows the newest information.
  */
 import { PagedLadder, TickLadder, type PriceLadder } from './ladder.ts';
-import { ASK, BID, type DepthEvent } from '../sources/events.ts';
+import { ASK, BID, type DepthEvent } from '../model/events.ts';
 
 export interface ApplyResult {
   /** Levels removed by the crossed-book repair. */

@@ -11,7 +11,7 @@
  * speed. (Were the engine to skip its dense columns when a backend supplies them, auto would
  * compare the two measured rates instead: `engineDenseRowsPerSecond` below.)
  */
-import type { BookRow, RowSink } from '../book/row.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 import { FeatureBlock, DENSE_INDEX, type FeatureBlockSink } from '../features/columns.ts';
 import type { ComputeInfo, ComputeSpec, DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS } from './dense.ts';

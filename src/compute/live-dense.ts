@@ -11,7 +11,7 @@
  * Asynchronous backends (WebGPU) cannot answer within the event that carries the row: refused.
  */
 import { DENSE_HISTORY } from '../../kernels/dense.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 import { DENSE_INDEX } from '../features/columns.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import { SnapshotRings } from '../snapshots/ring.ts';

@@ -8,7 +8,7 @@
 import type { LiveDense } from './live-dense.ts';
 import { openSource } from '../sources/spec.ts';
 import { BookBuilder } from '../book/builder.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import { DEFAULT_DEPTH, type Depth } from '../model/depth.ts';

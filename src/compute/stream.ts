@@ -10,7 +10,7 @@
  * power of two so the number of compiled kernel shapes stays small.
  */
 import { DENSE_HISTORY } from '../../kernels/dense.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 import { FeatureBlock } from '../features/columns.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import { SnapshotRing } from '../snapshots/ring.ts';

@@ -15,7 +15,7 @@
  * timestamp), and the value for a row depends only on its bar index, so values are cached per bar
  * index and invalidated when a late trade changes a completed bar.
  */
-import type { TimeBase } from '../core/time.ts';
+import type { TimeBase } from '../model/time.ts';
 
 export interface BarValues {
   kyle: number;

@@ -12,8 +12,8 @@ import { RowHistory } from './rolling.ts';
 import { VpinState } from './vpin.ts';
 import { BarImpactState } from './bars.ts';
 import type { FeatureOptions } from './options.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 
 const OFI_LEVELS = 5;
 const NF = FEATURE_COLUMNS.length;

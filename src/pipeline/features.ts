@@ -4,7 +4,7 @@
  * stages live.
  */
 import { openSource } from '../sources/spec.ts';
-import type { MarketSink, TradeEvent } from '../sources/events.ts';
+import type { MarketSink, TradeEvent } from '../model/events.ts';
 import type { MarketSource, SourceStats } from '../sources/source.ts';
 import { BookBuilder, type GapRecord, type SymbolCounters } from '../book/builder.ts';
 import { FeatureEngine, type FeatureEngineStats } from '../features/engine.ts';
@@ -12,7 +12,7 @@ import { featureOptions, type FeatureOptions } from '../features/options.ts';
 import { autoBucketVolume } from '../features/vpin.ts';
 import { outputColumns, type FeatureBlockSink } from '../features/columns.ts';
 import { BadInputPolicy } from '../core/errors.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
 import { featuresCompute } from '../compute/features-hook.ts';
 import { resolveDepth } from '../model/depth.ts';

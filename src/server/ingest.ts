@@ -9,7 +9,7 @@
  * messages around it are applied. Nothing a producer sends can stop the server.
  */
 import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { DepthEvent, TradeEvent } from '../sources/events.ts';
+import { DepthEvent, TradeEvent } from '../model/events.ts';
 import { CloseCode, tooBig, type ErrorCode, type ServerFrame } from '../protocol/frames.ts';
 import { SYMBOL_RE } from '../protocol/topics.ts';
 import { decodeMessage, encode } from '../protocol/codec.ts';

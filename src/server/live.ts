@@ -11,14 +11,14 @@
  */
 import type { LiveDense } from '../compute/live-dense.ts';
 import { BookBuilder, type SyncStatus, type SymbolCounters } from '../book/builder.ts';
-import type { BookRow, RowSink } from '../book/row.ts';
-import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
+import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import type { Depth } from '../model/depth.ts';
 import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
 import { BadInputPolicy } from '../core/errors.ts';
-import { TimeBase, TimeBaseRef } from '../core/time.ts';
+import { TimeBase, TimeBaseRef } from '../model/time.ts';
 import { logger } from '../core/log.ts';
 import { Broker, type Topic } from './broker.ts';
 import type { BookFrame, FeaturesFrame, PredFrame, AlertFrame } from '../protocol/frames.ts';

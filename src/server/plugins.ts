@@ -3,10 +3,10 @@
  * modules that compute them (src/inference, src/analytics, src/compute). The server depends on these
  * shapes only; adapters in this folder connect each module.
  */
-import type { BookRow } from '../book/row.ts';
+import type { BookRow } from '../model/row.ts';
 import type { L2Book } from '../book/l2-book.ts';
-import type { DepthEvent, OrderEvent, QuoteEvent, TradeEvent } from '../sources/events.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { DepthEvent, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 import type { VpinState } from '../features/vpin.ts';
 import type { BarImpactState } from '../features/bars.ts';
 

@@ -11,11 +11,11 @@
  * and a `--speed 10` replay shows ten seconds of market per second of clock. Each loop starts a new
  * book session, so Binance captures re-sync from their REST snapshot exactly as on the first pass.
  */
-import { DepthEvent, OrderEvent, QuoteEvent, TradeEvent, type MarketSink } from '../sources/events.ts';
+import { DepthEvent, OrderEvent, QuoteEvent, TradeEvent, type MarketSink } from '../model/events.ts';
 
 import { openSource } from '../sources/spec.ts';
 import { BadInputPolicy } from '../core/errors.ts';
-import { NS_PER_MS, type TimeBase } from '../core/time.ts';
+import { NS_PER_MS, type TimeBase } from '../model/time.ts';
 import { autoBucketVolume } from '../features/vpin.ts';
 import { logger } from '../core/log.ts';
 import { openRecording, RECORDING_PREFIX, type ReplayableSource } from '../store/replay-recording.ts';

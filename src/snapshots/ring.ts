@@ -4,7 +4,7 @@
  * level = NaN price, size 0; levels beyond the source's depth count as missing) with its timestamp
  * and trade aggregates; the assembler then copies it once more, into the float32 tensor.
  */
-import type { BookRow, RowSink } from '../book/row.ts';
+import type { BookRow, RowSink } from '../model/row.ts';
 
 /** Channels per level, in tensor order. */
 export const CHANNELS = 4;

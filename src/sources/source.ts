@@ -2,8 +2,8 @@
  * The contract every market-data source implements: stream normalised events, in source order,
  * into a sink. Sources do I/O and parsing only; books and features live downstream.
  */
-import type { MarketSink } from './events.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { MarketSink } from '../model/events.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 import type { BadInputPolicy } from '../core/errors.ts';
 
 export interface SourceStats {

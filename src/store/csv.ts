@@ -6,7 +6,7 @@
 import { openSync, closeSync } from 'node:fs';
 import { writeAllSync } from './files.ts';
 import type { FeatureBlock, FeatureBlockSink } from '../features/columns.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 
 export class CsvFeatureWriter implements FeatureBlockSink {
   private readonly fd: number;

@@ -16,7 +16,7 @@ import {
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
 import type { FeatureBlock, FeatureBlockSink } from '../features/columns.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 
 export const PARQUET_ROW_GROUP = 128 * 1024;
 

@@ -31,8 +31,8 @@ import * as pq from 'parquet-wasm';
 import { floatWithNulls, streamParquetToFd } from './parquet.ts';
 import { PARTS_SUFFIX, RUN_KEY, duplicateRows, maxEvent, partsDir, periodSources, rowGroups, type DroppedRows } from './period.ts';
 import { writeAllSync } from './files.ts';
-import type { DepthEvent, MarketSink, TradeEvent } from '../sources/events.ts';
-import { compactUtcStamp, type TimeBaseRef } from '../core/time.ts';
+import type { DepthEvent, MarketSink, TradeEvent } from '../model/events.ts';
+import { compactUtcStamp, type TimeBaseRef } from '../model/time.ts';
 import { logger } from '../core/log.ts';
 import { SEQUENCE_RULE_IDS } from '../venues/registry.ts';
 

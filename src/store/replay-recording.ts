@@ -7,10 +7,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tableFromIPC, type Table } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
-import { DepthEvent, TradeEvent, type MarketSink } from '../sources/events.ts';
+import { DepthEvent, TradeEvent, type MarketSink } from '../model/events.ts';
 import { emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../sources/source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
-import { TimeBaseRef } from '../core/time.ts';
+import { TimeBaseRef } from '../model/time.ts';
 import { segmentFiles } from './recorder.ts';
 import { PARTS_SUFFIX, boolColumn, column, duplicateRows, periodSources, type Col, type DroppedRows } from './period.ts';
 

@@ -4,10 +4,10 @@
  * one folder beside this file and one line of registry.ts; nothing outside them names a venue.
  */
 import type { SeqRule } from '../model/sequence.ts';
-import type { MarketSink } from '../sources/events.ts';
+import type { MarketSink } from '../model/events.ts';
 import type { MarketSource, SourceOptions } from '../sources/source.ts';
 import type { SyncStatus } from '../book/builder.ts';
-import type { TimeBaseRef } from '../core/time.ts';
+import type { TimeBaseRef } from '../model/time.ts';
 
 export interface Venue {
   /** Its prefix in source specs (`binance:FILE`), the kind its sources report, its key in live source configs. */

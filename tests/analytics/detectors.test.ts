@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runAnalytics, type AnalyticsRunResult } from '../../src/analytics/run.ts';
 import { Injector, type Segment, type InjectedSegment } from '../../src/analytics/inject.ts';
 import type { Alert } from '../../src/analytics/alerts.ts';
-import { OrderType, type MarketSink } from '../../src/sources/events.ts';
+import { OrderType, type MarketSink } from '../../src/model/events.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import { AnalyticsEngine } from '../../src/analytics/engine.ts';

@@ -11,7 +11,7 @@ import { RollSpread } from '../../src/analytics/measures/roll.ts';
 import { ADVERSE, EFFECTIVE, REALISED, SpreadDecomposition } from '../../src/analytics/measures/spreads.ts';
 import { M } from '../../src/analytics/measures/columns.ts';
 import { R_PX, R_SIGN, R_SZ, R_TS, R_SLOTS } from '../../src/analytics/detectors/context.ts';
-import type { TimeBase } from '../../src/core/time.ts';
+import type { TimeBase } from '../../src/model/time.ts';
 
 const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';
 const USDM = 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BookBuilder } from '../../src/book/builder.ts';
-import { DepthEvent, TradeEvent } from '../../src/sources/events.ts';
+import { DepthEvent, TradeEvent } from '../../src/model/events.ts';
 import { BadInputPolicy } from '../../src/core/errors.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 
 function snapshot(bids: [number, number][], asks: [number, number][], ts = 0): DepthEvent {
   const e = new DepthEvent();

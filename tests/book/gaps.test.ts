@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BookBuilder, OUT_OF_SYNC_BUFFER } from '../../src/book/builder.ts';
-import { DepthEvent, TradeEvent } from '../../src/sources/events.ts';
+import { DepthEvent, TradeEvent } from '../../src/model/events.ts';
 import { BadInputPolicy } from '../../src/core/errors.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 
 /** Binance USD-M rule: a snapshot's lastUpdateId, then diffs chained by pu. */
 function snap(lid: number, bid = 99, ask = 101, sym = 'S'): DepthEvent {

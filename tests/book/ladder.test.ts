@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PagedLadder, TickLadder, type PriceLadder } from '../../src/book/ladder.ts';
 import { L2Book } from '../../src/book/l2-book.ts';
-import { DepthEvent } from '../../src/sources/events.ts';
+import { DepthEvent } from '../../src/model/events.ts';
 
 /** A naive reference side: a Map sorted on demand. */
 function reference(ops: [number, number][], sign: 1 | -1): [number, number][] {

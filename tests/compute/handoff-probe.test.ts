@@ -10,7 +10,7 @@ import { GpuJsBackend, denseKernelsWgsl } from '../../src/compute/gpujs.ts';
 import { DENSE_COLUMNS, denseColumns } from '../../src/compute/dense.ts';
 import { probeExecutionProviders, squareModel } from '../../src/compute/onnx-probe.ts';
 import { probeComputeEnvironment } from '../../src/compute/probe.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 import { realRows, GOOG, USDM } from './real-rows.ts';
 
 let goog: BookRow[];

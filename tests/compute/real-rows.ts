@@ -1,7 +1,7 @@
 /** Real book rows for the snapshot and compute tests: a source replayed through the BookBuilder, rows copied. */
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
-import { BookRow } from '../../src/book/row.ts';
+import { BookRow } from '../../src/model/row.ts';
 
 export { GOOG, USDM, SPOT, AMZN_ZIP } from '../helpers.ts';
 

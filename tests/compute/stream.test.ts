@@ -9,7 +9,7 @@ import { GpuJsBackend } from '../../src/compute/gpujs.ts';
 import { DENSE_COLUMNS, type DenseRaw } from '../../src/compute/dense.ts';
 import type { DenseBackend } from '../../src/compute/backend.ts';
 import type { SnapshotBatch } from '../../src/snapshots/batch.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 import { realRows, GOOG, USDM } from './real-rows.ts';
 
 let goog: BookRow[];

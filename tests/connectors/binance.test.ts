@@ -3,11 +3,11 @@ import { BinanceConnector } from '../../src/venues/binance/connector.ts';
 import type { ConnectorTarget } from '../../src/venues/venue.ts';
 import { MockExchange, type MockExchangeOptions } from '../support/mock-exchange.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 import { openSource } from '../../src/sources/spec.ts';
-import type { DepthEvent, TradeEvent } from '../../src/sources/events.ts';
+import type { DepthEvent, TradeEvent } from '../../src/model/events.ts';
 import { BadInputPolicy } from '../../src/core/errors.ts';
-import { TimeBaseRef } from '../../src/core/time.ts';
+import { TimeBaseRef } from '../../src/model/time.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { feedUrl, testServer, until } from '../server/helpers.ts';
 

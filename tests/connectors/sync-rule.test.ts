@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BINANCE_FUTURES, BINANCE_SPOT } from '../../src/venues/binance/sequence.ts';
 import type { SeqRule } from '../../src/model/sequence.ts';
-import { DepthEvent } from '../../src/sources/events.ts';
+import { DepthEvent } from '../../src/model/events.ts';
 import { binanceContinues, binanceSyncPoint, diffIds, readBinanceCapture, type BinanceMarket, type DiffIds } from '../support/mock-exchange.ts';
 
 const CAPTURES = {

@@ -6,8 +6,8 @@ import { FeatureEngine } from '../../src/features/engine.ts';
 import { featureOptions, type FeatureOptions } from '../../src/features/options.ts';
 import { resolveDepth } from '../../src/model/depth.ts';
 import { FeatureBlock } from '../../src/features/columns.ts';
-import { BookRow } from '../../src/book/row.ts';
-import { TimeBase, TimeBaseRef } from '../../src/core/time.ts';
+import { BookRow } from '../../src/model/row.ts';
+import { TimeBase, TimeBaseRef } from '../../src/model/time.ts';
 import { VpinState, autoBucketVolume } from '../../src/features/vpin.ts';
 import { featuresInMemory, GOOG } from '../helpers.ts';
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotRing, SnapshotRings, decimalsOf, CHANNELS } from '../../src/snapshots/ring.ts';
 import { SnapshotBatch, MAX_BATCH_VALUES } from '../../src/snapshots/batch.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 import { realRows, GOOG, USDM, SPOT, AMZN_ZIP } from '../compute/real-rows.ts';
 
 let goog: BookRow[];

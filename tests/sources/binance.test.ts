@@ -5,7 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 import { SPOT_FILE, USDM_FILE, binanceSnapshotAfter, scratchDir } from '../helpers.ts';
 
 const dir = scratchDir('binance');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { LobsterSource, parseLobsterName } from '../../src/venues/lobster/capture.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
-import type { DepthEvent, OrderEvent, TradeEvent } from '../../src/sources/events.ts';
+import type { DepthEvent, OrderEvent, TradeEvent } from '../../src/model/events.ts';
 import { AMZN_ZIP, GOOG, featuresInMemory, scratchDir } from '../helpers.ts';
 
 const dir = scratchDir('lobster');

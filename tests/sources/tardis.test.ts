@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSource } from '../../src/sources/spec.ts';
 import { BookBuilder } from '../../src/book/builder.ts';
-import type { BookRow } from '../../src/book/row.ts';
+import type { BookRow } from '../../src/model/row.ts';
 import { detectTardisSchema } from '../../src/venues/tardis/capture.ts';
 
 const dir = scratchDir('tardis');

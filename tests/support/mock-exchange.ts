@@ -19,7 +19,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { L2Book } from '../../src/book/l2-book.ts';
-import { DepthEvent } from '../../src/sources/events.ts';
+import { DepthEvent } from '../../src/model/events.ts';
 import { requireNativeUws } from '../../src/server/uws.ts';
 
 export type BinanceMarket = 'spot' | 'usdm';

@@ -51,7 +51,7 @@ export const R_TOP_BID = 18;
 export const R_TOP_ASK = 19;
 export const R_SLOTS = 20;
 
-export { NS_PER_MS } from '../../core/time.ts';
+export { NS_PER_MS } from '../../model/time.ts';
 
 /** Side names for evidence and messages. */
 export const SIDE_NAME = ['bid', 'ask'] as const;

@@ -20,7 +20,7 @@
  */
 import { normalCdf } from '../stats.ts';
 import { VpinState } from '../../features/vpin.ts';
-import type { TimeBase } from '../../core/time.ts';
+import type { TimeBase } from '../../model/time.ts';
 
 export class BvcVpinState {
   readonly barNs: number;

@@ -3,7 +3,7 @@
  * impact, spread and book-health numbers as of that instant (docs/analytics.md defines each).
  * Streaming consumers get it as a Float64Array in this column order; batch runs write it as CSV.
  */
-import type { TimeBase } from '../../core/time.ts';
+import type { TimeBase } from '../../model/time.ts';
 
 export const MEASURE_COLUMNS = [
   'mid',

@@ -99,7 +99,7 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
   const rowGroupMs = parseDuration(values['row-group'], 'row-group', 10_000);
   const rowGroupRows = numberFlag(values['row-group-rows'], 'row-group-rows', 131_072, { min: 1, integer: true });
   const fsync = !values['no-fsync'];
-  const { TimeBase, TimeBaseRef } = await import('../../core/time.ts');
+  const { TimeBase, TimeBaseRef } = await import('../../model/time.ts');
 
   if (values.source) {
     const { openSource } = await import('../../sources/spec.ts');
@@ -147,8 +147,8 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
     state: '',
     detail: '',
     newSession: () => { builder = new BookBuilder({ levels: 1, sink: { onRow() {} }, policy }); },
-    onDepth: (e: import('../../sources/events.ts').DepthEvent) => { rec.onDepth(e); builder.onDepth(e); },
-    onTrade: (e: import('../../sources/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
+    onDepth: (e: import('../../model/events.ts').DepthEvent) => { rec.onDepth(e); builder.onDepth(e); },
+    onTrade: (e: import('../../model/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
     status: (s: string) => builder.status(s),
   };
   const conn = live.connect({ ...b, wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'] }, timeBase, target);

@@ -1,7 +1,7 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
-import { compactUtcStamp } from '../../core/time.ts';
+import { compactUtcStamp } from '../../model/time.ts';
 import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
 const usage = `flowcast train transformer|gbdt --data FEATURES [flags]

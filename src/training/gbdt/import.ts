@@ -16,7 +16,7 @@ import { readXgboostJson } from './xgboost.ts';
 import { readLightgbmText } from './lightgbm.ts';
 import { ensembleToOnnx, float32Threshold } from './onnx.ts';
 import { marginsToOutput, outputWidth, predictMargins, type TreeEnsemble } from './ensemble.ts';
-import { compactUtcStamp } from '../../core/time.ts';
+import { compactUtcStamp } from '../../model/time.ts';
 
 export interface ImportOptions {
   library: 'xgboost' | 'lightgbm';

@@ -11,12 +11,12 @@
  *    used and the other ignored (counted), so no print is counted twice.
  *  - bookTicker -> QuoteEvent (u kept: verify-book compares it with the rebuilt book).
  */
-import { DepthEvent, QuoteEvent, TradeEvent, type MarketSink, type SequenceRule } from '../../sources/events.ts';
+import { DepthEvent, QuoteEvent, TradeEvent, type MarketSink, type SequenceRule } from '../../model/events.ts';
 import { LineReader, openInput, type ByteSource } from '../../sources/input.ts';
 import { parseEpochNsParts } from '../../sources/bytes.ts';
 import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../../sources/source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../../core/errors.ts';
-import { TimeBaseRef, type TimeBase } from '../../core/time.ts';
+import { TimeBaseRef, type TimeBase } from '../../model/time.ts';
 import { BINANCE_FUTURES, BINANCE_SPOT } from './sequence.ts';
 
 type Json = Record<string, unknown>;

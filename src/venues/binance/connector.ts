@@ -17,9 +17,9 @@
 import type WebSocketType from 'ws';
 import { BinanceLineParser } from './capture.ts';
 import type { ConnectorStats, ConnectorTarget, LiveConnector } from '../venue.ts';
-import type { MarketSink } from '../../sources/events.ts';
+import type { MarketSink } from '../../model/events.ts';
 import { BadInputPolicy } from '../../core/errors.ts';
-import type { TimeBaseRef } from '../../core/time.ts';
+import type { TimeBaseRef } from '../../model/time.ts';
 import { logger } from '../../core/log.ts';
 import { backoffMs } from '../../core/backoff.ts';
 

@@ -3,8 +3,8 @@
  * diff shows the venue's best bid/ask right after that diff. The rebuilt book at that diff must
  * show the same prices and sizes.
  */
-import type { BookRow, RowSink } from '../../book/row.ts';
-import type { QuoteEvent } from '../../sources/events.ts';
+import type { BookRow, RowSink } from '../../model/row.ts';
+import type { QuoteEvent } from '../../model/events.ts';
 import type { MarketSource } from '../../sources/source.ts';
 import type { BookCheckOptions, BookCheckResult } from '../venue.ts';
 

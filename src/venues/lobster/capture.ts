@@ -8,12 +8,12 @@
  * date in the file name; prices are USD x 10,000; padded levels (+-9999999999) are missing levels.
  */
 import { basename } from 'node:path';
-import { DepthEvent, OrderEvent, TradeEvent, BID, ASK, type MarketSink, type OrderType } from '../../sources/events.ts';
+import { DepthEvent, OrderEvent, TradeEvent, BID, ASK, type MarketSink, type OrderType } from '../../model/events.ts';
 import { LineReader, findZipEntry, isZip, openInput, openZipEntry, type ByteSource } from '../../sources/input.ts';
 import { parseDecimal, parseSecondsToNs, splitFields } from '../../sources/bytes.ts';
 import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../../sources/source.ts';
 import { InputError, InputErrorCode, BadInputPolicy } from '../../core/errors.ts';
-import { TimeBase, TimeBaseRef, zonedMidnightNs } from '../../core/time.ts';
+import { TimeBase, TimeBaseRef, zonedMidnightNs } from '../../model/time.ts';
 
 const FILE_RE = /^([A-Za-z0-9.]+)_(\d{4}-\d{2}-\d{2})_(\d+)_(\d+)_(message|orderbook)_(\d+)\.csv(\.gz)?$/;
 const PAD_ASK = 9_999_999_999;

@@ -17,7 +17,7 @@ import { L2Book } from '../../book/l2-book.ts';
 import type { MarketSource } from '../../sources/source.ts';
 import type { LobsterSource } from './capture.ts';
 import type { BookCheckOptions, BookCheckResult } from '../venue.ts';
-import { ASK, BID, DepthEvent, OrderType, type DepthEvent as Depth, type MarketSink, type OrderEvent, type TradeEvent } from '../../sources/events.ts';
+import { ASK, BID, DepthEvent, OrderType, type DepthEvent as Depth, type MarketSink, type OrderEvent, type TradeEvent } from '../../model/events.ts';
 
 export interface StepMismatch {
   row: number;

@@ -11,12 +11,12 @@
  *  - trades: `side` is the aggressor (buy +1, sell -1, anything else 0 = unknown).
  * Times are µs since the epoch.
  */
-import { DepthEvent, TradeEvent, type MarketSink } from '../../sources/events.ts';
+import { DepthEvent, TradeEvent, type MarketSink } from '../../model/events.ts';
 import { LineReader, openInput, type ByteSource } from '../../sources/input.ts';
 import { parseDecimal, parseUint, splitFields } from '../../sources/bytes.ts';
 import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../../sources/source.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../../core/errors.ts';
-import { TimeBaseRef, type TimeBase } from '../../core/time.ts';
+import { TimeBaseRef, type TimeBase } from '../../model/time.ts';
 import { NO_SEQUENCE } from '../../model/sequence.ts';
 
 export type TardisSchema = 'incremental_book_L2' | 'book_snapshot' | 'quotes' | 'trades';

@@ -4,9 +4,9 @@
  * it to the sink, so parsing allocates no object per event. A sink that keeps anything copies it.
  *
  * Units: prices in the instrument's currency (float64); sizes in the source's unit; times in
- * nanoseconds since the run's TimeBase (see core/time.ts); NaN where the source has no value.
+ * nanoseconds since the run's TimeBase (see time.ts); NaN where the source has no value.
  */
-import { NO_SEQUENCE } from '../model/sequence.ts';
+import { NO_SEQUENCE } from './sequence.ts';
 
 export const BID = 0;
 export const ASK = 1;
