@@ -15,7 +15,7 @@ import { SYMBOL_RE } from '../protocol/topics.ts';
 import { decodeMessage, encode } from '../protocol/codec.ts';
 import { Security, TokenBucket, type Principal } from './security.ts';
 import { readUpgrade, refuseUpgrade } from './feed.ts';
-import type { LivePipeline, SourceHandle } from './live.ts';
+import type { LivePipeline, SourceHandle } from '../pipeline/live.ts';
 import type { ServerConfig } from './config.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { uWS, uwsPayloadLimit } from './uws.ts';

@@ -1,14 +1,9 @@
 /**
- * The small interfaces through which the server takes predictions, alerts and health from the
- * modules that compute them (src/inference, src/analytics, src/compute). The server depends on these
- * shapes only; adapters in this folder connect each module.
+ * The small interfaces through which the server serves models and health from the modules that
+ * compute them (src/inference, src/compute); the shapes the live pipeline hands rows through are in
+ * src/pipeline/plugins.ts. Adapters in this folder connect each module.
  */
-import type { BookRow } from '../model/row.ts';
-import type { L2Book } from '../book/l2-book.ts';
-import type { DepthEvent, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
-import type { TimeBaseRef } from '../model/time.ts';
-import type { VpinState } from '../features/vpin.ts';
-import type { BarImpactState } from '../features/bars.ts';
+import type { RowPredictor } from '../pipeline/plugins.ts';
 
 /** One model as /v1/models and the hello frame describe it. */
 export interface ModelInfo {
@@ -18,27 +13,9 @@ export interface ModelInfo {
   [extra: string]: unknown;
 }
 
-export interface Prediction {
-  model: string;
-  symbol: string;
-  /** ns since the server's time base (the time of the row it was made at). */
-  ts: number;
-  probs: ArrayLike<number>;
-  classes: readonly string[];
-  /** The symbol's feed row number the prediction belongs to. */
-  row: number;
-  /** performance.now() when the book event that made the row entered the server. */
-  enteredAt: number;
-}
-
 /** Makes predictions from each symbol's feature rows (e.g. windows of them through ONNX models). */
-export interface Predictor {
+export interface Predictor extends RowPredictor {
   models(): ModelInfo[];
-  /**
-   * A feature row of a symbol, in FEATURE_COLUMNS order. The array is reused after the call returns.
-   * Predictions are handed to `emit` whenever they are ready (usually after a batched inference).
-   */
-  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void;
   /** POST /v1/predict: the request body (parsed JSON) in, a JSON-able answer out; throws HttpError for a bad request. */
   predict(body: unknown): Promise<unknown>;
   health(): Record<string, unknown>;
@@ -46,52 +23,6 @@ export interface Predictor {
   renderMetrics?(out: string[]): void;
   close(): Promise<void>;
 }
-
-export interface AlertEvent {
-  symbol: string;
-  /** ns since the server's time base. */
-  ts: number;
-  kind: string;
-  severity: string;
-  /** One line for people: what, where, how much. */
-  message?: string;
-  evidence: Record<string, unknown>;
-}
-
-/**
- * Detectors that raise alerts. They see every source event before the book builder applies it (so
- * the book they read is the book before the event), every row after it, and every features row.
- */
-export interface AlertProducer {
-  onDepth?(e: DepthEvent): void;
-  onTrade?(e: TradeEvent): void;
-  onQuote?(e: QuoteEvent): void;
-  onOrder?(e: OrderEvent): void;
-  onRow?(row: BookRow): void;
-  onFeatures?(symbol: string, ts: number, row: number, values: Float64Array): void;
-  health?(): Record<string, unknown>;
-  /** Extra Prometheus lines for /metrics. */
-  renderMetrics?(out: string[]): void;
-}
-
-/** What an alert producer is built with. */
-export interface AlertContext {
-  publish(a: AlertEvent): void;
-  /** Every symbol's book, as its source's builder holds it (and whether it is in sync). */
-  books: { book(symbol: string): L2Book | undefined; status(symbol: string): string | undefined };
-  timeBase: TimeBaseRef;
-  /** The features' VPIN bucket volume per symbol (filled in before each symbol's first row). */
-  vpinBySymbol: Record<string, number>;
-  /**
-   * The feature engine's VPIN and bar-measure state machines of a symbol, from its first row on:
-   * a producer that reports these measures reads them instead of computing them a second time.
-   * Rows reach the alert producers before the feature engine, so during a producer's onRow they
-   * are still the state before that row.
-   */
-  features: { specStates(symbol: string): { vpin: VpinState; bars: BarImpactState } | undefined };
-}
-
-export type AlertProducerFactory = (ctx: AlertContext) => AlertProducer;
 
 /** A named section of /healthz (compute backend, execution providers, ...). */
 export interface HealthSection {

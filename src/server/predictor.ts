@@ -12,7 +12,8 @@
  */
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import { MODEL_RE } from '../protocol/topics.ts';
-import { HttpError, type ModelInfo, type Prediction, type Predictor } from './plugins.ts';
+import { HttpError, type ModelInfo, type Predictor } from './plugins.ts';
+import type { Prediction } from '../pipeline/plugins.ts';
 import { makeMatcher } from './security.ts';
 import type { MetricsSource } from './metrics.ts';
 import type { InferenceEngine } from '../inference/engine.ts';

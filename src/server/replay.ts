@@ -19,7 +19,7 @@ import { NS_PER_MS, type TimeBase } from '../model/time.ts';
 import { autoBucketVolume } from '../features/vpin.ts';
 import { logger } from '../core/log.ts';
 import { openRecording, RECORDING_PREFIX, type ReplayableSource } from '../store/replay-recording.ts';
-import type { SourceHandle } from './live.ts';
+import type { SourceHandle } from '../pipeline/live.ts';
 
 const log = logger('replay');
 

@@ -11,7 +11,9 @@ import { Broker } from './broker.ts';
 import { feedBehavior, mountFeed } from './feed.ts';
 import { ingestBehavior, mountIngest } from './ingest.ts';
 import { mountHttp } from './http.ts';
-import { LivePipeline, type LivePlugins } from './live.ts';
+import { LiveFeed } from './live.ts';
+import { LivePipeline, type LivePlugins } from '../pipeline/live.ts';
+import { TimeBase } from '../model/time.ts';
 import { ReplayPlayer } from './replay.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { Security } from './security.ts';
@@ -69,7 +71,11 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const broker = new Broker(app, cfg.feed, cfg.limits, metrics, opts.sweepMs);
   const predictor = opts.predictor;
   if (predictor?.renderMetrics) metrics.addSource({ renderMetrics: (out) => predictor.renderMetrics!(out) });
-  const pipeline = new LivePipeline(cfg, broker, metrics, { predictor, alerts: opts.alerts, dense: opts.compute?.dense });
+  // One time base for the whole server (today's UTC midnight at start): sources stamp against it, frames read it back.
+  const tb = TimeBase.ofEpochMs(Date.now());
+  const feed = new LiveFeed(cfg.feed, broker, metrics, tb);
+  const pipeline = new LivePipeline({ depth: cfg.depth, timeBase: tb, features: cfg.features }, feed, metrics,
+    { predictor, alerts: opts.alerts, dense: opts.compute?.dense });
   // The pipeline's metrics are its alert producers': per-symbol spreads, depth, VPIN.
   metrics.addSource(pipeline, true);
   const models = (): string[] => (predictor ? predictor.models().map((m) => String(m['topic'] ?? m.name)) : []);
@@ -135,7 +141,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   });
   port = uWS.us_socket_local_port(listenSocket as never);
   broker.start();
-  pipeline.start();
+  feed.start();
 
   try {
     for (const s of cfg.sources) {
@@ -159,7 +165,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   } catch (e) {
     uWS.us_listen_socket_close(listenSocket);
     broker.stop();
-    pipeline.stop();
+    feed.stop();
     throw e;
   }
   log.info('listening', { host: cfg.host, port, sources: cfg.sources.length });
@@ -179,7 +185,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
       uWS.us_listen_socket_close(listenSocket);
       await Promise.all([...replays.map((p) => p.stop()), ...connectors.map((c) => c.stop())]);
       broker.stop();
-      pipeline.stop();
+      feed.stop();
       for (const c of [...broker.conns]) if (c.ws && !c.closing) c.ws.end(CloseCode.GoingAway, 'server shutting down');
       for (const c of [...ingest.conns]) c.ws?.end(CloseCode.GoingAway, 'server shutting down');
       await predictor?.close();

@@ -7,7 +7,7 @@ import { FeedClient } from '../../src/client/feed-client.ts';
 import type { AlertFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
-import type { AlertEvent } from '../../src/server/plugins.ts';
+import type { AlertEvent } from '../../src/pipeline/plugins.ts';
 import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
 
 describe('alerts', () => {

@@ -6,10 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { loadServerConfig } from '../../src/server/config.ts';
 import { Broker } from '../../src/server/broker.ts';
 import { MetricsRegistry } from '../../src/server/metrics.ts';
-import { LivePipeline } from '../../src/server/live.ts';
+import { LiveFeed } from '../../src/server/live.ts';
+import { LivePipeline } from '../../src/pipeline/live.ts';
+import { TimeBase } from '../../src/model/time.ts';
 import { requireNativeUws } from '../../src/server/uws.ts';
 import { analyticsProducer, liveAnalytics } from '../../src/server/wiring.ts';
-import type { AlertContext, AlertEvent } from '../../src/server/plugins.ts';
+import type { AlertContext, AlertEvent } from '../../src/pipeline/plugins.ts';
 import { AnalyticsEngine } from '../../src/analytics/engine.ts';
 import { M } from '../../src/analytics/measures/columns.ts';
 import { openSource } from '../../src/sources/spec.ts';
@@ -30,7 +32,8 @@ describe('live analytics', () => {
     let own!: AnalyticsEngine;
     const liveAlerts: AlertEvent[] = [];
     const ownAlerts: AlertEvent[] = [];
-    const pipeline = new LivePipeline(cfg, broker, metrics, {
+    const tb = TimeBase.ofEpochMs(Date.now());
+    const pipeline = new LivePipeline({ depth: cfg.depth, timeBase: tb, features: cfg.features }, new LiveFeed(cfg.feed, broker, metrics, tb), metrics, {
       alerts: [
         (c) => {
           ctx = c;
