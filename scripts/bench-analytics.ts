@@ -12,11 +12,10 @@
  */
 import { parseArgs } from 'node:util';
 import { openSource } from '../src/sources/spec.ts';
-import { BookBuilder } from '../src/book/builder.ts';
+import { bookBuilder } from '../src/pipeline/book.ts';
 import { FeatureEngine } from '../src/features/engine.ts';
 import { featureOptions } from '../src/features/options.ts';
-import { autoBucketVolume } from '../src/features/vpin.ts';
-import { tradedVolume } from '../src/pipeline/features.ts';
+import { autoVpinBuckets } from '../src/pipeline/vpin.ts';
 import { BadInputPolicy } from '../src/core/errors.ts';
 import { AnalyticsEngine } from '../src/analytics/engine.ts';
 import { analyticsTap, teeRows } from '../src/analytics/tap.ts';
@@ -55,7 +54,7 @@ async function runOnce(spec: string, mode: Mode, vpin: Record<string, number>): 
     sinks.push(features);
   }
   if (mode === 'analytics') sinks.push({ onRow: () => { rows++; } });
-  const builder = new BookBuilder({ levels: 10, sink: teeRows(...sinks), sourceName: spec });
+  const builder = bookBuilder({ levels: 10, sink: teeRows(...sinks), sourceName: spec });
   let sink: import('../src/model/events.ts').MarketSink = builder;
   if (mode !== 'features') {
     // Beside the feature engine, the analytics read its VPIN and bar state machines (no second copy).
@@ -73,7 +72,7 @@ const rowsOut: (string | number)[][] = [];
 let gateCut = NaN;
 for (const ds of DATASETS) {
   const vpin: Record<string, number> = {};
-  for (const [s, v] of await tradedVolume(ds.spec, new BadInputPolicy())) vpin[s] = autoBucketVolume(v);
+  await autoVpinBuckets(await openSource(ds.spec, { policy: new BadInputPolicy() }), vpin);
   const rates: Record<Mode, number[]> = { features: [], 'features+analytics': [], analytics: [] };
   let rowCount = 0;
   let alertCount = 0;

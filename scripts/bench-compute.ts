@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openSource } from '../src/sources/spec.ts';
 import type { MarketSource } from '../src/sources/source.ts';
-import { BookBuilder } from '../src/book/builder.ts';
+import { bookBuilder } from '../src/pipeline/book.ts';
 import { FeatureEngine } from '../src/features/engine.ts';
 import { featureOptions } from '../src/features/options.ts';
 import { SnapshotRing } from '../src/snapshots/ring.ts';
@@ -71,7 +71,7 @@ const fmt = fmtRate;
 const src = await openSource(GOOG);
 const fo = featureOptions({ levels: 10, vpinBucket: 1400, settleMs: 0 });
 let ring!: SnapshotRing;
-const builder = new BookBuilder({
+const builder = bookBuilder({
   levels: 10,
   sink: {
     onRow(r) {
@@ -90,7 +90,7 @@ type RowFn = (r: import('../src/model/row.ts').BookRow) => void;
 async function replay(makeRowFn?: (s: MarketSource) => RowFn): Promise<number> {
   const s = await openSource(GOOG);
   const onRow = makeRowFn?.(s) ?? ((): void => {});
-  const b = new BookBuilder({ levels: 10, sink: { onRow } });
+  const b = bookBuilder({ levels: 10, sink: { onRow } });
   const t = performance.now();
   await s.run(b);
   b.finish();

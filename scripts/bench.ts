@@ -14,7 +14,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { OrderBook } from 'tardis-dev';
 import { openSource } from '../src/sources/spec.ts';
 import { L2Book, type LadderKind } from '../src/book/l2-book.ts';
-import { BookBuilder } from '../src/book/builder.ts';
+import { bookBuilder } from '../src/pipeline/book.ts';
 import { BookRow } from '../src/model/row.ts';
 import { BID, DepthEvent, OrderType, type OrderEvent } from '../src/model/events.ts';
 import { FeatureEngine } from '../src/features/engine.ts';
@@ -75,7 +75,7 @@ class WorkloadBuilder {
 async function binanceWorkload(spec: string, name: string): Promise<Workload> {
   const wb = new WorkloadBuilder();
   const src = await openSource(spec);
-  const b = new BookBuilder({ levels: 1, sink: { onRow() {} }, onApplied: (_s, e) => wb.add(e) });
+  const b = bookBuilder({ levels: 1, sink: { onRow() {} }, onApplied: (_s, e) => wb.add(e) });
   await src.run(b);
   return wb.build(name);
 }
@@ -212,7 +212,7 @@ async function featureBench() {
     const t0 = performance.now();
     const src = await openSource(GOOG);
     tb = src.timeBase;
-    const b = new BookBuilder({
+    const b = bookBuilder({
       levels: 10,
       sink: {
         onRow(row) {

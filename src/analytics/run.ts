@@ -6,10 +6,10 @@
 import { openSource } from '../sources/spec.ts';
 import type { MarketSink } from '../model/events.ts';
 import type { MarketSource, SourceStats } from '../sources/source.ts';
-import { BookBuilder, type SymbolCounters } from '../book/builder.ts';
+import type { BookBuilder, SymbolCounters } from '../book/builder.ts';
 import type { RowSink } from '../model/row.ts';
-import { tradedVolume } from '../pipeline/features.ts';
-import { autoBucketVolume } from '../features/vpin.ts';
+import { bookBuilder } from '../pipeline/book.ts';
+import { autoVpinBuckets } from '../pipeline/vpin.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../model/time.ts';
 import { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats, type SpecMeasureSource } from './engine.ts';
@@ -52,10 +52,7 @@ export async function runAnalytics(spec: string, run: AnalyticsRunOptions, outpu
   const filter = run.symbols?.length ? new Set(run.symbols) : undefined;
   const vpinBucket: Record<string, number> = { ...(run.options?.measures?.vpinBucket ?? {}) };
   if (run.vpinBucket === 'auto') {
-    for (const [sym, v] of await tradedVolume(spec, policy.sameRules(), filter)) {
-      const b = autoBucketVolume(v);
-      if (b > 0 && vpinBucket[sym] === undefined) vpinBucket[sym] = b;
-    }
+    await autoVpinBuckets(await openSource(spec, { policy: policy.sameRules() }), vpinBucket, filter);
   } else if (typeof run.vpinBucket === 'number') {
     vpinBucket['*'] = run.vpinBucket;
   }
@@ -63,7 +60,7 @@ export async function runAnalytics(spec: string, run: AnalyticsRunOptions, outpu
   const source = await openSource(spec, { policy });
   let engine!: AnalyticsEngine;
   const rowSink: RowSink = { onRow: (r) => engine.onRow(r) };
-  const builder = new BookBuilder({
+  const builder = bookBuilder({
     levels: Math.max(run.rowLevels ?? 10, 1),
     sink: run.rows ? teeRows(rowSink, run.rows) : rowSink,
     symbols: filter,

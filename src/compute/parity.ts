@@ -7,7 +7,7 @@
  */
 import type { LiveDense } from './live-dense.ts';
 import { openSource } from '../sources/spec.ts';
-import { BookBuilder } from '../book/builder.ts';
+import { bookBuilder } from '../pipeline/book.ts';
 import type { BookRow, RowSink } from '../model/row.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
@@ -145,7 +145,7 @@ export async function captureDense(
       }
     },
   };
-  const builder = new BookBuilder({ levels: depth.rowLevels, sink: tee, sourceName: spec });
+  const builder = bookBuilder({ levels: depth.rowLevels, sink: tee, sourceName: spec });
   try {
     await source.run(builder);
     builder.finish();

@@ -4,18 +4,18 @@
  * stages live.
  */
 import { openSource } from '../sources/spec.ts';
-import type { MarketSink, TradeEvent } from '../model/events.ts';
 import type { MarketSource, SourceStats } from '../sources/source.ts';
-import { BookBuilder, type GapRecord, type SymbolCounters } from '../book/builder.ts';
+import type { GapRecord, SymbolCounters } from '../book/builder.ts';
 import { FeatureEngine, type FeatureEngineStats } from '../features/engine.ts';
 import { featureOptions, type FeatureOptions } from '../features/options.ts';
-import { autoBucketVolume } from '../features/vpin.ts';
 import { outputColumns, type FeatureBlockSink } from '../features/columns.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../model/time.ts';
 import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
 import { featuresCompute } from '../compute/features-hook.ts';
 import { resolveDepth } from '../model/depth.ts';
+import { bookBuilder } from './book.ts';
+import { autoVpinBuckets } from './vpin.ts';
 
 export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
   /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
@@ -62,21 +62,6 @@ export function syncLossLines(gaps: readonly GapRecord[], inputName: string, onl
   return out;
 }
 
-/** Total traded volume per symbol (the first pass of `--vpin-bucket auto`). */
-export async function tradedVolume(spec: string, policy: BadInputPolicy, symbols?: ReadonlySet<string>): Promise<Map<string, number>> {
-  const src = await openSource(spec, { policy });
-  const vol = new Map<string, number>();
-  const sink: MarketSink = {
-    onDepth() {},
-    onTrade(t: TradeEvent) {
-      if (symbols && !symbols.has(t.symbol)) return;
-      vol.set(t.symbol, (vol.get(t.symbol) ?? 0) + t.size);
-    },
-  };
-  await src.run(sink);
-  return vol;
-}
-
 /**
  * Runs the whole batch path. `makeSink` receives the output columns and the (lazily fixed) time base
  * once the engine is configured.
@@ -93,8 +78,7 @@ export async function runFeatures(
   let bySymbol: Record<string, number> | undefined;
   let vpinBucket: number;
   if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
-    bySymbol = {};
-    for (const [sym, v] of await tradedVolume(spec, policy.sameRules(), symbolFilter)) bySymbol[sym] = autoBucketVolume(v);
+    bySymbol = await autoVpinBuckets(await openSource(spec, { policy: policy.sameRules() }), {}, symbolFilter);
     // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
     vpinBucket = 1;
   } else {
@@ -106,7 +90,7 @@ export async function runFeatures(
   const compute = await featuresCompute(opts.compute ?? 'cpu', { depth, blockRows: fo.blockRows });
   const sink = compute.sink(makeSink(outputColumns(fo.horizons), source.timeBase));
   const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s));
-  const builder = new BookBuilder({
+  const builder = bookBuilder({
     levels: depth.rowLevels,
     sink: compute.rows(engine),
     symbols: symbolFilter,

@@ -12,7 +12,7 @@
  * theirs onto the wall clock).
  */
 import type { LiveDense } from '../compute/live-dense.ts';
-import { BookBuilder, type SyncStatus, type SymbolCounters } from '../book/builder.ts';
+import type { BookBuilder, SyncStatus, SymbolCounters } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../model/row.ts';
 import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
 import { FeatureEngine } from '../features/engine.ts';
@@ -22,6 +22,7 @@ import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import { type TimeBase, TimeBaseRef } from '../model/time.ts';
 import { logger } from '../core/log.ts';
+import { bookBuilder } from './book.ts';
 import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, RowPredictor } from './plugins.ts';
 
 const log = logger('live');
@@ -107,7 +108,7 @@ export class SourceHandle implements MarketSink {
       const t = this.builder.totals();
       for (const k of Object.keys(t) as (keyof SymbolCounters)[]) this.past[k] += t[k];
     }
-    this.builder = new BookBuilder({
+    this.builder = bookBuilder({
       levels: this.pipeline.depth.rowLevels,
       sink: this.pipeline,
       policy: this.policy,

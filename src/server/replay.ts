@@ -16,7 +16,7 @@ import { DepthEvent, OrderEvent, QuoteEvent, TradeEvent, type MarketSink } from 
 import { openSource } from '../sources/spec.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import { NS_PER_MS, type TimeBase } from '../model/time.ts';
-import { autoBucketVolume } from '../features/vpin.ts';
+import { autoVpinBuckets } from '../pipeline/vpin.ts';
 import { logger } from '../core/log.ts';
 import { openRecording, RECORDING_PREFIX, type ReplayableSource } from '../store/replay-recording.ts';
 import type { SourceHandle } from '../pipeline/live.ts';
@@ -91,17 +91,9 @@ export class ReplayPlayer implements MarketSink {
     }
   }
 
-  /** Traded volume per symbol over one pass (sizes VPIN buckets for `vpinBucket: auto`). */
-  async tradedVolume(): Promise<Map<string, number>> {
-    const src = await openReplaySource(this.spec, BadInputPolicy.parse('all'));
-    const vol = new Map<string, number>();
-    await src.run({ onDepth() {}, onTrade(t) { vol.set(t.symbol, (vol.get(t.symbol) ?? 0) + t.size); } });
-    return vol;
-  }
-
-  /** Sets each symbol's VPIN bucket from its volume, unless configured. */
+  /** Sets each symbol's VPIN bucket from its traded volume over one pass, unless configured. */
   async sizeVpin(into: Record<string, number>): Promise<void> {
-    for (const [sym, v] of await this.tradedVolume()) into[sym] ??= autoBucketVolume(v);
+    await autoVpinBuckets(await openReplaySource(this.spec, BadInputPolicy.parse('all')), into);
   }
 
   start(): void {

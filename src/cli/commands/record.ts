@@ -135,18 +135,18 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
   }
   const { venue } = await import('../../venues/registry.ts');
   const live = venue(b.kind)!.live!;
-  const { BookBuilder } = await import('../../book/builder.ts');
+  const { bookBuilder } = await import('../../pipeline/book.ts');
   const { BadInputPolicy } = await import('../../core/errors.ts');
   const timeBase = new TimeBaseRef(TimeBase.ofEpochMs(Date.now()));
   const rec = new Recorder({ dir: out, timeBase, rotateMs, rowGroupMs, rowGroupRows, fsync, source: live.sourceName(b) });
   rec.start();
   const policy = BadInputPolicy.parse('all');
-  let builder!: InstanceType<typeof BookBuilder>;
+  let builder!: ReturnType<typeof bookBuilder>;
   // The connector needs each symbol's sync state (to fetch snapshots, resync on gaps); rows are not needed here.
   const target = {
     state: '',
     detail: '',
-    newSession: () => { builder = new BookBuilder({ levels: 1, sink: { onRow() {} }, policy }); },
+    newSession: () => { builder = bookBuilder({ levels: 1, sink: { onRow() {} }, policy }); },
     onDepth: (e: import('../../model/events.ts').DepthEvent) => { rec.onDepth(e); builder.onDepth(e); },
     onTrade: (e: import('../../model/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
     status: (s: string) => builder.status(s),

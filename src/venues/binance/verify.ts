@@ -85,9 +85,9 @@ function put<T>(maps: Map<string, Map<number, T>>, sym: string, key: number, v: 
 /** flowcast verify-book on a Binance capture: the rebuilt top of book at each bookTicker that names an applied diff. */
 export async function verifyBinanceBook(src: MarketSource, o: BookCheckOptions): Promise<BookCheckResult> {
   // Loaded here: the book builder looks rules up in the registry, which lists this venue.
-  const { BookBuilder } = await import('../../book/builder.ts');
+  const { bookBuilder } = await import('../../pipeline/book.ts');
   const check = new BinanceTickerCheck();
-  const builder = new BookBuilder({ levels: 1, sink: check, passThrough: check, sourceName: o.spec });
+  const builder = bookBuilder({ levels: 1, sink: check, passThrough: check, sourceName: o.spec });
   await src.run(builder);
   builder.finish();
   const r = check.finish();
