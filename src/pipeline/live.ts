@@ -12,7 +12,7 @@
  * theirs onto the wall clock).
  */
 import type { LiveDense } from '../compute/live-dense.ts';
-import type { BookBuilder, SyncStatus, SymbolCounters } from '../book/builder.ts';
+import type { BookBuilder, GapRecord, SyncStatus, SymbolCounters } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../model/row.ts';
 import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
 import { FeatureEngine } from '../features/engine.ts';
@@ -75,6 +75,22 @@ const ZERO_COUNTERS = (): SymbolCounters => ({
   repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
 });
 
+/** What a source's books did with one depth event (the ingest protocol answers its producer with it). */
+export interface DepthOutcome {
+  /** The sync loss the event opened; undefined when it opened none (an open one goes on). */
+  loss: GapRecord | undefined;
+  /** The last seq applied before the event, and whether the event was the first diff after a snapshot. */
+  prevSeq: number;
+  firstDiff: boolean;
+  /** Ignored as a repeated, older or dropped diff. */
+  ignored: boolean;
+  /** The event crossed the book: this many levels of the other side were removed as stale, leaving this top. */
+  crossed: boolean;
+  repairedLevels: number;
+  bestBid: number;
+  bestAsk: number;
+}
+
 /** One source's entry into the pipeline: counts, lag, and its own book builder. */
 export class SourceHandle implements MarketSink {
   builder!: BookBuilder;
@@ -93,6 +109,9 @@ export class SourceHandle implements MarketSink {
   private readonly depthCounter: { value: number };
   private readonly tradeCounter: { value: number };
   readonly symbols = new Set<string>();
+  private readonly outcome: DepthOutcome = {
+    loss: undefined, prevSeq: NaN, firstDiff: false, ignored: false, crossed: false, repairedLevels: 0, bestBid: NaN, bestAsk: NaN,
+  };
 
   constructor(readonly name: string, readonly kind: SourceKind, private readonly pipeline: LivePipeline) {
     this.depthCounter = pipeline.eventsIn.labels(name, 'depth');
@@ -132,6 +151,33 @@ export class SourceHandle implements MarketSink {
     const taps = this.pipeline.enter(this);
     for (let i = 0; i < taps.length; i++) taps[i]!.onTrade?.(e);
     this.builder.onTrade(e);
+  }
+
+  /**
+   * onDepth, and what the books did with the event, read off the symbol's counters and open sync
+   * loss before and after. The answer is one object, overwritten by the next call.
+   */
+  applyDepth(e: DepthEvent): DepthOutcome {
+    const b = this.builder;
+    const sym = e.symbol;
+    const c0 = b.counters(sym);
+    const ignored0 = c0 ? c0.diffsStale + c0.diffsDropped : 0;
+    const crossed0 = c0 ? c0.crossedMessages : 0;
+    const repaired0 = c0 ? c0.repairedLevels : 0;
+    const loss0 = b.syncLoss(sym);
+    const r = this.outcome;
+    r.firstDiff = b.status(sym) === 'awaiting-first-diff';
+    r.prevSeq = b.lastSeq(sym);
+    this.onDepth(e);
+    const c1 = b.counters(sym)!;
+    const loss = b.syncLoss(sym);
+    r.loss = loss !== loss0 ? loss : undefined;
+    r.ignored = c1.diffsStale + c1.diffsDropped !== ignored0;
+    r.crossed = c1.crossedMessages !== crossed0;
+    r.repairedLevels = c1.repairedLevels - repaired0;
+    r.bestBid = r.crossed ? b.book(sym)!.bestBid() : NaN;
+    r.bestAsk = r.crossed ? b.book(sym)!.bestAsk() : NaN;
+    return r;
   }
 
   /** Quotes and order-level messages make no rows; they go to the alert producers only. */

@@ -192,30 +192,22 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
           throw new MessageError('no-snapshot', `${whereOf(i, n)}: delta for ${sym} before any snapshot: send a snapshot first`, sym);
         }
       }
-      // What the book did with it is read off its counters and open sync loss, before and after.
-      const b = h.builder;
-      const c0 = b.counters(sym);
-      const ignored0 = c0 ? c0.diffsStale + c0.diffsDropped : 0;
-      const crossed0 = c0 ? c0.crossedMessages : 0;
-      const repaired0 = c0 ? c0.repairedLevels : 0;
-      const loss0 = b.syncLoss(sym);
-      const first = b.status(sym) === 'awaiting-first-diff';
-      const prev = b.lastSeq(sym);
-      h.onDepth(e);
-      const c1 = b.counters(sym)!;
-      const loss = b.syncLoss(sym);
-      if (loss !== undefined && loss !== loss0) {
+      const r = h.applyDepth(e);
+      const first = r.firstDiff;
+      const prev = r.prevSeq;
+      const loss = r.loss;
+      if (loss !== undefined) {
         // Said once per loss: the deltas that follow while out of sync are held, not each answered.
         const message = loss.kind === 'sequence-gap'
           ? `${whereOf(i, n)}: sequence gap in ${sym}: expected seq ${prev + 1} (${first ? "the snapshot's" : 'the previous'} + 1), got ${e.lastSeq}: its rows are withheld until you send a snapshot`
           : `${whereOf(i, n)}: ${loss.detail}: its rows are withheld until you send a snapshot${t === 'snapshot' ? ' that is not' : ''}`;
         send(c, { t: 'error', code: loss.kind, sym, message });
-      } else if (t === 'delta' && c1.diffsStale + c1.diffsDropped !== ignored0) {
+      } else if (t === 'delta' && r.ignored) {
         throw new MessageError('stale-seq', `${whereOf(i, n)}: seq ${e.lastSeq} for ${sym} is not after ${first ? "the snapshot's" : 'the last applied'} (${prev}): ignored as a repeated or older message`, sym);
-      } else if (c1.crossedMessages !== crossed0) {
+      } else if (r.crossed) {
         // Repaired, applied and counted (docs/book.md): said, since a whole side may have gone.
-        send(c, { t: 'error', code: 'crossed-book', sym, message: `${whereOf(i, n)} (${t} ${sym}) crossed the book: ${c1.repairedLevels - repaired0} levels of the other side ` +
-          `priced at or through the levels it set were removed as stale (newest wins, docs/book.md); best bid ${b.book(sym)!.bestBid()}, best ask ${b.book(sym)!.bestAsk()}: send a snapshot if that is wrong` });
+        send(c, { t: 'error', code: 'crossed-book', sym, message: `${whereOf(i, n)} (${t} ${sym}) crossed the book: ${r.repairedLevels} levels of the other side ` +
+          `priced at or through the levels it set were removed as stale (newest wins, docs/book.md); best bid ${r.bestBid}, best ask ${r.bestAsk}: send a snapshot if that is wrong` });
       }
       return;
     }
