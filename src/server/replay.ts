@@ -19,7 +19,7 @@ import { NS_PER_MS, type TimeBase } from '../model/time.ts';
 import { autoVpinBuckets } from '../pipeline/vpin.ts';
 import { logger } from '../core/log.ts';
 import { openRecording, RECORDING_PREFIX, type ReplayableSource } from '../store/replay-recording.ts';
-import type { SourceHandle } from '../pipeline/live.ts';
+import type { SourceHandle } from '../pipeline/source.ts';
 
 const log = logger('replay');
 

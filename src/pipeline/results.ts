@@ -1,0 +1,53 @@
+/**
+ * The results stage of the live pipeline: each features row the engine settles gets its dense
+ * columns from the kernels (when configured), then goes to the output, the predictor (whose
+ * predictions go to the output when they are ready) and the alert producers, in that order.
+ */
+import type { LiveDense } from '../compute/live-dense.ts';
+import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
+import type { AlertProducer, Prediction, RowPredictor } from './plugins.ts';
+
+/** Where the results stage hands features rows and predictions on (the pipeline's output). */
+export interface ResultsOutput {
+  features(sym: string, ts: number, row: number, v: Float64Array, enteredAt: number): void;
+  prediction(p: Prediction): void;
+}
+
+/** A symbol's features rows: how many so far, and the last one (handed to the output, which may keep it). */
+class FeaturesLane {
+  rows = 0;
+  readonly values = new Float64Array(FEATURE_COLUMNS.length);
+  constructor(readonly name: string) {}
+}
+
+export class ResultsStage {
+  /** Lanes by the engine's symbol index. */
+  private readonly lanes: FeaturesLane[] = [];
+  private readonly emitPrediction = (p: Prediction): void => this.out.prediction(p);
+
+  constructor(
+    private readonly out: ResultsOutput,
+    private readonly taps: readonly AlertProducer[],
+    private readonly dense: LiveDense | undefined,
+    private readonly predictor: RowPredictor | undefined,
+    /** performance.now() when the event that made the row entered the pipeline. */
+    private readonly clock: { readonly enteredAt: number },
+  ) {}
+
+  onFeatures(b: FeatureBlock, symbols: readonly string[]): void {
+    const nc = FEATURE_COLUMNS.length;
+    const enteredAt = this.clock.enteredAt;
+    for (let i = 0; i < b.n; i++) {
+      const sid = b.symbolId[i]!;
+      const lane = (this.lanes[sid] ??= new FeaturesLane(symbols[sid]!));
+      const v = lane.values;
+      for (let c = 0; c < nc; c++) v[c] = b.values[c]![i]!;
+      this.dense?.apply(lane.name, v);
+      const row = lane.rows++;
+      const ts = b.ts[i]!;
+      this.out.features(lane.name, ts, row, v, enteredAt);
+      this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction);
+      for (let k = 0; k < this.taps.length; k++) this.taps[k]!.onFeatures?.(lane.name, ts, row, v);
+    }
+  }
+}
