@@ -47,7 +47,6 @@ class SymbolFeed {
 export class LiveFeed implements PipelineOutput {
   private readonly feeds = new Map<string, SymbolFeed>();
   private bookTimer: NodeJS.Timeout | undefined;
-  private readonly featuresFrame: FeaturesFrame;
   private readonly featureLatency: Histogram;
   private readonly predLatency: HistogramMetric;
   /** Each model's child of predLatency (the label lookup once per model, not per frame). */
@@ -60,7 +59,6 @@ export class LiveFeed implements PipelineOutput {
     metrics: MetricsRegistry,
     private readonly tb: TimeBase,
   ) {
-    this.featuresFrame = { t: 'features', topic: '', seq: 0, ts: 0, sym: '', row: 0, v: new Array<number>(FEATURE_COLUMNS.length).fill(0) };
     this.alertsOut = metrics.counter('flowcast_alerts_total', 'Alerts published').labels();
     this.featureLatency = metrics.histogram('flowcast_features_latency_seconds',
       'From a book event entering the server to its features frame being published', LATENCY_BUCKETS_S).labels();
@@ -154,11 +152,7 @@ export class LiveFeed implements PipelineOutput {
   private publishFeatures(f: SymbolFeed): void {
     const v = f.lastValues;
     if (!v) return;
-    const fr = this.featuresFrame;
-    fr.ts = this.tb.toEpochMs(f.lastTs);
-    fr.sym = f.name;
-    fr.row = f.lastRow;
-    for (let c = 0; c < v.length; c++) fr.v[c] = v[c]!;
+    const fr: FeaturesFrame = { t: 'features', topic: '', seq: 0, ts: this.tb.toEpochMs(f.lastTs), sym: f.name, row: f.lastRow, v: Array.from(v) };
     this.broker.publish(f.featuresTopic, fr);
   }
 
@@ -189,6 +183,7 @@ export class LiveFeed implements PipelineOutput {
     };
     this.alertsOut.inc();
     this.broker.publish(f ? f.alertsTopic : this.broker.topic(TOPICS.alerts.name(a.symbol)), frame);
-    this.broker.publish(this.broker.topic(TOPICS.allAlerts.name()), frame);
+    // A frame of its own: the broker stamps topic and seq into the frame and keeps it as the last value.
+    this.broker.publish(this.broker.topic(TOPICS.allAlerts.name()), { ...frame });
   }
 }

@@ -147,6 +147,14 @@ describe('/feed', () => {
     expect(gotA.map((f) => [f.topic, f.sym])).toEqual([['alerts.*', 'XYZ'], ['alerts.*', 'OTHER']]);
     expect(gotB[0]).toMatchObject({ topic: 'alerts.XYZ', kind: 'vpin-spike', severity: 'warn', evidence: { vpin: 0.9 } });
     expect(gotB[0]!.ts).toBeCloseTo(server.pipeline.tb.toEpochMs(1e9), 6);
+    // A JSON client that comes later gets the topic's last alert as it went out on that topic.
+    const j = await FeedClient.connect({ url: feedUrl(server), format: 'json' });
+    const late: AlertFrame[] = [];
+    j.on('alert', (f) => late.push(f));
+    await j.subscribe(['alerts.XYZ']);
+    await until(() => late.length === 1, 2000, 'last alert');
+    expect(late[0]).toEqual(gotB[0]);
+    await j.close();
     await a.close();
     await b.close();
   });
