@@ -7,8 +7,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FeedClient } from '../../src/client/feed-client.ts';
-import { IngestClient } from '../../src/client/ingest-client.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import { CpuBackend } from '../../src/compute/cpu.ts';
 import { GpuJsBackend } from '../../src/compute/gpujs.ts';
@@ -19,7 +17,7 @@ import { COL } from '../../src/features/columns.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
 import { loadPlugins } from '../../src/server/wiring.ts';
-import { WRITE_KEY, feedUrl, ingestUrl, until } from '../server/helpers.ts';
+import { WRITE_KEY, syntheticFeatures } from '../server/helpers.ts';
 import { flowcast } from '../cli/run-cli.ts';
 import { GOOG, SPOT, scratchDir } from '../helpers.ts';
 
@@ -40,26 +38,6 @@ async function configured(levels: number, compute?: string): Promise<RunningServ
 afterAll(async () => {
   for (const s of servers) await s.close();
 });
-
-/** The features.KRN frames' values for one producer stream (10 levels a side, deltas and trades). */
-async function serve(server: RunningServer): Promise<{ row: number; v: readonly (number | null)[] }[]> {
-  const c = await FeedClient.connect({ url: feedUrl(server) });
-  const frames: { row: number; v: readonly (number | null)[] }[] = [];
-  c.on('features', (f) => frames.push({ row: f.row, v: f.v as (number | null)[] }));
-  await c.subscribe(['features.KRN']);
-  const p = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
-  const now = Date.now();
-  p.send({ t: 'snapshot', sym: 'KRN', ts: now, bids: Array.from({ length: 10 }, (_, i) => [101.25 - i * 0.05, 3 + i] as [number, number]), asks: Array.from({ length: 10 }, (_, i) => [101.3 + i * 0.05, 4 + 2 * i] as [number, number]) });
-  for (let i = 1; i < ROWS; i++) {
-    p.send({ t: 'delta', sym: 'KRN', ts: now + i, bids: [[101.25 - (i % 9) * 0.05, 1 + ((i * 13) % 17)]], asks: [[101.3 + (i % 8) * 0.05, 2 + ((i * 7) % 11)]] });
-    if (i % 4 === 0) p.send({ t: 'trade', sym: 'KRN', ts: now + i, px: 101.3, sz: 1 + (i % 3), side: i % 8 ? 'buy' : 'sell' });
-  }
-  await p.flush();
-  await until(() => frames.length >= ROWS, 10_000, `${ROWS} features frames`);
-  await p.close();
-  await c.close();
-  return frames;
-}
 
 const isNaNish = (x: number | null | undefined): boolean => x === null || x === undefined || Number.isNaN(x);
 
@@ -93,7 +71,7 @@ describe('depth below 10 levels with the kernels', () => {
   it('serve --compute gpujs:cpu with features.levels 5 serves every row, the dense columns within float32 tolerance of the engine', async () => {
     const kernels = await configured(5, 'gpujs:cpu');
     const engine = await configured(5);
-    const [k, e] = [await serve(kernels), await serve(engine)];
+    const [k, e] = [await syntheticFeatures(kernels, ROWS), await syntheticFeatures(engine, ROWS)];
     expect(k.map((f) => f.row)).toEqual(e.map((f) => f.row));
     // depth_bid at 5 levels is not the 10-level sum: the feature depth reached the kernels.
     expect(e[0]!.v[COL.depth_bid]).toBe(3 + 4 + 5 + 6 + 7);

@@ -5,9 +5,6 @@
  * run on the live path stops the server at start with the reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FeedClient } from '../../src/client/feed-client.ts';
-import type { FeaturesFrame } from '../../src/protocol/frames.ts';
-import { IngestClient } from '../../src/client/ingest-client.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import { BackendUnavailable } from '../../src/compute/backend.ts';
 import { liveCompute } from '../../src/compute/live-dense.ts';
@@ -15,31 +12,11 @@ import { DEFAULT_DEPTH } from '../../src/model/depth.ts';
 import { COL } from '../../src/features/columns.ts';
 import { ConfigError, loadServerConfig } from '../../src/server/config.ts';
 import type { RunningServer } from '../../src/server/server.ts';
-import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
+import { syntheticFeatures, testServer } from './helpers.ts';
 
 const ROWS = 120;
 let kernels: RunningServer;
 let engine: RunningServer;
-
-async function run(server: RunningServer): Promise<FeaturesFrame[]> {
-  const c = await FeedClient.connect({ url: feedUrl(server) });
-  const frames: FeaturesFrame[] = [];
-  c.on('features', (f) => frames.push(f));
-  await c.subscribe(['features.KRN']);
-  const p = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
-  const now = Date.now();
-  p.send({ t: 'snapshot', sym: 'KRN', ts: now, bids: Array.from({ length: 10 }, (_, i) => [101.25 - i * 0.05, 3 + i] as [number, number]), asks: Array.from({ length: 10 }, (_, i) => [101.3 + i * 0.05, 4 + i] as [number, number]) });
-  for (let i = 1; i < ROWS; i++) {
-    const k = i % 7;
-    p.send({ t: 'delta', sym: 'KRN', ts: now + i, bids: [[101.25 - k * 0.05, 1 + ((i * 13) % 17)]], asks: [[101.3 + (i % 5) * 0.05, 2 + ((i * 7) % 11)]] });
-    if (i % 4 === 0) p.send({ t: 'trade', sym: 'KRN', ts: now + i, px: 101.3, sz: 1 + (i % 3), side: i % 8 ? 'buy' : 'sell' });
-  }
-  await p.flush();
-  await until(() => frames.length >= ROWS, 10_000, `${ROWS} features frames`);
-  await p.close();
-  await c.close();
-  return frames;
-}
 
 beforeAll(async () => {
   kernels = await testServer(() => {}, { compute: 'gpujs:cpu' }, { plugins: true });
@@ -53,7 +30,7 @@ afterAll(async () => {
 
 describe('serve --compute', () => {
   it('computes each live row\'s dense columns with the kernels, within float32 tolerance of the engine', async () => {
-    const [k, e] = [await run(kernels), await run(engine)];
+    const [k, e] = [await syntheticFeatures(kernels, ROWS), await syntheticFeatures(engine, ROWS)];
     expect(k.map((f) => f.row)).toEqual(e.map((f) => f.row));
     let differ = 0;
     for (let i = 0; i < k.length; i++) {

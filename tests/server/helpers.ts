@@ -2,6 +2,9 @@
 import { loadServerConfig, hashKey, type ApiKey, type ConfigOverrides, type ServerConfig } from '../../src/server/config.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.ts';
 import { loadPlugins } from '../../src/server/wiring.ts';
+import { FeedClient } from '../../src/client/feed-client.ts';
+import { IngestClient } from '../../src/client/ingest-client.ts';
+import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 
 export const WRITE_KEY = 'write-key-0123456789abcdef';
 export const READ_KEY = 'read-key-0123456789abcdef';
@@ -37,4 +40,28 @@ export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condi
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * The features.KRN frames a server makes of one synthetic producer stream: a 10-level book a side
+ * (sizes that differ by level, so imb_10 is not imb_5 and depth_* not a 5-level sum), then `rows - 1`
+ * one-level deltas and a trade every fourth row. For comparing two servers' computations.
+ */
+export async function syntheticFeatures(server: RunningServer, rows: number): Promise<FeaturesFrame[]> {
+  const c = await FeedClient.connect({ url: feedUrl(server) });
+  const frames: FeaturesFrame[] = [];
+  c.on('features', (f) => frames.push(f));
+  await c.subscribe(['features.KRN']);
+  const p = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
+  const now = Date.now();
+  p.send({ t: 'snapshot', sym: 'KRN', ts: now, bids: Array.from({ length: 10 }, (_, i) => [101.25 - i * 0.05, 3 + i] as [number, number]), asks: Array.from({ length: 10 }, (_, i) => [101.3 + i * 0.05, 4 + 2 * i] as [number, number]) });
+  for (let i = 1; i < rows; i++) {
+    p.send({ t: 'delta', sym: 'KRN', ts: now + i, bids: [[101.25 - (i % 9) * 0.05, 1 + ((i * 13) % 17)]], asks: [[101.3 + (i % 8) * 0.05, 2 + ((i * 7) % 11)]] });
+    if (i % 4 === 0) p.send({ t: 'trade', sym: 'KRN', ts: now + i, px: 101.3, sz: 1 + (i % 3), side: i % 8 ? 'buy' : 'sell' });
+  }
+  await p.flush();
+  await until(() => frames.length >= rows, 10_000, `${rows} features frames`);
+  await p.close();
+  await c.close();
+  return frames;
 }
