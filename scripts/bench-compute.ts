@@ -18,7 +18,6 @@ import { featureOptions } from '../src/features/options.ts';
 import { SnapshotRing } from '../src/snapshots/ring.ts';
 import { SnapshotBatch } from '../src/snapshots/batch.ts';
 import { availableBackends } from '../src/compute/select.ts';
-import type { DenseBackend } from '../src/compute/backend.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
 import { GOOG } from '../src/sources/samples.ts';
 import { fmtRate, machineLine, median } from './lib/stats.ts';

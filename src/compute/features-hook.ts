@@ -14,7 +14,6 @@
 import type { BookRow, RowSink } from '../model/row.ts';
 import { FeatureBlock, DENSE_INDEX, type FeatureBlockSink } from '../features/columns.ts';
 import type { ComputeInfo, ComputeSpec, DenseBackend } from './backend.ts';
-import { DENSE_COLUMNS } from './dense.ts';
 import { selectComputeBackend } from './select.ts';
 import { DenseStream } from './stream.ts';
 import { logger } from '../core/log.ts';

@@ -12,7 +12,6 @@ import { TOPICS } from '../protocol/topics.ts';
 import type { CounterChild, HistogramMetric, MetricsRegistry } from './metrics.ts';
 import { LATENCY_BUCKETS_S, type Histogram } from '../core/histogram.ts';
 import type { FeedConfig } from './config.ts';
-import { FEATURE_COLUMNS } from '../features/columns.ts';
 import type { PipelineOutput } from '../pipeline/live.ts';
 import type { AlertEvent, Prediction } from '../pipeline/plugins.ts';
 
