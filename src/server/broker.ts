@@ -25,7 +25,7 @@
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { CloseCode, type DataFrame, type ServerFrame } from '../protocol/frames.ts';
 import { TOPIC_KINDS, matchTopic, type ParsedTopic, type TopicKind, type TopicSpec } from '../protocol/topics.ts';
-import { encode, encodeJson, encodeMsgpack, type Format } from '../protocol/codec.ts';
+import { encode, encodeJson, encodeMsgpack, packr, type Format } from '../protocol/codec.ts';
 import type { Principal } from './security.ts';
 import { TokenBucket } from './security.ts';
 import type { FeedConfig, LimitsConfig } from './config.ts';
@@ -42,10 +42,11 @@ export type Unstamped<F> = F extends unknown ? Omit<F, 'topic' | 'seq'> & { topi
 export class Topic {
   seq = 0;
   /**
-   * The last frame, as published and msgpack-encoded; its JSON form is made from the frame when
-   * first needed (not from the msgpack: a late JSON subscriber gets what a live one got).
+   * The last frame, msgpack-encoded; its JSON form is made from it when a JSON subscriber first
+   * needs it. Publishers reuse one frame object per topic (no allocation per row), so the msgpack
+   * is the only copy of what went out; decoding it again costs a late JSON subscriber once, not
+   * every publish.
    */
-  lastFrame: object | undefined;
   lastMsgpack: Uint8Array | undefined;
   lastJson: string | undefined;
   /** Subscribers attached to the native fan-out, by encoding. */
@@ -80,7 +81,7 @@ export class Topic {
   lastAs(format: Format): Payload | undefined {
     if (!this.lastMsgpack) return undefined;
     if (format === 'msgpack') return this.lastMsgpack;
-    return (this.lastJson ??= encodeJson(this.lastFrame!));
+    return (this.lastJson ??= encodeJson(packr.unpack(this.lastMsgpack) as object));
   }
 }
 
@@ -226,14 +227,12 @@ export class Broker {
   /**
    * Publishes a data frame: stamps topic and sequence number, encodes once per encoding in use,
    * hands it to the native fan-out and to detached (slow) subscribers' queues, and keeps it as the
-   * topic's last value. The topic keeps the frame object itself (its JSON form is made from it
-   * when a JSON subscriber first needs it), so the caller hands it over: a new frame per publish.
+   * topic's last value. The frame object may be reused by the caller once this returns.
    */
   publish(t: Topic, frame: Unstamped<DataFrame>): number {
     frame.topic = t.name;
     const seq = (frame.seq = ++t.seq);
     const mp = encodeMsgpack(frame);
-    t.lastFrame = frame;
     t.lastMsgpack = mp;
     t.lastJson = undefined;
     this.published[t.kind].inc();

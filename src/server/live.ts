@@ -12,6 +12,7 @@ import { TOPICS } from '../protocol/topics.ts';
 import type { CounterChild, HistogramMetric, MetricsRegistry } from './metrics.ts';
 import { LATENCY_BUCKETS_S, type Histogram } from '../core/histogram.ts';
 import type { FeedConfig } from './config.ts';
+import { FEATURE_COLUMNS } from '../features/columns.ts';
 import type { PipelineOutput } from '../pipeline/live.ts';
 import type { AlertEvent, Prediction } from '../pipeline/plugins.ts';
 
@@ -46,6 +47,7 @@ class SymbolFeed {
 export class LiveFeed implements PipelineOutput {
   private readonly feeds = new Map<string, SymbolFeed>();
   private bookTimer: NodeJS.Timeout | undefined;
+  private readonly featuresFrame: FeaturesFrame;
   private readonly featureLatency: Histogram;
   private readonly predLatency: HistogramMetric;
   /** Each model's child of predLatency (the label lookup once per model, not per frame). */
@@ -58,6 +60,7 @@ export class LiveFeed implements PipelineOutput {
     metrics: MetricsRegistry,
     private readonly tb: TimeBase,
   ) {
+    this.featuresFrame = { t: 'features', topic: '', seq: 0, ts: 0, sym: '', row: 0, v: new Array<number>(FEATURE_COLUMNS.length).fill(0) };
     this.alertsOut = metrics.counter('flowcast_alerts_total', 'Alerts published').labels();
     this.featureLatency = metrics.histogram('flowcast_features_latency_seconds',
       'From a book event entering the server to its features frame being published', LATENCY_BUCKETS_S).labels();
@@ -151,7 +154,11 @@ export class LiveFeed implements PipelineOutput {
   private publishFeatures(f: SymbolFeed): void {
     const v = f.lastValues;
     if (!v) return;
-    const fr: FeaturesFrame = { t: 'features', topic: '', seq: 0, ts: this.tb.toEpochMs(f.lastTs), sym: f.name, row: f.lastRow, v: Array.from(v) };
+    const fr = this.featuresFrame;
+    fr.ts = this.tb.toEpochMs(f.lastTs);
+    fr.sym = f.name;
+    fr.row = f.lastRow;
+    for (let c = 0; c < v.length; c++) fr.v[c] = v[c]!;
     this.broker.publish(f.featuresTopic, fr);
   }
 
@@ -182,7 +189,6 @@ export class LiveFeed implements PipelineOutput {
     };
     this.alertsOut.inc();
     this.broker.publish(f ? f.alertsTopic : this.broker.topic(TOPICS.alerts.name(a.symbol)), frame);
-    // A frame of its own: the broker stamps topic and seq into the frame and keeps it as the last value.
-    this.broker.publish(this.broker.topic(TOPICS.allAlerts.name()), { ...frame });
+    this.broker.publish(this.broker.topic(TOPICS.allAlerts.name()), frame);
   }
 }
