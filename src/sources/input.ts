@@ -27,7 +27,8 @@ export interface ZipEntry {
   localHeaderOffset: number;
 }
 
-async function statOrThrow(path: string): Promise<number> {
+/** A regular file's size, or an InputError naming the path (missing, or not a regular file). */
+export async function statOrThrow(path: string): Promise<number> {
   try {
     const st = await fsp.stat(path);
     if (!st.isFile()) throw new InputError(InputErrorCode.Missing, path, undefined, 'not a regular file');

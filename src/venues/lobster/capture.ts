@@ -9,7 +9,7 @@
  */
 import { basename } from 'node:path';
 import { DepthEvent, OrderEvent, TradeEvent, BID, ASK, type MarketSink, type OrderType } from '../../model/events.ts';
-import { LineReader, findZipEntry, isZip, openInput, openZipEntry, type ByteSource } from '../../sources/input.ts';
+import { LineReader, findZipEntry, isZip, openInput, openZipEntry, statOrThrow, type ByteSource } from '../../sources/input.ts';
 import { parseDecimal, parseSecondsToNs, splitFields } from '../../sources/bytes.ts';
 import { CHUNK_LINES, countIgnored, emptyStats, type MarketSource, type SourceOptions, type SourceStats } from '../../sources/source.ts';
 import { InputError, InputErrorCode, BadInputPolicy } from '../../core/errors.ts';
@@ -49,6 +49,10 @@ export class LobsterSource implements MarketSource {
   /** `files`: [zip] or [message, orderbook]. */
   static async open(spec: string, files: string[], opts: SourceOptions = {}): Promise<LobsterSource> {
     const s = new LobsterSource(spec, files, opts);
+    // The names are checked before any file is opened: a stream opened and then abandoned on a bad
+    // name would keep its descriptor, and fail later on its own if the file went away meanwhile.
+    let names: [string, string];
+    let open: () => Promise<void>;
     if (files.length === 1) {
       const zip = files[0]!;
       if (!(await isZip(zip))) {
@@ -56,28 +60,36 @@ export class LobsterSource implements MarketSource {
       }
       const me = await findZipEntry(zip, /_message_\d+\.csv$/, 'LOBSTER message');
       const oe = await findZipEntry(zip, /_orderbook_\d+\.csv$/, 'LOBSTER orderbook');
-      s.msg = await openZipEntry(zip, me);
-      s.ob = await openZipEntry(zip, oe);
+      names = [`${zip}!${me.name}`, `${zip}!${oe.name}`];
+      open = async () => {
+        s.msg = await openZipEntry(zip, me);
+        s.ob = await openZipEntry(zip, oe);
+      };
     } else if (files.length === 2) {
-      s.msg = await openInput(files[0]!);
-      s.ob = await openInput(files[1]!);
+      for (const f of files) await statOrThrow(f);
+      names = [files[0]!, files[1]!];
+      open = async () => {
+        s.msg = await openInput(files[0]!);
+        s.ob = await openInput(files[1]!);
+      };
     } else {
       throw new InputError(InputErrorCode.Format, files.join(','), undefined, 'lobster: expects ZIP or MESSAGE,ORDERBOOK');
     }
-    const mm = parseLobsterName(s.msg.name);
-    const om = parseLobsterName(s.ob.name);
-    if (!mm || !/_message_/.test(s.msg.name)) {
-      throw new InputError(InputErrorCode.Format, s.msg.name, undefined,
+    const mm = parseLobsterName(names[0]);
+    const om = parseLobsterName(names[1]);
+    if (!mm || !/_message_/.test(names[0])) {
+      throw new InputError(InputErrorCode.Format, names[0], undefined,
         'not a LOBSTER message file name (expected SYMBOL_YYYY-MM-DD_START_END_message_LEVELS.csv[.gz]): the symbol, date and level count come from it');
     }
-    if (!om || !/_orderbook_/.test(s.ob.name)) {
-      throw new InputError(InputErrorCode.Format, s.ob.name, undefined,
+    if (!om || !/_orderbook_/.test(names[1])) {
+      throw new InputError(InputErrorCode.Format, names[1], undefined,
         'not a LOBSTER orderbook file name (expected SYMBOL_YYYY-MM-DD_START_END_orderbook_LEVELS.csv[.gz])');
     }
     if (mm.symbol !== om.symbol || mm.date !== om.date || mm.levels !== om.levels) {
-      throw new InputError(InputErrorCode.MixedFormat, s.ob.name, undefined,
+      throw new InputError(InputErrorCode.MixedFormat, names[1], undefined,
         `message and orderbook files do not belong together (${mm.symbol} ${mm.date} ${mm.levels} levels vs ${om.symbol} ${om.date} ${om.levels} levels)`);
     }
+    await open();
     s.meta = mm;
     return s;
   }
