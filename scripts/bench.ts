@@ -317,7 +317,7 @@ Feature computation on rows already in memory (parsing measured on its own line)
 
 ${feats.table}
 
-Peak memory of a whole \`flowcast features\` run (source to CSV) as the same input grows 4x:
+Peak memory of a whole \`npx flowcast features\` run (source to CSV) as the same input grows 4x:
 sources stream in 1 MiB chunks, rows leave in 8,192-row blocks, and the engine keeps only its
 windows: 4x the input took peak RSS from ${mem.growth}, far from 4x. What grows is
 V8 sizing its heap for garbage: the heap in use at the end does not follow the input.
