@@ -4,14 +4,16 @@
  * flows one way through its stages, each in its own file, and never back into this one:
  *
  *   source -> SourceHandle (source.ts; taps the alert producers) -> BookBuilder (book/builder.ts)
- *     -> RowStage (rows.ts; symbol ownership; the book to the output, then the producers, the dense
- *        kernels, the feature engine) -> FeatureEngine (features/engine.ts)
- *     -> ResultsStage (results.ts; features to the output, the predictor, the producers)
+ *     -> RowStage (rows.ts; symbol ownership; the producers, the dense kernels, the feature engine)
+ *     -> FeatureEngine (features/engine.ts)
+ *     -> ResultsStage (results.ts; the row's book and features to the output in one call, then the
+ *        predictor and the producers)
  *
- * Everything that comes out (book rows, features rows, predictions, alerts) goes forward to one
- * PipelineOutput, which the server implements; nothing here knows frames or topics. All synchronous:
- * a row's book, features and the hand-off to inference happen inside the call that delivered its
- * event. Time: one TimeBase for the whole server; sources stamp their events against it (replays
+ * Everything that comes out (rows with their book and features, predictions, alerts) goes forward to
+ * one PipelineOutput, which the server implements; nothing here knows frames or topics. All
+ * synchronous: a row's book, features and the hand-off to inference happen inside the call that
+ * delivered its event (the live engine emits each row's features before onRow returns: one-row
+ * blocks, nothing deferred). Time: one TimeBase for the whole server; sources stamp their events against it (replays
  * re-stamp theirs onto the wall clock).
  */
 import type { LiveDense } from '../compute/live-dense.ts';
@@ -25,16 +27,29 @@ import { RowStage } from './rows.ts';
 import { ResultsStage } from './results.ts';
 import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, RowPredictor } from './plugins.ts';
 
+/**
+ * One row of a symbol's owning source, with what the pipeline made of it, handed on in one call.
+ * The object is reused for the next row: an output copies what it keeps, except `values`.
+ */
+export interface RowResult {
+  sym: string;
+  /** The book row; the builder reuses it after the call. */
+  book: BookRow;
+  /**
+   * The row's features (FEATURE_COLUMNS order): the symbol's own array, overwritten only by its
+   * next row, so it may be kept as the symbol's last value.
+   */
+  values: Float64Array;
+  ts: number;
+  /** The symbol's features rows, counted from 0. */
+  row: number;
+  /** performance.now() when the event that made the row entered the pipeline (the latency histograms start there). */
+  enteredAt: number;
+}
+
 /** Where the pipeline's results go (the server's feed implements it). Called in flow order. */
 export interface PipelineOutput {
-  /** A book row of a symbol's owning source; the builder reuses the row after the call. */
-  book(sym: string, row: BookRow): void;
-  /**
-   * A features row (FEATURE_COLUMNS order; `row` counts the symbol's rows from 0). `v` is the
-   * symbol's own array, overwritten only by its next row, so it may be kept as its last value.
-   * `enteredAt`: performance.now() when the event that made the row entered the pipeline.
-   */
-  features(sym: string, ts: number, row: number, v: Float64Array, enteredAt: number): void;
+  row(r: RowResult): void;
   prediction(p: Prediction): void;
   alert(a: AlertEvent): void;
 }
@@ -116,7 +131,7 @@ export class LivePipeline {
     const eventsIn = metrics.counter('flowcast_events_in_total', 'Market events received, by source and kind', ['source', 'kind']);
     const rowsOut = metrics.counter('flowcast_book_rows_total', 'Book rows (features rows) produced').labels();
     const rowsRejected = metrics.counter('flowcast_book_rows_rejected_total', 'Rows for a symbol owned by another source, not published').labels();
-    this.rows = new RowStage(out, this.alerts, plugins.dense, this.engine, rowsOut, rowsRejected);
+    this.rows = new RowStage(this.alerts, plugins.dense, this.engine, results, rowsOut, rowsRejected);
     this.sourceContext = { rowLevels: this.depth.rowLevels, rows: this.rows, taps: this.alerts, tb: this.tb, clock, eventsIn };
     metrics.gauge('flowcast_source_lag_seconds', 'How far behind exchange time the last event arrived, by source', ['source'], () =>
       [...this.sources].filter((s) => Number.isFinite(s.lagMs)).map((s) => [[s.name], s.lagMs / 1000]));

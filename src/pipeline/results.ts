@@ -1,15 +1,18 @@
 /**
- * The results stage of the live pipeline: each features row the engine settles gets its dense
- * columns from the kernels (when configured), then goes to the output, the predictor (whose
- * predictions go to the output when they are ready) and the alert producers, in that order.
+ * The results stage of the live pipeline: each features row the engine makes gets its dense
+ * columns from the kernels (when configured), then goes to the output together with its book row,
+ * then to the predictor (whose predictions go to the output when they are ready) and the alert
+ * producers, in that order.
  */
 import type { LiveDense } from '../compute/live-dense.ts';
 import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
+import type { BookRow } from '../model/row.ts';
 import type { AlertProducer, Prediction, RowPredictor } from './plugins.ts';
+import type { RowResult } from './live.ts';
 
-/** Where the results stage hands features rows and predictions on (the pipeline's output). */
+/** Where the results stage hands rows and predictions on (the pipeline's output). */
 export interface ResultsOutput {
-  features(sym: string, ts: number, row: number, v: Float64Array, enteredAt: number): void;
+  row(r: RowResult): void;
   prediction(p: Prediction): void;
 }
 
@@ -24,6 +27,9 @@ export class ResultsStage {
   /** Lanes by the engine's symbol index. */
   private readonly lanes: FeaturesLane[] = [];
   private readonly emitPrediction = (p: Prediction): void => this.out.prediction(p);
+  /** The book row the engine is making features of (left by the row stage for the length of engine.onRow). */
+  book: BookRow | undefined;
+  private readonly result: RowResult = { sym: '', book: undefined!, values: undefined!, ts: 0, row: 0, enteredAt: 0 };
 
   constructor(
     private readonly out: ResultsOutput,
@@ -45,7 +51,21 @@ export class ResultsStage {
       this.dense?.apply(lane.name, v);
       const row = lane.rows++;
       const ts = b.ts[i]!;
-      this.out.features(lane.name, ts, row, v, enteredAt);
+      const book = this.book;
+      // The live engine makes one row's features inside that row's engine.onRow (one-row blocks, no
+      // deferred columns): anything else would pair a book with another row's features.
+      if (book === undefined || book.symbol !== lane.name || book.ts !== ts) {
+        throw new Error(`features row ${row} of ${lane.name} (ts ${ts}) came without its book row: the live engine must not defer rows`);
+      }
+      this.book = undefined;
+      const r = this.result;
+      r.sym = lane.name;
+      r.book = book;
+      r.values = v;
+      r.ts = ts;
+      r.row = row;
+      r.enteredAt = enteredAt;
+      this.out.row(r);
       this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction);
       for (let k = 0; k < this.taps.length; k++) this.taps[k]!.onFeatures?.(lane.name, ts, row, v);
     }

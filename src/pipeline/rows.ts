@@ -1,21 +1,18 @@
 /**
  * The row stage of the live pipeline: the rows of every source's book builder meet here. A symbol
  * belongs to the first source that makes a row for it (until that source stops); its rows go on in
- * flow order: the book to the output, then the alert producers, the dense kernels and the feature
- * engine. Another source's rows of the symbol are counted and dropped.
+ * flow order: to the alert producers, the dense kernels and the feature engine, whose features row
+ * the results stage hands to the output together with the book row it leaves there. Another source's
+ * rows of the symbol are counted and dropped.
  */
 import type { LiveDense } from '../compute/live-dense.ts';
 import type { BookRow, RowSink } from '../model/row.ts';
 import { logger } from '../core/log.ts';
 import type { SourceHandle } from './source.ts';
 import type { AlertProducer } from './plugins.ts';
+import type { ResultsStage } from './results.ts';
 
 const log = logger('live');
-
-/** Where the row stage hands a row's book on (the pipeline's output). */
-export interface BookOutput {
-  book(sym: string, row: BookRow): void;
-}
 
 export class RowStage {
   /** Each symbol's owner, in the order the symbols first made a row. */
@@ -23,10 +20,10 @@ export class RowStage {
   private readonly warnedOwner = new Set<string>();
 
   constructor(
-    private readonly out: BookOutput,
     private readonly taps: readonly AlertProducer[],
     private readonly dense: LiveDense | undefined,
     private readonly engine: RowSink,
+    private readonly results: ResultsStage,
     private readonly rowsOut: { inc(): void },
     private readonly rowsRejected: { inc(): void },
   ) {}
@@ -59,9 +56,12 @@ export class RowStage {
       return;
     }
     this.rowsOut.inc();
-    this.out.book(row.symbol, row);
     for (let i = 0; i < this.taps.length; i++) this.taps[i]!.onRow?.(row);
     this.dense?.onRow(row);
+    // Left with the results stage, which sends it on with the features row the engine makes of it
+    // (before engine.onRow returns), so the output gets each row once.
+    this.results.book = row;
     this.engine.onRow(row);
+    this.results.book = undefined;
   }
 }

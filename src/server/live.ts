@@ -13,7 +13,7 @@ import type { CounterChild, HistogramMetric, MetricsRegistry } from './metrics.t
 import { LATENCY_BUCKETS_S, type Histogram } from '../core/histogram.ts';
 import type { FeedConfig } from './config.ts';
 import { FEATURE_COLUMNS } from '../features/columns.ts';
-import type { PipelineOutput } from '../pipeline/live.ts';
+import type { PipelineOutput, RowResult } from '../pipeline/live.ts';
 import type { AlertEvent, Prediction } from '../pipeline/plugins.ts';
 
 /** Per-symbol feed state. */
@@ -80,9 +80,14 @@ export class LiveFeed implements PipelineOutput {
     clearInterval(this.bookTimer);
   }
 
-  // ---- book frames ----
+  /** A row: its book (throttled) and its features, each to its topic. */
+  row(r: RowResult): void {
+    const f = this.feedOf(r.sym);
+    this.book(f, r.book);
+    this.features(f, r);
+  }
 
-  book(sym: string, row: BookRow): void {
+  private feedOf(sym: string): SymbolFeed {
     let f = this.feeds.get(sym);
     if (!f) {
       const nf = (f = new SymbolFeed(sym, this.cfg.bookLevels, this.broker));
@@ -90,6 +95,12 @@ export class LiveFeed implements PipelineOutput {
       nf.featuresTopic.refresh = () => this.publishFeatures(nf);
       this.feeds.set(sym, f);
     }
+    return f;
+  }
+
+  // ---- book frames ----
+
+  private book(f: SymbolFeed, row: BookRow): void {
     const L = this.cfg.bookLevels;
     const n = row.usableLevels < L ? row.usableLevels : L;
     let nb = 0;
@@ -139,15 +150,13 @@ export class LiveFeed implements PipelineOutput {
 
   // ---- features, predictions, alerts ----
 
-  features(sym: string, ts: number, row: number, v: Float64Array, enteredAt: number): void {
-    // The pipeline hands a symbol's book row on before its features row.
-    const f = this.feeds.get(sym)!;
-    f.lastValues = v;
-    f.lastRow = row;
-    f.lastTs = ts;
+  private features(f: SymbolFeed, r: RowResult): void {
+    f.lastValues = r.values;
+    f.lastRow = r.row;
+    f.lastTs = r.ts;
     if (f.featuresTopic.subscribers > 0) {
       this.publishFeatures(f);
-      this.featureLatency.observe((performance.now() - enteredAt) / 1000);
+      this.featureLatency.observe((performance.now() - r.enteredAt) / 1000);
     } else f.featuresTopic.stale = true;
   }
 

@@ -1,7 +1,7 @@
 /**
  * The live pipeline hands everything forward to one PipelineOutput (issue 13): for a replayed
- * capture, each row's book, then its features, then what the predictor and alert producers made of
- * them, in that order; rows of a symbol another source owns reach the output not at all.
+ * capture, each row once with its book and features, then what the predictor and alert producers
+ * made of it, in that order; rows of a symbol another source owns reach the output not at all.
  */
 import { describe, expect, it } from 'vitest';
 import { LivePipeline, type PipelineOutput } from '../../src/pipeline/live.ts';
@@ -13,16 +13,18 @@ import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 
-type Out = ['book', string, number] | ['features', string, number, number] | ['prediction', string, number] | ['alert', string, number];
+type Out = ['row', string, number, number] | ['prediction', string, number] | ['alert', string, number];
 
 function recorder(): { out: PipelineOutput; seen: Out[]; values: Float64Array[] } {
   const seen: Out[] = [];
   const values: Float64Array[] = [];
   const out: PipelineOutput = {
-    book: (sym, row) => seen.push(['book', sym, row.ts]),
-    features: (sym, ts, row, v) => {
-      seen.push(['features', sym, row, ts]);
-      if (!values.includes(v)) values.push(v);
+    row: (r) => {
+      // The book row and the features row are of the same book event.
+      expect(r.book.symbol).toBe(r.sym);
+      expect(r.book.ts).toBe(r.ts);
+      seen.push(['row', r.sym, r.row, r.ts]);
+      if (!values.includes(r.values)) values.push(r.values);
     },
     prediction: (p: Prediction) => seen.push(['prediction', p.symbol, p.row]),
     alert: (a: AlertEvent) => seen.push(['alert', a.symbol, Number(a.evidence['row'])]),
@@ -31,7 +33,7 @@ function recorder(): { out: PipelineOutput; seen: Out[]; values: Float64Array[] 
 }
 
 describe('live pipeline', () => {
-  it('hands book, features, prediction and alert forward to its output, row by row, in flow order', async () => {
+  it('hands each row (book and features in one call), prediction and alert forward to its output, in flow order', async () => {
     const { out, seen, values } = recorder();
     const pipeline = new LivePipeline(
       {
@@ -54,14 +56,13 @@ describe('live pipeline', () => {
     const source = await openSource(USDM);
     await source.run(pipeline.addSource('usdm', 'replay'));
 
-    const books = seen.filter((s) => s[0] === 'book').length;
+    const books = seen.filter((s) => s[0] === 'row').length;
     expect(books).toBeGreaterThan(1000);
     expect(pipeline.symbols()).toEqual(['BTCUSDT']);
-    // Each row: its book, its features (numbered from 0), the prediction made of them, and an alert every 100th.
+    // Each row (numbered from 0) once, the prediction made of it, and an alert every 100th.
     let k = 0;
     for (let row = 0; row < books; row++) {
-      expect(seen[k++]![0]).toBe('book');
-      expect(seen[k++]!.slice(0, 3)).toEqual(['features', 'BTCUSDT', row]);
+      expect(seen[k++]!.slice(0, 3)).toEqual(['row', 'BTCUSDT', row]);
       expect(seen[k++]).toEqual(['prediction', 'BTCUSDT', row]);
       if (row % 100 === 0) expect(seen[k++]).toEqual(['alert', 'BTCUSDT', row]);
     }
