@@ -6,8 +6,8 @@ import { afterAll } from 'vitest';
 import { runFeatures, type FeaturesRunOptions } from '../src/pipeline/features.ts';
 import { FeatureTable } from '../src/store/memory.ts';
 import type { TimeBaseRef } from '../src/model/time.ts';
-import { BookBuilder } from '../src/book/builder.ts';
 import { openSource } from '../src/sources/spec.ts';
+import { bookBuilder } from '../src/pipeline/book.ts';
 
 export { GOOG_MSG, GOOG_OB, GOOG, AMZN_ZIP, AMZN, USDM_FILE, SPOT_FILE, USDM, SPOT } from '../src/sources/samples.ts';
 
@@ -46,7 +46,7 @@ export async function binanceSnapshotAfter(file: string, diffLine: string): Prom
   const D = JSON.parse(diffLine.slice(diffLine.indexOf(' ') + 1)).data as { u: number; E: number; T: number };
   let bids: [string, string][] = [];
   let asks: [string, string][] = [];
-  const b = new BookBuilder({
+  const b = bookBuilder({
     levels: 1,
     sink: { onRow: () => {} },
     onApplied: (st, e) => {

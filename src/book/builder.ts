@@ -7,8 +7,7 @@
  */
 import { L2Book } from './l2-book.ts';
 import { BookRow, TradeQueue, type RowSink } from '../model/row.ts';
-import { sequenceRule } from '../venues/registry.ts';
-import { NO_SEQUENCE } from '../model/sequence.ts';
+import { NO_SEQUENCE, type SeqRule } from '../model/sequence.ts';
 import { DepthEvent, TradeEvent, type MarketSink, type QuoteEvent, type OrderEvent } from '../model/events.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
@@ -129,6 +128,17 @@ export interface BookBuilderOptions {
   /** Levels per side copied into each row (at least what the features need). */
   levels: number;
   sink: RowSink;
+  /**
+   * The sequence rule of an event's `seqRule` id (the venues' registry; pipeline/book.ts passes it):
+   * given, not imported, so the book stays below the venues that use it.
+   */
+  rules: (id: string) => SeqRule;
+  /**
+   * Told each time a symbol's sync status changes (first when the symbol is first seen), inside the
+   * call that changed it: how a live connector learns when to fetch a snapshot without asking after
+   * every diff.
+   */
+  onStatus?: (symbol: string, status: SyncStatus) => void;
   /** Only these symbols are built (others are ignored); all when absent. */
   symbols?: ReadonlySet<string>;
   /** What to do with gaps, crossed books and time going backwards; default: stop with an error. */
@@ -167,6 +177,7 @@ export class BookBuilder implements MarketSink {
       if (this.opts.symbols && !this.opts.symbols.has(symbol)) return undefined;
       s = new SymbolState(symbol, this.states.size);
       this.states.set(symbol, s);
+      this.opts.onStatus?.(symbol, s.status);
     }
     return s;
   }
@@ -252,17 +263,17 @@ export class BookBuilder implements MarketSink {
         this.applyDelta(s, e);
         return;
       case 'awaiting-first-diff': {
-        const rule = sequenceRule(e.seqRule);
+        const rule = this.opts.rules(e.seqRule);
         const v = rule.firstAfterSnapshot(s.snapshotSeq, e);
         if (v === 'stale') { s.c.diffsDropped++; return; }
         if (v === 'gap') { this.gap(s, e, rule.expectation(s.snapshotSeq, e, true)); return; }
-        s.status = 'synced';
+        this.setStatus(s, 'synced');
         if (s.openGap) { s.openGap.resyncedAtLine = s.snapshotLine; s.openGap = undefined; s.c.resyncs++; }
         this.applyDelta(s, e);
         return;
       }
       case 'synced': {
-        const rule = sequenceRule(e.seqRule);
+        const rule = this.opts.rules(e.seqRule);
         const v = rule.nextAfter(s.lastSeq, e);
         if (v === 'stale') { s.c.diffsStale++; return; }
         if (v === 'gap') { this.gap(s, e, rule.expectation(s.lastSeq, e, false)); return; }
@@ -298,7 +309,7 @@ export class BookBuilder implements MarketSink {
     s.depthLimit = e.depthLimit;
     this.opts.onApplied?.({ symbol: s.symbol, book: s.book, status: s.status }, e);
     if (r.crossed) {
-      s.status = 'out-of-sync';
+      this.setStatus(s, 'out-of-sync');
       const detail = `snapshot for ${s.symbol} is crossed or locked (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`;
       s.c.crossedMessages++;
       // A sequenced snapshot only seeds the book: it would have made no row to withhold.
@@ -309,7 +320,7 @@ export class BookBuilder implements MarketSink {
     }
     if (e.seqRule === NO_SEQUENCE) {
       if (s.status === 'out-of-sync' && s.openGap) { s.openGap.resyncedAtLine = e.line; s.openGap = undefined; s.c.resyncs++; }
-      s.status = 'synced';
+      this.setStatus(s, 'synced');
       s.lastSeq = e.lastSeq;
       if (e.makesRow) this.emitRow(s, e);
       return;
@@ -317,7 +328,7 @@ export class BookBuilder implements MarketSink {
     s.snapshotSeq = e.lastSeq;
     s.snapshotLine = e.line;
     s.lastSeq = e.lastSeq;
-    s.status = 'awaiting-first-diff';
+    this.setStatus(s, 'awaiting-first-diff');
     if (wasSynced) log.debug('snapshot while synced: re-initialising', { symbol: s.symbol, line: e.line });
     const c = s.c;
     for (const b of s.buffer.drain()) {
@@ -349,7 +360,7 @@ export class BookBuilder implements MarketSink {
     if (r.crossed) {
       const detail = `book for ${s.symbol} stays crossed after repair (best bid ${s.book.bestBid()} >= best ask ${s.book.bestAsk()})`;
       if (s.status !== 'out-of-sync') this.lost(s, InputErrorCode.CrossedBook, e.line, detail);
-      s.status = 'out-of-sync';
+      this.setStatus(s, 'out-of-sync');
       // Counted before the report, which throws unless crossed books are skipped.
       if (e.makesRow) s.c.rowsWithheld++;
       this.policy.report(new InputError(InputErrorCode.CrossedBook, this.name(), e.line, detail));
@@ -362,11 +373,17 @@ export class BookBuilder implements MarketSink {
     if (e.makesRow) this.emitRow(s, e);
   }
 
+  private setStatus(s: SymbolState, status: SyncStatus): void {
+    if (s.status === status) return;
+    s.status = status;
+    this.opts.onStatus?.(s.symbol, status);
+  }
+
   private gap(s: SymbolState, e: DepthEvent, detail: string): void {
     s.c.gaps++;
     this.policy.report(new InputError(InputErrorCode.SequenceGap, this.name(), e.line, `sequence gap in ${s.symbol}: ${detail}`));
     log.warn('sequence gap: rows withheld until the next snapshot', { symbol: s.symbol, line: e.line, detail });
-    s.status = 'out-of-sync';
+    this.setStatus(s, 'out-of-sync');
     this.lost(s, InputErrorCode.SequenceGap, e.line, detail);
     if (e.makesRow) s.c.rowsWithheld++;
     this.bufferEvent(s, { t: 'depth', e: e.clone(), withheld: e.makesRow });

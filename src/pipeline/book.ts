@@ -5,7 +5,9 @@
  * pipeline and a change to how books are built (sync rules, policy, depth) has one site to touch.
  */
 import { BookBuilder, type BookBuilderOptions } from '../book/builder.ts';
+import { sequenceRule } from '../venues/registry.ts';
 
-export function bookBuilder(opts: BookBuilderOptions): BookBuilder {
-  return new BookBuilder(opts);
+/** A book builder whose sequence rules are the venues' (src/venues/registry.ts). */
+export function bookBuilder(opts: Omit<BookBuilderOptions, 'rules'>): BookBuilder {
+  return new BookBuilder({ ...opts, rules: sequenceRule });
 }

@@ -51,6 +51,8 @@ export interface DepthOutcome {
 /** One source's entry into the pipeline: counts, lag, and its own book builder. */
 export class SourceHandle implements MarketSink {
   builder!: BookBuilder;
+  /** A live connector's ear for its books' sync changes (src/venues/venue.ts ConnectorTarget). */
+  onSyncStatus: ((symbol: string, status: SyncStatus) => void) | undefined;
   state = 'starting';
   detail = '';
   depthIn = 0;
@@ -93,6 +95,7 @@ export class SourceHandle implements MarketSink {
       sink: this.rows,
       policy: this.policy,
       sourceName: this.name,
+      onStatus: (symbol, status) => this.onSyncStatus?.(symbol, status),
     });
   }
 
@@ -158,6 +161,7 @@ export class SourceHandle implements MarketSink {
     return this.ctx.taps;
   }
 
+  /** A symbol's sync status (a producer's delta before any snapshot is refused with it). */
   status(symbol: string): SyncStatus | undefined {
     return this.builder.status(symbol);
   }

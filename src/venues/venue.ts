@@ -81,7 +81,11 @@ export interface LiveVenue {
 
 /** Where a connector delivers events, and how it learns each symbol's sync state (a SourceHandle). */
 export interface ConnectorTarget extends MarketSink {
-  status(symbol: string): SyncStatus | undefined;
+  /**
+   * Set by the connector: told each time a symbol's book changes sync status (first when the symbol
+   * is first seen), inside the event's delivery; how the connector knows when to fetch a snapshot.
+   */
+  onSyncStatus: ((symbol: string, status: SyncStatus) => void) | undefined;
   /** A fresh book session (every new connection starts one). */
   newSession(): void;
   state: string;

@@ -4,10 +4,10 @@ import { Injector, type Segment, type InjectedSegment } from '../../src/analytic
 import type { Alert } from '../../src/analytics/alerts.ts';
 import { OrderType, type MarketSink } from '../../src/model/events.ts';
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { AnalyticsEngine } from '../../src/analytics/engine.ts';
 import { DepthScratch, depthBoth } from '../../src/analytics/measures/depth.ts';
 import { analyticsTap } from '../../src/analytics/tap.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';
 const USDM = 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
@@ -212,7 +212,7 @@ describe('depth near the mid, kept from level changes between full counts', () =
     const top = new Float64Array(2);
     let rows = 0;
     let worst = 0;
-    const b = new BookBuilder({ levels: 10, sink: { onRow: (r) => {
+    const b = bookBuilder({ levels: 10, sink: { onRow: (r) => {
       a.onRow(r);
       const d = a.bookDepth(r.symbol)!;
       const book = b.book(r.symbol)!;

@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { FeatureEngine } from '../../src/features/engine.ts';
 import { featureOptions } from '../../src/features/options.ts';
 import { COL } from '../../src/features/columns.ts';
@@ -12,6 +11,7 @@ import { ADVERSE, EFFECTIVE, REALISED, SpreadDecomposition } from '../../src/ana
 import { M } from '../../src/analytics/measures/columns.ts';
 import { R_PX, R_SIGN, R_SZ, R_TS, R_SLOTS } from '../../src/analytics/detectors/context.ts';
 import type { TimeBase } from '../../src/model/time.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const GOOG = 'lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz';
 const USDM = 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
@@ -33,7 +33,7 @@ describe('FEATURES.md measures in the analytics are the feature engine\'s', () =
       }
     });
     let a!: AnalyticsEngine;
-    const builder = new BookBuilder({ levels: 10, sink: teeRows(fe, { onRow: (r) => a.onRow(r) }) });
+    const builder = bookBuilder({ levels: 10, sink: teeRows(fe, { onRow: (r) => a.onRow(r) }) });
     a = new AnalyticsEngine({ measures: { vpinBucket: { GOOG: 1400 }, everyMs: 60_000 } }, source.timeBase,
       { onMeasures: (_s, ts, v) => snaps.push({ ts, v: v.slice() }) }, builder);
     await source.run(analyticsTap(a, builder));
@@ -65,7 +65,7 @@ describe('beside a feature engine, the analytics read its VPIN and bar states', 
     const fe = new FeatureEngine(featureOptions({ vpinBucket: 1400 }), source.timeBase, () => {});
     let shared!: AnalyticsEngine;
     let own!: AnalyticsEngine;
-    const builder = new BookBuilder({ levels: 10, sink: teeRows({ onRow: (r) => shared.onRow(r) }, fe, { onRow: (r) => own.onRow(r) }) });
+    const builder = bookBuilder({ levels: 10, sink: teeRows({ onRow: (r) => shared.onRow(r) }, fe, { onRow: (r) => own.onRow(r) }) });
     const a: Float64Array[] = [];
     const b: Float64Array[] = [];
     const opts = { measures: { vpinBucket: { GOOG: 1400 }, everyMs: 60_000 } };
@@ -234,7 +234,7 @@ describe('effective and realised spreads, adverse selection', () => {
   it('effective = realised + adverse on the Binance capture, and takers pay a positive effective spread', async () => {
     const source = await openSource(USDM);
     let a!: AnalyticsEngine;
-    const builder = new BookBuilder({ levels: 10, sink: { onRow: (r) => a.onRow(r) } });
+    const builder = bookBuilder({ levels: 10, sink: { onRow: (r) => a.onRow(r) } });
     const snaps: Float64Array[] = [];
     a = new AnalyticsEngine({ measures: { everyMs: 5000 } }, source.timeBase, { onMeasures: (_s, _t, v) => snaps.push(v.slice()) }, builder);
     await source.run(analyticsTap(a, builder));

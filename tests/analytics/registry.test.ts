@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { AnalyticsEngine } from '../../src/analytics/engine.ts';
 import { analyticsTap } from '../../src/analytics/tap.ts';
 import { analyticsOptions } from '../../src/analytics/options.ts';
@@ -14,6 +13,7 @@ import { DETECTORS, type DetectorFactory } from '../../src/analytics/detectors/r
 import type { Detector } from '../../src/analytics/detectors/detector.ts';
 import { R_ASK, R_BID, R_DISP, R_FILLS, R_SZ, R_TS, type DetectorContext } from '../../src/analytics/detectors/context.ts';
 import { USDM } from '../../src/sources/samples.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 /** Counts each hook and checks a few of the register slots it is promised; one alert at its 1000th print. */
 class Probe implements Detector {
@@ -71,7 +71,7 @@ class Probe implements Detector {
 
 async function run(registry?: Readonly<Record<string, DetectorFactory>>): Promise<{ engine: AnalyticsEngine; alerts: Alert[] }> {
   const source = await openSource(USDM);
-  const builder = new BookBuilder({ levels: 10, sink: { onRow: (r) => engine.onRow(r) } });
+  const builder = bookBuilder({ levels: 10, sink: { onRow: (r) => engine.onRow(r) } });
   const alerts: Alert[] = [];
   const engine: AnalyticsEngine = new AnalyticsEngine({}, source.timeBase, { onAlert: (a) => alerts.push(a) }, builder, undefined, registry);
   await source.run(analyticsTap(engine, builder));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { DepthEvent, TradeEvent } from '../../src/model/events.ts';
 import { BadInputPolicy } from '../../src/core/errors.ts';
 import type { BookRow } from '../../src/model/row.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 function snapshot(bids: [number, number][], asks: [number, number][], ts = 0): DepthEvent {
   const e = new DepthEvent();
@@ -23,7 +23,7 @@ function delta(bids: [number, number][], asks: [number, number][], ts: number, l
 
 function collect(policy?: BadInputPolicy) {
   const rows: { bid: number; ask: number; trades: number }[] = [];
-  const b = new BookBuilder({ levels: 5, policy, sourceName: 'synthetic', sink: { onRow: (r: BookRow) => rows.push({ bid: r.bidPx[0]!, ask: r.askPx[0]!, trades: r.nTrades }) } });
+  const b = bookBuilder({ levels: 5, policy, sourceName: 'synthetic', sink: { onRow: (r: BookRow) => rows.push({ bid: r.bidPx[0]!, ask: r.askPx[0]!, trades: r.nTrades }) } });
   return { b, rows };
 }
 

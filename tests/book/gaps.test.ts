@@ -4,10 +4,11 @@
  * resync is bounded.
  */
 import { describe, expect, it } from 'vitest';
-import { BookBuilder, OUT_OF_SYNC_BUFFER } from '../../src/book/builder.ts';
+import { type BookBuilder, OUT_OF_SYNC_BUFFER } from '../../src/book/builder.ts';
 import { DepthEvent, TradeEvent } from '../../src/model/events.ts';
 import { BadInputPolicy } from '../../src/core/errors.ts';
 import type { BookRow } from '../../src/model/row.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 /** Binance USD-M rule: a snapshot's lastUpdateId, then diffs chained by pu. */
 function snap(lid: number, bid = 99, ask = 101, sym = 'S'): DepthEvent {
@@ -38,7 +39,7 @@ function diff(u: number, pu = u - 1, U = u, sym = 'S'): DepthEvent {
 
 function builder(maxOutOfSync?: number) {
   const rows: number[] = [];
-  const b = new BookBuilder({
+  const b = bookBuilder({
     levels: 2, sourceName: 'synthetic', policy: BadInputPolicy.parse('sequence-gap,crossed-book'), maxOutOfSync,
     sink: { onRow: (r: BookRow) => rows.push(r.seq) },
   });
@@ -71,6 +72,29 @@ describe('BookBuilder out of sync', () => {
     expect(rows).toEqual([101, 102, 105, 106, 107]);
     expect(b.totals()).toMatchObject({ rows: 5, rowsWithheld: 1, diffsDropped: 0, diffsStale: 0, gaps: 1, resyncs: 1 });
     expect(b.gaps).toEqual([expect.objectContaining({ kind: 'sequence-gap', line: 104, resyncedAtLine: 1000 })]);
+  });
+
+  it('tells its listener each change of sync status, once, in the order they happen (how a connector knows when to fetch a snapshot)', () => {
+    const told: string[] = [];
+    const b = bookBuilder({
+      levels: 2, sourceName: 'synthetic', policy: BadInputPolicy.parse('sequence-gap'),
+      sink: { onRow: () => {} }, onStatus: (sym, st) => told.push(`${sym} ${st}`),
+    });
+    b.onDepth(diff(99)); // before any snapshot: held
+    b.onDepth(diff(100));
+    b.onDepth(snap(99)); // the held 100 continues it
+    b.onDepth(diff(101));
+    b.onDepth(diff(103)); // 102 is missing
+    b.onDepth(diff(104)); // still out of sync: no news
+    b.onDepth(snap(104));
+    b.onDepth(diff(105));
+    expect(told).toEqual([
+      'S awaiting-snapshot',
+      'S awaiting-first-diff', 'S synced',
+      'S out-of-sync',
+      'S awaiting-first-diff', 'S synced',
+    ]);
+    expect(b.status('S')).toBe('synced');
   });
 
   it('counts repeated and older diffs as stale', () => {

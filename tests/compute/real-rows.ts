@@ -1,7 +1,7 @@
 /** Real book rows for the snapshot and compute tests: a source replayed through the BookBuilder, rows copied. */
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { BookRow } from '../../src/model/row.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 export { GOOG, USDM, SPOT, AMZN_ZIP } from '../helpers.ts';
 
@@ -31,7 +31,7 @@ export function cloneRow(r: BookRow): BookRow {
 export async function realRows(spec: string, max = Infinity, levels = 10): Promise<BookRow[]> {
   const rows: BookRow[] = [];
   const src = await openSource(spec);
-  const builder = new BookBuilder({
+  const builder = bookBuilder({
     levels,
     sink: {
       onRow(r) {

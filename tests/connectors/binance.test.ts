@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BinanceConnector } from '../../src/venues/binance/connector.ts';
 import type { ConnectorTarget } from '../../src/venues/venue.ts';
 import { MockExchange, type MockExchangeOptions } from '../support/mock-exchange.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
+import { type BookBuilder } from '../../src/book/builder.ts';
 import type { BookRow } from '../../src/model/row.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import type { DepthEvent, TradeEvent } from '../../src/model/events.ts';
@@ -10,6 +10,7 @@ import { BadInputPolicy } from '../../src/core/errors.ts';
 import { TimeBaseRef } from '../../src/model/time.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { feedUrl, testServer, until } from '../server/helpers.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const USDM = 'data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
 const SPOT = 'data/binance/binance-spot_btcusdt_20240808.jsonl.gz';
@@ -27,7 +28,7 @@ function top(r: BookRow): Top {
 async function reference(file: string): Promise<Map<number, Top>> {
   const src = await openSource(`binance:${file}`);
   const out = new Map<number, Top>();
-  const b = new BookBuilder({ levels: L, sink: { onRow: (r) => out.set(r.seq, top(r)) } });
+  const b = bookBuilder({ levels: L, sink: { onRow: (r) => out.set(r.seq, top(r)) } });
   await src.run(b);
   return out;
 }
@@ -37,13 +38,17 @@ class Target implements ConnectorTarget {
   builder!: BookBuilder;
   state = '';
   detail = '';
+  onSyncStatus: ConnectorTarget['onSyncStatus'];
   sessions = 0;
   trades = 0;
   readonly rows: { seq: number; top: Top; session: number }[] = [];
   readonly policy = BadInputPolicy.parse('all');
   newSession(): void {
     const session = ++this.sessions;
-    this.builder = new BookBuilder({ levels: L, policy: this.policy, sink: { onRow: (r) => this.rows.push({ seq: r.seq, top: top(r), session }) } });
+    this.builder = bookBuilder({
+      levels: L, policy: this.policy, sink: { onRow: (r) => this.rows.push({ seq: r.seq, top: top(r), session }) },
+      onStatus: (sym, st) => this.onSyncStatus?.(sym, st),
+    });
   }
   onDepth(e: DepthEvent): void {
     this.builder.onDepth(e);
@@ -51,9 +56,6 @@ class Target implements ConnectorTarget {
   onTrade(e: TradeEvent): void {
     this.trades++;
     this.builder.onTrade(e);
-  }
-  status(s: string) {
-    return this.builder.status(s);
   }
 }
 

@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import type { IngestMessage } from '../../src/protocol/frames.ts';
-import { OUT_OF_SYNC_BUFFER, BookBuilder } from '../../src/book/builder.ts';
+import { OUT_OF_SYNC_BUFFER } from '../../src/book/builder.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { BadInputPolicy } from '../../src/core/errors.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { replayName } from '../../src/server/server.ts';
 import { USDM_FILE, scratchDir } from '../helpers.ts';
 import { WRITE_KEY, ingestUrl, testServer, until } from './helpers.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const dir = scratchDir('server-gaps');
 
@@ -166,7 +167,7 @@ describe('replay accounting', () => {
     const spec = `binance:${file}`;
     // The reference: the same file through a book builder that skips what the server skips.
     const policy = BadInputPolicy.parse('all');
-    const ref = new BookBuilder({ levels: 10, policy, sink: { onRow: () => {} } });
+    const ref = bookBuilder({ levels: 10, policy, sink: { onRow: () => {} } });
     await (await openSource(spec, { policy })).run(ref);
     const want = ref.totals();
     expect(want.rowsWithheld).toBeGreaterThan(100);

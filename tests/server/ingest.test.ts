@@ -3,7 +3,6 @@ import { FeedClient } from '../../src/client/feed-client.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import type { IngestMessage } from '../../src/protocol/frames.ts';
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { FeatureEngine } from '../../src/features/engine.ts';
 import { featureOptions } from '../../src/features/options.ts';
 import { DepthEvent, TradeEvent } from '../../src/model/events.ts';
@@ -12,6 +11,7 @@ import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const CAPTURE = 'binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
 const DAY = 86_400_000;
@@ -72,7 +72,7 @@ function reference(msgs: IngestMessage[]): { ts: number; v: number[] }[] {
       for (let i = 0; i < b.n; i++) out.push({ ts: tb.toEpochMs(b.ts[i]!), v: FEATURE_COLUMNS.map((_, c) => b.values[c]![i]!) });
     },
   );
-  const builder = new BookBuilder({ levels: 10, sink: engine });
+  const builder = bookBuilder({ levels: 10, sink: engine });
   const d = new DepthEvent();
   const t = new TradeEvent();
   for (const m of msgs) {

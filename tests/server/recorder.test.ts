@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { openSource } from '../../src/sources/spec.ts';
 import { openRecording } from '../../src/store/replay-recording.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { TradeEvent, type DepthEvent, type MarketSink } from '../../src/model/events.ts';
 import { Recorder } from '../../src/store/recorder.ts';
 import { TimeBase, TimeBaseRef } from '../../src/model/time.ts';
@@ -15,6 +14,7 @@ import { MockExchange } from '../support/mock-exchange.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { flowcast } from '../cli/run-cli.ts';
 import { feedUrl, testServer, until } from './helpers.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const USDM = 'data/binance/binance-usdm_btcusdt_20240808.jsonl.gz';
 const SPOT = 'data/binance/binance-spot_btcusdt_20240808.jsonl.gz';
@@ -215,7 +215,7 @@ describe('recorder', { timeout: 300_000 }, () => {
       expect(events.length).toBeGreaterThanOrEqual(atKill);
       // ... and they are a faithful prefix of the stream: the book rebuilt from them follows every diff.
       const seqs: number[] = [];
-      const b = new BookBuilder({ levels: 5, sink: { onRow: (row) => seqs.push(row.seq) } });
+      const b = bookBuilder({ levels: 5, sink: { onRow: (row) => seqs.push(row.seq) } });
       await (await openRecording(`recording:${dir}`)).run(b);
       expect(b.totals().gaps).toBe(0);
       expect(seqs.length).toBeGreaterThan(50);

@@ -3,10 +3,10 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import { BadInputPolicy, InputError } from '../../src/core/errors.ts';
 import type { BookRow } from '../../src/model/row.ts';
 import { SPOT_FILE, USDM_FILE, binanceSnapshotAfter, scratchDir } from '../helpers.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const dir = scratchDir('binance');
 const usdmLines = gunzipSync(readFileSync(USDM_FILE)).toString('utf8').split('\n').filter(Boolean);
@@ -18,7 +18,7 @@ interface Built { seq: number; line: number; nTrades: number; top: number[] }
 async function build(file: string, policy?: BadInputPolicy) {
   const src = await openSource(`binance:${file}`, { policy });
   const rows: Built[] = [];
-  const builder = new BookBuilder({
+  const builder = bookBuilder({
     levels: 10,
     policy,
     sourceName: file,

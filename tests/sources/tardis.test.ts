@@ -3,16 +3,16 @@ import { scratchDir } from '../helpers.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSource } from '../../src/sources/spec.ts';
-import { BookBuilder } from '../../src/book/builder.ts';
 import type { BookRow } from '../../src/model/row.ts';
 import { detectTardisSchema } from '../../src/venues/tardis/capture.ts';
+import { bookBuilder } from '../../src/pipeline/book.ts';
 
 const dir = scratchDir('tardis');
 
 async function rows(spec: string) {
   const src = await openSource(spec);
   const out: { bid: number; ask: number; levels: number; trades: number; ts: bigint; bids: number }[] = [];
-  const b = new BookBuilder({
+  const b = bookBuilder({
     levels: 25,
     sink: { onRow: (r: BookRow) => out.push({ bid: r.bidPx[0]!, ask: r.askPx[0]!, levels: r.usableLevels, trades: r.nTrades, ts: src.timeBase.get().toEpochNs(r.ts), bids: r.bidPx.filter((p) => !Number.isNaN(p)).length }) },
   });

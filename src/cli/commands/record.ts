@@ -2,6 +2,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { outputDir } from '../output.ts';
+import type { ConnectorTarget } from '../../venues/venue.ts';
 
 const usage = `flowcast record --out DIR (--binance M:SYMS | --source SPEC) [flags]
 
@@ -143,13 +144,13 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
   const policy = BadInputPolicy.parse('all');
   let builder!: ReturnType<typeof bookBuilder>;
   // The connector needs each symbol's sync state (to fetch snapshots, resync on gaps); rows are not needed here.
-  const target = {
+  const target: ConnectorTarget = {
     state: '',
     detail: '',
-    newSession: () => { builder = bookBuilder({ levels: 1, sink: { onRow() {} }, policy }); },
-    onDepth: (e: import('../../model/events.ts').DepthEvent) => { rec.onDepth(e); builder.onDepth(e); },
-    onTrade: (e: import('../../model/events.ts').TradeEvent) => { rec.onTrade(e); builder.onTrade(e); },
-    status: (s: string) => builder.status(s),
+    onSyncStatus: undefined,
+    newSession: () => { builder = bookBuilder({ levels: 1, sink: { onRow() {} }, policy, onStatus: (s, st) => target.onSyncStatus?.(s, st) }); },
+    onDepth: (e) => { rec.onDepth(e); builder.onDepth(e); },
+    onTrade: (e) => { rec.onTrade(e); builder.onTrade(e); },
   };
   const conn = live.connect({ ...b, wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'] }, timeBase, target);
   await conn.start();

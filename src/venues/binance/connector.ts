@@ -17,7 +17,7 @@
 import type WebSocketType from 'ws';
 import { BinanceLineParser } from './capture.ts';
 import type { ConnectorStats, ConnectorTarget, LiveConnector } from '../venue.ts';
-import type { MarketSink } from '../../model/events.ts';
+import type { SyncStatus } from '../../book/builder.ts';
 import { BadInputPolicy } from '../../core/errors.ts';
 import type { TimeBaseRef } from '../../model/time.ts';
 import { logger } from '../../core/log.ts';
@@ -54,10 +54,20 @@ const DEFAULTS = {
   usdm: { ws: 'wss://fstream.binance.com', rest: 'https://fapi.binance.com', depthPath: '/fapi/v1/depth' },
 } as const;
 
+/** A symbol's snapshot bookkeeping for one connection. */
 interface SymbolSync {
+  /** The book's sync status, as last pushed by the builder. */
+  status: SyncStatus | undefined;
   inFlight: boolean;
   nextAllowed: number;
   failures: number;
+  /** A pending retry (after a failure, or a request that came within snapshotMinIntervalMs). */
+  retry: NodeJS.Timeout | undefined;
+}
+
+/** A book waiting for its first snapshot, or out of sync, is resynced from a REST snapshot. */
+function needsSnapshot(st: SyncStatus | undefined): boolean {
+  return st === 'awaiting-snapshot' || st === 'out-of-sync';
 }
 
 export class BinanceConnector implements LiveConnector {
@@ -132,17 +142,11 @@ export class BinanceConnector implements LiveConnector {
     if (this.stopped) return;
     const session = ++this.session;
     this.target.state = 'connecting';
-    this.target.newSession();
     this.sync.clear();
+    this.target.onSyncStatus = (symbol, status) => this.onSyncStatus(symbol, status, session);
+    this.target.newSession();
     // Each connection gets a parser of its own: its per-symbol stream rules start afresh too.
-    const sink: MarketSink = {
-      onDepth: (e) => {
-        this.target.onDepth(e);
-        this.afterDepth(e.symbol, session);
-      },
-      onTrade: (e) => this.target.onTrade(e),
-    };
-    this.parser = new BinanceLineParser(this.name, this.o.timeBase, this.policy, sink);
+    this.parser = new BinanceLineParser(this.name, this.o.timeBase, this.policy, this.target);
     const url = this.streamUrl();
     log.info('connecting', { url });
     const ws = new this.WS(url, { handshakeTimeout: 10_000, perMessageDeflate: false });
@@ -219,32 +223,39 @@ export class BinanceConnector implements LiveConnector {
     }
   }
 
-  private afterDepth(symbol: string, session: number): void {
-    const st = this.target.status(symbol);
+  /** The books say a symbol's sync changed (pushed by the builder, never asked per diff). */
+  private onSyncStatus(symbol: string, st: SyncStatus, session: number): void {
+    if (session !== this.session) return;
+    const s = this.symbolSync(symbol);
+    s.status = st;
     if (st === 'synced') {
-      const s = this.sync.get(symbol);
-      if (s && s.failures > 0) s.failures = 0;
+      s.failures = 0;
       this.attempt = 0;
-      if (this.target.state === 'syncing' && this.o.symbols.every((x) => this.target.status(x) === 'synced')) this.target.state = 'running';
+      if (this.target.state === 'syncing' && this.o.symbols.every((x) => this.sync.get(x)?.status === 'synced')) this.target.state = 'running';
       return;
     }
-    if (st === 'awaiting-snapshot' || st === 'out-of-sync') {
-      if (st === 'out-of-sync' && this.target.state === 'running') {
-        this.target.state = 'syncing';
-        this.stats.resyncRequests++;
-      }
-      this.requestSnapshot(symbol, session);
+    if (st === 'out-of-sync' && this.target.state === 'running') {
+      this.target.state = 'syncing';
+      this.stats.resyncRequests++;
     }
+    if (needsSnapshot(st)) this.requestSnapshot(symbol, session);
+  }
+
+  private symbolSync(symbol: string): SymbolSync {
+    let s = this.sync.get(symbol);
+    if (!s) this.sync.set(symbol, (s = { status: undefined, inFlight: false, nextAllowed: 0, failures: 0, retry: undefined }));
+    return s;
   }
 
   private requestSnapshot(symbol: string, session: number): void {
-    let s = this.sync.get(symbol);
-    if (!s) {
-      s = { inFlight: false, nextAllowed: 0, failures: 0 };
-      this.sync.set(symbol, s);
-    }
+    const s = this.symbolSync(symbol);
     const now = performance.now();
-    if (s.inFlight || now < s.nextAllowed) return;
+    if (s.inFlight) return;
+    if (now < s.nextAllowed) {
+      // Too soon after the last request: once the interval is over, if the book still needs one.
+      this.retryAt(symbol, session, s, s.nextAllowed - now);
+      return;
+    }
     s.inFlight = true;
     s.nextAllowed = now + this.o.snapshotMinIntervalMs;
     this.fetchSnapshot(symbol).then(
@@ -265,15 +276,18 @@ export class BinanceConnector implements LiveConnector {
         s.nextAllowed = performance.now() + wait;
         this.target.detail = `snapshot ${symbol}: ${e.message}`;
         log.warn('snapshot failed', { symbol, error: e, retryInMs: wait });
-        // Retry even if no further diff arrives to trigger it.
-        setTimeout(() => {
-          if (session === this.session && !this.stopped) {
-            const st = this.target.status(symbol);
-            if (st === 'awaiting-snapshot' || st === 'out-of-sync') this.requestSnapshot(symbol, session);
-          }
-        }, wait).unref();
+        this.retryAt(symbol, session, s, wait);
       },
     );
+  }
+
+  private retryAt(symbol: string, session: number, s: SymbolSync, waitMs: number): void {
+    if (s.retry) return;
+    s.retry = setTimeout(() => {
+      s.retry = undefined;
+      if (session === this.session && !this.stopped && needsSnapshot(s.status)) this.requestSnapshot(symbol, session);
+    }, waitMs);
+    s.retry.unref();
   }
 
   private async fetchSnapshot(symbol: string): Promise<string> {
