@@ -1,0 +1,148 @@
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { listFlag, numberFlag, parseFlags, skipBadFlag, vpinBucketFlag } from '../args.ts';
+import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
+import { FEATURE_SPEC_VERSION } from '../../features/columns.ts';
+
+const usage = `flowcast dataset build|info ...
+
+  flowcast dataset build --source SRC [--source SRC ...] --out DIR [flags]
+      Computes the feature spec (v${FEATURE_SPEC_VERSION}) for many days x symbols x venues into
+      hive-partitioned Parquet, DIR/venue=V/symbol=S/date=YYYY-MM-DD/part-0.parquet, and records
+      every parameter, partition and input checksum in DIR/_dataset.json (docs/datasets.md).
+      A re-run skips partitions whose inputs and parameters are unchanged; a killed run is resumed.
+
+      SRC: a source spec (lobster:M,O  lobster:ZIP  binance:FILE  tardis:BOOK[,TRADES]), a directory,
+           a glob ("data/**/*.gz", quoted), a capture file, or a manifest FILE.json:
+           {"inputs": [{"source": SPEC|FILE|DIR|GLOB, "venue": V, "symbol": S, "date": "YYYY-MM-DD"}]}
+           (venue, symbol and date only for a spec whose file names do not say them). Capture files
+           are recognised by name: TICKER_DATE_START_END_{message,orderbook}_L.csv[.gz] (paired),
+           binance-{spot,usdm,coinm}_SYMBOL_YYYYMMDD.jsonl[.gz],
+           EXCHANGE_{incremental_book_L2,book_snapshot_N,trades}_DATE_SYMBOL.csv[.gz] (paired).
+           Files after the flags count as more --source values (a shell glob).
+      --out DIR            the dataset directory (created if missing)
+      --jobs N             worker threads (default: this machine's cores)
+      --force              recompute every partition (and, after a parameter change, rebuild)
+      --carry              continue VPIN buckets, bars, rolling windows, labels and row numbers
+                           across consecutive days of a symbol: the days then equal one continuous
+                           run. Default: every partition starts fresh.
+      --vpin-bucket V      a fixed VPIN bucket volume, or "auto" (default): sized from --vpin-warmup,
+                           never from data after it
+      --vpin-warmup W      with auto: "Nm" (default 30m): the first N minutes of each partition's
+                           trades (with --carry: of the first day), scaled to the session (a day's
+                           volume / 500 as in features' auto); or "prev-day": the previous day's
+                           volume / 500 (each symbol's first day is read for that only, not written)
+      --levels L  --vpin-buckets N  --bar-ms MS  --bar-window W  --settle-ms MS
+      --labels  --horizons K,K,..  --alpha A      as in flowcast features
+      --skip-bad KINDS     as in flowcast features
+      --progress           progress on stderr even when it is not a terminal
+      --quiet              no summary
+      --json               the summary as JSON on stdout
+
+  flowcast dataset info DIR [--json]
+      Parameters, partitions (rows, VPIN bucket and where it came from) and totals from
+      DIR/_dataset.json; --json prints the record itself.
+
+Read a dataset with DuckDB (hive partitions become columns venue, symbol, date):
+  SELECT symbol, date, count(*) FROM read_parquet('DIR/**/*.parquet', hive_partitioning = true) GROUP BY ALL;
+
+Examples:
+  flowcast dataset build --source data/lobster --out ds --labels
+  flowcast dataset build --source "days/*.csv.gz" --out ds --carry --vpin-warmup prev-day --jobs 8
+`;
+
+const command: Command = {
+  name: 'dataset',
+  summary: 'build partitioned Parquet feature datasets from many days/symbols/venues (all cores, resumable); info',
+  usage,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    if (sub === 'build') return build(rest);
+    if (sub === 'info') return info(rest);
+    throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'a subcommand is required (build or info)');
+  },
+};
+export default command;
+
+async function build(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    source: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    jobs: { type: 'string' },
+    force: { type: 'boolean' },
+    carry: { type: 'boolean' },
+    levels: { type: 'string' },
+    'vpin-bucket': { type: 'string' },
+    'vpin-warmup': { type: 'string' },
+    'vpin-buckets': { type: 'string' },
+    'bar-ms': { type: 'string' },
+    'bar-window': { type: 'string' },
+    'settle-ms': { type: 'string' },
+    labels: { type: 'boolean' },
+    horizons: { type: 'string' },
+    alpha: { type: 'string' },
+    'skip-bad': { type: 'string' },
+    progress: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    json: { type: 'boolean' },
+  }, true);
+  const sources = [...(values.source ?? []), ...positionals];
+  if (sources.length === 0) throw new UsageError('--source is required');
+  if (!values.out) throw new UsageError('--out is required');
+  const vpinBucket = vpinBucketFlag(values['vpin-bucket']);
+  let vpinWarmup: string | null = null;
+  if (vpinBucket === 'auto') {
+    vpinWarmup = values['vpin-warmup'] ?? '30m';
+    const m = /^(\d+(?:\.\d+)?)m$/.exec(vpinWarmup);
+    if (vpinWarmup !== 'prev-day' && !(m && Number(m[1]) > 0)) throw new UsageError(`--vpin-warmup: expected Nm (minutes, e.g. 30m) or prev-day, got "${vpinWarmup}"`);
+  } else if (values['vpin-warmup'] !== undefined) {
+    throw new UsageError('--vpin-warmup sizes an auto bucket; it cannot go with a fixed --vpin-bucket');
+  }
+  skipBadFlag(values['skip-bad']);
+  const { defaultJobs, buildDataset } = await import('../../dataset/build.ts');
+  const jobs = numberFlag(values.jobs, 'jobs', defaultJobs(), { min: 1, integer: true });
+  const params = {
+    specVersion: FEATURE_SPEC_VERSION,
+    levels: numberFlag(values.levels, 'levels', DEFAULT_FEATURE_OPTIONS.levels, { min: 1, integer: true }),
+    vpinBuckets: numberFlag(values['vpin-buckets'], 'vpin-buckets', DEFAULT_FEATURE_OPTIONS.vpinBuckets, { min: 1, integer: true }),
+    barMs: numberFlag(values['bar-ms'], 'bar-ms', DEFAULT_FEATURE_OPTIONS.barMs, { min: 1, integer: true }),
+    barWindow: numberFlag(values['bar-window'], 'bar-window', DEFAULT_FEATURE_OPTIONS.barWindow, { min: 2, integer: true }),
+    settleMs: numberFlag(values['settle-ms'], 'settle-ms', DEFAULT_FEATURE_OPTIONS.settleMs, { min: 0 }),
+    horizons: values.labels || values.horizons ? listFlag(values.horizons, 'horizons', [...DEFAULT_HORIZONS]) : [],
+    alpha: numberFlag(values.alpha, 'alpha', DEFAULT_FEATURE_OPTIONS.alpha, { min: 0 }),
+    vpinBucket,
+    vpinWarmup,
+    carry: Boolean(values.carry),
+    skipBad: values['skip-bad'] ?? null,
+  };
+  const s = await buildDataset({ sources, out: values.out, params, jobs, force: values.force, progress: values.progress ? true : undefined });
+  if (values.json) process.stdout.write(JSON.stringify(s, null, 1) + '\n');
+  else if (!values.quiet) {
+    const n = (x: number): string => x.toLocaleString('en-US');
+    const rate = s.seconds > 0 ? Math.round(s.rowsBuilt / s.seconds) : 0;
+    process.stderr.write(
+      `dataset: ${s.planned} partitions: ${s.built} built, ${s.skipped} unchanged (skipped), ${s.failed.length ? `${s.failed.reduce((a, f) => a + f.partitions.length, 0)} failed` : '0 failed'}; ` +
+      `${n(s.rowsBuilt)} rows written in ${s.seconds.toFixed(2)} s (${n(rate)} rows/s, ${s.jobs} worker${s.jobs === 1 ? '' : 's'}, ` +
+      `${(s.bytesRead / 1e6).toFixed(1)} MB of input read); dataset ${n(s.rowsTotal)} rows; peak RSS ${(s.peakRss / 1e6).toFixed(0)} MB -> ${s.dir}\n`,
+    );
+    if (s.warmupDays.length) process.stderr.write(`dataset: read for the prev-day warm-up only (no partition): ${s.warmupDays.join(', ')}\n`);
+    if (s.removed.length) process.stderr.write(`dataset: removed ${s.removed.length} partitions built with the earlier parameters\n`);
+    if (s.ignored.length) process.stderr.write(`dataset: ignored ${s.ignored.length} files whose names are no capture form: ${s.ignored.slice(0, 5).join(', ')}${s.ignored.length > 5 ? ', ...' : ''}\n`);
+  }
+  for (const f of s.failed) process.stderr.write(`dataset: failed ${f.partitions.join(', ')}: ${f.error}\n`);
+  return s.failed.length ? 1 : 0;
+}
+
+async function info(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' } }, true);
+  if (positionals.length !== 1) throw new UsageError('dataset info takes one dataset directory');
+  const { datasetInfo } = await import('../../dataset/reader.ts');
+  const dir = positionals[0]!;
+  const inf = datasetInfo(dir);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(inf.record, null, 1) + '\n');
+    return 0;
+  }
+  for (const l of inf.lines) process.stdout.write(l + '\n');
+  return 0;
+}
