@@ -1,24 +1,42 @@
 /**
  * flowcast command-line entry: `flowcast <command> [flags]`. Commands are discovered from
- * ./commands/*.ts. Errors from bad input print one line naming the file and line and exit 1;
+ * ./commands/<name>.ts (compiled: .js); a run imports only the file of the command it names, so
+ * its start-up does not pay for the others' imports (`--help` and an unknown name load them all,
+ * for the list). Errors from bad input print one line naming the file and line and exit 1;
  * usage errors print the usage and exit 2.
  */
-import { readdirSync, realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, extname, join } from 'node:path';
 import { UsageError, type Command } from './command.ts';
 import { InputError } from '../core/errors.ts';
 import { BackendUnavailable } from '../compute/backend.ts';
 import { setLogLevel } from '../core/log.ts';
 
-const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+const here = fileURLToPath(import.meta.url);
+const commandsDir = join(dirname(here), 'commands');
+/** .ts from the source tree, .js from the compiled one (dist/ holds both: the .js are what runs). */
+const ext = extname(here);
+
+async function loadCommand(file: string): Promise<Command> {
+  return ((await import(pathToFileURL(join(commandsDir, file)).href)) as { default: Command }).default;
+}
+
+/** The command a file name gives (commands/<name>.ts default-exports the command `name`), or undefined. */
+async function findCommand(name: string): Promise<Command | undefined> {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) return undefined;
+  const file = `${name}${ext}`;
+  if (!existsSync(join(commandsDir, file))) return undefined;
+  const cmd = await loadCommand(file);
+  return cmd.name === name ? cmd : undefined;
+}
 
 async function loadCommands(): Promise<Map<string, Command>> {
-  const files = readdirSync(commandsDir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort();
+  const files = readdirSync(commandsDir).filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts')).sort();
   const map = new Map<string, Command>();
   for (const f of files) {
-    const mod = (await import(join(commandsDir, f))) as { default: Command };
-    map.set(mod.default.name, mod.default);
+    const cmd = await loadCommand(f);
+    map.set(cmd.name, cmd);
   }
   return map;
 }
@@ -39,10 +57,9 @@ function globalHelp(cmds: Map<string, Command>): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const cmds = await loadCommands();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(globalHelp(cmds) + '\n');
+    process.stdout.write(globalHelp(await loadCommands()) + '\n');
     return 0;
   }
   if (name === '--version') {
@@ -50,10 +67,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(createRequire(import.meta.url)('../../package.json').version + '\n');
     return 0;
   }
-  const cmd = cmds.get(name);
+  let cmd = await findCommand(name);
   if (!cmd) {
-    process.stderr.write(`flowcast: unknown command "${name}"\n\n${globalHelp(cmds)}\n`);
-    return 2;
+    const all = await loadCommands();
+    cmd = all.get(name);
+    if (!cmd) {
+      process.stderr.write(`flowcast: unknown command "${name}"\n\n${globalHelp(all)}\n`);
+      return 2;
+    }
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(cmd.usage.trimEnd() + '\n');
