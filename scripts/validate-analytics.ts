@@ -11,7 +11,7 @@
  *   npx tsx scripts/validate-analytics.ts [--no-doc]
  */
 import { parseArgs } from 'node:util';
-import { runAnalytics, type AnalyticsRunResult } from '../src/analytics/run.ts';
+import { runAnalytics, type AnalyticsRunResult } from '../src/pipeline/analytics.ts';
 import { Injector, type Segment, type InjectedSegment } from '../src/analytics/inject.ts';
 import type { Alert } from '../src/analytics/alerts.ts';
 import { OrderType, type MarketSink } from '../src/model/events.ts';

@@ -6,7 +6,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { TimeBaseRef } from '../model/time.ts';
 import { alertToJsonLine, type Alert } from './alerts.ts';
 import { MEASURE_COLUMNS } from './measures/columns.ts';
-import type { AnalyticsRunResult } from './run.ts';
+import type { AnalyticsEngine } from './engine.ts';
 
 /** Buffered line writer to a file or stdout ("-"), flushing in chunks. */
 class LineWriter {
@@ -121,8 +121,7 @@ export class MeasureSummary {
  * Plain-text tables: per symbol the mean of each measure over the snapshots and its last value
  * (trades, volume and alerts are per snapshot interval), alerts by kind and severity, feed latency.
  */
-export function summaryTables(res: AnalyticsRunResult, summary: MeasureSummary): string {
-  const e = res.engine;
+export function summaryTables(e: AnalyticsEngine, summary: MeasureSummary): string {
   const syms = e.symbols();
   const out: string[] = [];
   const head = ['measure', ...syms.flatMap((s) => [`${s} mean`, `${s} last`])];

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnalytics, type AnalyticsRunResult } from '../../src/analytics/run.ts';
+import { runAnalytics, type AnalyticsRunResult } from '../../src/pipeline/analytics.ts';
 import { Injector, type Segment, type InjectedSegment } from '../../src/analytics/inject.ts';
 import type { Alert } from '../../src/analytics/alerts.ts';
 import { OrderType, type MarketSink } from '../../src/model/events.ts';

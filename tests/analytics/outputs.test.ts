@@ -6,7 +6,7 @@ import { alertToJson, alertToJsonLine, parseAlertJson, type Alert } from '../../
 import { renderPrometheus } from '../../src/analytics/metrics.ts';
 import { analyticsOptions, applyParams, DEFAULT_ANALYTICS_OPTIONS } from '../../src/analytics/options.ts';
 import { MEASURE_COLUMNS } from '../../src/analytics/measures/columns.ts';
-import { runAnalytics } from '../../src/analytics/run.ts';
+import { runAnalytics } from '../../src/pipeline/analytics.ts';
 import { lobsterTimeBase } from '../../src/venues/lobster/capture.ts';
 import command from '../../src/cli/commands/analytics.ts';
 import { UsageError } from '../../src/cli/command.ts';

@@ -65,7 +65,7 @@ const command: Command = {
     }
     const vpinBucket = vpinBucketFlag(values['vpin-bucket']);
 
-    const { runAnalytics } = await import('../../analytics/run.ts');
+    const { runAnalytics } = await import('../../pipeline/analytics.ts');
     const { AlertWriter, MeasuresCsvWriter, MeasureSummary, summaryTables } = await import('../../analytics/output.ts');
     const policy = skipBadFlag(values['skip-bad']);
     const symbols = symbolsFlag(values.symbol);
@@ -101,7 +101,7 @@ const command: Command = {
     alertsOut?.commit();
     measuresOut?.commit();
     if (!values.quiet) {
-      process.stdout.write(summaryTables(res, summary) + '\n');
+      process.stdout.write(summaryTables(res.engine, summary) + '\n');
       process.stderr.write(
         `analytics: ${res.stats.rows.toLocaleString('en-US')} rows, ${res.stats.alerts.toLocaleString('en-US')} alerts (${res.stats.symbols.join(',')}) in ${res.seconds.toFixed(2)} s` +
         (values.out ? ` -> ${values.out}` : '') + (values.measures ? `, measures -> ${values.measures}` : '') + '\n',

@@ -1,20 +1,20 @@
 /**
  * The batch path of the analytics: source -> analytics tap -> BookBuilder -> rows -> analytics (and,
  * optionally, any other row consumer such as the feature engine). Used by `flowcast analytics`, the
- * validation script and the benchmark; the server wires the same pieces live.
+ * validation script and the benchmark; the live pipeline (live.ts) wires the same pieces live.
  */
 import { openSource } from '../sources/spec.ts';
 import type { MarketSink } from '../model/events.ts';
 import type { MarketSource, SourceStats } from '../sources/source.ts';
 import type { BookBuilder, SymbolCounters } from '../book/builder.ts';
 import type { RowSink } from '../model/row.ts';
-import { bookBuilder } from '../pipeline/book.ts';
-import { autoVpinBuckets } from '../pipeline/vpin.ts';
+import { bookBuilder } from './book.ts';
+import { autoVpinBuckets } from './vpin.ts';
 import { BadInputPolicy } from '../core/errors.ts';
 import type { TimeBaseRef } from '../model/time.ts';
-import { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats, type SpecMeasureSource } from './engine.ts';
-import { analyticsOptions, type AnalyticsOptions, type DeepPartial } from './options.ts';
-import { analyticsTap, teeRows } from './tap.ts';
+import { AnalyticsEngine, type AnalyticsOutputs, type AnalyticsStats, type SpecMeasureSource } from '../analytics/engine.ts';
+import { analyticsOptions, type AnalyticsOptions, type DeepPartial } from '../analytics/options.ts';
+import { analyticsTap, teeRows } from '../analytics/tap.ts';
 
 export interface AnalyticsRunOptions {
   /** Engine parameters; `measures.vpinBucket` may be left out with `vpinBucket: 'auto'`. */
