@@ -13,39 +13,20 @@
  * one PipelineOutput, which the server implements; nothing here knows frames or topics. All
  * synchronous: a row's book, features and the hand-off to inference happen inside the call that
  * delivered its event (the live engine emits each row's features before onRow returns: one-row
- * blocks, nothing deferred). Time: one TimeBase for the whole server; sources stamp their events against it (replays
- * re-stamp theirs onto the wall clock).
+ * blocks, nothing deferred). Time: one TimeBase for the whole server; sources stamp their events
+ * against it (replays re-stamp theirs onto the wall clock).
  */
 import type { LiveDense } from '../compute/live-dense.ts';
-import type { BookRow } from '../model/row.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import type { Depth } from '../model/depth.ts';
 import { type TimeBase, TimeBaseRef } from '../model/time.ts';
 import { SourceHandle, type SourceContext, type SourceKind } from './source.ts';
 import { RowStage } from './rows.ts';
-import { ResultsStage } from './results.ts';
+import { ResultsStage, type RowResult } from './results.ts';
 import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, RowPredictor } from './plugins.ts';
 
-/**
- * One row of a symbol's owning source, with what the pipeline made of it, handed on in one call.
- * The object is reused for the next row: an output copies what it keeps, except `values`.
- */
-export interface RowResult {
-  sym: string;
-  /** The book row; the builder reuses it after the call. */
-  book: BookRow;
-  /**
-   * The row's features (FEATURE_COLUMNS order): the symbol's own array, overwritten only by its
-   * next row, so it may be kept as the symbol's last value.
-   */
-  values: Float64Array;
-  ts: number;
-  /** The symbol's features rows, counted from 0. */
-  row: number;
-  /** performance.now() when the event that made the row entered the pipeline (the latency histograms start there). */
-  enteredAt: number;
-}
+export type { RowResult };
 
 /** Where the pipeline's results go (the server's feed implements it). Called in flow order. */
 export interface PipelineOutput {

@@ -8,7 +8,26 @@ import type { LiveDense } from '../compute/live-dense.ts';
 import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
 import type { BookRow } from '../model/row.ts';
 import type { AlertProducer, Prediction, RowPredictor } from './plugins.ts';
-import type { RowResult } from './live.ts';
+
+/**
+ * One row of a symbol's owning source, with what the pipeline made of it, handed on in one call.
+ * The object is reused for the next row: an output copies what it keeps, except `values`.
+ */
+export interface RowResult {
+  sym: string;
+  /** The book row; the builder reuses it after the call. */
+  book: BookRow;
+  /**
+   * The row's features (FEATURE_COLUMNS order): the symbol's own array, overwritten only by its
+   * next row, so it may be kept as the symbol's last value.
+   */
+  values: Float64Array;
+  ts: number;
+  /** The symbol's features rows, counted from 0. */
+  row: number;
+  /** performance.now() when the event that made the row entered the pipeline (the latency histograms start there). */
+  enteredAt: number;
+}
 
 /** Where the results stage hands rows and predictions on (the pipeline's output). */
 export interface ResultsOutput {

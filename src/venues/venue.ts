@@ -6,7 +6,7 @@
 import type { SeqRule } from '../model/sequence.ts';
 import type { MarketSink } from '../model/events.ts';
 import type { MarketSource, SourceOptions } from '../sources/source.ts';
-import type { SyncStatus } from '../book/builder.ts';
+import type { BookBuilder, BookBuilderOptions, SyncStatus } from '../book/builder.ts';
 import type { TimeBaseRef } from '../model/time.ts';
 
 export interface Venue {
@@ -33,6 +33,8 @@ export interface BookCheck {
 
 export interface BookCheckOptions {
   spec: string;
+  /** Makes the book builder the check rebuilds with (the pipeline's bookBuilder, which knows every venue's rules). */
+  books(opts: Omit<BookBuilderOptions, 'rules'>): BookBuilder;
   /** The --levels flag (at least 1), `dflt` when not given; a venue that takes none never asks. */
   levels(dflt: number): number;
   out(line: string): void;

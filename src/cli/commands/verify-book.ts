@@ -36,8 +36,10 @@ const command: Command = {
       const carriers = VENUES.flatMap((v) => (v.verifyBook ? [`${v.id}: ${v.verifyBook.groundTruth}`] : [])).sort();
       throw new UsageError(`verify-book needs a source that carries ground truth (${carriers.join(', ')}); ${src.kind} files carry none`);
     }
+    const { bookBuilder } = await import('../../pipeline/book.ts');
     const r = await check.run(src, {
       spec,
+      books: bookBuilder,
       levels: (dflt) => numberFlag(values.levels, 'levels', dflt, { min: 1, integer: true }),
       out,
       usage: (msg) => { throw new UsageError(msg); },

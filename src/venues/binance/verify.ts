@@ -84,10 +84,8 @@ function put<T>(maps: Map<string, Map<number, T>>, sym: string, key: number, v: 
 
 /** flowcast verify-book on a Binance capture: the rebuilt top of book at each bookTicker that names an applied diff. */
 export async function verifyBinanceBook(src: MarketSource, o: BookCheckOptions): Promise<BookCheckResult> {
-  // Loaded here: the book builder looks rules up in the registry, which lists this venue.
-  const { bookBuilder } = await import('../../pipeline/book.ts');
   const check = new BinanceTickerCheck();
-  const builder = bookBuilder({ levels: 1, sink: check, passThrough: check, sourceName: o.spec });
+  const builder = o.books({ levels: 1, sink: check, passThrough: check, sourceName: o.spec });
   await src.run(builder);
   builder.finish();
   const r = check.finish();
