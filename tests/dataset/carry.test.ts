@@ -18,7 +18,7 @@ function params(carry: boolean): DatasetParams {
   return { specVersion: FEATURE_SPEC_VERSION, levels, vpinBuckets, barMs, barWindow, settleMs, alpha, horizons: [10, 50], vpinBucket: 2, vpinWarmup: null, carry, skipBad: null };
 }
 
-describe('dataset build --carry', () => {
+describe('dataset build --carry', { timeout: 300_000 }, () => {
   it('continues VPIN buckets, bars, rolling windows, labels and row numbers across days: the partitions together equal one continuous run', async () => {
     const s = await buildDataset({ sources: files, out: join(dir, 'carry'), params: params(true), jobs: 2, progress: false });
     expect(s.failed).toEqual([]);
