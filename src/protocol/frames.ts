@@ -8,7 +8,7 @@
  * in the source's unit. NaN (undefined feature values) travels as NaN in msgpack and null in JSON.
  */
 import type { Format } from './codec.ts';
-import { parseTopic, topicPatterns } from './topics.ts';
+import { parseTopic, topicPatterns, type DataFrameKind } from './topics.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -156,6 +156,9 @@ export interface AckFrame {
 }
 
 export type DataFrame = BookFrame | FeaturesFrame | PredFrame | AlertFrame;
+// The topic registry names the same data frame kinds as this union (a compile error otherwise).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export const DATA_FRAME_KINDS_AGREE: Same<DataFrame['t'], DataFrameKind> = true;
 export type ServerFrame =
   | HelloFrame | DataFrame | HeartbeatFrame | SubscribedFrame | DroppedFrame | ErrorFrame | PongFrame | TopicsFrame | AckFrame;
 

@@ -3,7 +3,9 @@
  * name, with its grammar, what its frames are and how they reach a slow client. The broker, request
  * validation and everything that names a topic go through it, so a new topic is one entry here.
  */
-import type { DataFrame } from './frames.ts';
+
+/** The `t` of the data frames a topic carries (frames.ts checks its DataFrame union against it). */
+export type DataFrameKind = 'book' | 'features' | 'pred' | 'alert';
 
 /** Symbols: a letter or digit, then letters, digits and `_ . : - /`, at most 40 characters. */
 export const SYMBOL_RE = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,39}$/;
@@ -24,7 +26,7 @@ export interface TopicSpec<K extends string = string> {
   /** How the docs and error messages write its names. */
   readonly pattern: string;
   /** The `t` of the frames published on it. */
-  readonly carries: DataFrame['t'];
+  readonly carries: DataFrameKind;
   readonly delivery: Delivery;
   /** A name of this entry, from its parts (the symbol; for `pred`, the model and the symbol). */
   name(...parts: string[]): string;
@@ -32,7 +34,7 @@ export interface TopicSpec<K extends string = string> {
   parse(name: string): { kind: K; symbol: string; model?: string } | undefined;
 }
 
-function perSymbol<const K extends string>(kind: K, carries: DataFrame['t'], delivery: Delivery) {
+function perSymbol<const K extends string>(kind: K, carries: DataFrameKind, delivery: Delivery) {
   const prefix = `${kind}.`;
   return {
     kind, pattern: `${prefix}<SYM>`, carries, delivery,
