@@ -2,7 +2,9 @@
  * An L2 order book: two ladders plus what a consumer needs to trust it: whether it is crossed,
  * and a repair that follows the newest information.
  */
-import { PagedLadder, TickLadder, type PriceLadder } from './ladder.ts';
+import type { PriceLadder } from './ladder.ts';
+import { PagedLadder } from './paged-ladder.ts';
+import { TickLadder } from './tick-ladder.ts';
 import { ASK, BID, type DepthEvent } from '../model/events.ts';
 
 export interface ApplyResult {

@@ -32,6 +32,3 @@ export interface PriceLadder {
   /** Null when the structure's invariants hold, else what is wrong. */
   invariantError(): string | null;
 }
-
-export { PagedLadder } from './paged-ladder.ts';
-export { TickLadder } from './tick-ladder.ts';

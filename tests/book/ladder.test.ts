@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PagedLadder, TickLadder, type PriceLadder } from '../../src/book/ladder.ts';
+import type { PriceLadder } from '../../src/book/ladder.ts';
+import { PagedLadder } from '../../src/book/paged-ladder.ts';
+import { TickLadder } from '../../src/book/tick-ladder.ts';
 import { L2Book } from '../../src/book/l2-book.ts';
 import { DepthEvent } from '../../src/model/events.ts';
 
