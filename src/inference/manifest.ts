@@ -8,7 +8,7 @@
  * a server computes. Both throw ManifestError, which the repository records per model so a bad
  * model is refused while the others keep serving.
  */
-import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
+import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION, columnSpec } from '../features/columns.ts';
 
 export const MANIFEST_SCHEMA = 'flowcast.model/v1';
 export const MANIFEST_FILE = 'manifest.json';
@@ -59,6 +59,13 @@ export interface ModelManifest {
     /** NTF: [N, T, F] windows (oldest row first); NF: [N, F], the latest row only. */
     layout: InputLayout;
     featureSpecVersion: number;
+    /**
+     * The parameters the feature columns were computed with at training. A server feeds the model
+     * only where it computes the columns the model reads with these values (checkFeatureParams);
+     * absent in manifests written before issue 17, which then serve only models whose columns
+     * depend on none of them.
+     */
+    features?: FeatureParams;
   };
   /** null: raw features go to the model as they are (trees, which handle NaN themselves). */
   normalization: Normalization | null;
@@ -76,6 +83,87 @@ export interface ModelManifest {
   training?: Record<string, unknown>;
   metrics?: Record<string, unknown>;
   parity?: { reference: string; samples: number; maxAbsDiff: number; tolerance: number };
+}
+
+/** The parameters of the feature computation (src/features/options.ts) a model's columns depend on. */
+export interface FeatureParams {
+  /** L: levels summed by depth_* and slope_*. */
+  levels: number;
+  /**
+   * VPIN bucket volume V per symbol the model was trained on (the `vpin` column's scale); null:
+   * unknown (features files that do not record it). Other symbols are served with the server's V.
+   */
+  vpinBucket: Record<string, number> | null;
+  /** How V was chosen, for people (e.g. "auto: traded volume of the train split / 500"). */
+  vpinSizing?: string;
+  /** VPIN window n in buckets. */
+  vpinBuckets: number;
+  /** Bar length (ms) and window (bars) of kyle_lambda, hasbrouck_lambda and amihud. */
+  barMs: number;
+  barWindow: number;
+  /** Row time the bar columns waited for late trades in the batch run (informational: a live server uses 0). */
+  settleMs?: number;
+}
+
+/** What the feature computation a server runs uses: the same parameters, V per symbol as it stands. */
+export interface ServerFeatureParams {
+  specVersion: number;
+  levels: number;
+  vpinBuckets: number;
+  barMs: number;
+  barWindow: number;
+  /** The V the server computes `vpin` of a symbol with; undefined: not fixed (yet). */
+  vpinBucketOf(symbol: string): number | undefined;
+}
+
+/** Which parameters a list of columns depends on. */
+export function featureDependencies(columns: readonly string[]): { levels: string[]; vpin: string[]; bars: string[] } {
+  const levels: string[] = [], vpin: string[] = [], bars: string[] = [];
+  for (const c of columns) {
+    const f = columnSpec(c)?.family;
+    if (c === 'depth_bid' || c === 'depth_ask' || c === 'slope_bid' || c === 'slope_ask') levels.push(c);
+    else if (f === 'vpin') vpin.push(c);
+    else if (f === 'bars') bars.push(c);
+  }
+  return { levels, vpin, bars };
+}
+
+/**
+ * Why a server computing features with `server` cannot feed this model, one reason per parameter
+ * (empty: it can). Only parameters the model's columns depend on count; a model trained before its
+ * manifest recorded them is refused for exactly the ones it reads. `symbols`: the symbols the model
+ * is trained on whose V must match (default: every symbol in the manifest's vpinBucket).
+ */
+export function featureParamProblems(m: ModelManifest, server: ServerFeatureParams): string[] {
+  const out: string[] = [];
+  if (m.input.featureSpecVersion !== server.specVersion) out.push(`input.featureSpecVersion is ${m.input.featureSpecVersion}, but the server computes feature spec v${server.specVersion}`);
+  const dep = featureDependencies(m.input.columns);
+  const p = m.input.features;
+  const need = (cols: string[], what: string): boolean => {
+    if (!cols.length) return false;
+    if (!p) {
+      out.push(`the model reads ${cols.join(', ')} but its manifest does not record the ${what} it was trained with (input.features); retrain, or add input.features`);
+      return false;
+    }
+    return true;
+  };
+  if (need(dep.levels, 'levels') && p!.levels !== server.levels) out.push(`input.features.levels is ${p!.levels} (${dep.levels.join(', ')}), but the server computes ${server.levels} levels (features.levels)`);
+  if (need(dep.bars, 'bar length and window')) {
+    if (p!.barMs !== server.barMs) out.push(`input.features.barMs is ${p!.barMs} (${dep.bars.join(', ')}), but the server's bars are ${server.barMs} ms (features.barMs)`);
+    if (p!.barWindow !== server.barWindow) out.push(`input.features.barWindow is ${p!.barWindow} (${dep.bars.join(', ')}), but the server's bar window is ${server.barWindow} (features.barWindow)`);
+  }
+  if (need(dep.vpin, 'VPIN bucket volume and window')) {
+    if (p!.vpinBuckets !== server.vpinBuckets) out.push(`input.features.vpinBuckets is ${p!.vpinBuckets}, but the server's VPIN window is ${server.vpinBuckets} buckets (features.vpinBuckets)`);
+    if (p!.vpinBucket === null) out.push('the model reads vpin but the VPIN bucket volume it was trained with is not recorded (input.features.vpinBucket is null: trained on a features file that does not say); retrain from the source spec, or from features with --vpin-bucket V');
+    else {
+      for (const [sym, v] of Object.entries(p!.vpinBucket)) {
+        const s = server.vpinBucketOf(sym);
+        if (s === undefined) out.push(`input.features.vpinBucket.${sym} is ${v}, but the server's VPIN bucket volume for ${sym} is not fixed; set features.vpinBucketBySymbol.${sym} to ${v}`);
+        else if (s !== v) out.push(`input.features.vpinBucket.${sym} is ${v}, but the server computes ${sym}'s vpin with buckets of ${s} (features.vpinBucketBySymbol.${sym}); the model's vpin input would be on another scale`);
+      }
+    }
+  }
+  return out;
 }
 
 export class ManifestError extends Error {
@@ -133,6 +221,20 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
   if (input.layout !== 'NTF' && input.layout !== 'NF') fail(`input.layout must be "NTF" or "NF", got ${JSON.stringify(input.layout)}`);
   if (input.layout === 'NF' && window !== 1) fail(`input.layout "NF" takes one row; input.window must be 1, got ${window}`);
   num(input.featureSpecVersion, 'input.featureSpecVersion', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  if (input.features !== undefined) {
+    const f = obj(input.features, 'input.features');
+    const int = (k: string, min: number) => num(f[k], `input.features.${k}`, (x) => Number.isInteger(x) && x >= min, `an integer >= ${min}`);
+    int('levels', 1);
+    int('vpinBuckets', 1);
+    int('barMs', 1);
+    int('barWindow', 2);
+    if (f.settleMs !== undefined) num(f.settleMs, 'input.features.settleMs', (x) => x >= 0, 'a number >= 0');
+    if (f.vpinBucket !== null) {
+      const by = obj(f.vpinBucket, 'input.features.vpinBucket (per symbol, or null)');
+      for (const [sym, v] of Object.entries(by)) num(v, `input.features.vpinBucket.${sym}`, (x) => x > 0, 'a number > 0');
+    }
+    if (f.vpinSizing !== undefined && typeof f.vpinSizing !== 'string') fail('input.features.vpinSizing must be a string');
+  }
 
   if (m.normalization !== null) {
     const n = obj(m.normalization, 'normalization (or null)');

@@ -11,7 +11,8 @@ import { parseDecimal, parseEpochNsParts, splitFields } from '../sources/bytes.t
 import { InputError, InputErrorCode } from '../core/errors.ts';
 import { runFeatures } from '../pipeline/features.ts';
 import { FeatureTable } from '../store/memory.ts';
-import { DEFAULT_HORIZONS } from '../features/options.ts';
+import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../features/options.ts';
+import type { FeatureParams } from '../inference/manifest.ts';
 
 export interface FeatureData {
   /** Where the rows came from (file path or source spec). */
@@ -25,6 +26,13 @@ export interface FeatureData {
   /** Epoch ns of the first row. */
   startNs: bigint;
   values: Map<string, Float64Array>;
+  /**
+   * The parameters the columns were computed with: known for a source spec (computed here) and for
+   * a Parquet file that records them; absent for a CSV (it records nothing but its rows).
+   */
+  params?: FeatureParams;
+  /** What a features file records of its own inputs (Parquet key-value metadata `flowcast.*`). */
+  recorded?: { source?: string; specVersion?: number; params?: Record<string, unknown> };
 }
 
 /** A column by name, with an error naming the file and the columns it has. */
@@ -44,6 +52,15 @@ export interface LoadOptions {
   alpha?: number;
   /** Only these symbols. */
   symbols?: string[];
+  /**
+   * Feature parameters for source specs (default: the features' defaults, V auto over the whole
+   * input); a V per symbol overrides the rest for that symbol.
+   */
+  levels?: number;
+  vpinBucket?: number | 'auto' | Record<string, number>;
+  vpinBuckets?: number;
+  barMs?: number;
+  barWindow?: number;
 }
 
 /** Loads a features file (.csv, .csv.gz, .parquet) or computes features from a source spec. */
@@ -65,7 +82,27 @@ export async function loadFeatures(pathOrSpec: string, o: LoadOptions = {}): Pro
 async function fromSource(spec: string, o: LoadOptions): Promise<FeatureData> {
   let table!: FeatureTable;
   let base = 0n;
-  await runFeatures(spec, { horizons: o.horizons ?? [...DEFAULT_HORIZONS], ...(o.alpha !== undefined ? { alpha: o.alpha } : {}), ...(o.symbols ? { symbols: o.symbols } : {}) }, (columns, timeBase) => {
+  const V = o.vpinBucket;
+  const perSymbol = typeof V === 'object' ? V : undefined;
+  if (perSymbol && o.symbols?.some((s) => perSymbol[s] === undefined)) throw new Error(`${spec}: no VPIN bucket volume given for ${o.symbols.filter((s) => perSymbol[s] === undefined).join(', ')}`);
+  if (perSymbol && !o.symbols?.length) throw new Error(`${spec}: a VPIN bucket volume per symbol needs the symbols listed`);
+  const run = {
+    horizons: o.horizons ?? [...DEFAULT_HORIZONS],
+    ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
+    ...(o.symbols ? { symbols: o.symbols } : {}),
+    levels: o.levels ?? DEFAULT_FEATURE_OPTIONS.levels,
+    vpinBuckets: o.vpinBuckets ?? DEFAULT_FEATURE_OPTIONS.vpinBuckets,
+    barMs: o.barMs ?? DEFAULT_FEATURE_OPTIONS.barMs,
+    barWindow: o.barWindow ?? DEFAULT_FEATURE_OPTIONS.barWindow,
+  };
+  // runFeatures takes one fixed V or 'auto'; several symbols with their own fixed V run one at a time.
+  if (perSymbol && o.symbols!.length > 1) {
+    const parts = [];
+    for (const sym of o.symbols!) parts.push(await fromSource(spec, { ...o, symbols: [sym], vpinBucket: perSymbol[sym]! }));
+    return concatSymbols(spec, parts);
+  }
+  const vpinBucket = perSymbol ? perSymbol[o.symbols![0]!]! : (V as number | 'auto' | undefined) ?? 'auto';
+  const res = await runFeatures(spec, { ...run, vpinBucket }, (columns, timeBase) => {
     table = new FeatureTable(columns);
     const sink = table;
     return {
@@ -83,7 +120,42 @@ async function fromSource(spec: string, o: LoadOptions): Promise<FeatureData> {
   for (let i = 0; i < n; i++) ts[i] = table.ts[i]! - t0;
   const values = new Map<string, Float64Array>();
   table.columns.forEach((c, i) => values.set(c, table.values[i]!.slice(0, n)));
-  return { source: spec, n, columns: [...table.columns], symbols: [...table.symbols], symbolId: table.symbolId.slice(0, n), ts, startNs: base + BigInt(t0), values };
+  const params: FeatureParams = {
+    levels: run.levels,
+    vpinBucket: { ...res.vpinBucket },
+    vpinSizing: vpinBucket === 'auto' ? 'auto: traded volume of the whole input / 500 (2 significant digits)' : 'fixed',
+    vpinBuckets: run.vpinBuckets,
+    barMs: run.barMs,
+    barWindow: run.barWindow,
+    settleMs: DEFAULT_FEATURE_OPTIONS.settleMs,
+  };
+  return { source: spec, n, columns: [...table.columns], symbols: [...table.symbols], symbolId: table.symbolId.slice(0, n), ts, startNs: base + BigInt(t0), values, params };
+}
+
+/** Feature data of one source computed a symbol at a time, merged back into time order. */
+function concatSymbols(spec: string, parts: FeatureData[]): FeatureData {
+  const startNs = parts.reduce((m, p) => (p.n && p.startNs < m ? p.startNs : m), parts.find((p) => p.n)?.startNs ?? 0n);
+  const at: { p: number; i: number; t: number }[] = [];
+  parts.forEach((d, p) => {
+    const off = Number(d.startNs - startNs);
+    for (let i = 0; i < d.n; i++) at.push({ p, i, t: d.ts[i]! + off });
+  });
+  // Stable: rows of one symbol keep their order; ties between symbols go by symbol order.
+  at.sort((a, b) => a.t - b.t || a.p - b.p);
+  const n = at.length;
+  const columns = parts[0]!.columns;
+  const values = new Map<string, Float64Array>(columns.map((c) => [c, new Float64Array(n)]));
+  const symbols = parts.map((d) => d.symbols[0]!);
+  const symbolId = new Uint16Array(n);
+  const ts = new Float64Array(n);
+  at.forEach((r, k) => {
+    symbolId[k] = r.p;
+    ts[k] = r.t;
+    for (const c of columns) values.get(c)![k] = parts[r.p]!.values.get(c)![r.i]!;
+  });
+  const vpinBucket: Record<string, number> = {};
+  for (const d of parts) Object.assign(vpinBucket, d.params?.vpinBucket ?? {});
+  return { source: spec, n, columns, symbols, symbolId, ts, startNs, values, params: { ...parts[0]!.params!, vpinBucket, vpinSizing: 'fixed per symbol' } };
 }
 
 export async function readCsvFeatures(path: string): Promise<FeatureData> {
@@ -162,6 +234,7 @@ export async function readParquetFeatures(path: string): Promise<FeatureData> {
     throw new InputError(InputErrorCode.Format, path, undefined, `not a readable Parquet file: ${(e as Error).message}`);
   }
   const names = table.schema.fields.map((f) => f.name);
+  const meta = table.schema.metadata;
   if (names[0] !== 'ts_ns' || names[1] !== 'symbol') throw new InputError(InputErrorCode.Format, path, undefined, `columns must start with ts_ns,symbol (a \`flowcast features\` Parquet), got ${names.slice(0, 3).join(',')}`);
   const n = table.numRows;
   const tsCol = table.getChild('ts_ns')!;
@@ -192,7 +265,41 @@ export async function readParquetFeatures(path: string): Promise<FeatureData> {
     for (const v of col) out[i++] = v === null || v === undefined ? NaN : Number(v);
     values.set(c, out);
   }
-  return { source: path, n, columns, symbols, symbolId, ts, startNs, values };
+  const recorded = recordedInputs(meta, path);
+  return { source: path, n, columns, symbols, symbolId, ts, startNs, values, recorded, ...(recorded.params ? { params: recordedParams(recorded.params, symbols) } : {}) };
+}
+
+/** What `flowcast features` wrote into a Parquet file's key-value metadata about its inputs. */
+function recordedInputs(meta: Map<string, string>, path: string): NonNullable<FeatureData['recorded']> {
+  const out: NonNullable<FeatureData['recorded']> = {};
+  const src = meta.get('flowcast.source');
+  if (src) out.source = src;
+  const v = meta.get('flowcast.spec_version');
+  if (v !== undefined) out.specVersion = Number(v);
+  const p = meta.get('flowcast.params');
+  if (p) {
+    try {
+      out.params = JSON.parse(p) as Record<string, unknown>;
+    } catch {
+      throw new InputError(InputErrorCode.Format, path, undefined, 'flowcast.params in the file metadata is not JSON');
+    }
+  }
+  return out;
+}
+
+/** Feature parameters from a features file's recorded flags; V is known only where it was given as a number. */
+function recordedParams(p: Record<string, unknown>, symbols: string[]): FeatureParams {
+  const num = (k: string, d: number) => (typeof p[k] === 'number' ? (p[k] as number) : d);
+  const V = p['vpinBucket'];
+  return {
+    levels: num('levels', DEFAULT_FEATURE_OPTIONS.levels),
+    vpinBucket: typeof V === 'number' ? Object.fromEntries(symbols.map((s) => [s, V])) : null,
+    vpinSizing: typeof V === 'number' ? 'fixed (recorded by the features file)' : 'auto, sized by `flowcast features` over its whole input; the value is not recorded in the file',
+    vpinBuckets: num('vpinBuckets', DEFAULT_FEATURE_OPTIONS.vpinBuckets),
+    barMs: num('barMs', DEFAULT_FEATURE_OPTIONS.barMs),
+    barWindow: num('barWindow', DEFAULT_FEATURE_OPTIONS.barWindow),
+    settleMs: num('settleMs', DEFAULT_FEATURE_OPTIONS.settleMs),
+  };
 }
 
 function filterSymbols(d: FeatureData, keep: Set<string>): FeatureData {

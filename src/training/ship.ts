@@ -9,7 +9,8 @@
 import * as ort from 'onnxruntime-node';
 import { InputTransform } from '../inference/normalize.ts';
 import { FEATURE_SPEC_VERSION } from '../features/columns.ts';
-import type { ModelManifest } from '../inference/manifest.ts';
+import type { FeatureParams, ModelManifest } from '../inference/manifest.ts';
+import { trainingInputs, type DataInputs } from './provenance.ts';
 import { writeModelDir, type ManifestDraft, type WrittenModel } from './model-dir.ts';
 import type { Dataset } from './dataset.ts';
 import { computeMetrics } from './evaluate/metrics.ts';
@@ -32,7 +33,15 @@ export interface ShipContext {
   command: string;
   dataSource: string;
   description?: string;
+  /** The parameters the features were computed with (manifest input.features). */
+  featureParams?: FeatureParams;
+  /** The training data by content (manifest training.inputs, with the splits' rows and times). */
+  inputs?: DataInputs;
   onLog: (line: string) => void;
+}
+
+function inputSpec(ctx: ShipContext, ds: Dataset, name: string, window: number, layout: 'NTF' | 'NF'): ModelManifest['input'] {
+  return { name, columns: ds.opts.columns, window, layout, featureSpecVersion: FEATURE_SPEC_VERSION, ...(ctx.featureParams ? { features: ctx.featureParams } : {}) };
 }
 
 export interface ShipResult extends WrittenModel {
@@ -125,6 +134,7 @@ function trainingBlock(ctx: ShipContext, ds: Dataset, extra: Record<string, unkn
     symbol: ds.symbol,
     split: ds.opts.split,
     dataset: ds.describe(),
+    ...(ctx.inputs ? { inputs: trainingInputs(ctx.inputs, ds.data, ds.symbol, ds.ts, ds.splits.train.to, ds.splits.val.to) } : {}),
     started: new Date().toISOString(),
     ...extra,
   };
@@ -144,7 +154,7 @@ export async function shipTransformer(ctx: ShipContext, ds: Dataset, config: Tra
       version: ctx.version,
       kind: 'transformer',
       description: ctx.description ?? `transformer encoder over the last ${config.window} rows (${config.window / config.patch} tokens of ${config.patch} rows, d_model ${config.dModel}, ${config.heads} heads, ${config.layers} layers)`,
-      input: { name: 'features', columns: ds.opts.columns, window: config.window, layout: 'NTF', featureSpecVersion: FEATURE_SPEC_VERSION },
+      input: inputSpec(ctx, ds, 'features', config.window, 'NTF'),
       normalization,
       output: outputSpec(ds),
       training: trainingBlock(ctx, ds, {
@@ -179,7 +189,7 @@ export async function shipGbdt(ctx: ShipContext, ds: Dataset, engine: GbdtEngine
     version: ctx.version,
     kind: 'gbdt',
     description: ctx.description ?? `gradient-boosted trees (${ens.source}, ${ens.trees.length} trees) on the latest row`,
-    input: { name: onnx.inputName, columns: ds.opts.columns, window: 1, layout: 'NF', featureSpecVersion: FEATURE_SPEC_VERSION },
+    input: inputSpec(ctx, ds, onnx.inputName, 1, 'NF'),
     normalization: null,
     output: outputSpec(ds),
     training: trainingBlock(ctx, ds, {

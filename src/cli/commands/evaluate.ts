@@ -12,8 +12,13 @@ to two baselines fitted on the model's training rows: the majority class, and a 
 on the OFI columns. Intervals come from a circular block bootstrap (samples overlap in time);
 differences against the baselines are paired.
 
-On the model's own training data (same source and symbol) only its chronological test split is
-scored; any other data (another day, another symbol) is scored whole.
+Data is compared with each model's training data by content, never by how its path is written:
+the input files' sha256 (for a features file, also the source files it records), the symbol and the
+time span of the training rows, all kept in the manifest at training. On the training data itself
+only the model's chronological test split is scored; on other data every row is scored except those
+inside a model's training span (a features file of the same day, a copy of the files), which are
+left out and counted in the report. Source specs are computed with each model's own feature
+parameters (levels, VPIN bucket per symbol, bars); a features file computed otherwise is noted.
 
   MODEL                a model directory (models/goog-transformer) or a name under --models
   --data FILE|SPEC     features (.csv, .csv.gz, .parquet from \`flowcast features\`) or a source spec;
@@ -22,6 +27,8 @@ scored; any other data (another day, another symbol) is scored whole.
   --models DIR         where model names are looked up (default models)
   --report FILE.md     write the markdown report there and an HTML page with SVG charts next to it
                        (FILE.html); default: print the markdown only
+  --include-training-rows  score the overlapping rows too; the report flags the metrics as
+                       including training rows (not a held-out evaluation)
   --block N            bootstrap block length in samples (default 500)
   --replicates B       bootstrap replicates (default 300)
   --level L            interval level (default 0.95)
@@ -37,7 +44,7 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       data: { type: 'string', multiple: true }, 'train-data': { type: 'string' }, models: { type: 'string' },
-      report: { type: 'string' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
+      report: { type: 'string' }, 'include-training-rows': { type: 'boolean' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
     }, true);
     if (positionals.length === 0) throw new UsageError('name at least one MODEL');
     if (!values.data?.length) throw new UsageError('--data is required');
@@ -62,6 +69,7 @@ const command: Command = {
       replicates: numberFlag(values.replicates, 'replicates', DEFAULT_EVALUATE.replicates, { min: 10, integer: true }),
       level,
       seed: DEFAULT_EVALUATE.seed,
+      includeTrainingRows: values['include-training-rows'] === true,
       onLog: (l) => process.stderr.write(l + '\n'),
     });
     const md = reportMarkdown(r, `flowcast evaluate ${argv.join(' ')}`);

@@ -1,6 +1,6 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberFlag, parseFlags } from '../args.ts';
+import { numberFlag, parseFlags, vpinBucketFlag } from '../args.ts';
 import { compactUtcStamp } from '../../model/time.ts';
 import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
@@ -20,6 +20,15 @@ Data and labels:
   --split TRAIN,VAL    chronological fractions of rows (default 0.7,0.15; test = the rest); the last
                        K samples before each boundary are purged; normalisation is fitted on train only
   --columns C,C,..     input feature columns (default: 22 stationary spec columns, see docs/models.md)
+
+Feature parameters (recorded in the manifest's input.features; a server feeds the model only with
+the same ones, or refuses it and says why):
+  --levels L           levels of depth_* and slope_* (default 10)
+  --vpin-bucket V|auto VPIN bucket volume; auto (default): the train split's traded volume / 500,
+                       2 significant digits (the test rows do not set it). For a features file
+                       (computed already) V states what it was computed with, where it does not say
+  --vpin-buckets N     VPIN window in buckets (default 50)
+  --bar-ms MS --bar-window W   bars of kyle_lambda, hasbrouck_lambda, amihud (defaults 1000, 300)
 
 Output:
   --name NAME          model name = directory (default goog-transformer / goog-gbdt style: <symbol>-<kind>)
@@ -59,6 +68,7 @@ const command: Command = {
       seed: { type: 'string' }, backend: { type: 'string' }, engine: { type: 'string' }, rounds: { type: 'string' }, 'max-depth': { type: 'string' },
       'num-leaves': { type: 'string' }, subsample: { type: 'string' }, colsample: { type: 'string' }, 'min-child-weight': { type: 'string' },
       'early-stopping': { type: 'string' }, threads: { type: 'string' },
+      levels: { type: 'string' }, 'vpin-bucket': { type: 'string' }, 'vpin-buckets': { type: 'string' }, 'bar-ms': { type: 'string' }, 'bar-window': { type: 'string' },
     }, true);
     const kind = positionals[0];
     if (kind !== 'transformer' && kind !== 'gbdt') throw new UsageError(`expected "transformer" or "gbdt", got ${kind === undefined ? 'nothing' : `"${kind}"`}`);
@@ -77,7 +87,8 @@ const command: Command = {
     const horizon = numberFlag(values.horizon, 'horizon', DEFAULT_LABEL.horizon, { min: 1, integer: true });
     const alpha = numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 });
 
-    const { loadFeatures } = await import('../../training/features-file.ts');
+    const { loadTrainingData } = await import('../../training/train-data.ts');
+    const opt = (v: string | undefined, name: string, min: number) => (v === undefined ? undefined : numberFlag(v, name, 0, { min, integer: true }));
     const { buildDataset, DEFAULT_INPUTS, transformFor } = await import('../../training/dataset.ts');
     const { FEATURE_COLUMNS } = await import('../../features/columns.ts');
     const columns = values.columns ? values.columns.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_INPUTS.map((c) => c.name);
@@ -87,11 +98,17 @@ const command: Command = {
     const say = (l: string) => process.stderr.write(l + '\n');
     const t0 = performance.now();
     say(`train ${kind}: loading ${values.data}`);
-    const data = await loadFeatures(values.data, { horizons: [horizon], alpha, symbols: values.symbol ? [values.symbol] : undefined });
+    const split = { train: splitList[0]!, val: splitList[1]! };
+    const { data, symbol, params: featureParams, inputs } = await loadTrainingData(values.data, {
+      horizon, alpha, symbol: values.symbol, split,
+      levels: opt(values.levels, 'levels', 1), vpinBucket: values['vpin-bucket'] === undefined ? undefined : vpinBucketFlag(values['vpin-bucket']),
+      vpinBuckets: opt(values['vpin-buckets'], 'vpin-buckets', 1), barMs: opt(values['bar-ms'], 'bar-ms', 1), barWindow: opt(values['bar-window'], 'bar-window', 2),
+      onLog: say,
+    });
     const window = kind === 'transformer' ? numberFlag(values.window, 'window', 100, { min: 1, integer: true }) : 1;
     const ds = buildDataset(data, {
       columns, transforms: columns.map(transformFor), window, horizon, alpha,
-      split: { train: splitList[0]!, val: splitList[1]! }, symbol: values.symbol,
+      split, symbol,
       ...(kind === 'gbdt' ? { normalization: null } : {}),
     });
     say(`dataset: ${JSON.stringify(ds.describe())}`);
@@ -102,6 +119,8 @@ const command: Command = {
       version: values.version ?? compactUtcStamp(),
       command: `flowcast train ${argv.join(' ')}`,
       dataSource: values.data,
+      featureParams,
+      inputs,
       onLog: say,
     };
     const { shipTransformer, shipGbdt } = await import('../../training/ship.ts');

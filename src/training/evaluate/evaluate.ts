@@ -8,8 +8,12 @@
  * training frequencies as probabilities) and a multinomial logistic regression on the OFI columns
  * of the latest row (signed-log, z-scored on train, class-weighted like the models).
  *
- * Which rows: on the model's training data (same source and symbol), only its chronological test
- * split; on any other data (another day or symbol), every row with a full window and a label.
+ * Which rows: data is compared with each model's training data by content (src/training/provenance.ts:
+ * input checksums, symbol, time span), never by how its path is spelled. On the training data itself
+ * only the model's chronological test split is scored; on other data every row with a full window
+ * and a label, less the rows inside a model's training span (a features file of the same day, a
+ * copy of the files). Those rows are left out and counted in the report, or scored and flagged with
+ * includeTrainingRows. Source specs are computed with each model's feature parameters (its V).
  */
 import { basename, resolve } from 'node:path';
 import { ServedModel } from '../../inference/model.ts';
@@ -19,7 +23,9 @@ import { ModelMetrics } from '../../inference/metrics.ts';
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../../features/columns.ts';
 import type { ModelManifest } from '../../inference/manifest.ts';
 import { buildDataset, OFI_INPUTS, pickSymbol, type Dataset, type SplitFractions } from '../dataset.ts';
-import { loadFeatures, type FeatureData } from '../features-file.ts';
+import { isSourceSpec, loadFeatures, type FeatureData, type LoadOptions } from '../features-file.ts';
+import { describeInputs, manifestInputs, trainingInputs, trainingOverlap, type TrainingInputs } from '../provenance.ts';
+import { featureDependencies } from '../../inference/manifest.ts';
 import { fitLogReg, predictLogReg } from '../logreg.ts';
 import { inverseFrequencyWeights } from '../transformer/train.ts';
 import { AucOrder, argmax, computeMetrics, sampleLoss, type Metrics } from './metrics.ts';
@@ -36,6 +42,8 @@ export interface EvaluateOptions {
   replicates: number;
   level: number;
   seed: number;
+  /** Score rows that overlap a model's training data too (flagged in the report); default: left out. */
+  includeTrainingRows?: boolean;
   onLog?: (line: string) => void;
 }
 
@@ -66,6 +74,10 @@ export interface EvaluationSet {
   classCounts: number[];
   horizon: number;
   systems: SystemResult[];
+  /** Per model: whether and how this data overlaps its training data, and how many rows. */
+  overlap: { model: string; match: 'content' | 'time' | 'none'; detail: string; rows: number }[];
+  /** Overlapping rows were scored (--include-training-rows). */
+  includesTraining: boolean;
 }
 
 export interface EvaluationResult {
@@ -144,6 +156,34 @@ function rocPoints(order: AucOrder, y: ArrayLike<number>, c: number): { fpr: num
   return { fpr, tpr };
 }
 
+/** Load options for data a model is scored on: the feature parameters it was trained with. */
+function loadOptionsFor(m: ModelManifest, horizon: number, alpha: number): LoadOptions {
+  const p = m.input.features;
+  return { horizons: [horizon], alpha, ...(p ? { levels: p.levels, vpinBuckets: p.vpinBuckets, barMs: p.barMs, barWindow: p.barWindow } : {}) };
+}
+
+/** Where features a model reads were computed with other parameters than it was trained with: one line each. */
+function paramMismatches(m: ModelManifest, data: FeatureData, symbol: string): string[] {
+  const p = m.input.features;
+  if (!p) return [];
+  const dep = featureDependencies(m.input.columns);
+  const d = data.params;
+  const out: string[] = [];
+  if (!d) {
+    if (dep.levels.length || dep.vpin.length || dep.bars.length) out.push(`${data.source} records no feature parameters, so ${[...dep.levels, ...dep.vpin, ...dep.bars].join(', ')} may not be computed as ${m.name} was trained`);
+    return out;
+  }
+  if (dep.levels.length && d.levels !== p.levels) out.push(`levels ${d.levels}, ${m.name} was trained with ${p.levels}`);
+  if (dep.bars.length && (d.barMs !== p.barMs || d.barWindow !== p.barWindow)) out.push(`bars ${d.barMs} ms x ${d.barWindow}, ${m.name} was trained with ${p.barMs} ms x ${p.barWindow}`);
+  if (dep.vpin.length) {
+    if (d.vpinBuckets !== p.vpinBuckets) out.push(`VPIN window ${d.vpinBuckets}, ${m.name} was trained with ${p.vpinBuckets}`);
+    const want = p.vpinBucket?.[symbol];
+    const have = d.vpinBucket?.[symbol];
+    if (want !== undefined && have !== want) out.push(`${symbol} VPIN bucket ${have ?? 'not recorded'}, ${m.name} was trained with ${want}`);
+  }
+  return out;
+}
+
 export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
   const log = o.onLog ?? (() => undefined);
   const models = await Promise.all(o.models.map((d) => loadServed(d)));
@@ -159,8 +199,28 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     if (!trainSource) throw new Error(`${models[0]!.name}: the manifest has no training.data; pass --train-data for the baselines`);
     log(`baselines: fitting on the train split of ${trainSource}`);
     const alpha = first.output.alpha ?? DEFAULT_LABEL.alpha;
-    const load = (src: string) => loadFeatures(src, { horizons: [horizon], alpha });
-    const trainData = await load(trainSource);
+    const notes: string[] = [];
+
+    // Feature data by source and load options: models trained with other parameters get their own.
+    const cache = new Map<string, Promise<FeatureData>>();
+    const load = (src: string, lo: LoadOptions): Promise<FeatureData> => {
+      const key = `${src}\n${JSON.stringify(lo)}`;
+      let p = cache.get(key);
+      if (!p) cache.set(key, (p = loadFeatures(src, lo)));
+      return p;
+    };
+    /** The data a model is scored on: for a source spec, recomputed with the model's V where auto sizing gave another. */
+    const dataFor = async (src: string, m: ModelManifest): Promise<FeatureData> => {
+      const lo = loadOptionsFor(m, horizon, alpha);
+      const d = await load(src, lo);
+      const want = m.input.features?.vpinBucket;
+      if (!isSourceSpec(src) || !want || !featureDependencies(m.input.columns).vpin.length) return d;
+      const have = d.params?.vpinBucket ?? {};
+      if (d.symbols.every((s) => want[s] === undefined || want[s] === have[s])) return d;
+      return load(src, { ...lo, symbols: [...d.symbols], vpinBucket: Object.fromEntries(d.symbols.map((s) => [s, want[s] ?? have[s]!])) });
+    };
+
+    const trainData = await dataFor(trainSource, first);
     const trainSymbol = pickSymbol(trainData, info.symbol);
     const baseTrain = buildDataset(trainData, { columns: OFI_INPUTS.map((c) => c.name), transforms: OFI_INPUTS.map((c) => c.transform), window: 1, horizon, alpha, split, symbol: trainSymbol });
     const tr = baseTrain.splits.train.rows;
@@ -170,22 +230,60 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     const majority = freq.indexOf(Math.max(...freq));
     log(`baselines: majority class "${CLASS_NAMES[majority]}" (${(freq[majority]! * 100).toFixed(1)}% of train), logistic regression on ${OFI_INPUTS.length} OFI columns (${lr.iterations} L-BFGS iterations)`);
 
+    // What each model was trained on, by content: from its manifest, or (older manifests) from its training data as found now.
+    const footprints: TrainingInputs[] = [];
+    for (const m of models) {
+      let fp = manifestInputs(m.manifest.training);
+      if (!fp) {
+        const t = trainingInfo(m.manifest);
+        const src = t.data ?? trainSource;
+        const d = await dataFor(src, m.manifest);
+        const sym = pickSymbol(d, t.symbol);
+        const ds = buildDataset(d, { columns: OFI_INPUTS.map((c) => c.name), window: 1, horizon, alpha, split: t.split ?? split, symbol: sym, normalization: null });
+        fp = trainingInputs(await describeInputs(src, d), d, sym, ds.ts, ds.splits.train.to, ds.splits.val.to);
+        notes.push(`${m.name}'s manifest records no training.inputs: its training data was identified from training.data (${src}) as read now`);
+      }
+      footprints.push(fp);
+    }
+
     const sets: EvaluationSet[] = [];
     for (const source of o.data) {
-      const data = source === trainSource ? trainData : await load(source);
+      const variants = await Promise.all(models.map((m) => dataFor(source, m.manifest)));
+      const data = variants[0]!;
+      const inputs = await describeInputs(source, data);
       for (const symbol of data.symbols) {
-        const sameAsTraining = source === trainSource && symbol === trainSymbol;
-        const dsModels = models.map((m) => datasetFor(m.manifest, data, symbol, split));
+        const dsModels = models.map((m, k) => datasetFor(m.manifest, variants[k]!, symbol, split));
+        for (let k = 0; k < models.length; k++) {
+          const bad = paramMismatches(models[k]!.manifest, variants[k]!, symbol);
+          if (bad.length) notes.push(`${source} ${symbol}: computed with ${bad.join('; ')}`);
+        }
         // Rows every model can score: full windows for the longest window, with a label.
         const T = Math.max(...models.map((m) => m.manifest.input.window));
         const ref = dsModels[models.findIndex((m) => m.manifest.input.window === T)]!;
-        const rows = sameAsTraining ? ref.splits.test.rows : allRows(ref);
-        const y = ref.labelsOf(rows);
+        const overlaps = models.map((m, k) => ({ model: m.name, ...trainingOverlap(footprints[k]!, inputs, variants[k]!, symbol, dsModels[k]!.ts, horizon) }));
+        const union = new Uint8Array(ref.n);
+        for (const ov of overlaps) for (let i = 0; i < ref.n; i++) union[i] |= ov.mask[i]!;
+        const overlapping = union.reduce((a, v) => a + v, 0);
+        const candidates = allRows(ref);
+        const rows = o.includeTrainingRows ? candidates : candidates.filter((i) => !union[i]);
+        const hit = overlaps.filter((x) => x.match !== 'none');
+        for (const x of hit) log(`${source} ${symbol}: overlaps ${x.model}'s training data by ${x.match}: ${x.detail}`);
+        let rowsLabel: string;
+        const testFrom = hit.length && hit.every((x) => x.match === 'content') ? footprints[models.findIndex((m) => m.name === hit[0]!.model)]!.seen.rows[1] : -1;
+        if (o.includeTrainingRows && overlapping) rowsLabel = `ALL rows (${ref.n}), INCLUDING ${overlapping} rows of the models' training data (--include-training-rows): not a held-out evaluation`;
+        else if (testFrom >= 0 && hit.every((x) => footprints[models.findIndex((m) => m.name === x.model)]!.seen.rows[1] === testFrom)) rowsLabel = `test split (rows ${testFrom}..${ref.n - 1}, the model's training data)`;
+        else if (overlapping) rowsLabel = `rows outside the models' training data (${ref.n - overlapping} of ${ref.n}; ${overlapping} overlapping rows left out)`;
+        else rowsLabel = `all rows (${ref.n})`;
         const n = rows.length;
-        if (n === 0) throw new Error(`${source} ${symbol}: no rows with a full window and a label`);
-        const rowsLabel = sameAsTraining ? `test split (rows ${ref.splits.test.from}..${ref.splits.test.to - 1}, the model's training data)` : `all rows (${ref.n})`;
+        const overlapInfo = overlaps.map(({ model, match, detail, count }) => ({ model, match, detail, rows: count }));
+        if (n === 0) {
+          const why = overlapping ? `every row with a full window and a label overlaps the training data (${hit.map((x) => `${x.model}: ${x.detail}`).join('; ')})` : 'no rows with a full window and a label';
+          notes.push(`${source} ${symbol}: not scored: ${why}`);
+          log(`${source} ${symbol}: not scored: ${why}`);
+          continue;
+        }
+        const y = ref.labelsOf(rows);
         log(`${source} ${symbol}: ${n} samples, ${rowsLabel}`);
-
         const probs: { name: string; kind: 'model' | 'baseline'; p: ArrayLike<number> }[] = [];
         for (let k = 0; k < models.length; k++) {
           const t0 = performance.now();
@@ -230,7 +328,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
             roc: [0, 1, 2].map((k) => rocPoints(orders[i]!, y, k)),
           };
         });
-        sets.push({ data: source, symbol, rows: rowsLabel, samples: n, classCounts: [0, 1, 2].map((k) => y.filter((v) => v === k).length), horizon, systems });
+        sets.push({ data: source, symbol, rows: rowsLabel, samples: n, classCounts: [0, 1, 2].map((k) => y.filter((v) => v === k).length), horizon, systems, overlap: overlapInfo, includesTraining: Boolean(o.includeTrainingRows && overlapping) });
       }
     }
     return {
@@ -239,7 +337,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
       baselineTraining: { data: trainSource, symbol: trainSymbol, rows: [baseTrain.splits.train.from, baseTrain.splits.train.to], samples: tr.length, classCounts: counts },
       bootstrap: { block: o.block, replicates: o.replicates, level: o.level },
       sets,
-      notes: [],
+      notes,
     };
   } finally {
     await Promise.all(models.map((m) => m.retire()));

@@ -39,10 +39,19 @@ export function reportMarkdown(r: EvaluationResult, command?: string): string {
   return L.join('\n');
 }
 
+/** Whether the data overlaps each model's training data, by content or by symbol and time, and what was done. */
+export function overlapLines(s: EvaluationSet): string[] {
+  const hit = (s.overlap ?? []).filter((o) => o.match !== 'none');
+  if (!hit.length) return [`Training data: no overlap with any model's (compared by input checksums, symbol and time span: ${(s.overlap ?? []).map((o) => `${o.model}: ${o.detail}`).join('; ')}).`];
+  const done = s.includesTraining ? '**scored anyway (--include-training-rows): these metrics include training rows**' : 'left out';
+  return hit.map((o) => `Training data of **${o.model}** (matched by ${o.match === 'content' ? 'content' : 'symbol and time'}): ${o.detail}; ${o.rows} rows ${done}.`);
+}
+
 function setMarkdown(s: EvaluationSet): string[] {
   const L: string[] = [];
   L.push(`## ${s.symbol}: ${s.data}`, '');
   L.push(`${s.rows}; ${s.samples} samples; label horizon ${s.horizon} rows; class counts down/flat/up ${s.classCounts.join(' / ')} (${s.classCounts.map((c) => ((100 * c) / s.samples).toFixed(1) + '%').join(' / ')}).`, '');
+  L.push(...overlapLines(s), '');
   L.push('| system | macro-F1 | accuracy | macro ROC AUC (one-vs-rest) | log loss |', '|---|---|---|---|---|');
   for (const x of s.systems) L.push(`| ${x.kind === 'model' ? `**${x.name}**` : x.name} | ${ci(x.ci.macroF1)} | ${ci(x.ci.accuracy)} | ${ci(x.ci.macroAuc)} | ${f3(x.metrics.logLoss)} |`);
   L.push('');
@@ -142,7 +151,7 @@ export function reportHtml(r: EvaluationResult, markdown: string): string {
     const minF1 = Math.min(0.1, ...all.map((x) => x.ci.macroF1.lo).filter(Number.isFinite));
     const maxF1 = Math.max(0.6, ...all.map((x) => x.ci.macroF1.hi).filter(Number.isFinite));
     const maxAuc = Math.max(0.7, ...all.map((x) => x.ci.macroAuc.hi).filter(Number.isFinite));
-    body.push(`<section><h2>${esc(s.symbol)}: ${esc(s.data)}</h2><p>${esc(s.rows)}; ${s.samples} samples; classes down/flat/up ${s.classCounts.join(' / ')}.</p>`);
+    body.push(`<section><h2>${esc(s.symbol)}: ${esc(s.data)}</h2><p>${esc(s.rows)}; ${s.samples} samples; classes down/flat/up ${s.classCounts.join(' / ')}.</p>`, ...overlapLines(s).map((l) => `<p>${esc(l.replace(/\*\*/g, ''))}</p>`));
     body.push('<div class="row">', intervalChart('macro-F1', all, (x) => x.ci.macroF1, minF1, maxF1),
       intervalChart('macro ROC AUC (0.5 = chance)', all, (x) => x.ci.macroAuc, 0.45, maxAuc, 0.5), '</div>');
     const models = all.filter((x) => x.kind === 'model');
