@@ -10,7 +10,8 @@
  * newest row of every symbol always gets its prediction. Topics use the model's name; names the topic grammar cannot carry (dots)
  * are published with `-` in their place.
  */
-import { FEATURE_COLUMNS } from '../features/columns.ts';
+import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
+import { featureDependencies, featureParamProblems, type ModelManifest, type ServerFeatureParams } from '../inference/manifest.ts';
 import { MODEL_RE } from '../protocol/topics.ts';
 import { HttpError, type ModelInfo, type Predictor } from './plugins.ts';
 import type { Prediction } from '../pipeline/plugins.ts';
@@ -22,7 +23,24 @@ import { logger } from '../core/log.ts';
 const log = logger('inference');
 
 /** What the server uses of the inference engine. */
-export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' | 'models' | 'describe' | 'metricsText' | 'close'>;
+export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' | 'models' | 'describe' | 'metricsText' | 'close'> & {
+  /** The serving version's manifest (feature parameters); absent: the parameters are not checked. */
+  readonly repository?: { get(name: string): { manifest: ModelManifest } | undefined };
+};
+
+/**
+ * The parameters the server's feature engine computes with (the config's `features` section). The
+ * predictor reads them, and before the pipeline is built it may fill `vpinBucketBySymbol` in: a
+ * symbol whose V is not configured (auto) takes the V its models were trained with.
+ */
+export interface ServerFeatureConfig {
+  levels: number;
+  vpinBucket: number | 'auto';
+  vpinBucketBySymbol: Record<string, number>;
+  vpinBuckets: number;
+  barMs: number;
+  barWindow: number;
+}
 
 interface ModelPlan {
   name: string;
@@ -83,6 +101,13 @@ export interface EnginePredictorOptions {
   maxInFlight?: number;
   /** How often the list of ready models is re-read (hot reload), ms. */
   refreshMs?: number;
+  /**
+   * The server's feature parameters: a model trained with other ones (its manifest's
+   * input.features, for the columns it reads) is refused with the reason, in the log and in
+   * /v1/models. Given before the live pipeline is built (loadPredictor), the first look at the
+   * models adopts their V for symbols the config leaves on auto. Absent: not checked.
+   */
+  features?: ServerFeatureConfig;
 }
 
 export class EnginePredictor implements Predictor, MetricsSource {
@@ -91,12 +116,74 @@ export class EnginePredictor implements Predictor, MetricsSource {
   private readonly maxInFlight: number;
   skipped = 0;
   failed = 0;
+  /** Models (name@version) refused for their feature parameters, with the reasons. */
+  private readonly paramRefusals = new Map<string, { version: string | undefined; reasons: string[] }>();
+  /** V adopted from a model's manifest per symbol, and which model it came from. */
+  readonly adoptedVpin: Record<string, { bucket: number; model: string }> = {};
 
   constructor(readonly engine: InferenceEngineLike, private readonly opts: EnginePredictorOptions = {}) {
     this.maxInFlight = opts.maxInFlight ?? 2;
+    this.adoptVpinBuckets();
     this.refresh();
     this.timer = setInterval(() => this.refresh(), opts.refreshMs ?? 1000);
     this.timer.unref();
+  }
+
+  private manifestOf(name: string): ModelManifest | undefined {
+    return this.engine.repository?.get(name)?.manifest;
+  }
+
+  /** The server's feature parameters as featureParamProblems reads them. */
+  private serverParams(): ServerFeatureParams | undefined {
+    const f = this.opts.features;
+    if (!f) return undefined;
+    return {
+      specVersion: FEATURE_SPEC_VERSION,
+      levels: f.levels,
+      vpinBuckets: f.vpinBuckets,
+      barMs: f.barMs,
+      barWindow: f.barWindow,
+      vpinBucketOf: (sym) => f.vpinBucketBySymbol[sym] ?? (typeof f.vpinBucket === 'number' ? f.vpinBucket : undefined),
+    };
+  }
+
+  /**
+   * Before the pipeline exists: a symbol on auto V takes the V the ready models reading vpin were
+   * trained with (models in name order; a later model with another V for it is then refused).
+   */
+  private adoptVpinBuckets(): void {
+    const f = this.opts.features;
+    if (!f) return;
+    const ready = this.engine.models().filter((m) => m.state === 'ready').map((m) => m.name).sort();
+    for (const name of ready) {
+      const m = this.manifestOf(name);
+      const by = m?.input.features?.vpinBucket;
+      if (!m || !by || featureDependencies(m.input.columns).vpin.length === 0) continue;
+      for (const [sym, v] of Object.entries(by)) {
+        if (f.vpinBucketBySymbol[sym] !== undefined || typeof f.vpinBucket === 'number') continue;
+        f.vpinBucketBySymbol[sym] = v;
+        this.adoptedVpin[sym] = { bucket: v, model: name };
+        log.info('VPIN bucket volume of a symbol taken from the model trained on it', { symbol: sym, bucket: v, model: name });
+      }
+    }
+  }
+
+  /** Why the server cannot feed a model (empty: it can), logged once per model version. */
+  private paramProblems(name: string, version: string | undefined): string[] {
+    const server = this.serverParams();
+    const m = server && this.manifestOf(name);
+    if (!server || !m) {
+      this.paramRefusals.delete(name);
+      return [];
+    }
+    const reasons = featureParamProblems(m, server);
+    const known = this.paramRefusals.get(name);
+    if (!reasons.length) this.paramRefusals.delete(name);
+    else if (!known || known.version !== version || known.reasons.join() !== reasons.join()) {
+      this.paramRefusals.set(name, { version, reasons });
+      log.error('model refused: the server computes its inputs with other feature parameters than it was trained with', { model: name, version, reasons });
+    }
+    return reasons;
   }
 
   /** Re-reads the ready models (the repository reloads them when their files change). */
@@ -104,6 +191,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
     const plans: ModelPlan[] = [];
     for (const st of this.engine.models()) {
       if (st.state !== 'ready') continue;
+      if (this.paramProblems(st.name, st.version).length) continue;
       let spec;
       try {
         spec = this.engine.inputSpec(st.name);
@@ -149,7 +237,13 @@ export class EnginePredictor implements Predictor, MetricsSource {
   }
 
   models(): ModelInfo[] {
-    return this.engine.models().map((m): ModelInfo => this.plans.find((p) => p.name === m.name)?.info ?? { ...m, classes: [] });
+    return this.engine.models().map((m): ModelInfo => {
+      const plan = this.plans.find((p) => p.name === m.name);
+      if (plan) return plan.info;
+      const refused = m.state === 'ready' ? this.paramRefusals.get(m.name) : undefined;
+      if (refused) return { ...m, classes: [], state: 'refused', error: `feature parameters: ${refused.reasons.join('; ')}` };
+      return { ...m, classes: [] };
+    });
   }
 
   onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void {
@@ -211,6 +305,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
     const b = body as Record<string, unknown>;
     const model = b['model'];
     const plan = this.plans.find((p) => p.name === model || p.topicName === model);
+    const refused = typeof model === 'string' ? this.paramRefusals.get(model) : undefined;
+    if (!plan && refused) throw new HttpError(409, `model ${model} is refused: feature parameters: ${refused.reasons.join('; ')}`);
     if (typeof model !== 'string' || !plan) throw new HttpError(404, `no model ${JSON.stringify(model)} (serving: ${this.plans.map((p) => p.name).join(', ') || 'none'})`);
     const C = plan.cols.length;
     let window: Float64Array;
