@@ -66,7 +66,8 @@ export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: En
   const ready = engine.models().filter((m) => m.state === 'ready');
   if (ready.length === 0) log.warn('no model is ready', { dir: cfg.models.dir, models: engine.models() });
   else log.info('serving models', { models: ready.map((m) => m.name), symbols: cfg.models.symbols });
-  return { predictor: new EnginePredictor(engine, { symbols: cfg.models.symbols }) };
+  // The features config goes by reference: models on an auto V fix it before the pipeline copies it.
+  return { predictor: new EnginePredictor(engine, { symbols: cfg.models.symbols, features: cfg.features }) };
 }
 
 /**
