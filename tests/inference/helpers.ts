@@ -2,7 +2,7 @@
 import { logRegToOnnx, predictLogReg, type LogRegModel } from '../../src/training/logreg.ts';
 import { writeModelDir, type ManifestDraft } from '../../src/training/model-dir.ts';
 import { InputTransform } from '../../src/inference/normalize.ts';
-import type { ModelManifest } from '../../src/inference/manifest.ts';
+import type { FeatureParams, ModelManifest } from '../../src/inference/manifest.ts';
 import { mulberry32 } from '../../src/training/random.ts';
 
 export const CLASSES = ['down', 'flat', 'up'];
@@ -19,7 +19,7 @@ export interface TestModel {
   expect(raw: ArrayLike<number>): Float64Array;
 }
 
-export function writeLinearModel(root: string, name: string, o: { columns?: string[]; window?: number; seed?: number; version?: string; normalize?: boolean; inGraph?: boolean } = {}): TestModel {
+export function writeLinearModel(root: string, name: string, o: { columns?: string[]; window?: number; seed?: number; version?: string; normalize?: boolean; inGraph?: boolean; features?: FeatureParams } = {}): TestModel {
   const columns = o.columns ?? ['imb_1', 'ofi_1', 'spread_bps'];
   const T = o.window ?? 4;
   const F = columns.length;
@@ -30,7 +30,7 @@ export function writeLinearModel(root: string, name: string, o: { columns?: stri
     name,
     version: o.version ?? '1',
     kind: 'other',
-    input: { name: 'features', columns, window: T, layout: T === 1 ? 'NF' : 'NTF', featureSpecVersion: 1 },
+    input: { name: 'features', columns, window: T, layout: T === 1 ? 'NF' : 'NTF', featureSpecVersion: 1, ...(o.features ? { features: o.features } : {}) },
     normalization: o.normalize === false ? null : {
       method: 'zscore',
       fittedOn: 'test',
