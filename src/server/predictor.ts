@@ -92,6 +92,9 @@ class Window {
   }
 }
 
+/** Windows one POST /v1/predict may carry (the body size limit applies as well). */
+export const MAX_BATCH_WINDOWS = 4096;
+
 export interface EnginePredictorOptions {
   /**
    * Which symbols each model serves: symbol patterns (`*` wildcards) by model name, `*` for the
@@ -297,11 +300,13 @@ export class EnginePredictor implements Predictor, MetricsSource {
 
   /**
    * POST /v1/predict. `{"model": M, "window": [[...C values...] x T]}` (or the T*C values flat,
-   * oldest row first, raw feature values in the model's input columns), or `{"model": M,
-   * "symbol": S}` for the model's view of that symbol's live rows now.
+   * oldest row first, raw feature values in the model's input columns), `{"model": M, "windows":
+   * [window, ...]}` for a batch (answered with one probability row per window, in order; the
+   * engine's batcher runs them together), or `{"model": M, "symbol": S}` for the model's view of
+   * that symbol's live rows now.
    */
   async predict(body: unknown): Promise<unknown> {
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'expected {"model": NAME, "window": [[...], ...]} or {"model": NAME, "symbol": SYM}');
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'expected {"model": NAME, "window": [[...], ...]}, {"model": NAME, "windows": [window, ...]} or {"model": NAME, "symbol": SYM}');
     const b = body as Record<string, unknown>;
     const model = b['model'];
     const plan = this.plans.find((p) => p.name === model || p.topicName === model);
@@ -309,20 +314,33 @@ export class EnginePredictor implements Predictor, MetricsSource {
     if (!plan && refused) throw new HttpError(409, `model ${model} is refused: feature parameters: ${refused.reasons.join('; ')}`);
     if (typeof model !== 'string' || !plan) throw new HttpError(404, `no model ${JSON.stringify(model)} (serving: ${this.plans.map((p) => p.name).join(', ') || 'none'})`);
     const C = plan.cols.length;
+    const parse = (w: unknown, what: string): Float64Array => {
+      const flat = (Array.isArray(w) && Array.isArray((w as unknown[])[0]) ? (w as unknown[][]).flat() : w) as unknown[];
+      if (!Array.isArray(flat) || flat.length !== plan.T * C || flat.some((v) => v !== null && typeof v !== 'number')) {
+        throw new HttpError(400, `${what} must hold ${plan.T} rows of ${C} numbers (columns ${plan.cols.length ? Array.from(plan.cols, (i) => FEATURE_COLUMNS[i]).join(', ') : ''}; null for NaN), oldest first`);
+      }
+      return Float64Array.from(flat, (v) => (v === null ? NaN : (v as number)));
+    };
     let window: Float64Array;
     let symbol = typeof b['symbol'] === 'string' ? (b['symbol'] as string) : 'http';
+    if (b['windows'] !== undefined) {
+      const list = b['windows'];
+      if (!Array.isArray(list) || list.length === 0) throw new HttpError(400, '"windows" must be a non-empty array of windows');
+      if (list.length > MAX_BATCH_WINDOWS) throw new HttpError(413, `"windows" holds ${list.length} windows; at most ${MAX_BATCH_WINDOWS} per request`);
+      const windows = list.map((w, i) => parse(w, `"windows"[${i}]`));
+      const t0 = performance.now();
+      const key = symbol === 'http' ? `http:${plan.name}` : symbol;
+      const probs = await Promise.all(windows.map((w) => this.engine.predict(plan.name, key, w)));
+      return { model: plan.name, classes: plan.classes, probs: probs.map((p) => Array.from(p)), latencyMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+    }
     if (b['window'] !== undefined) {
-      const flat = (Array.isArray(b['window']) && Array.isArray((b['window'] as unknown[])[0]) ? (b['window'] as unknown[][]).flat() : b['window']) as unknown[];
-      if (!Array.isArray(flat) || flat.length !== plan.T * C || flat.some((v) => v !== null && typeof v !== 'number')) {
-        throw new HttpError(400, `"window" must hold ${plan.T} rows of ${C} numbers (columns ${FEATURE_COLUMNS.filter((_, i) => plan.cols.includes(i)).join(', ')}; null for NaN), oldest first`);
-      }
-      window = Float64Array.from(flat, (v) => (v === null ? NaN : (v as number)));
+      window = parse(b['window'], '"window"');
     } else if (typeof b['symbol'] === 'string') {
       const w = plan.windows.get(symbol);
       if (!w || w.rows < plan.T) throw new HttpError(409, `${symbol} has ${w?.rows ?? 0} of the ${plan.T} rows ${plan.name} needs`);
       window = w.snapshot();
     } else {
-      throw new HttpError(400, 'give "window" or "symbol"');
+      throw new HttpError(400, 'give "window", "windows" or "symbol"');
     }
     if (symbol === 'http') symbol = `http:${plan.name}`;
     const t0 = performance.now();
