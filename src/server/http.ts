@@ -74,7 +74,7 @@ export interface HttpDeps {
 
 /**
  * Refuses a prediction the key may not read. A live symbol's prediction is what `pred.M.SYM`
- * carries, so it needs read access to that topic; a window the client sends holds no market data
+ * carries, so it needs read access to that topic; a window (or a batch of them) the client sends holds no market data
  * of ours, but the model is served to those who may read its predictions (for some symbol), so it
  * needs read access to some `pred.M.*` topic. Bodies the predictor will refuse anyway (no such
  * model, bad shape) pass, for it to say what is wrong.
@@ -85,7 +85,7 @@ export function checkPredictScope(body: unknown, who: Principal, models: readonl
   const m = models.find((x) => x.name === b['model'] || x['topic'] === b['model']);
   if (!m) return;
   const name = typeof m['topic'] === 'string' ? m['topic'] : m.name;
-  if (b['window'] !== undefined) {
+  if (b['window'] !== undefined || b['windows'] !== undefined) {
     if (!who.canReadUnder(TOPICS.pred.under(name))) {
       throw new HttpError(403, `key "${who.id}" may not read any ${TOPICS.pred.under(name)}* topic (predicting on a sent window needs read access to some of the model's predictions)`);
     }
