@@ -173,7 +173,14 @@ interface ManifestEntry {
   sessionMinutes?: number;
 }
 
-function fromManifest(path: string): Discovery {
+/** What one --source gave: whole inputs (specs), and capture files still to be paired with the rest. */
+interface Found {
+  inputs: DatasetInput[];
+  loose: Classified[];
+  ignored: string[];
+}
+
+function fromManifest(path: string): Found {
   let doc: { inputs?: ManifestEntry[] };
   try {
     doc = JSON.parse(readFileSync(path, 'utf8')) as { inputs?: ManifestEntry[] };
@@ -183,6 +190,7 @@ function fromManifest(path: string): Discovery {
   if (!Array.isArray(doc.inputs)) throw new InputError(InputErrorCode.Format, path, undefined, 'a manifest is {"inputs": [{"source": ...}, ...]}');
   const base = dirname(path);
   const inputs: DatasetInput[] = [];
+  const loose: Classified[] = [];
   const ignored: string[] = [];
   doc.inputs.forEach((e, i) => {
     const at = `${path} inputs[${i}]`;
@@ -204,49 +212,54 @@ function fromManifest(path: string): Discovery {
     }
     const d = discoverOne(src);
     inputs.push(...d.inputs);
+    loose.push(...d.loose);
     ignored.push(...d.ignored);
   });
-  return { inputs, ignored };
+  return { inputs, loose, ignored };
 }
 
-function discoverOne(s: string): Discovery {
-  if (isSpec(s)) return { inputs: [fromSpec(s)], ignored: [] };
+function discoverOne(s: string): Found {
+  if (isSpec(s)) return { inputs: [fromSpec(s)], loose: [], ignored: [] };
   if (/[*?[]/.test(s)) {
     const files = expandGlob(s);
     if (files.length === 0) throw new InputError(InputErrorCode.Missing, s, undefined, 'the glob matches no file');
-    return fromFiles(files, s);
+    return fromFiles(files);
   }
   if (!existsSync(s)) throw new InputError(InputErrorCode.Missing, s, undefined, 'no such file or directory');
-  if (statSync(s).isDirectory()) return fromFiles(walk(s), s);
+  if (statSync(s).isDirectory()) return fromFiles(walk(s));
   if (s.endsWith('.json')) return fromManifest(s);
   const c = classify(s);
   if (!c) throw new InputError(InputErrorCode.Format, s, undefined, 'not a capture file name flowcast recognises (see flowcast dataset build --help), a spec, a directory, a glob or a manifest');
-  return { inputs: pair([c], s), ignored: [] };
+  return { inputs: [], loose: [c], ignored: [] };
 }
 
-function fromFiles(files: string[], where: string): Discovery {
-  const known: Classified[] = [];
+function fromFiles(files: string[]): Found {
+  const loose: Classified[] = [];
   const ignored: string[] = [];
   for (const f of files) {
     const c = classify(f);
-    if (c) known.push(c);
+    if (c) loose.push(c);
     else ignored.push(f);
   }
-  return { inputs: pair(known, where), ignored };
+  return { inputs: [], loose, ignored };
 }
 
 /**
- * Every --source expanded, in (venue, symbol, date) order. Two inputs for one partition are an
+ * Every --source expanded, in (venue, symbol, date) order; capture files paired across them. Two inputs for one partition are an
  * error naming both (a file found twice, through two --source values, counts once).
  */
 export function discoverInputs(sources: readonly string[]): Discovery {
   const all: DatasetInput[] = [];
+  const loose = new Map<string, Classified>();
   const ignored: string[] = [];
   for (const s of sources) {
     const d = discoverOne(s);
     all.push(...d.inputs);
+    // Capture files are paired across all --source values (a shell glob gives one file each).
+    for (const c of d.loose) loose.set(resolve(c.file), c);
     ignored.push(...d.ignored);
   }
+  all.push(...pair([...loose.values()], sources.join(' ')));
   const byKey = new Map<string, DatasetInput>();
   for (const i of all) {
     const k = partitionKey(i);
