@@ -165,6 +165,8 @@ export class BookBuilder implements MarketSink {
   readonly gaps: GapRecord[] = [];
 
   constructor(private readonly opts: BookBuilderOptions) {
+    const quotes = opts.passThrough?.onQuote ? opts.passThrough : undefined;
+    if (quotes) this.onQuote = (e) => quotes.onQuote!(e);
     this.row = new BookRow(opts.levels);
     this.policy = opts.policy ?? new BadInputPolicy();
     this.maxBuffered = opts.maxBuffered ?? 100_000;
@@ -220,9 +222,11 @@ export class BookBuilder implements MarketSink {
     return t;
   }
 
-  onQuote(e: QuoteEvent): void {
-    this.opts.passThrough?.onQuote?.(e);
-  }
+  /**
+   * Present only when passThrough takes quotes: a source may then skip decoding quote messages
+   * nothing reads (Binance bookTicker lines in a features run).
+   */
+  readonly onQuote?: (e: QuoteEvent) => void;
 
   onOrder(e: OrderEvent): void {
     this.opts.passThrough?.onOrder?.(e);

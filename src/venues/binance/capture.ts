@@ -89,6 +89,18 @@ export class BinanceLineParser {
       this.bad(lineNo, InputErrorCode.Malformed, `expected "<local_recv_ts_ns> <json>", got "${preview(buf, start, end)}"`);
       return;
     }
+    // A bookTicker line when nothing takes quotes: not decoded (a third of a USD-M capture's lines).
+    // What decoding it would have left behind is kept: its time fixes the time base if first, its
+    // stream names a symbol, and it counts as a Binance line; a malformed one goes unreported.
+    if (!this.sink.onQuote) {
+      const sym = bookTickerStream(buf, sp + 1, end);
+      if (sym !== undefined) {
+        this.tb ??= this.timeBase.ensureMs(this.parts[0]! * 1000);
+        if (sym) this.streamSymbols.add(sym);
+        this.sawValidLine = true;
+        return;
+      }
+    }
     this.text(buf.toString('utf8', sp + 1, end), this.parts[0]!, this.parts[1]!, lineNo);
   }
 
@@ -328,6 +340,23 @@ export class BinanceLineParser {
     }
     countIgnored(this.stats, code);
   }
+}
+
+const STREAM_PREFIX = Buffer.from('{"stream":"');
+const BOOK_TICKER = Buffer.from('@bookTicker"');
+
+/**
+ * For a combined-stream envelope `{"stream":"<sym>@bookTicker...` in buf[start, end): the symbol
+ * (upper case; '' when the name has none); undefined for any other line.
+ */
+function bookTickerStream(buf: Buffer, start: number, end: number): string | undefined {
+  if (end - start < STREAM_PREFIX.length + BOOK_TICKER.length || buf.compare(STREAM_PREFIX, 0, STREAM_PREFIX.length, start, start + STREAM_PREFIX.length) !== 0) return undefined;
+  const nameStart = start + STREAM_PREFIX.length;
+  const at = buf.indexOf(64, nameStart); // '@'
+  if (at < 0 || at + BOOK_TICKER.length > end || buf.compare(BOOK_TICKER, 0, BOOK_TICKER.length, at, at + BOOK_TICKER.length) !== 0) return undefined;
+  const quote = buf.indexOf(34, nameStart); // the name's closing '"'
+  if (quote < at) return undefined;
+  return buf.toString('latin1', nameStart, at).toUpperCase();
 }
 
 function preview(buf: Buffer, start: number, end: number): string {
