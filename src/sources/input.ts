@@ -194,6 +194,12 @@ export class LineReader {
   private readonly it: AsyncIterator<Buffer>;
   private ended = false;
   private finalDone = false;
+  /**
+   * The chunk to continue in once `buf` (a line carried over from the previous chunk and the first
+   * line of this one) is used up: only that line is copied, not the whole chunk.
+   */
+  private pending: Buffer | undefined;
+  private pendingPos = 0;
 
   constructor(readonly source: ByteSource) {
     this.it = source.stream[Symbol.asyncIterator]();
@@ -205,13 +211,13 @@ export class LineReader {
 
   /** True if next() will return a line without reading more. */
   ready(): boolean {
-    if (this.pos >= this.limit) return false;
+    if (this.pos >= this.limit && !this.resume()) return false;
     if (this.nl < this.pos) this.nl = this.buf.indexOf(10, this.pos);
     return (this.nl !== -1 && this.nl < this.limit) || (this.ended && !this.finalDone);
   }
 
   next(): boolean {
-    if (this.pos >= this.limit) return false;
+    if (this.pos >= this.limit && !this.resume()) return false;
     let nl = this.nl >= this.pos ? this.nl : this.buf.indexOf(10, this.pos);
     if (nl === -1 || nl >= this.limit) {
       if (!this.ended) {
@@ -238,6 +244,7 @@ export class LineReader {
 
   /** Reads more input; false once the stream is exhausted and every line has been handed out. */
   async fill(): Promise<boolean> {
+    if (this.pos >= this.limit && this.resume()) return true;
     if (this.ended) return this.pos < this.limit;
     const r = await this.it.next();
     const rest = this.limit - this.pos;
@@ -246,17 +253,38 @@ export class LineReader {
       return rest > 0;
     }
     const chunk = r.value;
+    const nl = rest === 0 ? -1 : chunk.indexOf(10);
     if (rest === 0) {
       this.buf = chunk;
-    } else {
+    } else if (nl === -1) {
+      // The carried line goes on past this whole chunk: it all has to be joined.
       const merged = Buffer.allocUnsafe(rest + chunk.length);
       this.buf.copy(merged, 0, this.pos, this.limit);
       chunk.copy(merged, rest);
       this.buf = merged;
+    } else {
+      const merged = Buffer.allocUnsafe(rest + nl + 1);
+      this.buf.copy(merged, 0, this.pos, this.limit);
+      chunk.copy(merged, rest, 0, nl + 1);
+      this.buf = merged;
+      this.pending = chunk;
+      this.pendingPos = nl + 1;
     }
     this.pos = 0;
     this.nl = -1;
     this.limit = this.buf.length;
+    return true;
+  }
+
+  /** Continues in the pending chunk once the joined line is used up; false if there is none. */
+  private resume(): boolean {
+    const p = this.pending;
+    if (!p) return false;
+    this.pending = undefined;
+    this.buf = p;
+    this.pos = this.pendingPos;
+    this.limit = p.length;
+    this.nl = -1;
     return true;
   }
 

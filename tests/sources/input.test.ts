@@ -3,7 +3,7 @@ import { scratchDir } from '../helpers.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { forEachLine, listZip, openInput, findZipEntry, openZipEntry } from '../../src/sources/input.ts';
+import { forEachLine, listZip, openInput, findZipEntry, openZipEntry, LineReader } from '../../src/sources/input.ts';
 import { parseDecimal, parseSecondsToNs } from '../../src/sources/bytes.ts';
 import { InputError } from '../../src/core/errors.ts';
 
@@ -78,5 +78,24 @@ describe('input: nothing is lost before reading starts', () => {
     const out: string[] = [];
     await forEachLine(src, (b, s, e) => out.push(b.toString('utf8', s, e)));
     expect(out).toEqual(['first', 'second']);
+  });
+  it('LineReader gives the same lines wherever the chunks split them (a line carried across chunks, a chunk inside a line, CRLF split)', async () => {
+    const text = 'a,1\r\nbb,22\n\nccc,333\n' + 'x'.repeat(40) + '\nlast';
+    const want = ['a,1', 'bb,22', '', 'ccc,333', 'x'.repeat(40), 'last'];
+    const bytes = Buffer.from(text);
+    for (let size = 1; size <= bytes.length; size++) {
+      const chunks: Buffer[] = [];
+      for (let o = 0; o < bytes.length; o += size) chunks.push(Buffer.from(bytes.subarray(o, o + size)));
+      const src = { name: `chunks of ${size}`, diskBytes: bytes.length, diskBytesRead: () => 0, stream: (async function* () { yield* chunks; })() };
+      // Both ways callers drive it: fill/next (Binance, forEachLine) and ensure/next (LOBSTER).
+      const a: string[] = [];
+      const r = new LineReader(src);
+      while (await r.fill()) while (r.next()) a.push(r.buf.toString('utf8', r.start, r.end));
+      expect(a, src.name).toEqual(want);
+      const b: string[] = [];
+      const r2 = new LineReader({ ...src, stream: (async function* () { yield* chunks; })() });
+      while (await r2.ensure()) { r2.next(); b.push(r2.text()); }
+      expect(b, src.name).toEqual(want);
+    }
   });
 });
