@@ -128,9 +128,12 @@ export async function readDatasetFeatures(dir: string, o: ReadOptions = {}): Pro
       barWindow: p.barWindow,
       settleMs: p.settleMs,
     };
+    const inputs = new Map<string, { path: string; bytes: number; sha256: string }>();
+    for (const q of parts) for (const f of q.inputs) inputs.set(f.path, { path: f.path, bytes: f.bytes, sha256: f.sha256 });
     return {
       source: src, n, columns, symbols, symbolId, ts, startNs, values, params,
       recorded: { source: parts.map((q) => q.spec).join(' '), specVersion: p.specVersion, params: { ...p } },
+      dataset: { parts: parts.map((q) => join(resolve(dir), q.file)), inputs: [...inputs.values()] },
     };
   } finally {
     con.closeSync();

@@ -1,7 +1,8 @@
 /**
  * Feature data for training and evaluation, from the output of `flowcast features`: CSV (plain
  * or gzip; header `ts_ns,symbol,row,<columns>`, empty field = NaN) or Parquet (nulls = NaN), or
- * computed in memory from a source spec (`lobster:...`, the same pipeline as the command).
+ * computed in memory from a source spec (`lobster:...`, the same pipeline as the command), or a
+ * dataset directory from `flowcast dataset build` (rows filtered by DuckDB, src/dataset/reader.ts).
  * Columns are float64; rows stay in file order (chronological per symbol).
  */
 import { readFile, stat } from 'node:fs/promises';
@@ -33,6 +34,8 @@ export interface FeatureData {
   params?: FeatureParams;
   /** What a features file records of its own inputs (Parquet key-value metadata `flowcast.*`). */
   recorded?: { source?: string; specVersion?: number; params?: Record<string, unknown> };
+  /** From a dataset directory (`flowcast dataset build`): the partition files read and the inputs its record lists for them. */
+  dataset?: { parts: string[]; inputs: { path: string; bytes: number; sha256: string }[] };
 }
 
 /** A column by name, with an error naming the file and the columns it has. */
@@ -52,6 +55,8 @@ export interface LoadOptions {
   alpha?: number;
   /** Only these symbols. */
   symbols?: string[];
+  /** For a dataset directory: a SQL condition on its rows (partition keys venue, symbol, date), evaluated by DuckDB. */
+  where?: string;
   /**
    * Feature parameters for source specs (default: the features' defaults, V auto over the whole
    * input); a V per symbol overrides the rest for that symbol.
@@ -66,7 +71,12 @@ export interface LoadOptions {
 /** Loads a features file (.csv, .csv.gz, .parquet) or computes features from a source spec. */
 export async function loadFeatures(pathOrSpec: string, o: LoadOptions = {}): Promise<FeatureData> {
   let d: FeatureData;
+  const { isDatasetDir } = await import('../dataset/reader.ts');
+  if (o.where !== undefined && (isSourceSpec(pathOrSpec) || !isDatasetDir(pathOrSpec))) {
+    throw new InputError(InputErrorCode.Format, pathOrSpec, undefined, 'a --where filter needs a dataset directory (from flowcast dataset build)');
+  }
   if (isSourceSpec(pathOrSpec)) d = await fromSource(pathOrSpec, o);
+  else if (isDatasetDir(pathOrSpec)) d = await (await import('../dataset/reader.ts')).readDatasetFeatures(pathOrSpec, { where: o.where });
   else {
     const st = await stat(pathOrSpec).catch(() => undefined);
     if (!st) throw new InputError(InputErrorCode.Missing, pathOrSpec, undefined, 'no such file (expected a features .csv/.csv.gz/.parquet from `flowcast features`, or a source spec like lobster:MSG,OB)');

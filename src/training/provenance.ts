@@ -82,8 +82,17 @@ export function specFiles(spec: string): string[] {
  * The inputs of feature data, by content. For a features file, the source it records (Parquet
  * metadata) is looked for as written and beside the file; files not found are listed, not fatal.
  */
-export async function describeInputs(pathOrSpec: string, data: Pick<FeatureData, 'recorded'>): Promise<DataInputs> {
+export async function describeInputs(pathOrSpec: string, data: Pick<FeatureData, 'recorded' | 'dataset'>): Promise<DataInputs> {
   if (isSourceSpec(pathOrSpec)) return { kind: 'source', spec: pathOrSpec, files: await Promise.all(specFiles(pathOrSpec).map(fileDigest)) };
+  // A dataset: the partition files read, and the inputs its record checksummed when it built them.
+  if (data.dataset) {
+    return {
+      kind: 'features',
+      spec: pathOrSpec,
+      files: await Promise.all(data.dataset.parts.map(fileDigest)),
+      recorded: { ...(data.recorded?.source ? { source: data.recorded.source } : {}), files: data.dataset.inputs, unreadable: [] },
+    };
+  }
   const out: DataInputs = { kind: 'features', spec: pathOrSpec, files: [await fileDigest(pathOrSpec)] };
   const src = data.recorded?.source;
   if (src) {

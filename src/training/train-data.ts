@@ -25,6 +25,8 @@ export interface TrainingDataOptions {
   vpinBuckets?: number;
   barMs?: number;
   barWindow?: number;
+  /** For a dataset directory: the rows' filter (src/dataset/reader.ts). */
+  where?: string;
   onLog?: (line: string) => void;
 }
 
@@ -96,7 +98,7 @@ export async function loadTrainingData(pathOrSpec: string, o: TrainingDataOption
     const params: FeatureParams = { ...data.params!, vpinBucket: { [symbol]: data.params!.vpinBucket![symbol] ?? (V === 'auto' ? NaN : V) }, vpinSizing: sizing };
     return { data, symbol, params, inputs: await describeInputs(pathOrSpec, data) };
   }
-  const data = await loadFeatures(pathOrSpec, { horizons: [o.horizon], alpha: o.alpha, symbols });
+  const data = await loadFeatures(pathOrSpec, { horizons: [o.horizon], alpha: o.alpha, symbols, ...(o.where !== undefined ? { where: o.where } : {}) });
   const symbol = pickSymbol(data, o.symbol);
   const rec = data.params;
   // A features file was computed already: the flags state what it was computed with, where it does not record it.

@@ -13,7 +13,10 @@ reference.json) atomically, so a serving flowcast hot-reloads it.
 Data and labels:
   --data FILE|SPEC     features from \`flowcast features\` (.csv, .csv.gz, .parquet; labels used if
                        present, else computed from mid), or a source spec (lobster:MSG,OB | lobster:ZIP |
-                       binance:FILE | tardis:...) computed in memory
+                       binance:FILE | tardis:...) computed in memory, or a dataset directory from
+                       \`flowcast dataset build\` (its VPIN bucket per symbol goes into the manifest)
+  --where COND         with a dataset directory: which rows, a SQL condition DuckDB evaluates
+                       (partition keys venue, symbol, date), e.g. "symbol='GOOG' and date<'2012-06-22'"
   --symbol SYM         the symbol to train on (required if the data holds several)
   --horizon K          label horizon in rows (default 50)
   --alpha A            label threshold (default 0.00002)
@@ -60,7 +63,7 @@ const command: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
-      data: { type: 'string' }, symbol: { type: 'string' }, horizon: { type: 'string' }, alpha: { type: 'string' },
+      data: { type: 'string' }, where: { type: 'string' }, symbol: { type: 'string' }, horizon: { type: 'string' }, alpha: { type: 'string' },
       split: { type: 'string' }, columns: { type: 'string' }, name: { type: 'string' }, models: { type: 'string' }, version: { type: 'string' },
       window: { type: 'string' }, patch: { type: 'string' }, 'd-model': { type: 'string' }, heads: { type: 'string' }, layers: { type: 'string' },
       ffn: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' },
@@ -103,6 +106,7 @@ const command: Command = {
       horizon, alpha, symbol: values.symbol, split,
       levels: opt(values.levels, 'levels', 1), vpinBucket: values['vpin-bucket'] === undefined ? undefined : vpinBucketFlag(values['vpin-bucket']),
       vpinBuckets: opt(values['vpin-buckets'], 'vpin-buckets', 1), barMs: opt(values['bar-ms'], 'bar-ms', 1), barWindow: opt(values['bar-window'], 'bar-window', 2),
+      ...(values.where !== undefined ? { where: values.where } : {}),
       onLog: say,
     });
     const window = kind === 'transformer' ? numberFlag(values.window, 'window', 100, { min: 1, integer: true }) : 1;

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildDataset } from '../../src/dataset/build.ts';
+import { readRecord } from '../../src/dataset/record.ts';
+import { loadTrainingData } from '../../src/training/train-data.ts';
+import { scratchDir } from '../helpers.ts';
+import { flowcast } from '../cli/run-cli.ts';
+import { binanceDays } from './fixtures.ts';
+import { datasetParams } from './params.ts';
+
+const dir = scratchDir('dataset-train');
+binanceDays(join(dir, 'in'), 3);
+const ds = join(dir, 'ds');
+
+describe('train reads a dataset directory with a partition filter', { timeout: 300_000 }, () => {
+  it('loads only the rows the filter keeps, with the dataset\'s parameters and VPIN bucket', async () => {
+    await buildDataset({ sources: [join(dir, 'in')], out: ds, params: datasetParams({ vpinWarmup: '2m', horizons: [50] }), jobs: 2, progress: false });
+    const rec = readRecord(ds)!;
+    const day = (d: string) => rec.partitions[`venue=binance-spot/symbol=BTCUSDT/date=${d}`]!;
+    const t = await loadTrainingData(ds, { horizon: 50, alpha: 0.00002, split: { train: 0.7, val: 0.15 }, where: `symbol='BTCUSDT' and date<'2024-08-10'` });
+    expect(t.data.n).toBe(day('2024-08-08').rows + day('2024-08-09').rows);
+    expect(t.symbol).toBe('BTCUSDT');
+    // The latest selected day's bucket is the one a model serves with; every day's is in the sizing text.
+    expect(t.params.vpinBucket).toEqual({ BTCUSDT: day('2024-08-09').vpinBucket });
+    expect(t.params.vpinSizing).toMatch(/auto from warm-up 2m, per day BTCUSDT 2024-08-08 [\d.]+; BTCUSDT 2024-08-09 [\d.]+/);
+    expect(t.inputs.files.map((f) => f.path.replace(/.*\/(date=[^/]+)\/.*/, '$1'))).toEqual(['date=2024-08-08', 'date=2024-08-09']);
+    expect(t.inputs.recorded!.files.map((f) => f.sha256)).toEqual([...day('2024-08-08').inputs, ...day('2024-08-09').inputs].map((f) => f.sha256));
+    await expect(loadTrainingData(join(dir, 'in', 'binance-spot_btcusdt_20240808.jsonl.gz'), { horizon: 50, alpha: 0, split: { train: 0.7, val: 0.15 }, where: 'true' }))
+      .rejects.toThrow(/a --where filter needs a dataset directory/);
+  });
+
+  it('flowcast train --data DIR --where trains on those rows and writes the bucket into the manifest', async () => {
+    const models = join(dir, 'models');
+    const r = await flowcast(['train', 'transformer', '--data', ds, '--where', "date < '2024-08-10'", '--models', models, '--name', 'ds-tiny', '--window', '20', '--patch', '4',
+      '--d-model', '8', '--heads', '2', '--layers', '1', '--ffn', '16', '--epochs', '1', '--samples-per-epoch', '256', '--val-samples', '128', '--version', 't1']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(models, 'ds-tiny', 'manifest.json'), 'utf8')) as { input: { features: { vpinBucket: Record<string, number>; vpinSizing: string } } };
+    const day2 = readRecord(ds)!.partitions['venue=binance-spot/symbol=BTCUSDT/date=2024-08-09']!;
+    expect(m.input.features.vpinBucket).toEqual({ BTCUSDT: day2.vpinBucket });
+    expect(m.input.features.vpinSizing).toMatch(/^dataset .*: auto from warm-up 2m/);
+  });
+});
