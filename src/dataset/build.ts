@@ -108,6 +108,15 @@ function removeTemporaries(dir: string): number {
   return n;
 }
 
+/** The process's peak resident set (all its threads): VmHWM, as getrusage's maxrss on Linux is inherited across exec. */
+function peakRssBytes(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* not Linux */ }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 /** A partition's file and then its hive directories as far as they are left empty. */
 function removePartitionFile(dir: string, file: string): void {
   rmSync(join(dir, file), { force: true });
@@ -243,6 +252,8 @@ export async function buildDataset(o: BuildOptions): Promise<BuildSummary> {
       if (!o.force && (await upToDate(t.task, record, hash))) skipped += t.task.partitions.length;
       else todo.push(t);
     }
+    // Longest first (by input bytes): the last task to start is a short one, so workers finish together.
+    todo.sort((a, b) => b.bytes - a.bytes);
     const planned = tasks.reduce((a, t) => a + t.task.partitions.length, 0);
     writeRecord(dir, record);
 
@@ -305,7 +316,7 @@ export async function buildDataset(o: BuildOptions): Promise<BuildSummary> {
       jobs,
       seconds: (performance.now() - t0) / 1000,
       bytesRead: todo.reduce((a, t) => a + t.bytes, 0),
-      peakRss: process.resourceUsage().maxRSS * 1024,
+      peakRss: peakRssBytes(),
       removed,
     };
   } finally {
