@@ -5,11 +5,13 @@
  *   ts      [B, W]         row time, ns since the run's TimeBase (float64; NaN on padding rows)
  *   trades  [B, W, 4]      trade_vol, trade_signed_vol, trade_count, trade_notional of the row
  *                          (natural units)
+ *   tradeLots [B, W, 2]    trade_vol, trade_signed_vol in window units (lots, like book sizes):
+ *                          what the kernels sum (kernels/dense.ts)
  *   refs    [B]            the window's reference price (float64, natural units)
  *   priceScale, sizeScale [B]  10^decimals of the window's prices and sizes
  *
- * Each window holds W = H + T rows of one symbol ending at a chosen row: H history rows (the
- * previous row and the 49 earlier ofi_1 values the dense features need: kernels/dense.ts), then
+ * Each window holds W = H + T rows of one symbol ending at a chosen row: H history rows (the 100
+ * rows before it that the longest rolling column, rv_h100, reaches back over: kernels/dense.ts), then
  * the T rows whose features are produced. A window whose stream has fewer than W rows is
  * left-padded with empty rows (no levels, no trades), which the kernels read exactly like the
  * start of a stream. A model that wants the last T rows uses the tensor from row H on.
@@ -43,7 +45,7 @@ export interface BatchShape {
   windows: number;
   /** T: output rows per window. */
   rows: number;
-  /** H: history rows ahead of them (default 50, what the dense features need). */
+  /** H: history rows ahead of them (default DENSE_HISTORY, 100: what the kernel columns need). */
   history?: number;
   /** LT: levels per side. */
   levels: number;
@@ -58,6 +60,7 @@ export class SnapshotBatch {
   readonly book: Float32Array;
   readonly ts: Float64Array;
   readonly trades: Float32Array;
+  readonly tradeLots: Float32Array;
   readonly refs: Float64Array;
   readonly priceScale: Float64Array;
   readonly sizeScale: Float64Array;
@@ -93,6 +96,7 @@ export class SnapshotBatch {
     this.book = new Float32Array(B * this.W * levels * CHANNELS);
     this.ts = new Float64Array(B * this.W);
     this.trades = new Float32Array(B * this.W * TRADE_CHANNELS.length);
+    this.tradeLots = new Float32Array(B * this.W * 2);
     this.refs = new Float64Array(B);
     this.priceScale = new Float64Array(B);
     this.sizeScale = new Float64Array(B);
@@ -170,6 +174,7 @@ export class SnapshotBatch {
       out.fill(0, o, o + pad * rowStride);
       this.ts.fill(NaN, b * W, b * W + pad);
       this.trades.fill(0, b * W * nt, (b * W + pad) * nt);
+      this.tradeLots.fill(0, b * W * 2, (b * W + pad) * 2);
       o += pad * rowStride;
     }
     for (let w = pad; w < W; w++) {
@@ -186,10 +191,22 @@ export class SnapshotBatch {
       const q = (b * W + w) * nt;
       const r = slot * nt;
       for (let c = 0; c < nt; c++) this.trades[q + c] = ring.trades[r + c]!;
+      this.tradeLots[(b * W + w) * 2] = lots(ring.trades[r]! * ss);
+      this.tradeLots[(b * W + w) * 2 + 1] = lots(ring.trades[r + 1]! * ss);
     }
     this.n = b + 1;
     return b;
   }
+}
+
+/**
+ * A size in lots: a whole number (the float64 sums of decimal sizes leave 300.00000000000006 for
+ * 0.1 + 0.2 BTC in 0.001 lots). Trade sizes finer than the book's lots (none of the sources here)
+ * stay fractional and round once more, to float32.
+ */
+function lots(x: number): number {
+  const w = Math.round(x);
+  return Math.abs(x - w) <= 1e-9 * (Math.abs(x) + 1) ? w : x;
 }
 
 /**
