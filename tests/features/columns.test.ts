@@ -30,9 +30,9 @@ describe('column registry', () => {
     DENSE_COLUMNS.forEach((c, i) => expect([c, columnSpec(c)!.kernelIndex]).toEqual([c, i]));
     expect(KERNEL_COLUMNS).toEqual([...DENSE_COLUMNS, 'flags']);
     DENSE_COLUMNS.forEach((c, i) => expect(FEATURE_COLUMNS[DENSE_INDEX[i]!]).toBe(c));
-    // The kernels read one row and the one before it; rolling windows other than ofi_h*, trades,
-    // VPIN and bars live in the engine only.
-    expect(new Set(withKernel.map((c) => c.family))).toEqual(new Set(['shape', 'ofi', 'returns']));
+    // The kernels compute every per-row column (a row and a fixed number of rows before it); VPIN
+    // and the bars, which need the whole trade history, live in the engine only.
+    expect(new Set(withKernel.map((c) => c.family))).toEqual(new Set(['shape', 'ofi', 'returns', 'flow']));
   });
 
   it('gives training its default inputs, their transforms and the OFI baseline inputs', () => {
