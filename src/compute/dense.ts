@@ -42,6 +42,8 @@ const UNITS = DENSE_COLUMNS.map((c) => {
 const SLOPE_BID = DENSE_COLUMNS.indexOf('slope_bid');
 const SLOPE_ASK = DENSE_COLUMNS.indexOf('slope_ask');
 const RET = DENSE_COLUMNS.indexOf('ret_1');
+/** The kernel writes -1 where no return in its window is defined. */
+const RV = DENSE_COLUMNS.indexOf('rv_h100');
 /** Columns undefined when level 1 is not two-sided. */
 const NEED_TWO_SIDED = ['mid', 'spread', 'spread_bps', 'wmid'].map((c) => DENSE_COLUMNS.indexOf(c as DenseColumn));
 
@@ -88,6 +90,8 @@ export function writeDense(
       for (let t = from, j = at; t < to; t++, j++) col[j] = d[s + t]! / div;
     }
   }
+  const rv = out[RV]!;
+  for (let j = at, e = at + to - from; j < e; j++) if (rv[j]! < 0) rv[j] = NaN;
   const fl = FLAGS * N + i0;
   for (let t = from, j = at; t < to; t++, j++) {
     const f = d[fl + t]!;

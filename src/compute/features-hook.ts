@@ -1,35 +1,44 @@
 /**
- * `--compute` for the batch features pipeline. The FeatureEngine computes every column in float64
- * as rows stream through it. With a kernel backend, a DenseStream receives the same rows and the
- * dense columns of every block the engine emits are replaced by the backend's values (float32 for
- * gpu.js) before the block reaches the writer; everything else (rolling trade and VPIN columns,
- * bars, labels) stays the engine's.
+ * `--compute` for the batch features pipeline. `cpu` (the default): the float64 FeatureEngine
+ * computes every column as rows stream through it. With a kernel backend the work is split, and no
+ * column is computed twice: the engine runs in `trade-state` mode (VPIN, the impact bars, labels:
+ * the state that needs the stream's whole trade history) and a DenseStream computes every per-row
+ * column (the registry's kernel columns) from the same rows in batches; the kernels' values are
+ * written into the engine's blocks before they reach the writer. `FeaturesCompute.columns` says
+ * which columns each side computed.
  *
- * `auto` here weighs what the engine already does: it computes the dense columns inline for the
- * columns that depend on them, so a kernel backend adds its own time on top and cannot make the
- * batch faster. auto therefore keeps the engine's values, and says so with the kernels' measured
- * speed. (Were the engine to skip its dense columns when a backend supplies them, auto would
- * compare the two measured rates instead: `engineDenseRowsPerSecond` below.)
+ * Rows go to the DenseStream before the engine, so with a synchronous backend a block's kernel
+ * values exist by the time the engine emits it (the engine holds blocks back for late trades) and
+ * are written into it in place; only a block emitted before its values arrive (an asynchronous
+ * backend, or the end of the stream) is copied and held.
  */
-import type { BookRow, RowSink } from '../model/row.ts';
-import { FeatureBlock, DENSE_INDEX, type FeatureBlockSink } from '../features/columns.ts';
+import type { RowSink } from '../model/row.ts';
+import { FeatureBlock, DENSE_INDEX, DENSE_COLUMNS, type FeatureBlockSink } from '../features/columns.ts';
+import type { EngineColumns } from '../features/engine.ts';
 import type { ComputeInfo, ComputeSpec, DenseBackend } from './backend.ts';
-import { selectComputeBackend } from './select.ts';
+import { selectComputeBackend, syntheticBatch } from './select.ts';
+import { FeatureEngine } from '../features/engine.ts';
+import { featureOptions } from '../features/options.ts';
+import { BookRow } from '../model/row.ts';
+import { TimeBase, TimeBaseRef } from '../model/time.ts';
 import { DenseStream } from './stream.ts';
 import { logger } from '../core/log.ts';
 import type { Depth } from '../model/depth.ts';
 
 const log = logger('compute');
 
-/** Dense-column rows/s the engine would save by not computing them itself; 0 while it always does. */
-const engineDenseRowsPerSecond = 0;
-
 export interface FeaturesCompute {
   info: ComputeInfo;
+  /** How the FeatureEngine runs beside it: every column, or the trade state only. */
+  engineColumns: EngineColumns;
+  /** The feature columns the kernels compute (none for the engine alone). */
+  kernelColumns: readonly string[];
   /** The row sink for the builder: the engine, plus the dense stream when a kernel backend is used. */
   rows(engine: RowSink): RowSink;
   /** The block sink for the engine: `inner`, with dense columns replaced when a kernel backend is used. */
   sink(inner: FeatureBlockSink): FeatureBlockSink;
+  /** Call after the last row, before the engine's finish(): computes the rows the kernels still hold. */
+  endOfRows(): Promise<void>;
   /** Kernel time and batches, for the run summary. */
   stats(): { rows: number; batches: number; computedRows: number; seconds: number } | undefined;
   dispose(): Promise<void>;
@@ -40,16 +49,85 @@ export async function featuresCompute(spec: ComputeSpec, opts: { depth: Depth; b
   const shape = { windows: Math.max(1, Math.round(opts.blockRows / 1024)), rows: Math.min(1024, opts.blockRows) };
   const sel = await selectComputeBackend(spec, { depth: opts.depth, shape, budgetMs: 60 });
   if (spec === 'auto') {
-    const rate = sel.info.measured?.[sel.backend.name] ?? 0;
-    if (!(rate > engineDenseRowsPerSecond && engineDenseRowsPerSecond > 0)) {
+    // The kernels' own rate is not the question: both whole paths are timed on the same rows.
+    const m = await measureSplit(sel.backend, opts.depth, opts.blockRows);
+    const what = `measured on ${m.rows.toLocaleString('en-US')} synthetic rows: the engine alone ${formatRate(m.engine)} rows/s, ` +
+      `${sel.backend.name} kernels + the engine's trade state ${formatRate(m.kernels)} rows/s (kernels: ${sel.info.reason})`;
+    if (!(m.kernels > m.engine)) {
       await sel.backend.dispose();
-      return engineOnly({ requested: spec, ...keepEngineReason(sel.info) });
+      return engineOnly({ requested: spec, reason: `the float64 engine alone is faster here, ${what}`, unavailable: sel.info.unavailable, measured: sel.info.measured });
     }
+    return withBackend(sel.backend, { ...sel.info, reason: `the kernels are faster here, ${what}` }, opts);
   }
   return withBackend(sel.backend, sel.info, opts);
 }
 
-/** `auto`'s verdict while the engine computes the dense columns itself: keep it, with what the kernels measured. */
+/**
+ * Rows/s of the two ways to compute every column, on the same synthetic rows (a drifting two-sided
+ * book, see syntheticBatch): the engine alone, and a DenseStream on `backend` beside the engine in
+ * trade-state mode. Median of alternating runs after a first (compiling) one.
+ */
+export async function measureSplit(backend: DenseBackend, depth: Depth, blockRows: number, rows = 4096): Promise<{ rows: number; engine: number; kernels: number }> {
+  const T = 1024;
+  const batch = syntheticBatch({ windows: Math.ceil(rows / T), rows: T }, depth);
+  const LT = batch.levels;
+  const row = new BookRow(depth.rowLevels);
+  row.symbol = 'SYNTH';
+  row.depthLimit = LT;
+  const fo = featureOptions({ levels: depth.levels, vpinBucket: 1, blockRows });
+  const tb = new TimeBaseRef(TimeBase.ofEpochMs(0));
+  const feed = (sinks: RowSink[]): void => {
+    for (let i = 0; i < rows; i++) {
+      const b = Math.floor(i / T), g = b * batch.W + batch.H + (i % T);
+      const o = g * LT * 4;
+      for (let l = 0; l < LT; l++) {
+        const k = o + l * 4;
+        const present = batch.book[k + 1]! > 0;
+        row.bidPx[l] = present ? (batch.refUnits[b]! + batch.book[k]!) / 100 : NaN;
+        row.bidSz[l] = batch.book[k + 1]!;
+        row.askPx[l] = present ? (batch.refUnits[b]! + batch.book[k + 2]!) / 100 : NaN;
+        row.askSz[l] = batch.book[k + 3]!;
+      }
+      row.ts = i * 1e6;
+      row.index = i;
+      for (const s of sinks) s.onRow(row);
+    }
+  };
+  const engineOnlyRun = async (): Promise<number> => {
+    const t0 = performance.now();
+    const e = new FeatureEngine(fo, tb, () => {}, 'all');
+    feed([e]);
+    e.finish();
+    return performance.now() - t0;
+  };
+  const kernelRun = async (): Promise<number> => {
+    const t0 = performance.now();
+    const e = new FeatureEngine(fo, tb, () => {}, 'trade-state');
+    const st = new DenseStream(backend, { depth, blockRows }, () => {});
+    feed([st, e]);
+    await st.finish();
+    e.finish();
+    return performance.now() - t0;
+  };
+  await engineOnlyRun();
+  await kernelRun();
+  const a: number[] = [], k: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    a.push(await engineOnlyRun());
+    k.push(await kernelRun());
+  }
+  const med = (x: number[]): number => x.sort((p, q) => p - q)[x.length >> 1]!;
+  return { rows, engine: rows / (med(a) / 1000), kernels: rows / (med(k) / 1000) };
+}
+
+function formatRate(v: number): string {
+  return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : `${(v / 1e3).toFixed(0)}k`;
+}
+
+/**
+ * The live path's `auto` verdict (src/compute/live-dense.ts): there the engine still computes the
+ * per-row columns inline, so the kernels would only add time; keep it, with what they measured.
+ */
 export function keepEngineReason(sel: ComputeInfo, what?: string): Pick<ComputeInfo, 'reason' | 'unavailable' | 'measured'> {
   return {
     reason: `the float64 FeatureEngine computes the dense columns inline, so a kernel backend would only add time${what ? ` to ${what}` : ''}: ` +
@@ -68,36 +146,44 @@ function engineOnly(p: Pick<ComputeInfo, 'requested' | 'reason'> & Partial<Compu
   log.info('features compute', { ...info });
   return {
     info,
+    engineColumns: 'all',
+    kernelColumns: [],
     rows: (engine) => engine,
     sink: (inner) => inner,
+    endOfRows: async () => {},
     stats: () => undefined,
     dispose: async () => {},
   };
 }
 
 function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: Depth; blockRows: number }): FeaturesCompute {
-  let override: DenseOverrideSink | undefined;
-  const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) => override?.accept(block));
+  let fill: DenseFillSink | undefined;
+  const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) => fill?.accept(block));
   return {
     info,
+    engineColumns: 'trade-state',
+    kernelColumns: DENSE_COLUMNS,
     rows: (engine) => ({
       onRow(row: BookRow) {
-        engine.onRow(row);
         stream.onRow(row);
+        engine.onRow(row);
       },
     }),
-    sink: (inner) => (override = new DenseOverrideSink(inner, stream)),
+    sink: (inner) => (fill = new DenseFillSink(inner, stream)),
+    endOfRows: () => stream.finish(),
     stats: () => ({ ...stream.stats }),
     dispose: () => backend.dispose(),
   };
 }
 
 /**
- * Holds the engine's blocks (copies: the engine reuses its blocks) until the dense stream has
- * computed their rows, overwrites their dense columns, and passes them on in order.
+ * Writes the DenseStream's per-row columns into the engine's blocks and passes them on in order.
+ * The engine reuses a block once write() returns: a block whose kernel values have not arrived yet
+ * is copied (into a block of this sink's own, reused) and held until they have.
  */
-export class DenseOverrideSink implements FeatureBlockSink {
+export class DenseFillSink implements FeatureBlockSink {
   private readonly waiting: FeatureBlock[] = [];
+  private readonly spare: FeatureBlock[] = [];
   private readonly dense: FeatureBlock[] = [];
   /** Output rows the dense stream has delivered. */
   private denseRows = 0;
@@ -108,7 +194,13 @@ export class DenseOverrideSink implements FeatureBlockSink {
 
   write(block: FeatureBlock, symbols: readonly string[]): void {
     this.symbols = symbols;
-    const copy = new FeatureBlock(block.columns, block.n);
+    if (this.waiting.length === 0 && this.ready(block)) {
+      this.fill(block);
+      this.inner.write(block, symbols);
+      return;
+    }
+    let copy = this.spare.pop();
+    if (!copy || copy.capacity < block.n || copy.columns !== block.columns) copy = new FeatureBlock(block.columns, block.capacity);
     copy.n = block.n;
     copy.ts.set(block.ts.subarray(0, block.n));
     copy.symbolId.set(block.symbolId.subarray(0, block.n));
@@ -118,7 +210,7 @@ export class DenseOverrideSink implements FeatureBlockSink {
     this.pump();
   }
 
-  /** A block of dense values from the stream (arrival order, the engine's row numbering). */
+  /** A block of kernel values from the stream (arrival order, the engine's row numbering). */
   accept(block: FeatureBlock): void {
     this.dense.push(block);
     this.denseRows += block.n;
@@ -134,23 +226,38 @@ export class DenseOverrideSink implements FeatureBlockSink {
   async close(): Promise<{ rows: number; bytes: number }> {
     await this.stream.finish();
     this.pump();
-    if (this.waiting.length) throw new Error(`dense stream ended before engine row ${this.waiting[0]!.row[0]}`);
+    if (this.waiting.length) throw new Error(`features --compute: the kernels delivered ${this.denseRows} rows and the engine's block from row ${this.waiting[0]!.row[0]} is still waiting for its per-row columns`);
     return this.inner.close();
   }
 
+  private ready(b: FeatureBlock): boolean {
+    return b.n === 0 || b.row[b.n - 1]! < this.denseRows;
+  }
+
   private pump(): void {
-    while (this.waiting.length && this.waiting[0]!.row[this.waiting[0]!.n - 1]! < this.denseRows) {
+    while (this.waiting.length && this.ready(this.waiting[0]!)) {
       const b = this.waiting.shift()!;
-      for (let j = 0; j < b.n; j++) {
-        let d = this.dense[0]!;
-        while (b.row[j]! >= d.row[0]! + d.n) {
-          this.dense.shift();
-          d = this.dense[0]!;
-        }
-        const k = b.row[j]! - d.row[0]!;
-        for (let c = 0; c < this.cols.length; c++) b.values[this.cols[c]!]![j] = d.values[c]![k]!;
-      }
+      this.fill(b);
       this.inner.write(b, this.symbols);
+      this.spare.push(b);
+    }
+  }
+
+  /** Copies the kernel values of the block's rows in; runs of consecutive rows column by column. */
+  private fill(b: FeatureBlock): void {
+    let j = 0;
+    while (j < b.n) {
+      let d = this.dense[0]!;
+      while (b.row[j]! >= d.row[0]! + d.n) {
+        this.dense.shift();
+        this.stream.recycle(d);
+        d = this.dense[0]!;
+      }
+      const k = b.row[j]! - d.row[0]!;
+      let len = 1;
+      while (j + len < b.n && k + len < d.n && b.row[j + len] === b.row[j]! + len) len++;
+      for (let c = 0; c < this.cols.length; c++) b.values[this.cols[c]!]!.set(d.values[c]!.subarray(k, k + len), j);
+      j += len;
     }
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The `gpujs:<mode>` backends: kernels/dense.ts compiled by gpu.js for one of its modes.
+ * The `gpujs:<mode>` backends: the kernels of kernels/dense.ts (DENSE_KERNELS) compiled by gpu.js for
+ * one of its modes.
  *
- *  webgpu      WGSL compute shaders through Dawn (a GPU with a Vulkan/Metal/D3D12 driver); the two
- *              kernels run as one gpu.js pipeline: one upload, one command submit, one readback
+ *  webgpu      WGSL compute shaders through Dawn (a GPU with a Vulkan/Metal/D3D12 driver); the
+ *              kernels of the list run as one gpu.js pipeline: one upload, one submit, one readback
  *  headlessgl  GLSL through the `gl` package (an optional gpu.js dependency; needs a GL driver). The
  *              project overrides it with an empty package: its install fetches a prebuilt binary from
  *              GitHub, which these machines cannot reach (add `gl` by hand where a GL driver exists)
@@ -18,10 +19,10 @@
 import { createRequire } from 'node:module';
 import * as gpujs from 'gpu.js';
 import { GPU, type IKernelRunShortcut } from 'gpu.js';
-import { ofiLevel1, denseFeatures, KERNEL_COLUMNS } from '../../kernels/dense.ts';
+import { DENSE_KERNELS, type KernelDef, type KernelInput } from '../../kernels/dense.ts';
 import type { SnapshotBatch } from '../snapshots/batch.ts';
 import { BackendUnavailable, type DenseBackend, type GpuJsMode } from './backend.ts';
-import { denseConstants } from './cpu.ts';
+import { batchInputs, denseConstants } from './cpu.ts';
 import type { DenseRaw } from './dense.ts';
 import { installDawn, releaseDawn } from './webgpu.ts';
 import { logger } from '../core/log.ts';
@@ -30,12 +31,11 @@ const log = logger('compute');
 
 export const GPUJS_VERSION: string = (createRequire(import.meta.url)('gpu.js/package.json') as { version: string }).version;
 
-/** Kernels for one batch shape. */
+/** The kernels of DENSE_KERNELS compiled for one batch shape. */
 interface ShapeKernels {
-  ofi: IKernelRunShortcut;
-  dense: IKernelRunShortcut;
-  /** webgpu: both kernels as one gpu.js pipeline (always async). */
-  pipeline?: (book: Float32Array, refUnits: Float32Array) => Promise<Float32Array>;
+  kernels: IKernelRunShortcut[];
+  /** webgpu: the whole list as one gpu.js pipeline (always async). */
+  pipeline?: (book: Float32Array, trades: Float32Array, refs: Float32Array) => Promise<Float32Array>;
 }
 
 const MAX_SHAPES = 6;
@@ -107,25 +107,24 @@ export class GpuJsBackend implements DenseBackend {
     }
     const constants = denseConstants(batch, levels);
     const common = { constants, precision: 'single' as const, tactic: 'precision' as const, fixIntegerDivisionAccuracy: true };
-    const ofi = this.gpu.createKernel(ofiLevel1, {
+    const last = DENSE_KERNELS.length - 1;
+    const kernels = DENSE_KERNELS.map((d, i) => this.gpu.createKernel(d.fn as never, {
       ...common,
-      output: [batch.B * batch.W],
-      // Keep ofi_1 on the device (a texture on GL) for the second kernel.
-      pipeline: this.mode !== 'cpu' && this.mode !== 'webasm' && this.mode !== 'webgpu',
-    } as object);
-    const dense = this.gpu.createKernel(denseFeatures, { ...common, output: [KERNEL_COLUMNS.length * batch.outputRows] } as object);
-    k = { ofi, dense };
+      output: [d.output(constants)],
+      // Keep the intermediate series on the device (a texture on GL) for the kernels after them.
+      pipeline: i < last && this.mode !== 'cpu' && this.mode !== 'webasm' && this.mode !== 'webgpu',
+    } as object));
+    k = { kernels };
     if (this.mode === 'webgpu') {
-      k.pipeline = this.gpu.createPipeline(function (this: unknown, book: unknown, refs: unknown) {
-        return dense(book as Float32Array, ofi(book as Float32Array) as Float32Array, refs as Float32Array);
+      k.pipeline = this.gpu.createPipeline(function (this: unknown, book: unknown, trades: unknown, refs: unknown) {
+        return runList(kernels, { book, trades, refs } as Record<string, unknown>);
       }) as unknown as ShapeKernels['pipeline'];
     }
     this.shapes.set(key, k);
     while (this.shapes.size > MAX_SHAPES) {
       const [oldKey, old] = this.shapes.entries().next().value as [string, ShapeKernels];
       this.shapes.delete(oldKey);
-      old.ofi.destroy();
-      old.dense.destroy();
+      for (const kr of old.kernels) kr.destroy();
     }
     return k;
   }
@@ -133,16 +132,15 @@ export class GpuJsBackend implements DenseBackend {
   computeSync(batch: SnapshotBatch, levels: number): DenseRaw {
     if (!this.sync) throw new Error(`${this.name} is asynchronous: use compute()`);
     const k = this.kernels(batch, levels);
-    const ofi = k.ofi(batch.book);
-    const data = k.dense(batch.book, ofi as Float32Array, batch.refUnits32) as Float32Array;
-    this.noteExecuted((k.dense as unknown as { kernel: { constructor: { mode?: string } } }).kernel.constructor.mode);
+    const data = runList(k.kernels, batchInputs(batch)) as Float32Array;
+    this.noteExecuted((k.kernels.at(-1) as unknown as { kernel: { constructor: { mode?: string } } }).kernel.constructor.mode);
     return { data, N: batch.outputRows };
   }
 
   async compute(batch: SnapshotBatch, levels: number): Promise<DenseRaw> {
     if (this.sync) return this.computeSync(batch, levels);
     const k = this.kernels(batch, levels);
-    const data = await k.pipeline!(batch.book, batch.refUnits32);
+    const data = await k.pipeline!(batch.book, batch.tradeLots, batch.refUnits32);
     this.noteExecuted((k.pipeline as unknown as { backend?: string }).backend);
     return { data, N: batch.outputRows };
   }
@@ -156,10 +154,7 @@ export class GpuJsBackend implements DenseBackend {
   }
 
   async dispose(): Promise<void> {
-    for (const k of this.shapes.values()) {
-      k.ofi.destroy();
-      k.dense.destroy();
-    }
+    for (const k of this.shapes.values()) for (const kr of k.kernels) kr.destroy();
     this.shapes.clear();
     await this.gpu.destroy();
     if (this.mode === 'webgpu') releaseDawn();
@@ -167,16 +162,33 @@ export class GpuJsBackend implements DenseBackend {
 }
 
 /**
- * The WGSL that gpu.js generates for the two dense kernels at a batch shape, without a device
- * (gpu.js's device-independent build steps). For inspection (scripts/gpu-check --wgsl) and for
- * the test that the kernels stay inside what the WebGPU translator accepts.
+ * Runs the kernels of DENSE_KERNELS in order, each on the batch's tensors and the outputs of the
+ * kernels before it; returns the last one's output. Plain JavaScript over gpu.js handles, so it
+ * also works as a gpu.js pipeline's orchestration (traced once, at build time).
  */
-export function denseKernelsWgsl(batch: SnapshotBatch, levels: number): { ofi: string; dense: string } {
+function runList(kernels: IKernelRunShortcut[], inputs: Record<string, unknown>): unknown {
+  const values: Record<string, unknown> = { ...inputs };
+  let out: unknown;
+  for (let i = 0; i < kernels.length; i++) {
+    const d = DENSE_KERNELS[i]!;
+    out = (kernels[i] as unknown as (...a: unknown[]) => unknown)(...d.args.map((a) => values[a]));
+    values[d.name] = out;
+  }
+  return out;
+}
+
+/**
+ * The WGSL that gpu.js generates for each kernel of DENSE_KERNELS at a batch shape, without a
+ * device (gpu.js's device-independent build steps). For inspection (scripts/gpu-check --wgsl) and
+ * for the test that the kernels stay inside what the WebGPU translator accepts.
+ */
+export function denseKernelsWgsl(batch: SnapshotBatch, levels: number): Record<string, string> {
   const constants = denseConstants(batch, levels);
-  const translate = (fn: (...a: never[]) => unknown, args: Float32Array[], output: number): string => {
+  const translate = (d: KernelDef, args: Float32Array[]): string => {
     // Not in gpu.js's type declarations, exported by its index.
     const Kernel = (gpujs as unknown as { WebGPUKernel: unknown }).WebGPUKernel as new (src: string, settings: object) => Record<string, (...a: unknown[]) => unknown> & { threadDim: number[]; paramsLayout: unknown };
-    const k = new Kernel(fn.toString(), { output: [output], constants, precision: 'single' });
+    const output = d.output(constants);
+    const k = new Kernel(d.fn.toString(), { output: [output], constants, precision: 'single' });
     k.setupConstants!();
     k.setupArguments!(args);
     k.validateSettings!(args);
@@ -185,9 +197,11 @@ export function denseKernelsWgsl(batch: SnapshotBatch, levels: number): { ofi: s
     k.paramsLayout = k.computeParamsLayout!();
     return k.assembleWGSL!() as string;
   };
-  const rows = batch.B * batch.W;
-  return {
-    ofi: translate(ofiLevel1 as never, [batch.book], rows),
-    dense: translate(denseFeatures as never, [batch.book, new Float32Array(rows), batch.refUnits32], KERNEL_COLUMNS.length * batch.outputRows),
-  };
+  const values: Record<string, Float32Array> = batchInputs(batch);
+  const out: Record<string, string> = {};
+  for (const d of DENSE_KERNELS) {
+    out[d.name] = translate(d, d.args.map((a: KernelInput) => values[a]!));
+    values[d.name] = new Float32Array(d.output(constants));
+  }
+  return out;
 }

@@ -20,22 +20,27 @@ import { DenseStream } from './stream.ts';
 /**
  * |backend - reference| <= atol + rtol * |reference|. rtol is the spec's float32 tolerance, 1e-5,
  * for every column: in window units (whole ticks and lots, src/snapshots/batch.ts) float32 sums
- * and differences are exact, and only divisions, the log and the slope regression round, each by
- * ~6e-8 relative (docs/compute.md has the measured errors per column and source).
- * atol is non-zero only for the OFI columns, and only for the reference's sake: the float64 engine
- * sums decimal sizes (5.123 - 5.122 + ...) and leaves ~1e-14 where the exact answer is 0, which
- * no relative tolerance accepts. It scales with the row's level-1..5 sizes (`scale: 'sizes'`).
+ * and differences are exact, and only divisions, the log, the square root and the slope regression
+ * round, each by ~6e-8 relative (docs/compute.md has the measured errors per column and source).
+ * atol is non-zero only where the float64 reference sums decimal sizes, and only for the
+ * reference's sake: 5.123 - 5.122 + ... leaves ~1e-14 where the exact answer is 0, which no
+ * relative tolerance accepts. For the OFI columns it is 1e-12 times the row's level-1..5 sizes
+ * (`scale: 'sizes'`), for trade_vol and trade_signed_vol 1e-12 times the row's traded size
+ * (`scale: 'trades'`), and for tfi_h50, a ratio in [-1, 1], 1e-12 as is.
  */
 export interface Tolerance {
   rtol: number;
   atol: number;
-  scale?: 'sizes';
+  scale?: 'sizes' | 'trades';
 }
 
 function tolerances(rtol: number): Record<DenseColumn, Tolerance> {
-  return Object.fromEntries(DENSE_COLUMNS.map((c) => [
-    c, columnSpec(c)!.family === 'ofi' ? { rtol, atol: 1e-12, scale: 'sizes' as const } : { rtol, atol: 0 },
-  ])) as Record<DenseColumn, Tolerance>;
+  return Object.fromEntries(DENSE_COLUMNS.map((c) => {
+    const spec = columnSpec(c)!;
+    if (spec.family === 'ofi') return [c, { rtol, atol: 1e-12, scale: 'sizes' as const }];
+    if (spec.family === 'flow') return [c, spec.unit === 'size' ? { rtol, atol: 1e-12, scale: 'trades' as const } : { rtol, atol: 1e-12 }];
+    return [c, { rtol, atol: 0 }];
+  })) as Record<DenseColumn, Tolerance>;
 }
 
 /** float32 backends (every gpu.js mode). */
@@ -69,6 +74,8 @@ export interface DenseCapture {
   reference: Float64Array[];
   /** Sum of the level-1..5 sizes of each row and its predecessor (the scale of ofi/slope errors). */
   sizeScale: Float64Array;
+  /** Traded size of each row (the scale of the reference's rounding in trade_vol and trade_signed_vol). */
+  tradeScale: Float64Array;
   /** Per backend name: values per dense column. */
   outputs: Map<string, Float64Array[]>;
 }
@@ -91,12 +98,14 @@ export async function captureDense(
   let cap = 1024;
   let reference = DENSE_COLUMNS.map(() => new Float64Array(cap));
   let sizeScale = new Float64Array(cap);
+  let tradeScale = new Float64Array(cap);
   let n = 0;
   const grow = (need: number): void => {
     if (need <= cap) return;
     while (cap < need) cap *= 2;
     reference = reference.map((a) => copyInto(new Float64Array(cap), a));
     sizeScale = copyInto(new Float64Array(cap), sizeScale);
+    tradeScale = copyInto(new Float64Array(cap), tradeScale);
     for (const l of live) for (let c = 0; c < l.cols.length; c++) l.cols[c] = copyInto(new Float64Array(cap), l.cols[c]!);
   };
   const denseIdx = DENSE_INDEX;
@@ -135,6 +144,9 @@ export async function captureDense(
       for (let l = 0; l < k; l++) s += row.bidSz[l]! + row.askSz[l]!;
       sizeScale[n] = s + (prevSizes.get(row.symbol) ?? 0);
       prevSizes.set(row.symbol, s);
+      let v = 0;
+      for (let t = 0; t < row.nTrades; t++) v += row.tradeSz[t]!;
+      tradeScale[n] = v;
       n++;
       engine.onRow(row);
       for (const st of streams) st.onRow(row);
@@ -155,7 +167,7 @@ export async function captureDense(
   engine.finish();
   for (const st of streams) await st.finish();
   for (const [name, cols] of outputs) outputs.set(name, cols.map((a) => a.subarray(0, n)));
-  return { source: spec, rows: n, reference: reference.map((a) => a.subarray(0, n)), sizeScale: sizeScale.subarray(0, n), outputs };
+  return { source: spec, rows: n, reference: reference.map((a) => a.subarray(0, n)), sizeScale: sizeScale.subarray(0, n), tradeScale: tradeScale.subarray(0, n), outputs };
 }
 
 /** Column-by-column comparison of one backend's capture with the reference. */
@@ -183,7 +195,7 @@ export function compareDense(cap: DenseCapture, backend: string, tol: Record<Den
       compared++;
       const err = Math.abs(g - r);
       if (err > maxAbs) maxAbs = err;
-      const atol = t.atol * (t.scale === 'sizes' ? Math.max(1, cap.sizeScale[i]!) : 1);
+      const atol = t.atol * (t.scale === 'sizes' ? Math.max(1, cap.sizeScale[i]!) : t.scale === 'trades' ? Math.max(1, cap.tradeScale[i]!) : 1);
       if (Math.abs(r) > 1e3 * atol && r !== 0 && err / Math.abs(r) > maxRel) maxRel = err / Math.abs(r);
       const allowed = atol + t.rtol * Math.abs(r);
       const ratio = err === 0 ? 0 : err / allowed;

@@ -1,9 +1,9 @@
 /**
- * DenseStream: the dense columns for a stream of BookRows (any number of symbols, interleaved),
+ * DenseStream: the kernel columns for a stream of BookRows (any number of symbols, interleaved),
  * computed in blocks by a compute backend and handed out in arrival order as FeatureBlocks.
  *
  * Rows are kept in per-symbol rings. Every `blockRows` rows, each symbol's new rows are cut into
- * windows of T output rows, each preceded by the 50 rows of history the features need (the rows
+ * windows of T output rows, each preceded by the DENSE_HISTORY (100) rows of history the features need (the rows
  * before it in the ring, or padding at the stream's start), all windows go into one SnapshotBatch,
  * the backend computes it, and the results are put back into arrival order. T is chosen per flush
  * (a power of two up to `maxWindowRows`) to waste the fewest computed rows; B is rounded up to a
@@ -47,6 +47,7 @@ export class DenseStream implements RowSink {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private readonly pool = new Map<string, SnapshotBatch[]>();
+  private readonly freeBlocks: FeatureBlock[] = [];
   /** Rows and batches computed (for reports). */
   readonly stats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
 
@@ -94,19 +95,27 @@ export class DenseStream implements RowSink {
       this.stats.rows += n;
       this.stats.batches++;
       this.stats.computedRows += batch.n * batch.T;
-      const block = new FeatureBlock(DENSE_COLUMNS, n);
+      const block = this.takeBlock(n);
       const T = batch.T;
-      for (let j = 0; j < n; j++) {
+      let j = 0;
+      while (j < n) {
         const ro = logRing[j]!;
         const idx = logIdx[j]!;
         const back = lastEnd[ro]! - idx;
         const w = firstWindow[ro]! + plan.perRing[ro]! - 1 - Math.floor(back / T);
         const t = T - 1 - (back % T);
-        writeDense(batch, raw, w, t, t + 1, block.values, j, this.depth.levels);
+        // A run: the next rows of the same symbol, in the same window (one symbol's rows are all of them).
+        let len = 1;
+        while (j + len < n && t + len < T && logRing[j + len] === ro && logIdx[j + len] === idx + len) len++;
+        writeDense(batch, raw, w, t, t + len, block.values, j, this.depth.levels);
         const ring = this.rings[ro]!;
-        block.ts[j] = batch.ts[w * batch.W + batch.H + t]!;
-        block.symbolId[j] = ring.symbolId;
-        block.row[j] = rowBase + j;
+        const ts0 = w * batch.W + batch.H + t;
+        for (let k = 0; k < len; k++) {
+          block.ts[j + k] = batch.ts[ts0 + k]!;
+          block.symbolId[j + k] = ring.symbolId;
+          block.row[j + k] = rowBase + j + k;
+        }
+        j += len;
       }
       block.n = n;
       this.giveBatch(batch);
@@ -181,6 +190,23 @@ export class DenseStream implements RowSink {
     let windows = 1;
     while (windows < list.length) windows *= 2;
     return { T, windows, list, firstWindow, perRing, lastEnd };
+  }
+
+  /**
+   * Hands an emitted block back for reuse (its values must no longer be needed). Blocks not handed
+   * back are simply not reused.
+   */
+  recycle(block: FeatureBlock): void {
+    if (block.capacity === this.blockRows && this.freeBlocks.length < 4) this.freeBlocks.push(block);
+  }
+
+  private takeBlock(n: number): FeatureBlock {
+    if (n <= this.blockRows) {
+      const b = this.freeBlocks.pop() ?? new FeatureBlock(DENSE_COLUMNS, this.blockRows);
+      b.n = 0;
+      return b;
+    }
+    return new FeatureBlock(DENSE_COLUMNS, n);
   }
 
   private takeBatch(B: number, T: number): SnapshotBatch {

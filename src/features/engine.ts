@@ -7,7 +7,7 @@
  * block waits: the bar-based impact measures (waiting `settleMs` of row time for late trades) and
  * the labels (k rows of lookahead). Blocks leave strictly in order, each once all its rows are final.
  */
-import { FEATURE_COLUMNS, FeatureBlock, COL, outputColumns } from './columns.ts';
+import { FEATURE_COLUMNS, FeatureBlock, COL, COLUMNS, outputColumns } from './columns.ts';
 import { RowHistory } from './rolling.ts';
 import { VpinState } from './vpin.ts';
 import { BarImpactState } from './bars.ts';
@@ -56,6 +56,26 @@ class SymbolFeatures {
   }
 }
 
+/**
+ * Which columns the engine writes. `all` (the default) is the float64 reference for every column.
+ * `trade-state` leaves every per-row column (the registry's kernel columns: the book shape, OFI,
+ * returns and trade flow, each a function of a row and a fixed number of rows before it) to a
+ * kernel backend and computes only what needs the stream's whole trade history: VPIN's buckets and
+ * the impact bars (kyle_lambda, hasbrouck_lambda, amihud), plus the labels. It still reads each
+ * row's level-1 mid, as the state input of the bars and labels, but writes no per-row column: the
+ * caller fills them in the emitted block before passing it on.
+ */
+export type EngineColumns = 'all' | 'trade-state';
+
+/** The feature columns the engine computes in `trade-state` mode: those with no kernel. */
+export const TRADE_STATE_COLUMNS: readonly string[] = COLUMNS.filter((c) => c.kernelIndex === undefined).map((c) => c.name);
+// The trade-state branch of onRow writes exactly these; a registry change that moves a column
+// between the kernels and the engine must change that branch too.
+const WRITTEN_IN_TRADE_STATE = ['vpin', 'kyle_lambda', 'hasbrouck_lambda', 'amihud'];
+if (TRADE_STATE_COLUMNS.join() !== WRITTEN_IN_TRADE_STATE.join()) {
+  throw new Error(`src/features/engine.ts: trade-state mode writes ${WRITTEN_IN_TRADE_STATE.join(', ')}, but the registry leaves ${TRADE_STATE_COLUMNS.join(', ')} without a kernel`);
+}
+
 export interface FeatureEngineStats {
   rows: number;
   /** Trades that arrived after a row had already completed their bar (still counted). */
@@ -93,13 +113,19 @@ export class FeatureEngine implements RowSink {
   private readonly maxK: number;
   private readonly settleNs: number;
   private readonly L: number;
+  private readonly perRow: boolean;
+  /** The output columns this engine writes (all of `columns`, or the trade-state ones and the labels). */
+  readonly computed: readonly string[];
 
   constructor(
     private readonly opts: FeatureOptions,
     private readonly timeBase: TimeBaseRef,
     private readonly emit: (block: FeatureBlock, symbols: readonly string[]) => void,
+    mode: EngineColumns = 'all',
   ) {
     this.columns = outputColumns(opts.horizons);
+    this.perRow = mode === 'all';
+    this.computed = this.perRow ? this.columns : this.columns.filter((c) => !FEATURE_COLUMNS.includes(c as never) || TRADE_STATE_COLUMNS.includes(c));
     this.maxK = opts.horizons.length ? Math.max(...opts.horizons) : 0;
     this.settleNs = opts.settleMs * 1_000_000;
     this.L = opts.levels;
@@ -142,6 +168,10 @@ export class FeatureEngine implements RowSink {
     b.ts[j] = row.ts;
     b.symbolId[j] = s.id;
     b.row[j] = this.outRow++;
+    if (!this.perRow) {
+      this.tradeState(s, pb, j, row);
+      return;
+    }
 
     // Level 1 and the book shape.
     const bp = row.bidPx, bq = row.bidSz, ap = row.askPx, aq = row.askSz;
@@ -207,17 +237,7 @@ export class FeatureEngine implements RowSink {
     const den = s.vol.sumLast(50);
     v[COL.tfi_h50]![j] = den === 0 ? 0 : s.signedVol.sumLast(50) / den;
     v[COL.vpin]![j] = s.vpin.value();
-
-    if (this.settleNs === 0) this.fillBars(s, b, j, row.ts);
-    else {
-      pb.pending++;
-      s.barQ.push(pb);
-      s.barQi.push(j);
-      s.barQts.push(row.ts);
-      this.settleBars(s, row.ts - this.settleNs);
-    }
-
-    if (this.maxK > 0) this.labels(s, pb, j, mid);
+    this.deferred(s, pb, j, row.ts, mid);
 
     for (let m = 0; m < OFI_LEVELS; m++) {
       s.prevBidPx[m] = m < usable ? bp[m]! : NaN;
@@ -233,6 +253,34 @@ export class FeatureEngine implements RowSink {
       this.current = this.newBlock();
     }
     this.flush();
+  }
+
+  /** `trade-state` mode: VPIN, bars and labels from the row's trades and its level-1 mid; no per-row column. */
+  private tradeState(s: SymbolFeatures, pb: PendingBlock, j: number, row: BookRow): void {
+    const b = pb.block;
+    const mid = (row.askPx[0]! + row.bidPx[0]!) / 2;
+    feedSpecStates(s.vpin, s.bars, row, s.rows === 0, mid);
+    b.values[COL.vpin]![j] = s.vpin.value();
+    this.deferred(s, pb, j, row.ts, mid);
+    s.rows++;
+    if (b.full) {
+      this.queue.push(pb);
+      this.current = this.newBlock();
+    }
+    this.flush();
+  }
+
+  /** Bar columns (now or once settled) and labels of row j. */
+  private deferred(s: SymbolFeatures, pb: PendingBlock, j: number, ts: number, mid: number): void {
+    if (this.settleNs === 0) this.fillBars(s, pb.block, j, ts);
+    else {
+      pb.pending++;
+      s.barQ.push(pb);
+      s.barQi.push(j);
+      s.barQts.push(ts);
+      this.settleBars(s, ts - this.settleNs);
+    }
+    if (this.maxK > 0) this.labels(s, pb, j, mid);
   }
 
   /** End of stream: settles every deferred column (labels past the end are NaN) and emits the rest. */

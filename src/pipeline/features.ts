@@ -25,7 +25,7 @@ export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBu
   policy?: BadInputPolicy;
   /** Called at every backpressure point with rows so far and input bytes consumed. */
   onProgress?: (rows: number, bytesRead: number, totalBytes: number) => void;
-  /** Backend of the dense columns (src/compute): cpu (the engine's own float64, default), gpujs[:mode] or auto. */
+  /** Backend of the per-row columns (src/compute): cpu (the engine's own float64, default), gpujs[:mode] or auto. */
   compute?: ComputeSpec;
 }
 
@@ -41,8 +41,10 @@ export interface FeaturesRunResult {
   columns: readonly string[];
   skipped: Record<string, number>;
   seconds: number;
-  /** The dense-column backend used and why. */
+  /** The per-row-column backend used and why. */
   compute: ComputeInfo;
+  /** Which columns the float64 engine computed and which the kernels did (disjoint; together every output column). */
+  computedBy: { engine: readonly string[]; kernels: readonly string[] };
 }
 
 /**
@@ -89,7 +91,7 @@ export async function runFeatures(
   const depth = resolveDepth(fo.levels);
   const compute = await featuresCompute(opts.compute ?? 'cpu', { depth, blockRows: fo.blockRows });
   const sink = compute.sink(makeSink(outputColumns(fo.horizons), source.timeBase));
-  const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s));
+  const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s), compute.engineColumns);
   const builder = bookBuilder({
     levels: depth.rowLevels,
     sink: compute.rows(engine),
@@ -105,6 +107,7 @@ export async function runFeatures(
   try {
     sourceStats = await source.run(builder, pause);
     builder.finish();
+    await compute.endOfRows();
     engine.finish();
   } catch (e) {
     await sink.close().catch(() => undefined);
@@ -125,6 +128,7 @@ export async function runFeatures(
     skipped: policy.summary(),
     seconds: (performance.now() - t0) / 1000,
     compute: compute.info,
+    computedBy: { engine: engine.computed, kernels: compute.kernelColumns },
     output,
   };
 }

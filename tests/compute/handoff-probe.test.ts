@@ -7,6 +7,7 @@ import { loadTf, toTfTensors } from '../../src/compute/tf.ts';
 import { SnapshotBatch } from '../../src/snapshots/batch.ts';
 import { SnapshotRing } from '../../src/snapshots/ring.ts';
 import { GpuJsBackend, denseKernelsWgsl } from '../../src/compute/gpujs.ts';
+import { DENSE_KERNELS } from '../../kernels/dense.ts';
 import { DENSE_COLUMNS, denseColumns } from '../../src/compute/dense.ts';
 import { probeExecutionProviders, squareModel } from '../../src/compute/onnx-probe.ts';
 import { probeComputeEnvironment } from '../../src/compute/probe.ts';
@@ -46,7 +47,7 @@ describe('TensorFlow.js hand-off', () => {
       expect(t.features!.shape).toEqual([3, 100, DENSE_COLUMNS.length]);
       const book = await t.book.data();
       for (let b = 0; b < 3; b++) {
-        for (let i = 0; i < 100 * 40; i += 37) expect(book[b * 4000 + i]).toBe(batch.book[(b * 150 + 50) * 40 + i]);
+        for (let i = 0; i < 100 * 40; i += 37) expect(book[b * 4000 + i]).toBe(batch.book[(b * batch.W + batch.H) * 40 + i]);
       }
       const feats = (await t.features!.array()) as number[][][];
       const cols = denseColumns(batch, raw, 10);
@@ -90,11 +91,12 @@ describe('environment probe', () => {
   it('the kernels translate to WGSL compute shaders (what gpujs:webgpu compiles), with the shape compiled in', () => {
     const batch = new SnapshotBatch({ windows: 2, rows: 100, levels: 10 });
     const w = denseKernelsWgsl(batch, 10);
-    for (const src of [w.ofi, w.dense]) {
-      expect(src).toMatch(/@compute @workgroup_size\(\d+, 1, 1\)/);
-      expect(src).toMatch(/var<storage, read> user_book : array<f32>/);
-    }
-    expect(w.dense).toContain('var<storage, read> user_ofi1 : array<f32>');
-    expect(w.dense).toContain(`var user_N : f32 = ${batch.outputRows}.0;`);
+    expect(Object.keys(w)).toEqual(DENSE_KERNELS.map((k) => k.name));
+    for (const src of Object.values(w)) expect(src).toMatch(/@compute @workgroup_size\(\d+, 1, 1\)/);
+    for (const k of ['rowSeries', 'denseFeatures']) expect(w[k]).toMatch(/var<storage, read> user_book : array<f32>/);
+    expect(w.rowSeries).toContain('var<storage, read> user_trades : array<f32>');
+    expect(w.blockScan).toContain('var<storage, read> user_series : array<f32>');
+    expect(w.denseFeatures).toContain('var<storage, read> user_scan : array<f32>');
+    expect(w.denseFeatures).toContain(`var user_N : f32 = ${batch.outputRows}.0;`);
   });
 });

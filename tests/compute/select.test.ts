@@ -44,7 +44,7 @@ describe('compute backend selection', () => {
       expect(sel.info.unavailable).toEqual(unavailable);
       const rates = sel.info.measured!;
       expect(rates[sel.info.backend]).toBe(Math.max(...Object.values(rates)));
-      expect(sel.info.reason).toMatch(/^fastest measured on 8x\(50\+64\)x10 batches: .+ rows\/s$/);
+      expect(sel.info.reason).toMatch(/^fastest measured on 8x\(100\+64\)x10 batches: .+ rows\/s$/);
       const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'compute backend');
       expect(logged).toMatchObject({ component: 'compute', backend: sel.info.backend, reason: sel.info.reason });
       for (const b of backends) await b.dispose();
