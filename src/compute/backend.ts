@@ -64,3 +64,14 @@ export interface ComputeInfo {
 export function errorLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!;
 }
+
+/** How rows are handed to the kernels live (src/pipeline/batching.ts): one call per row, micro-batches, or chosen by measurement at start. */
+export type LiveBatching = 'row' | 'batch' | 'auto';
+export const LIVE_BATCHING: readonly LiveBatching[] = ['row', 'batch', 'auto'];
+
+export interface BatchSettings {
+  /** Rows that make a batch leave at once. */
+  maxBatchSize: number;
+  /** How long the oldest row may wait for others, µs. */
+  maxQueueDelayUs: number;
+}

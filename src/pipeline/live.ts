@@ -24,6 +24,7 @@ import { type TimeBase, TimeBaseRef } from '../model/time.ts';
 import { SourceHandle, type SourceContext, type SourceKind } from './source.ts';
 import { RowStage } from './rows.ts';
 import { ResultsStage, type RowResult } from './results.ts';
+import type { BatchSettings } from './batching.ts';
 import type { AlertEvent, AlertProducer, AlertProducerFactory, Prediction, RowPredictor } from './plugins.ts';
 
 export type { RowResult };
@@ -59,6 +60,8 @@ export interface LivePlugins {
   alerts?: AlertProducerFactory[];
   /** Kernels that replace each row's dense columns (--compute gpujs...). */
   dense?: LiveDense;
+  /** With `dense`: rows wait for each other and the kernels compute them in micro-batches (batching.ts). */
+  batch?: BatchSettings;
 }
 
 export class LivePipeline {
@@ -67,6 +70,7 @@ export class LivePipeline {
   readonly depth: Depth;
   private readonly engine: FeatureEngine;
   private readonly rows: RowStage;
+  private readonly results: ResultsStage;
   private readonly sourceContext: SourceContext;
   private readonly sources = new Set<SourceHandle>();
   /** Per-symbol VPIN bucket volumes; filled in before a symbol's first row (the engine reads it then). */
@@ -107,7 +111,9 @@ export class LivePipeline {
     this.alerts = (plugins.alerts ?? []).map((make) => make({
       publish: (a) => this.publishAlert(a), books, timeBase: this.timeBase, vpinBySymbol: this.vpinBySymbol, features: this.engine,
     }));
-    results = new ResultsStage(out, this.alerts, plugins.dense, plugins.predictor, clock);
+    results = new ResultsStage(out, this.alerts, plugins.dense, plugins.predictor, clock,
+      plugins.batch && { ...plugins.batch, levels: this.depth.rowLevels });
+    this.results = results;
 
     const eventsIn = metrics.counter('flowcast_events_in_total', 'Market events received, by source and kind', ['source', 'kind']);
     const rowsOut = metrics.counter('flowcast_book_rows_total', 'Book rows (features rows) produced').labels();
@@ -132,6 +138,11 @@ export class LivePipeline {
     // Its symbols keep the handle (the owner) until another source takes them: what its books held
     // for a resync that can no longer come must not stay with it.
     h.builder.finish();
+  }
+
+  /** Rows still waiting for a micro-batch go on now (the server stopping). */
+  flush(): void {
+    this.results.queue?.flushNow();
   }
 
   sourceList(): SourceHandle[] {

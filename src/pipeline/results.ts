@@ -2,12 +2,16 @@
  * The results stage of the live pipeline: each features row the engine makes gets its dense
  * columns from the kernels (when configured), then goes to the output together with its book row,
  * then to the predictor (whose predictions go to the output when they are ready) and the alert
- * producers, in that order.
+ * producers, in that order. With the kernels micro-batched (batching.ts), rows wait (with copies
+ * of their book and values) until one kernel call has computed the columns of all the rows waiting,
+ * then go on in arrival order; the alert producers then read the engine's trade state as it is at
+ * the flush (at most maxQueueDelayUs later).
  */
 import type { LiveDense } from '../compute/live-dense.ts';
 import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
 import type { BookRow } from '../model/row.ts';
 import type { AlertProducer, Prediction, RowPredictor } from './plugins.ts';
+import { copyBook, RowQueue, type BatchSettings, type PendingRow } from './batching.ts';
 
 /**
  * One row of a symbol's owning source, with what the pipeline made of it, handed on in one call.
@@ -50,6 +54,9 @@ export class ResultsStage {
   book: BookRow | undefined;
   private readonly result: RowResult = { sym: '', book: undefined!, values: undefined!, ts: 0, row: 0, enteredAt: 0 };
 
+  /** Rows waiting for one kernel call (the micro-batched path: dense kernels and batch settings given). */
+  readonly queue: RowQueue | undefined;
+
   constructor(
     private readonly out: ResultsOutput,
     private readonly taps: readonly AlertProducer[],
@@ -57,7 +64,10 @@ export class ResultsStage {
     private readonly predictor: RowPredictor | undefined,
     /** performance.now() when the event that made the row entered the pipeline. */
     private readonly clock: { readonly enteredAt: number },
-  ) {}
+    batch?: BatchSettings & { levels: number },
+  ) {
+    if (dense && batch) this.queue = new RowQueue(batch, batch.levels, (rows) => this.flush(rows));
+  }
 
   onFeatures(b: FeatureBlock, symbols: readonly string[]): void {
     const nc = FEATURE_COLUMNS.length;
@@ -65,9 +75,6 @@ export class ResultsStage {
     for (let i = 0; i < b.n; i++) {
       const sid = b.symbolId[i]!;
       const lane = (this.lanes[sid] ??= new FeaturesLane(symbols[sid]!));
-      const v = lane.values;
-      for (let c = 0; c < nc; c++) v[c] = b.values[c]![i]!;
-      this.dense?.apply(lane.name, v);
       const row = lane.rows++;
       const ts = b.ts[i]!;
       const book = this.book;
@@ -77,16 +84,49 @@ export class ResultsStage {
         throw new Error(`features row ${row} of ${lane.name} (ts ${ts}) came without its book row: the live engine must not defer rows`);
       }
       this.book = undefined;
-      const r = this.result;
-      r.sym = lane.name;
-      r.book = book;
-      r.values = v;
-      r.ts = ts;
-      r.row = row;
-      r.enteredAt = enteredAt;
-      this.out.row(r);
-      this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction);
-      for (let k = 0; k < this.taps.length; k++) this.taps[k]!.onFeatures?.(lane.name, ts, row, v);
+      if (this.queue) {
+        // Micro-batched: the row waits, with copies of its book and values, for one kernel call.
+        const p = this.queue.take();
+        p.symbol = lane.name;
+        p.lane = sid;
+        p.index = this.dense!.newest(lane.name);
+        p.row = row;
+        p.ts = ts;
+        p.enteredAt = enteredAt;
+        for (let c = 0; c < nc; c++) p.values[c] = b.values[c]![i]!;
+        copyBook(p.book, book);
+        this.queue.queued();
+        continue;
+      }
+      const v = lane.values;
+      for (let c = 0; c < nc; c++) v[c] = b.values[c]![i]!;
+      this.dense?.apply(lane.name, v);
+      this.emit(lane, book, ts, row, enteredAt);
     }
+  }
+
+  /** A batch's rows get their kernel columns in one call, then go on in arrival order. */
+  private flush(rows: readonly PendingRow[]): void {
+    this.dense!.computeBatch(rows);
+    for (let i = 0; i < rows.length; i++) {
+      const p = rows[i]!;
+      const lane = this.lanes[p.lane]!;
+      lane.values.set(p.values);
+      this.emit(lane, p.book, p.ts, p.row, p.enteredAt);
+    }
+  }
+
+  private emit(lane: FeaturesLane, book: BookRow, ts: number, row: number, enteredAt: number): void {
+    const v = lane.values;
+    const r = this.result;
+    r.sym = lane.name;
+    r.book = book;
+    r.values = v;
+    r.ts = ts;
+    r.row = row;
+    r.enteredAt = enteredAt;
+    this.out.row(r);
+    this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction);
+    for (let k = 0; k < this.taps.length; k++) this.taps[k]!.onFeatures?.(lane.name, ts, row, v);
   }
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMPUTE_SPEC_HELP, parseComputeSpec, type ComputeSpec } from '../compute/backend.ts';
+import { COMPUTE_SPEC_HELP, LIVE_BATCHING, parseComputeSpec, type ComputeSpec, type LiveBatching } from '../compute/backend.ts';
 import { AMZN, GOOG, USDM } from '../sources/samples.ts';
 import { DEFAULT_LEVELS, resolveDepth, type Depth } from '../model/depth.ts';
 import { VENUES, venue } from '../venues/registry.ts';
@@ -111,6 +111,15 @@ export interface FeaturesConfig {
    * at the live shape and reports; keeps the engine while it computes them inline anyway).
    */
   compute: ComputeSpec;
+  /**
+   * With kernels (`compute: gpujs...`): one kernel call per row (`row`), rows of all symbols
+   * micro-batched into one call (`batch`: a batch leaves at maxBatchSize rows or when its oldest
+   * row has waited maxQueueDelayUs), or `auto` (default): batched when the kernels, measured at
+   * start, cost less per row that way (src/compute/live-dense.ts; /healthz compute.batching says why).
+   */
+  batching: LiveBatching;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
 }
 
 export interface ModelsConfig {
@@ -190,7 +199,7 @@ export function defaultConfig(): ServerConfig {
       authFailureWindowMs: 60_000,
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
-    features: { levels: DEFAULT_LEVELS, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu' },
+    features: { levels: DEFAULT_LEVELS, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu', batching: 'auto', maxBatchSize: 64, maxQueueDelayUs: 500 },
     models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'auto' },
   };
   return { ...cfg, depth: resolveDepth(cfg.features.levels, { bookLevels: cfg.feed.bookLevels }) };
@@ -344,6 +353,13 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
     setIf(cfg.features, 'barMs', L.int(f, 'barMs', 'features.', 1));
     setIf(cfg.features, 'barWindow', L.int(f, 'barWindow', 'features.', 2));
     setIf(cfg.features, 'compute', L.compute(f, 'compute', 'features.'));
+    const b = f['batching'];
+    if (b !== undefined) {
+      if (typeof b !== 'string' || !(LIVE_BATCHING as readonly string[]).includes(b)) L.fail('features.batching', `expected ${LIVE_BATCHING.join(' | ')}, got ${JSON.stringify(b)}`);
+      cfg.features.batching = b as LiveBatching;
+    }
+    setIf(cfg.features, 'maxBatchSize', L.int(f, 'maxBatchSize', 'features.', 1, 4096));
+    setIf(cfg.features, 'maxQueueDelayUs', L.int(f, 'maxQueueDelayUs', 'features.', 0, 1_000_000));
   }
   const m = L.obj(j, 'models', '');
   if (m) {

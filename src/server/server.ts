@@ -75,7 +75,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   const tb = TimeBase.ofEpochMs(Date.now());
   const feed = new LiveFeed(cfg.feed, broker, metrics, tb);
   const pipeline = new LivePipeline({ depth: cfg.depth, timeBase: tb, features: cfg.features }, feed, metrics,
-    { predictor, alerts: opts.alerts, dense: opts.compute?.dense });
+    { predictor, alerts: opts.alerts, dense: opts.compute?.dense, batch: opts.compute?.batch });
   // The pipeline's metrics are its alert producers': per-symbol spreads, depth, VPIN.
   metrics.addSource(pipeline, true);
   const models = (): string[] => (predictor ? predictor.models().map((m) => String(m['topic'] ?? m.name)) : []);
@@ -184,6 +184,8 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
     async close() {
       uWS.us_listen_socket_close(listenSocket);
       await Promise.all([...replays.map((p) => p.stop()), ...connectors.map((c) => c.stop())]);
+      // Rows still waiting for a kernel batch go out before the feed stops.
+      pipeline.flush();
       broker.stop();
       feed.stop();
       for (const c of [...broker.conns]) if (c.ws && !c.closing) c.ws.end(CloseCode.GoingAway, 'server shutting down');

@@ -34,15 +34,22 @@ export function computeHealth(compute: LiveCompute): HealthSection {
       return { kernels: { error: (e as Error).message } };
     }
   };
-  const { info, dense } = compute;
-  const path = dense
-    ? `FeatureEngine (src/features/engine.ts) each row as it arrives; dense columns by ${info.libraryMode} over the row's last ${DENSE_HISTORY + 1} rows`
-    : 'FeatureEngine (src/features/engine.ts), each row as it arrives';
+  const { info, dense, batching } = compute;
+  const path = !dense
+    ? 'FeatureEngine (src/features/engine.ts), each row as it arrives'
+    : compute.batch
+      ? `FeatureEngine (src/features/engine.ts) each row as it arrives; dense columns by ${info.libraryMode} for micro-batches of rows of all symbols, one kernel call each`
+      : `FeatureEngine (src/features/engine.ts) each row as it arrives; dense columns by ${info.libraryMode} over the row's last ${DENSE_HISTORY + 1} rows`;
   return {
     name: 'compute',
     async health() {
       probe ??= run();
-      const kernelTime = dense ? { kernelRows: dense.rows, kernelMeanUs: dense.rows ? Math.round((dense.seconds / dense.rows) * 1e7) / 10 : null } : {};
+      const kernelTime = dense ? {
+        kernelRows: dense.rows,
+        kernelCalls: dense.calls,
+        kernelMeanUs: dense.rows ? Math.round((dense.seconds / dense.rows) * 1e7) / 10 : null,
+        batching: { ...batching, meanRowsPerCall: dense.calls ? Math.round((dense.rows / dense.calls) * 10) / 10 : null },
+      } : {};
       return { ...info, path, ...kernelTime, ...(await probe) };
     },
   };
@@ -98,7 +105,8 @@ export function analyticsProducer(engine: AnalyticsEngine): AlertProducer {
 export const analyticsAlerts: AlertProducerFactory = (ctx) => analyticsProducer(liveAnalytics(ctx));
 
 export async function loadPlugins(cfg: ServerConfig): Promise<ServerOptions> {
-  const compute = await liveCompute(cfg.features.compute, cfg.depth);
+  const f = cfg.features;
+  const compute = await liveCompute(f.compute, cfg.depth, { mode: f.batching, maxBatchSize: f.maxBatchSize, maxQueueDelayUs: f.maxQueueDelayUs });
   const health: HealthSection[] = [computeHealth(compute)];
   // Start the probe now so the first /healthz does not wait for it.
   void health[0]!.health();

@@ -1,0 +1,128 @@
+/**
+ * Live micro-batching: rows of any symbols that arrive within a short window wait together, so
+ * that one kernel call computes all their columns (src/compute/live-dense.ts computeBatch) and the
+ * models get them as one batch, instead of one kernel call per row. A batch leaves when
+ * `maxBatchSize` rows wait or when the oldest has waited `maxQueueDelayUs`, as the inference
+ * batcher's do (src/inference/batcher.ts); Node timers tick in milliseconds, so shorter waits are
+ * setImmediate turns, during which the sockets keep being read and more rows join.
+ */
+import { BookRow } from '../model/row.ts';
+import { FEATURE_COLUMNS } from '../features/columns.ts';
+import type { BatchSettings } from '../compute/backend.ts';
+
+export type { BatchSettings };
+
+
+/** One waiting row: copies of what the pipeline hands on once its columns are complete. */
+export class PendingRow {
+  readonly book: BookRow;
+  readonly values = new Float64Array(FEATURE_COLUMNS.length);
+  symbol = '';
+  /** The row's index in its symbol's kernel stream (LiveDense.newest when it was queued). */
+  index = 0;
+  /** The symbol's lane in the results stage. */
+  lane = 0;
+  /** The symbol's features row number. */
+  row = 0;
+  ts = 0;
+  enteredAt = 0;
+  constructor(levels: number) {
+    this.book = new BookRow(levels);
+  }
+}
+
+/** The queue of waiting rows (pooled), and when it must be flushed. */
+export class RowQueue {
+  private readonly rows: PendingRow[] = [];
+  private readonly pool: PendingRow[] = [];
+  private n = 0;
+  private oldestAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+
+  constructor(
+    readonly settings: BatchSettings,
+    private readonly levels: number,
+    private readonly flush: (rows: readonly PendingRow[]) => void,
+  ) {}
+
+  get size(): number {
+    return this.n;
+  }
+
+  /** A slot for the next row (filled by the caller, then `queued()`). */
+  take(): PendingRow {
+    if (this.n === this.rows.length) this.rows.push(this.pool.pop() ?? new PendingRow(this.levels));
+    return this.rows[this.n]!;
+  }
+
+  /** The slot from take() is filled: flushes when the batch is full, else makes sure a flush comes. */
+  queued(): void {
+    if (this.n++ === 0) this.oldestAt = performance.now();
+    if (this.n >= this.settings.maxBatchSize) this.flushNow();
+    else this.arm();
+  }
+
+  /** Everything waiting goes now (a full batch, the delay over, the pipeline stopping). */
+  flushNow(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const n = this.n;
+    if (n === 0) return;
+    this.n = 0;
+    this.flush(n === this.rows.length ? this.rows : this.rows.slice(0, n));
+  }
+
+  private arm(): void {
+    if (this.timer || this.polling) return;
+    const remainingUs = this.settings.maxQueueDelayUs - (performance.now() - this.oldestAt) * 1000;
+    if (remainingUs <= 0) {
+      this.flushNow();
+      return;
+    }
+    if (remainingUs >= 1000) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.due();
+      }, Math.floor(remainingUs / 1000));
+      // A waiting batch does not keep a process alive: whoever stops the pipeline flushes it.
+      this.timer.unref();
+      return;
+    }
+    this.polling = true;
+    setImmediate(() => {
+      this.polling = false;
+      this.due();
+    });
+  }
+
+  private due(): void {
+    if (this.n === 0) return;
+    if ((performance.now() - this.oldestAt) * 1000 >= this.settings.maxQueueDelayUs) this.flushNow();
+    else this.arm();
+  }
+
+  stop(): void {
+    this.flushNow();
+  }
+}
+
+/** Copies what a book frame needs of a row (its levels and times; not its trades). */
+export function copyBook(dst: BookRow, src: BookRow): void {
+  dst.symbol = src.symbol;
+  dst.symbolId = src.symbolId;
+  dst.index = src.index;
+  dst.ts = src.ts;
+  dst.tsLocal = src.tsLocal;
+  dst.line = src.line;
+  dst.seq = src.seq;
+  dst.depthLimit = src.depthLimit;
+  const n = Math.min(dst.levels, src.levels);
+  dst.bidPx.set(src.bidPx.subarray(0, n));
+  dst.bidSz.set(src.bidSz.subarray(0, n));
+  dst.askPx.set(src.askPx.subarray(0, n));
+  dst.askSz.set(src.askSz.subarray(0, n));
+  dst.nTrades = 0;
+}
