@@ -15,7 +15,7 @@ import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
 import { featuresCompute } from '../compute/features-hook.ts';
 import { resolveDepth } from '../model/depth.ts';
 import { bookBuilder } from './book.ts';
-import { autoVpinBuckets } from './vpin.ts';
+import { autoVpinBucketsFor } from './vpin.ts';
 
 export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
   /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
@@ -77,17 +77,17 @@ export async function runFeatures(
   const policy = opts.policy ?? new BadInputPolicy();
   const symbolFilter = opts.symbols?.length ? new Set(opts.symbols) : undefined;
 
+  const source = await openSource(spec, { policy });
   let bySymbol: Record<string, number> | undefined;
   let vpinBucket: number;
   if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
-    bySymbol = await autoVpinBuckets(await openSource(spec, { policy: policy.sameRules() }), {}, symbolFilter);
+    bySymbol = await autoVpinBucketsFor(source, () => openSource(spec, { policy: policy.sameRules() }), symbolFilter);
     // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
     vpinBucket = 1;
   } else {
     vpinBucket = opts.vpinBucket;
   }
   const fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
-  const source = await openSource(spec, { policy });
   const depth = resolveDepth(fo.levels);
   const compute = await featuresCompute(opts.compute ?? 'cpu', { depth, blockRows: fo.blockRows });
   const sink = compute.sink(makeSink(outputColumns(fo.horizons), source.timeBase));
