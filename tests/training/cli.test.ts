@@ -98,7 +98,7 @@ describe('flowcast train / models / evaluate', () => {
 
   it('evaluates models against the baselines with intervals, as markdown and HTML', async () => {
     const report = join(t.dir, 'EVAL.md');
-    const r = await flowcast(['evaluate', 'tiny', '--models', models, '--data', csv, '--replicates', '20', '--block', '200', '--report', report]);
+    const r = await flowcast(['evaluate', 'tiny', '--models', models, '--data', csv, '--baselines', 'logreg', '--replicates', '20', '--block', '200', '--report', report]);
     expect(r.code).toBe(0);
     const md = readFileSync(report, 'utf8');
     expect(md).toMatch(/## GOOG: .*goog-head\.csv/);
@@ -107,11 +107,12 @@ describe('flowcast train / models / evaluate', () => {
     expect(md).toMatch(/\| logistic regression \(OFI\) \|/);
     expect(md).toMatch(/\| majority class \| 0\.\d{3} .* \| 0\.500 \[0\.500, 0\.500\] \|/);
     expect(md).toMatch(/\| tiny \| logistic regression \(OFI\) \| [+-]0\.\d{3} \[[+-]0\.\d{3}, [+-]0\.\d{3}\] \|/);
+    expect(md).toMatch(/\| tiny \| logistic regression \(the models' 22 inputs\) \| [+-]0\.\d{3} \[[+-]0\.\d{3}, [+-]0\.\d{3}\] \|/);
     const html = readFileSync(report.replace(/\.md$/, '.html'), 'utf8');
     expect(html).toMatch(/<svg [^>]*aria-label="macro-F1"/);
     expect(html).toMatch(/ROC: up vs rest/);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
-  });
+  }, 180_000);
 
   it.skipIf(!hasXgboost)('trains a tree model with XGBoost and ships it with parity against XGBoost itself', async () => {
     const r = await flowcast(['train', 'gbdt', '--data', csv, '--models', models, '--name', 'trees', '--rounds', '8', '--early-stopping', '0']);

@@ -30,7 +30,7 @@ describe('evaluate compares data with the training data by content', () => {
     }
     const dotted = `lobster:./${GOOG_MSG},./${GOOG_OB}`;
     const absolute = `lobster:${resolve(GOOG_MSG)},${resolve(GOOG_OB)}`;
-    const r = await evaluate({ models: ['models/goog-gbdt'], data: [GOOG, dotted, absolute, pq, csv], block: 500, replicates: 10, level: 0.95, seed: 7 });
+    const r = await evaluate({ models: ['models/goog-gbdt'], data: [GOOG, dotted, absolute, pq, csv], block: 500, replicates: 10, level: 0.95, seed: 7, sameInputBaselines: { logreg: false, gbdt: false } });
     expect(r.sets.map((s) => s.data)).toEqual([GOOG, dotted, absolute, pq, csv]);
     const [canonical, ...others] = r.sets;
     for (const s of [canonical!, ...others.slice(0, 3)]) {
@@ -55,7 +55,7 @@ describe('evaluate compares data with the training data by content', () => {
   it('--include-training-rows scores them and the report flags it', async () => {
     const out = join(t.dir, 'EVAL.md');
     const dotted = `lobster:./${GOOG_MSG},./${GOOG_OB}`;
-    const r = await flowcast(['evaluate', 'goog-gbdt', '--data', dotted, '--include-training-rows', '--replicates', '10', '--report', out]);
+    const r = await flowcast(['evaluate', 'goog-gbdt', '--data', dotted, '--include-training-rows', '--baselines', 'none', '--replicates', '10', '--report', out]);
     expect(r.code, r.stderr).toBe(0);
     const md = readFileSync(out, 'utf8');
     expect(md).toMatch(/ALL rows \(147916\), INCLUDING 125728 rows of the models' training data \(--include-training-rows\): not a held-out evaluation; 147866 samples/);

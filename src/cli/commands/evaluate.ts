@@ -8,8 +8,8 @@ const usage = `flowcast evaluate MODEL [MODEL ...] --data FEATURES [--data FEATU
 
 Scores models exactly as served (manifest normalisation, ONNX Runtime) on labelled feature data and
 reports macro-F1, per-class precision and recall, one-vs-rest ROC AUC and confusion matrices next
-to two baselines fitted on the model's training rows: the majority class, and a logistic regression
-on the OFI columns. Intervals come from a circular block bootstrap (samples overlap in time);
+to baselines fitted on the model's training rows: the majority class, a logistic regression on the
+OFI columns, and a logistic regression and gradient-boosted trees on the models' own inputs. Intervals come from a circular block bootstrap (samples overlap in time);
 differences against the baselines are paired.
 
 Data is compared with each model's training data by content, never by how its path is written:
@@ -27,6 +27,9 @@ parameters (levels, VPIN bucket per symbol, bars); a features file computed othe
   --models DIR         where model names are looked up (default models)
   --report FILE.md     write the markdown report there and an HTML page with SVG charts next to it
                        (FILE.html); default: print the markdown only
+  --baselines LIST     same-input baselines to fit beside the models, on the latest row of their
+                       input columns: logreg, gbdt (XGBoost/LightGBM where installed), or none
+                       (default logreg,gbdt); the majority class and the OFI regression always run
   --include-training-rows  score the overlapping rows too; the report flags the metrics as
                        including training rows (not a held-out evaluation)
   --block N            bootstrap block length in samples (default 500)
@@ -37,6 +40,14 @@ Example:
   flowcast evaluate goog-transformer goog-gbdt --data goog.csv --data amzn.csv --report models/EVALUATION.md
 `;
 
+function baselinesFlag(v: string | undefined): { logreg: boolean; gbdt: boolean } {
+  if (v === undefined) return { logreg: true, gbdt: true };
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => !['logreg', 'gbdt', 'none'].includes(x));
+  if (bad.length || (list.includes('none') && list.length > 1)) throw new UsageError(`--baselines: expected logreg, gbdt (comma-separated) or none, got "${v}"`);
+  return { logreg: list.includes('logreg'), gbdt: list.includes('gbdt') };
+}
+
 const command: Command = {
   name: 'evaluate',
   summary: 'evaluate models against baselines (macro-F1, precision/recall, ROC AUC, confusion) with block-bootstrap CIs',
@@ -44,7 +55,7 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       data: { type: 'string', multiple: true }, 'train-data': { type: 'string' }, models: { type: 'string' },
-      report: { type: 'string' }, 'include-training-rows': { type: 'boolean' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
+      report: { type: 'string' }, 'include-training-rows': { type: 'boolean' }, baselines: { type: 'string' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
     }, true);
     if (positionals.length === 0) throw new UsageError('name at least one MODEL');
     if (!values.data?.length) throw new UsageError('--data is required');
@@ -70,6 +81,7 @@ const command: Command = {
       level,
       seed: DEFAULT_EVALUATE.seed,
       includeTrainingRows: values['include-training-rows'] === true,
+      sameInputBaselines: baselinesFlag(values.baselines),
       onLog: (l) => process.stderr.write(l + '\n'),
     });
     const md = reportMarkdown(r, `flowcast evaluate ${argv.join(' ')}`);

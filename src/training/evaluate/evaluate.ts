@@ -22,7 +22,11 @@ import { batcherSettings } from '../../inference/batcher.ts';
 import { ModelMetrics } from '../../inference/metrics.ts';
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../../features/columns.ts';
 import type { ModelManifest } from '../../inference/manifest.ts';
-import { buildDataset, OFI_INPUTS, pickSymbol, type Dataset, type SplitFractions } from '../dataset.ts';
+import { DEFAULT_GBDT, probeEngines, trainGbdt, type GbdtEngine } from '../gbdt/train.ts';
+import { readXgboostJson } from '../gbdt/xgboost.ts';
+import { readLightgbmText } from '../gbdt/lightgbm.ts';
+import { marginsToOutput, predictMargins } from '../gbdt/ensemble.ts';
+import { buildDataset, OFI_INPUTS, pickSymbol, transformFor, type Dataset, type SplitFractions } from '../dataset.ts';
 import { isSourceSpec, loadFeatures, type FeatureData, type LoadOptions } from '../features-file.ts';
 import { describeInputs, manifestInputs, trainingInputs, trainingOverlap, type TrainingInputs } from '../provenance.ts';
 import { featureDependencies } from '../../inference/manifest.ts';
@@ -42,6 +46,11 @@ export interface EvaluateOptions {
   replicates: number;
   level: number;
   seed: number;
+  /**
+   * Baselines fitted on the models' own inputs (the latest row of their input columns): a logistic
+   * regression and gradient-boosted trees (XGBoost or LightGBM, where installed). Default both.
+   */
+  sameInputBaselines?: { logreg: boolean; gbdt: boolean };
   /** Score rows that overlap a model's training data too (flagged in the report); default: left out. */
   includeTrainingRows?: boolean;
   onLog?: (line: string) => void;
@@ -84,9 +93,18 @@ export interface EvaluationResult {
   created: string;
   models: { name: string; dir: string; manifest: ModelManifest }[];
   baselineTraining: { data: string; symbol: string; rows: [number, number]; samples: number; classCounts: number[] };
+  /** The baselines on the models' own inputs, each in a line: what it is and how it was fitted. */
+  sameInputBaselines: { name: string; detail: string }[];
   bootstrap: { block: number; replicates: number; level: number };
   sets: EvaluationSet[];
   notes: string[];
+}
+
+/** A baseline fitted on a model's own input columns; predicts sample rows of any dataset of the same data. */
+interface SameInputBaseline {
+  name: string;
+  columns: string[];
+  predict(ds: Dataset, rows: Int32Array): Float64Array;
 }
 
 interface TrainingInfo {
@@ -230,6 +248,53 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     const majority = freq.indexOf(Math.max(...freq));
     log(`baselines: majority class "${CLASS_NAMES[majority]}" (${(freq[majority]! * 100).toFixed(1)}% of train), logistic regression on ${OFI_INPUTS.length} OFI columns (${lr.iterations} L-BFGS iterations)`);
 
+    // Baselines on the models' own inputs (the latest row), one per distinct input list: does the
+    // model beat a linear model and a tree model given exactly what it reads?
+    const want = o.sameInputBaselines ?? { logreg: true, gbdt: true };
+    const inputSets = new Map<string, string[]>();
+    for (const m of models) inputSets.set(m.manifest.input.columns.join(','), m.manifest.input.columns);
+    const label = (cols: string[]) => (inputSets.size === 1 ? `the models' ${cols.length} inputs` : `${models.find((m) => m.manifest.input.columns.join(',') === cols.join(','))!.name}'s ${cols.length} inputs`);
+    const same: SameInputBaseline[] = [];
+    const sameInfo: { name: string; detail: string }[] = [];
+    let engine: { engine: GbdtEngine; detail: string } | undefined;
+    if (want.gbdt) {
+      const probes = await probeEngines();
+      const pick = ['xgboost-python', 'xgboost-cli', 'lightgbm-cli'].map((e) => probes.find((p) => p.engine === e && p.available)).find(Boolean);
+      if (pick) engine = { engine: pick.engine, detail: pick.detail };
+      else notes.push(`no gradient-boosted trees baseline: no tree library here (${probes.map((p) => `${p.engine}: ${p.detail}`).join('; ')})`);
+    }
+    for (const cols of inputSets.values()) {
+      const transforms = cols.map(transformFor);
+      if (want.logreg) {
+        const d = buildDataset(trainData, { columns: cols, transforms, window: 1, horizon, alpha, split, symbol: trainSymbol });
+        const rows = d.splits.train.rows;
+        const t0 = performance.now();
+        const model = fitLogReg(d.gatherZ(rows), d.labelsOf(rows), rows.length, d.F, 3, { classWeights: inverseFrequencyWeights(d.classCounts(rows)) });
+        const name = `logistic regression (${label(cols)})`;
+        same.push({ name, columns: cols, predict: (ev, r) => predictLogReg(model, buildDataset(ev.data, { ...ev.opts, columns: cols, transforms, window: 1, normalization: d.normalization }).gatherZ(r), r.length) });
+        sameInfo.push({ name, detail: `multinomial, on the latest row of ${cols.join(', ')} (the registry's signed log where it applies, z-scored on train, class-weighted; ${model.iterations} L-BFGS iterations)` });
+        log(`baselines: ${name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      }
+      if (engine) {
+        const d = buildDataset(trainData, { columns: cols, window: 1, horizon, alpha, split, symbol: trainSymbol, normalization: null });
+        const t0 = performance.now();
+        const params = { ...DEFAULT_GBDT, seed: o.seed };
+        const run = await trainGbdt({ ds: d, columns: cols, classWeights: inverseFrequencyWeights(d.classCounts(d.splits.train.rows)), params, engine: engine.engine, engineDetail: engine.detail });
+        const ens = run.format === 'xgboost-json' ? readXgboostJson(run.model, `${engine.engine} baseline`) : readLightgbmText(run.model, `${engine.engine} baseline`);
+        const name = `gradient-boosted trees (${label(cols)})`;
+        same.push({
+          name, columns: cols, predict: (ev, r) => {
+            const x = buildDataset(ev.data, { ...ev.opts, columns: cols, window: 1, normalization: null });
+            const out = new Float64Array(r.length * 3);
+            for (let j = 0; j < r.length; j++) out.set(marginsToOutput(ens, predictMargins(ens, x.windowRaw(r[j]!))), j * 3);
+            return out;
+          },
+        });
+        sameInfo.push({ name, detail: `${engine.engine} (${engine.detail}), ${run.rounds} rounds of ${ens.trees.length / 3} trees per class at learning rate ${params.learningRate}, depth ${params.maxDepth}, early stopping on the validation split, class-weighted; on the latest row of the same columns, raw (trees need no scaling)` });
+        log(`baselines: ${name}: ${run.rounds} rounds in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      }
+    }
+
     // What each model was trained on, by content: from its manifest, or (older manifests) from its training data as found now.
     const footprints: TrainingInputs[] = [];
     for (const m of models) {
@@ -290,6 +355,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
           probs.push({ name: models[k]!.name, kind: 'model', p: await predictRows(models[k]!, dsModels[k]!, rows) });
           log(`  ${models[k]!.name}: scored in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         }
+        for (const b of same) {
+          const t0 = performance.now();
+          probs.push({ name: b.name, kind: 'baseline', p: b.predict(ref, rows) });
+          log(`  ${b.name}: scored in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        }
         const baseDs = buildDataset(data, { columns: baseTrain.opts.columns, window: 1, horizon, alpha, split, symbol, normalization: baseTrain.normalization });
         probs.push({ name: 'logistic regression (OFI)', kind: 'baseline', p: predictLogReg(lr, baseDs.gatherZ(rows), n) });
         const maj = new Float64Array(n * 3);
@@ -334,6 +404,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     return {
       created: new Date().toISOString(),
       models: models.map((m) => ({ name: m.name, dir: m.dir, manifest: m.manifest })),
+      sameInputBaselines: sameInfo,
       baselineTraining: { data: trainSource, symbol: trainSymbol, rows: [baseTrain.splits.train.from, baseTrain.splits.train.to], samples: tr.length, classCounts: counts },
       bootstrap: { block: o.block, replicates: o.replicates, level: o.level },
       sets,

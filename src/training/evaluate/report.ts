@@ -32,7 +32,9 @@ export function reportMarkdown(r: EvaluationResult, command?: string): string {
   }
   const b = r.baselineTraining;
   L.push('', `Baselines are fitted on the train split of ${b.data} (${b.symbol}, rows ${b.rows[0]}..${b.rows[1] - 1}, ${b.samples} samples, classes down/flat/up ${b.classCounts.join('/')}):`);
-  L.push('the majority class (predicting the training class frequencies) and a multinomial logistic regression on the OFI columns of the latest row (ofi_1..ofi_5, ofi_h10/h25/h50; signed log, z-scored on train, class-weighted).', '');
+  L.push('the majority class (predicting the training class frequencies), a multinomial logistic regression on the OFI columns of the latest row (ofi_1..ofi_5, ofi_h10/h25/h50; signed log, z-scored on train, class-weighted), and on the models\' own inputs:', '');
+  for (const x of r.sameInputBaselines ?? []) L.push(`- **${x.name}**: ${x.detail}.`);
+  if (r.sameInputBaselines?.length) L.push('', 'A model that does not beat the baselines on its own inputs (interval of the difference above 0) gains nothing measurable from its architecture or its window.', '');
   L.push(`Intervals are ${pct}% percentile intervals from a circular block bootstrap (${r.bootstrap.replicates} replicates, blocks of ${r.bootstrap.block} consecutive samples, because neighbouring samples share most of their window and their label horizon). Differences are paired (the same resampled rows for both systems): an interval above 0 means the model is better on that metric with that confidence.`, '');
   for (const s of r.sets) L.push(...setMarkdown(s));
   if (r.notes.length) L.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
