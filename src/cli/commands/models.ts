@@ -28,6 +28,20 @@ const usage = `flowcast models list|validate|describe|import ...
         --alpha A            label threshold, for the manifest (default 0.00002)
         --version V          manifest version (default: UTC timestamp)
 
+  flowcast models import onnx MODEL.onnx --columns C,C,.. --window N [--softmax] [flags]
+      Serves an ONNX model trained elsewhere (PyTorch, Keras, ...): reads its input and output from
+      the graph, checks that ONNX Runtime runs it on [N, window, columns] windows (or [N, columns]
+      rows with --window 1) and that it outputs class probabilities, and writes models/<name>/ with
+      its manifest. The graph takes raw feature values (scaling, if any, inside it).
+        --columns C,C,..     feature-spec columns along the input's last axis, in order (required)
+        --window N           rows per sample (required; 1 for a [N, F] input)
+        --softmax            the model outputs logits: a Softmax is appended to the graph
+        --output NAME        the graph output with the scores (default: the first)
+        --classes, --label-values, --horizon, --alpha, --name, --models, --version  as above
+        --levels L --vpin-bucket SYM=V[,SYM=V] --vpin-buckets N --bar-ms MS --bar-window W
+                             the feature parameters it was trained with (defaults 10, unknown, 50,
+                             1000, 300); a server refuses a model reading vpin without its V
+
 XGBoost models: JSON (Booster.save_model("m.json")); gbtree or dart; multi:softprob/softmax,
 binary:logistic, reg:logistic. LightGBM models: text (save_model("m.txt")); multiclass,
 multiclassova, binary, cross_entropy; numerical splits (categorical splits and linear trees are
@@ -131,9 +145,15 @@ async function importModel(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     name: { type: 'string' }, models: { type: 'string' }, columns: { type: 'string' }, classes: { type: 'string' },
     'label-values': { type: 'string' }, horizon: { type: 'string' }, alpha: { type: 'string' }, version: { type: 'string' },
+    window: { type: 'string' }, softmax: { type: 'boolean' }, output: { type: 'string' }, levels: { type: 'string' }, 'vpin-bucket': { type: 'string' },
+    'vpin-buckets': { type: 'string' }, 'bar-ms': { type: 'string' }, 'bar-window': { type: 'string' },
   }, true);
   const [lib, file, extra] = positionals;
-  if (lib !== 'xgboost' && lib !== 'lightgbm') throw new UsageError(`import: expected xgboost or lightgbm, got ${lib === undefined ? 'nothing' : `"${lib}"`}`);
+  if (lib === 'onnx') return importOnnxModel(argv, values, file, extra);
+  for (const f of ['window', 'softmax', 'output', 'levels', 'vpin-bucket', 'vpin-buckets', 'bar-ms', 'bar-window'] as const) {
+    if (values[f] !== undefined) throw new UsageError(`--${f} applies to import onnx only`);
+  }
+  if (lib !== 'xgboost' && lib !== 'lightgbm') throw new UsageError(`import: expected xgboost, lightgbm or onnx, got ${lib === undefined ? 'nothing' : `"${lib}"`}`);
   if (!file) throw new UsageError(`import ${lib}: the model file is required`);
   if (extra) throw new UsageError(`unexpected argument "${extra}"`);
   const { importTreeModel } = await import('../../training/gbdt/import.ts');
@@ -164,5 +184,75 @@ async function importModel(argv: string[]): Promise<number> {
     command: `flowcast models import ${argv.join(' ')}`,
   });
   process.stdout.write(`${res.dir}: ${res.summary}\n`);
+  return 0;
+}
+
+async function importOnnxModel(argv: string[], values: Record<string, string | boolean | undefined>, file: string | undefined, extra: string | undefined): Promise<number> {
+  if (!file) throw new UsageError('import onnx: the model file is required');
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const str = (k: string) => values[k] as string | undefined;
+  const split = (v: string | undefined) => v?.split(',').map((s) => s.trim()).filter(Boolean);
+  const columns = split(str('columns'));
+  if (!columns?.length) throw new UsageError('import onnx: --columns is required (the feature-spec columns along the input\'s last axis, in order)');
+  const { FEATURE_COLUMNS } = await import('../../features/columns.ts');
+  const unknown = columns.filter((c) => !(FEATURE_COLUMNS as readonly string[]).includes(c));
+  if (unknown.length) throw new UsageError(`--columns: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a feature-spec column' : 'are not feature-spec columns'} (${FEATURE_COLUMNS.join(', ')})`);
+  if (str('window') === undefined) throw new UsageError('import onnx: --window is required (rows per sample; 1 for a [N, F] input)');
+  const window = numberFlag(str('window'), 'window', 1, { min: 1, integer: true });
+  const classes = split(str('classes')) ?? ['down', 'flat', 'up'];
+  const labelValues = str('label-values') ? str('label-values')!.split(',').map((s) => {
+    const v = Number(s);
+    if (!Number.isFinite(v)) throw new UsageError(`--label-values: "${s}" is not a number`);
+    return v;
+  }) : classes.length === 3 ? [-1, 0, 1] : undefined;
+  let vpinBucket: Record<string, number> | null = null;
+  if (str('vpin-bucket')) {
+    vpinBucket = {};
+    for (const part of split(str('vpin-bucket'))!) {
+      const m = /^([^=]+)=(.+)$/.exec(part);
+      const v = m ? Number(m[2]) : NaN;
+      if (!m || !(v > 0)) throw new UsageError(`--vpin-bucket: expected SYM=V with V > 0, got "${part}"`);
+      vpinBucket[m[1]!.trim()] = v;
+    }
+  }
+  const { DEFAULT_FEATURE_OPTIONS } = await import('../../features/options.ts');
+  const { compactUtcStamp } = await import('../../model/time.ts');
+  const { importOnnx } = await import('../../training/onnx-import.ts');
+  let res;
+  try {
+    res = await importOnnx({
+      file,
+      name: str('name') ?? basename(file).replace(/\.onnx$/i, ''),
+      modelsDir: str('models') ?? 'models',
+      version: str('version') ?? compactUtcStamp(),
+      columns,
+      window,
+      classes,
+      labelValues,
+      horizon: numberFlag(str('horizon'), 'horizon', 50, { min: 1, integer: true }),
+      alpha: numberFlag(str('alpha'), 'alpha', DEFAULT_LABEL.alpha, { min: 0 }),
+      softmax: values.softmax === true,
+      output: str('output'),
+      features: {
+        levels: numberFlag(str('levels'), 'levels', DEFAULT_FEATURE_OPTIONS.levels, { min: 1, integer: true }),
+        vpinBucket,
+        vpinSizing: vpinBucket ? 'stated at import (--vpin-bucket)' : 'unknown: not stated at import',
+        vpinBuckets: numberFlag(str('vpin-buckets'), 'vpin-buckets', DEFAULT_FEATURE_OPTIONS.vpinBuckets, { min: 1, integer: true }),
+        barMs: numberFlag(str('bar-ms'), 'bar-ms', DEFAULT_FEATURE_OPTIONS.barMs, { min: 1, integer: true }),
+        barWindow: numberFlag(str('bar-window'), 'bar-window', DEFAULT_FEATURE_OPTIONS.barWindow, { min: 2, integer: true }),
+      },
+      command: `flowcast models import ${argv.join(' ')}`,
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${file}: no such file`);
+    throw e;
+  }
+  // Loaded as the server loads it (manifest, feature set, session, shapes, a test run).
+  const { loadServed } = await import('../../training/evaluate/evaluate.ts');
+  const served = await loadServed(res.dir);
+  await served.retire();
+  const m = res.manifest;
+  process.stdout.write(`${res.dir}: ${m.input.columns.length} columns x ${m.input.window} rows (${res.layout}, input "${res.inputName}") -> ${m.output.classes.join('/')} (output "${res.outputName}"); ` +
+    `ONNX Runtime check on ${res.check.samples} windows: ${res.check.what} ${res.check.maxAbsDiff.toExponential(2)}\n`);
   return 0;
 }
