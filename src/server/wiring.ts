@@ -4,6 +4,7 @@
  */
 import { DENSE_HISTORY } from '../../kernels/dense.ts';
 import { liveCompute, type LiveCompute } from '../compute/live-dense.ts';
+import { proofSummary } from '../compute/lane/record.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerOptions } from './server.ts';
 import type { HealthSection } from './plugins.ts';
@@ -50,7 +51,8 @@ export function computeHealth(compute: LiveCompute): HealthSection {
         kernelMeanUs: dense.rows ? Math.round((dense.seconds / dense.rows) * 1e7) / 10 : null,
         batching: { ...batching, meanRowsPerCall: dense.calls ? Math.round((dense.rows / dense.calls) * 10) / 10 : null },
       } : {};
-      return { ...info, path, ...kernelTime, ...(await probe) };
+      // Which GPU paths were proven where (the software-GPU lane here, scripts/gpu-check on a GPU box): read per request, the lane may rerun.
+      return { ...info, path, ...kernelTime, ...(await probe), gpuProven: proofSummary() };
     },
   };
 }
