@@ -10,7 +10,10 @@
  *    same loop corked), each in its own process. Subscribers are raw TCP sockets that count
  *    WebSocket frames without decoding them, so the servers are what is measured.
  *
- *   npm run bench:feed [-- --quick] [--latency | --fanout] [--no-doc]
+ * 3. Micro-batching (--batching): the kernels row by row against micro-batched, 1 to 1,000 symbols
+ *    (section bench:feed:batching; BENCH_KERNEL picks the kernel backend, default gpujs:webasm).
+ *
+ *   npm run bench:feed [-- --quick] [--latency | --fanout | --batching] [--no-doc]
  *   (--no-doc: print the section without writing docs/benchmarks.md; BENCH_BURST, BENCH_NODE_ARGS,
  *   BENCH_SYMBOLS (e.g. 100) and BENCH_DEBUG tune the fan-out burst, pass flags to the server process,
  *   pick the latency loads and print the server's histograms and GC pauses; FLOWCAST_CONFIG gives the
@@ -31,7 +34,7 @@ const WRITE_KEY = 'bench-write-key-0123456789';
 const quick = process.argv.includes('--quick');
 const WARMUP_MS = 1500;
 const BURST = Number(process.env['BENCH_BURST'] ?? 256);
-const only = process.argv.includes('--latency') ? 'latency' : process.argv.includes('--fanout') ? 'fanout' : 'all';
+const only = process.argv.includes('--latency') ? 'latency' : process.argv.includes('--fanout') ? 'fanout' : process.argv.includes('--batching') ? 'batching' : 'all';
 
 // ---------------------------------------------------------------- child processes
 
@@ -274,11 +277,17 @@ interface LatencyResult {
   featuresServer: [number, number];
   /** Rows the predictor skipped to stay fresh (newest row first), from /healthz. */
   skipped: number;
+  /** The measured (post-warm-up) seconds of sending. */
+  seconds: number;
+  /** Frames received per second, from the end of the warm-up to the last frame (or the end of sending, if later). */
+  deliveredRate: number;
+  /** /healthz compute.batching: the kernels' path and rows per kernel call. */
+  batching?: { path?: string; meanRowsPerCall?: number };
   models: string[];
 }
 
-async function latency(symbols: number, seconds: number, perSymbolHz: number, withModels: boolean): Promise<LatencyResult> {
-  const child = await startChild(['--child', 'latency'], withModels ? {} : { FLOWCAST_MODELS: '' });
+async function latency(symbols: number, seconds: number, perSymbolHz: number, withModels: boolean, env: Record<string, string> = {}): Promise<LatencyResult> {
+  const child = await startChild(['--child', 'latency'], { ...(withModels ? {} : { FLOWCAST_MODELS: '' }), ...env });
   const models = JSON.parse(child.extra || '[]') as string[];
   const { FeedClient } = await import('../src/client/feed-client.ts');
   const WS = (await import('ws')).default;
@@ -293,9 +302,13 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   /** Per model: each prediction's end-to-end latency, and the server's part of it (the frame's latencyUs). */
   const pred = new Map<string, { e2e: number[]; server: number[] }>();
   let warmupUntil = Infinity;
+  let lastFrameAt = 0;
   sub.on('features', (f) => {
     const t = sent.get(f.sym)?.[f.row];
-    if (t === t && t !== undefined && f.row > 0 && t > warmupUntil) feat.push(performance.now() - t);
+    if (t === t && t !== undefined && f.row > 0 && t > warmupUntil) {
+      lastFrameAt = performance.now();
+      feat.push(lastFrameAt - t);
+    }
   });
   sub.on('pred', (f) => {
     const t = f.row === undefined ? undefined : sent.get(f.sym)?.[f.row];
@@ -343,9 +356,17 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
     };
     pump();
   });
-  await new Promise((r) => setTimeout(r, 500));
+  // Until the frames stop coming (a server behind the load still delivers): 500 ms without one, 20 s at most.
+  const sentAll = performance.now();
+  let seen = -1;
+  while (seen !== feat.length && performance.now() - sentAll < 20_000) {
+    seen = feat.length;
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const metrics = await (await fetch(`http://127.0.0.1:${child.port}/metrics`)).text();
-  const health = (await (await fetch(`http://127.0.0.1:${child.port}/healthz`)).json()) as { inference?: { skippedRows?: number } };
+  const health = (await (await fetch(`http://127.0.0.1:${child.port}/healthz`)).json()) as {
+    inference?: { skippedRows?: number }; compute?: { batching?: { path?: string; meanRowsPerCall?: number } };
+  };
   if (process.env['BENCH_DEBUG']) process.stderr.write(metrics.split('\n').filter((l) => /^flowcast_(features|prediction)_latency_seconds_bucket|^flowcast_inference_(run|queue|latency)/.test(l)).join('\n') + '\n');
   prod.close();
   await sub.close();
@@ -356,6 +377,9 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
     preds: new Map([...pred].map(([m, a]) => [m, Float64Array.from(a.e2e).sort()])),
     predServer: new Map([...pred].map(([m, a]) => [m, Float64Array.from(a.server).sort()])),
     skipped: health.inference?.skippedRows ?? 0,
+    seconds: seconds - WARMUP_MS / 1000,
+    deliveredRate: feat.length / Math.max(1e-3, (Math.max(lastFrameAt, start + seconds * 1000) - warmupUntil) / 1000),
+    batching: health.compute?.batching,
     featuresServer: [bucketHolding(metrics, 'flowcast_features_latency_seconds', 0.5), bucketHolding(metrics, 'flowcast_features_latency_seconds', 0.99)],
     models,
   };
@@ -422,6 +446,60 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
+/**
+ * Live micro-batching (issue 14): the same producer load through the kernels row by row and
+ * micro-batched (features.batching row | batch), at 1 to 1,000 symbols each updating 20 times a
+ * second. Rows/s = features frames the subscriber received per measured second (the offered rate
+ * when the server keeps up); latency as in the table above.
+ */
+async function batchingSection(machine: string): Promise<string> {
+  const kernel = process.env['BENCH_KERNEL'] ?? 'gpujs:webasm';
+  const counts = quick ? [1, 100] : [1, 10, 100, 1000];
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(os.tmpdir(), 'bench-batching-'));
+  const res: { n: number; path: string; r: LatencyResult }[] = [];
+  for (const n of counts) {
+    for (const path of ['row', 'batch'] as const) {
+      const file = join(dir, `${path}.json`);
+      writeFileSync(file, JSON.stringify({ features: { compute: kernel, batching: path, maxBatchSize: 64, maxQueueDelayUs: 500 } }));
+      const r = await latency(n, quick ? 2 : 5, 20, false, { FLOWCAST_CONFIG: file });
+      process.stderr.write(`batching ${path} ${n} symbols: ${r.deliveredRate.toFixed(0)} rows/s of ${r.rate}, p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms, ${r.batching?.meanRowsPerCall ?? '?'} rows per kernel call\n`);
+      res.push({ n, path, r });
+    }
+  }
+  const rows = counts.map((n) => {
+    const a = res.find((x) => x.n === n && x.path === 'row')!.r;
+    const b = res.find((x) => x.n === n && x.path === 'batch')!.r;
+    const ra = a.deliveredRate, rb = b.deliveredRate;
+    return [n.toLocaleString('en-US'), `${a.rate.toLocaleString('en-US')}/s`,
+      Math.round(ra).toLocaleString('en-US'), fmtMs(percentile(a.features, 0.5)), fmtMs(percentile(a.features, 0.99)),
+      Math.round(rb).toLocaleString('en-US'), fmtMs(percentile(b.features, 0.5)), fmtMs(percentile(b.features, 0.99)), String(b.batching?.meanRowsPerCall ?? 'n/a'),
+      `${(rb / ra).toFixed(2)}x`];
+  });
+  const wins = counts.find((n) => {
+    const a = res.find((x) => x.n === n && x.path === 'row')!.r;
+    const b = res.find((x) => x.n === n && x.path === 'batch')!.r;
+    return b.deliveredRate > 1.05 * a.deliveredRate || percentile(b.features, 0.99) < 0.8 * percentile(a.features, 0.99);
+  });
+  return `## Live micro-batching: row by row against batched kernels (\`npm run bench:feed -- --batching\`)
+
+Command: \`npm run bench:feed -- --batching\`${quick ? ' (--quick)' : ''}. Machine: ${machine}; load average ${os.loadavg()[0]!.toFixed(1)} at the end of the run.
+Both paths run the dense columns on the kernels (\`features.compute: ${kernel}\`, float32) beside the float64 engine:
+*row by row* is one kernel call per row (\`features.batching: row\`), *batched* lets rows of all symbols wait up to
+500 us or 64 rows and computes them in one call (\`batching: batch\`). The load is the latency table's: each symbol
+updates 20 times a second over \`/ingest\`; rows/s is the features frames a subscriber received per second
+from the end of the warm-up to the last frame (below the offered rate when the server falls behind); latency is
+end to end. "Wins": at least 5% more rows/s, or a p99 at least 20% lower.
+
+${markdownTable(['symbols', 'offered', 'row: rows/s', 'row p50 ms', 'row p99 ms', 'batched: rows/s', 'batched p50 ms', 'batched p99 ms', 'rows per call', 'batched / row'], rows)}
+
+${wins === undefined ? 'Batching did not win at any of these loads on this run.' : `Batching starts to win at ${wins.toLocaleString('en-US')} symbols.`} With \`batching: auto\` (the default) the server
+times the kernels on one row per call and on a full batch at start and picks the cheaper per row; \`/healthz\` \`compute.batching\`
+gives the measurement, the choice and the rows per kernel call since.
+`;
+}
+
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--child');
   if (i >= 0) {
@@ -432,6 +510,13 @@ async function main(): Promise<void> {
   const machine = machineLine();
   const load0 = os.loadavg()[0]!;
   process.stderr.write(`bench:feed on ${machine}\n`);
+
+  if (only === 'batching') {
+    const md = await batchingSection(machine);
+    if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:feed:batching', md);
+    process.stdout.write(md);
+    return;
+  }
 
   const lat: LatencyResult[] = [];
   const latSymbols = process.env['BENCH_SYMBOLS']?.split(',').map(Number) ?? [1, 10, 100];
@@ -519,6 +604,9 @@ ${markdownTable(['subscribers', 'frames', 'uWS broker', 'ws loop', 'ws corked', 
 `;
   if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:feed', md);
   process.stdout.write(md);
+  const mdb = await batchingSection(machine);
+  if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:feed:batching', mdb);
+  process.stdout.write(mdb);
 }
 
 await main();
