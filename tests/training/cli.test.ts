@@ -70,8 +70,10 @@ describe('flowcast train / models / evaluate', () => {
   });
 
   it('imports XGBoost and LightGBM models and refuses a model that does not fit the feature set', async () => {
-    const x = await flowcast(['models', 'import', 'xgboost', 'tests/training/fixtures/xgb-softprob.json', '--models', models, '--name', 'xgb']);
+    const x = await flowcast(['models', 'import', 'xgboost', 'tests/training/fixtures/xgb-softprob.json', '--models', models, '--name', 'xgb', '--vpin-bucket', 'GOOG=760', '--levels', '5']);
     expect(x.code).toBe(0);
+    const xm = parseManifest(JSON.parse(readFileSync(join(models, 'xgb', 'manifest.json'), 'utf8')), 'manifest');
+    expect(xm.input.features).toMatchObject({ levels: 5, vpinBucket: { GOOG: 760 }, vpinBuckets: 50, barMs: 1000, barWindow: 300 });
     expect(x.stdout).toMatch(/xgb: 36 trees .* 13 inputs -> down\/flat\/up; ONNX Runtime vs reference evaluator max \|Δp\| [0-9.e-]+ on 512 split-probing inputs/);
     const l = await flowcast(['models', 'import', 'lightgbm', 'tests/training/fixtures/lgb-multiclass.txt', '--models', models, '--name', 'lgb']);
     expect(l.code).toBe(0);

@@ -27,6 +27,10 @@ const usage = `flowcast models list|validate|describe|import ...
         --horizon K          label horizon in rows, for the manifest (default 50)
         --alpha A            label threshold, for the manifest (default 0.00002)
         --version V          manifest version (default: UTC timestamp)
+        --levels L --vpin-bucket SYM=V[,SYM=V] --vpin-buckets N --bar-ms MS --bar-window W
+                             the feature parameters it was trained with, for input.features
+                             (defaults 10, unknown, 50, 1000, 300); a server refuses a model
+                             reading vpin without its V, or trained with other parameters
 
   flowcast models import onnx MODEL.onnx --columns C,C,.. --window N [--softmax] [flags]
       Serves an ONNX model trained elsewhere (PyTorch, Keras, ...): reads its input and output from
@@ -37,10 +41,8 @@ const usage = `flowcast models list|validate|describe|import ...
         --window N           rows per sample (required; 1 for a [N, F] input)
         --softmax            the model outputs logits: a Softmax is appended to the graph
         --output NAME        the graph output with the scores (default: the first)
-        --classes, --label-values, --horizon, --alpha, --name, --models, --version  as above
-        --levels L --vpin-bucket SYM=V[,SYM=V] --vpin-buckets N --bar-ms MS --bar-window W
-                             the feature parameters it was trained with (defaults 10, unknown, 50,
-                             1000, 300); a server refuses a model reading vpin without its V
+        --classes, --label-values, --horizon, --alpha, --name, --models, --version and the
+        feature parameters as above
 
 XGBoost models: JSON (Booster.save_model("m.json")); gbtree or dart; multi:softprob/softmax,
 binary:logistic, reg:logistic. LightGBM models: text (save_model("m.txt")); multiclass,
@@ -150,7 +152,7 @@ async function importModel(argv: string[]): Promise<number> {
   }, true);
   const [lib, file, extra] = positionals;
   if (lib === 'onnx') return importOnnxModel(argv, values, file, extra);
-  for (const f of ['window', 'softmax', 'output', 'levels', 'vpin-bucket', 'vpin-buckets', 'bar-ms', 'bar-window'] as const) {
+  for (const f of ['window', 'softmax', 'output'] as const) {
     if (values[f] !== undefined) throw new UsageError(`--${f} applies to import onnx only`);
   }
   if (lib !== 'xgboost' && lib !== 'lightgbm') throw new UsageError(`import: expected xgboost, lightgbm or onnx, got ${lib === undefined ? 'nothing' : `"${lib}"`}`);
@@ -181,6 +183,7 @@ async function importModel(argv: string[]): Promise<number> {
     horizon: numberFlag(values.horizon, 'horizon', 50, { min: 1, integer: true }),
     alpha: numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 }),
     version: values.version,
+    features: await featureParamsFlags(values),
     command: `flowcast models import ${argv.join(' ')}`,
   });
   process.stdout.write(`${res.dir}: ${res.summary}\n`);
@@ -205,17 +208,6 @@ async function importOnnxModel(argv: string[], values: Record<string, string | b
     if (!Number.isFinite(v)) throw new UsageError(`--label-values: "${s}" is not a number`);
     return v;
   }) : classes.length === 3 ? [-1, 0, 1] : undefined;
-  let vpinBucket: Record<string, number> | null = null;
-  if (str('vpin-bucket')) {
-    vpinBucket = {};
-    for (const part of split(str('vpin-bucket'))!) {
-      const m = /^([^=]+)=(.+)$/.exec(part);
-      const v = m ? Number(m[2]) : NaN;
-      if (!m || !(v > 0)) throw new UsageError(`--vpin-bucket: expected SYM=V with V > 0, got "${part}"`);
-      vpinBucket[m[1]!.trim()] = v;
-    }
-  }
-  const { DEFAULT_FEATURE_OPTIONS } = await import('../../features/options.ts');
   const { compactUtcStamp } = await import('../../model/time.ts');
   const { importOnnx } = await import('../../training/onnx-import.ts');
   let res;
@@ -233,14 +225,7 @@ async function importOnnxModel(argv: string[], values: Record<string, string | b
       alpha: numberFlag(str('alpha'), 'alpha', DEFAULT_LABEL.alpha, { min: 0 }),
       softmax: values.softmax === true,
       output: str('output'),
-      features: {
-        levels: numberFlag(str('levels'), 'levels', DEFAULT_FEATURE_OPTIONS.levels, { min: 1, integer: true }),
-        vpinBucket,
-        vpinSizing: vpinBucket ? 'stated at import (--vpin-bucket)' : 'unknown: not stated at import',
-        vpinBuckets: numberFlag(str('vpin-buckets'), 'vpin-buckets', DEFAULT_FEATURE_OPTIONS.vpinBuckets, { min: 1, integer: true }),
-        barMs: numberFlag(str('bar-ms'), 'bar-ms', DEFAULT_FEATURE_OPTIONS.barMs, { min: 1, integer: true }),
-        barWindow: numberFlag(str('bar-window'), 'bar-window', DEFAULT_FEATURE_OPTIONS.barWindow, { min: 2, integer: true }),
-      },
+      features: await featureParamsFlags(values),
       command: `flowcast models import ${argv.join(' ')}`,
     });
   } catch (e) {
@@ -255,4 +240,31 @@ async function importOnnxModel(argv: string[], values: Record<string, string | b
   process.stdout.write(`${res.dir}: ${m.input.columns.length} columns x ${m.input.window} rows (${res.layout}, input "${res.inputName}") -> ${m.output.classes.join('/')} (output "${res.outputName}"); ` +
     `ONNX Runtime check on ${res.check.samples} windows: ${res.check.what} ${res.check.maxAbsDiff.toExponential(2)}\n`);
   return 0;
+}
+
+/**
+ * The feature parameters an imported model was trained with, from --levels, --vpin-bucket SYM=V,..,
+ * --vpin-buckets, --bar-ms, --bar-window (defaults: the features' defaults, V unknown).
+ */
+async function featureParamsFlags(values: Record<string, string | boolean | undefined>): Promise<import('../../inference/manifest.ts').FeatureParams> {
+  const str = (k: string) => values[k] as string | undefined;
+  let vpinBucket: Record<string, number> | null = null;
+  if (str('vpin-bucket')) {
+    vpinBucket = {};
+    for (const part of str('vpin-bucket')!.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^([^=]+)=(.+)$/.exec(part);
+      const v = m ? Number(m[2]) : NaN;
+      if (!m || !(v > 0)) throw new UsageError(`--vpin-bucket: expected SYM=V with V > 0, got "${part}"`);
+      vpinBucket[m[1]!.trim()] = v;
+    }
+  }
+  const { DEFAULT_FEATURE_OPTIONS } = await import('../../features/options.ts');
+  return {
+    levels: numberFlag(str('levels'), 'levels', DEFAULT_FEATURE_OPTIONS.levels, { min: 1, integer: true }),
+    vpinBucket,
+    vpinSizing: vpinBucket ? 'stated at import (--vpin-bucket)' : 'unknown: not stated at import',
+    vpinBuckets: numberFlag(str('vpin-buckets'), 'vpin-buckets', DEFAULT_FEATURE_OPTIONS.vpinBuckets, { min: 1, integer: true }),
+    barMs: numberFlag(str('bar-ms'), 'bar-ms', DEFAULT_FEATURE_OPTIONS.barMs, { min: 1, integer: true }),
+    barWindow: numberFlag(str('bar-window'), 'bar-window', DEFAULT_FEATURE_OPTIONS.barWindow, { min: 2, integer: true }),
+  };
 }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { InputError, InputErrorCode } from '../../core/errors.ts';
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../../features/columns.ts';
 import { writeModelDir, type ManifestDraft } from '../model-dir.ts';
+import type { FeatureParams } from '../../inference/manifest.ts';
 import { CLASS_NAMES, CLASS_VALUES } from '../labels.ts';
 import { mulberry32 } from '../random.ts';
 import { readXgboostJson } from './xgboost.ts';
@@ -20,6 +21,8 @@ import { compactUtcStamp } from '../../model/time.ts';
 
 export interface ImportOptions {
   library: 'xgboost' | 'lightgbm';
+  /** The feature parameters the model was trained with (manifest input.features), where stated. */
+  features?: FeatureParams;
   text: string;
   file: string;
   name: string;
@@ -115,7 +118,7 @@ export async function importTreeModel(o: ImportOptions): Promise<ImportResult> {
     version: o.version ?? compactUtcStamp(),
     kind: 'gbdt',
     description: `${o.library} ${ens.objective} (${ens.trees.length} trees) imported from ${o.file}`,
-    input: { name: onnx.inputName, columns: columns!, window: 1, layout: 'NF', featureSpecVersion: FEATURE_SPEC_VERSION },
+    input: { name: onnx.inputName, columns: columns!, window: 1, layout: 'NF', featureSpecVersion: FEATURE_SPEC_VERSION, ...(o.features ? { features: o.features } : {}) },
     normalization: null,
     output: { name: onnx.outputName, kind: 'probabilities', classes, ...(labelValues ? { labelValues } : {}), horizon: o.horizon, alpha: o.alpha },
     training: {
