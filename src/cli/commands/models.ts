@@ -127,6 +127,7 @@ async function describe(argv: string[]): Promise<number> {
       `${name} (${mf.kind}, version ${mf.version}) on ${m.provider}`,
       mf.description ? `  ${mf.description}` : '',
       `  input  ${mf.input.name}: float32 [N, ${mf.input.layout === 'NTF' ? `${mf.input.window}, ` : ''}${mf.input.columns.length}] ${mf.input.columns.join(', ')}`,
+      `  feature parameters: ${featuresLine(mf.input.features)}`,
       `  normalisation: ${mf.normalization ? `z-score fitted on ${mf.normalization.fittedOn}, clip ${mf.normalization.clip}, NaN -> ${mf.normalization.nanValue}` : 'none (raw features; NaN is missing)'}`,
       `  output ${mf.output.name}: probabilities of ${mf.output.classes.join('/')} (${mf.output.labelColumn ?? 'label'}, horizon ${mf.output.horizon ?? '?'} rows, alpha ${mf.output.alpha ?? '?'})`,
       `  onnx: ${mf.onnx.file} ${(m.bytes / 1024).toFixed(0)} KiB, sha256 ${m.sha256.slice(0, 16)}…, IR ${model.irVersion}, opsets ${model.opsetImports.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ')}, producer ${model.producerName ?? '?'}`,
@@ -267,4 +268,10 @@ async function featureParamsFlags(values: Record<string, string | boolean | unde
     barMs: numberFlag(str('bar-ms'), 'bar-ms', DEFAULT_FEATURE_OPTIONS.barMs, { min: 1, integer: true }),
     barWindow: numberFlag(str('bar-window'), 'bar-window', DEFAULT_FEATURE_OPTIONS.barWindow, { min: 2, integer: true }),
   };
+}
+
+function featuresLine(f: import('../../inference/manifest.ts').FeatureParams | undefined): string {
+  if (!f) return 'not recorded (a manifest older than issue 17: a server refuses it while it reads depth_*, slope_*, vpin or the bar columns)';
+  const V = f.vpinBucket ? Object.entries(f.vpinBucket).map(([s, v]) => `${s} ${v}`).join(', ') : 'not recorded';
+  return `levels ${f.levels}; VPIN bucket ${V}${f.vpinSizing ? ` (${f.vpinSizing})` : ''}, window ${f.vpinBuckets}; bars ${f.barMs} ms x ${f.barWindow}`;
 }
