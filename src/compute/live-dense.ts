@@ -1,14 +1,14 @@
 /**
- * `--compute` for the live server. The float64 FeatureEngine computes each row's features as the
- * row arrives. With a gpu.js backend chosen, the dense columns of that row are recomputed by the
- * kernels over the symbol's last 51 rows (the row and the 50 its features look back on) and
- * replace the engine's values before the row is published: the same kernels and float32 values as
- * `flowcast features --compute gpujs...`, on the live path.
+ * `--compute` for the live server. By default the float64 FeatureEngine computes each row's
+ * features as the row arrives. With a gpu.js backend chosen, the engine keeps only the trade state
+ * (VPIN, the impact bars) and the kernels compute every per-row column over the symbol's last rows
+ * (the row and the history its windows look back on): the same kernels and float32 values as
+ * `flowcast features --compute gpujs...`, on the live path, one call per row or one call per
+ * micro-batch of rows of all symbols (src/pipeline/batching.ts; `chooseBatching` below).
  *
  * `auto` measures the kernels at the live shape (one window of one row) and, as for the batch
- * command, keeps the engine: it computes the dense columns inline for the columns that depend on
- * them, so a kernel only adds its time to every row's latency. The measurement is reported.
- * Asynchronous backends (WebGPU) cannot answer within the event that carries the row: refused.
+ * command, keeps the engine. The measurement is reported. Asynchronous backends (WebGPU) cannot
+ * answer within the event that carries the row: refused.
  */
 import { DENSE_HISTORY } from '../../kernels/dense.ts';
 import type { BookRow, RowSink } from '../model/row.ts';

@@ -17,6 +17,7 @@
  * against it (replays re-stamp theirs onto the wall clock).
  */
 import type { LiveDense } from '../compute/live-dense.ts';
+import { DENSE_COLUMNS } from '../compute/dense.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import type { Depth } from '../model/depth.ts';
@@ -71,6 +72,7 @@ export class LivePipeline {
   private readonly engine: FeatureEngine;
   private readonly rows: RowStage;
   private readonly results: ResultsStage;
+  private readonly kernelColumns: readonly string[];
   private readonly sourceContext: SourceContext;
   private readonly sources = new Set<SourceHandle>();
   /** Per-symbol VPIN bucket volumes; filled in before a symbol's first row (the engine reads it then). */
@@ -103,7 +105,10 @@ export class LivePipeline {
     // The producers are made first (they read the engine's state machines, not its rows); the
     // results stage the engine hands its rows to exists by the time a row comes.
     let results!: ResultsStage;
-    this.engine = new FeatureEngine(fo, this.timeBase, (b, s) => results.onFeatures(b, s));
+    // With kernels, the engine keeps only the trade state (VPIN, bars): the kernels compute every
+    // per-row column, so no column is computed twice.
+    this.engine = new FeatureEngine(fo, this.timeBase, (b, s) => results.onFeatures(b, s), plugins.dense ? 'trade-state' : 'all');
+    this.kernelColumns = plugins.dense ? DENSE_COLUMNS : [];
     const books = {
       book: (sym: string) => this.rows.ownerOf(sym)?.builder.book(sym),
       status: (sym: string) => this.rows.ownerOf(sym)?.builder.status(sym),
@@ -138,6 +143,11 @@ export class LivePipeline {
     // Its symbols keep the handle (the owner) until another source takes them: what its books held
     // for a resync that can no longer come must not stay with it.
     h.builder.finish();
+  }
+
+  /** Which columns the float64 engine computes and which the kernels (disjoint; together every column). */
+  computedBy(): { engine: readonly string[]; kernels: readonly string[] } {
+    return { engine: this.engine.computed, kernels: this.kernelColumns };
   }
 
   /** Rows still waiting for a micro-batch go on now (the server stopping). */

@@ -11,7 +11,7 @@ import type { MarketSink } from '../../src/model/events.ts';
 import { MetricsRegistry } from '../../src/server/metrics.ts';
 import { resolveDepth } from '../../src/model/depth.ts';
 import { TimeBase } from '../../src/model/time.ts';
-import { COL } from '../../src/features/columns.ts';
+import { COL, FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import { GpuJsBackend } from '../../src/compute/gpujs.ts';
 import { LiveDense } from '../../src/compute/live-dense.ts';
@@ -39,6 +39,8 @@ function threeSymbols(h: SourceHandle): MarketSink {
   };
 }
 
+let computedBy: { engine: readonly string[]; kernels: readonly string[] } | undefined;
+
 async function run(dense?: LiveDense): Promise<Seen[]> {
   const seen: Seen[] = [];
   const out: PipelineOutput = {
@@ -54,6 +56,7 @@ async function run(dense?: LiveDense): Promise<Seen[]> {
   );
   await (await openSource(USDM)).run(threeSymbols(pipeline.addSource('usdm', 'replay')));
   pipeline.flush();
+  computedBy = pipeline.computedBy();
   return seen;
 }
 
@@ -85,5 +88,9 @@ describe('live micro-batching', () => {
       expect(a[COL.vpin]).toEqual(b[COL.vpin]);
     }
     expect(compared).toBeGreaterThan(reference.length * 10);
+    // The engine kept only the trade state; the kernels computed every other column: none twice.
+    const { engine, kernels } = computedBy!;
+    expect(engine.filter((c) => kernels.includes(c))).toEqual([]);
+    expect([...engine, ...kernels].sort()).toEqual([...FEATURE_COLUMNS].sort());
   });
 });
