@@ -33,6 +33,7 @@ const ROUNDS = Number(values.rounds ?? 3);
 
 interface Run {
   wall: number;
+  cpu: number;
   seconds: number;
   rows: number;
   peakRss: number;
@@ -62,8 +63,8 @@ function build(args: string[]): Promise<Run> {
     child.on('exit', (code) => {
       const wall = (performance.now() - t0) / 1000;
       if (code !== 0) { reject(new Error(`dataset build ${args.join(' ')} exited ${code}: ${err}`)); return; }
-      const s = JSON.parse(out) as { seconds: number; rowsBuilt: number; peakRss: number; built: number };
-      resolve({ wall, seconds: s.seconds, rows: s.rowsBuilt, peakRss: s.peakRss, built: s.built });
+      const s = JSON.parse(out) as { seconds: number; rowsBuilt: number; peakRss: number; built: number; cpuSeconds: number };
+      resolve({ wall, cpu: s.cpuSeconds, seconds: s.seconds, rows: s.rowsBuilt, peakRss: s.peakRss, built: s.built });
     });
   });
 }
@@ -75,7 +76,7 @@ try {
     for (const j of r % 2 ? [...JOBS].reverse() : JOBS) {
       const run = await build(['--source', input, '--out', join(work, `ds-${j}`), '--jobs', String(j)]);
       runs.get(j)!.push(run);
-      process.stderr.write(`round ${r + 1}: --jobs ${j}: ${run.wall.toFixed(2)} s wall, ${run.rows} rows, peak RSS ${(run.peakRss / 1e6).toFixed(0)} MB\n`);
+      process.stderr.write(`round ${r + 1}: --jobs ${j}: ${run.wall.toFixed(2)} s wall, ${run.cpu.toFixed(2)} s CPU, ${run.rows} rows, peak RSS ${(run.peakRss / 1e6).toFixed(0)} MB\n`);
     }
   }
   // Memory: one worker, one day against one worker carrying every day through one engine.
@@ -93,15 +94,18 @@ try {
       `${median(walls).toFixed(2)} (${Math.min(...walls).toFixed(2)}-${Math.max(...walls).toFixed(2)})`,
       Math.round(median(rs.map((x) => x.rows / x.wall))).toLocaleString('en-US'),
       `${median(ratios).toFixed(2)}x`,
+      median(rs.map((x) => x.cpu)).toFixed(2),
+      `${(median(rs.map((x) => x.cpu / x.wall)) * 100).toFixed(0)}%`,
       `${(median(rs.map((x) => x.peakRss)) / 1e6).toFixed(0)} MB`,
     ];
   });
   const body = [
     `${DAYS} partitions (the GOOG sample day under ${dates[0]}..${dates[dates.length - 1]}, ${base[0]!.rows.toLocaleString('en-US')} rows in all), default parameters (VPIN bucket from a 30-minute warm-up), ` +
       `every run --force; whole processes (\`node bin/flowcast.js dataset build\`, start-up included), ${ROUNDS} rounds, the --jobs values in turn; ` +
-      `speed-up = median over rounds of (--jobs ${JOBS[0]} wall / this wall) within a round.`,
+      `speed-up = median over rounds of (--jobs ${JOBS[0]} wall / this wall) within a round. CPU / wall: how many cores the run got on average ` +
+      `(a run with N workers that gets less than N cores cannot be N times faster).`,
     '',
-    markdownTable(['--jobs', 'wall s, median (min-max)', 'rows/s', `speed-up vs --jobs ${JOBS[0]}`, 'peak RSS (process)'], rows),
+    markdownTable(['--jobs', 'wall s, median (min-max)', 'rows/s', `speed-up vs --jobs ${JOBS[0]}`, 'CPU s (all threads)', 'CPU / wall', 'peak RSS (process)'], rows),
     '',
     `One worker's memory against the length of its input: peak RSS of the process with --jobs 1 for one day ` +
       `${(oneDay.peakRss / 1e6).toFixed(0)} MB; for all ${DAYS} days carried through one engine (--carry, one task) ${(carried.peakRss / 1e6).toFixed(0)} MB.`,

@@ -51,6 +51,8 @@ export interface BuildSummary {
   bytesRead: number;
   /** Peak resident set of the whole process (main thread and workers), bytes. */
   peakRss: number;
+  /** CPU time of the whole process (user + system, every thread), seconds. */
+  cpuSeconds: number;
   /** Partitions recorded before with other parameters and not planned now, removed by --force. */
   removed: string[];
 }
@@ -317,6 +319,7 @@ export async function buildDataset(o: BuildOptions): Promise<BuildSummary> {
       seconds: (performance.now() - t0) / 1000,
       bytesRead: todo.reduce((a, t) => a + t.bytes, 0),
       peakRss: peakRssBytes(),
+      cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage()),
       removed,
     };
   } finally {

@@ -21,7 +21,7 @@ import { bookBuilder } from '../pipeline/book.ts';
 
 export interface ChainDay {
   spec: string;
-  /** Its rows' sink, made once the columns and the time base are known. */
+  /** Its rows' sink, made when its first row comes (or at the end, for a day without rows). */
   sink: (columns: readonly string[], timeBase: TimeBaseRef) => FeatureBlockSink;
 }
 
@@ -38,25 +38,44 @@ export interface ChainResult {
   vpinBucket: number | undefined;
 }
 
-/** Routes each output row to the sink of the day it belongs to (rows arrive in time order). */
+/**
+ * Routes each output row to the sink of the day it belongs to (rows arrive in time order). A day's
+ * sink is made when its first row comes and closed as soon as a row of a later day does, so at most
+ * two days' writers (one closing) hold row-group buffers at a time, however many days are carried.
+ */
 class SplitSink {
   private day = 0;
   private scratch: FeatureBlock | undefined;
+  private readonly open: (FeatureBlockSink | undefined)[];
+  private readonly closed: (Promise<{ rows: number; bytes: number }> | undefined)[];
 
-  constructor(private readonly sinks: FeatureBlockSink[], private readonly starts: number[]) {}
+  constructor(private readonly make: (day: number) => FeatureBlockSink, days: number, private readonly starts: number[]) {
+    this.open = new Array<FeatureBlockSink | undefined>(days).fill(undefined);
+    this.closed = new Array<Promise<{ rows: number; bytes: number }> | undefined>(days).fill(undefined);
+  }
+
+  private sink(k: number): FeatureBlockSink {
+    return (this.open[k] ??= this.make(k));
+  }
+
+  /** Moves on to day `to`, closing the days passed (a day with no rows gets its empty file at the end). */
+  private advance(to: number): void {
+    for (; this.day < to; this.day++) {
+      const s = this.open[this.day];
+      if (s) this.closed[this.day] = s.close();
+    }
+  }
 
   write(block: FeatureBlock, symbols: readonly string[]): void {
     let i = 0;
     while (i < block.n) {
-      while (this.day + 1 < this.starts.length && block.ts[i]! >= this.starts[this.day + 1]!) this.day++;
+      let d = this.day;
+      while (d + 1 < this.starts.length && block.ts[i]! >= this.starts[d + 1]!) d++;
+      this.advance(d);
       const next = this.day + 1 < this.starts.length ? this.starts[this.day + 1]! : Infinity;
       let j = i;
       while (j < block.n && block.ts[j]! < next) j++;
-      if (i === 0 && j === block.n) {
-        this.sinks[this.day]!.write(block, symbols);
-        return;
-      }
-      this.sinks[this.day]!.write(this.slice(block, i, j), symbols);
+      this.sink(this.day).write(i === 0 && j === block.n ? block : this.slice(block, i, j), symbols);
       i = j;
     }
   }
@@ -72,7 +91,19 @@ class SplitSink {
   }
 
   async drain(): Promise<void> {
-    await this.sinks[this.day]!.drain();
+    await this.open[this.day]?.drain();
+  }
+
+  /** Closes every day, in order, and returns what each wrote. */
+  async finish(): Promise<{ rows: number; bytes: number }[]> {
+    const out: { rows: number; bytes: number }[] = [];
+    for (let k = 0; k < this.open.length; k++) out.push(await (this.closed[k] ?? this.sink(k).close()));
+    return out;
+  }
+
+  /** After a failure: closes what is open, errors ignored (the caller discards the files). */
+  async abort(): Promise<void> {
+    await Promise.all(this.open.map((s, k) => (this.closed[k] ?? s?.close())?.catch(() => undefined)));
   }
 }
 
@@ -80,10 +111,9 @@ export async function runChain(days: readonly ChainDay[], o: ChainOptions): Prom
   const fo = featureOptions({ ...o, vpinBucketBySymbol: undefined });
   const timeBase = new TimeBaseRef();
   const columns = outputColumns(fo.horizons);
-  const sinks = days.map((d) => d.sink(columns, timeBase));
   // starts[k]: the time of day k's first event; day 0 takes everything before day 1.
   const starts: number[] = [-Infinity];
-  const split = new SplitSink(sinks, starts);
+  const split = new SplitSink((k) => days[k]!.sink(columns, timeBase), days.length, starts);
   const engine = new FeatureEngine(fo, timeBase, (b, s) => split.write(b, s));
   const builder = bookBuilder({
     levels: resolveDepth(fo.levels).rowLevels,
@@ -120,10 +150,8 @@ export async function runChain(days: readonly ChainDay[], o: ChainOptions): Prom
     builder.finish();
     engine.finish();
   } catch (e) {
-    await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
+    await split.abort();
     throw e;
   }
-  const outputs: { rows: number; bytes: number }[] = [];
-  for (const s of sinks) outputs.push(await s.close());
-  return { outputs, vpinBucket: engine.vpinBuckets()[o.symbol] };
+  return { outputs: await split.finish(), vpinBucket: engine.vpinBuckets()[o.symbol] };
 }
