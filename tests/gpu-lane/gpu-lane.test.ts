@@ -12,6 +12,7 @@ import { LaneBrowser } from '../../src/compute/lane/browser.ts';
 import { runLane, lanePassed, shippedModels, LANE_MODES, LANE_SOURCES, LANE_WINDOWS, EVAL_DAYS, ONNX_TOLERANCE } from '../../src/compute/lane/run.ts';
 import { writeProof, readProof, type GpuProof } from '../../src/compute/lane/record.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
+import { KERNELS } from '../../kernels/index.ts';
 
 let proof: GpuProof;
 
@@ -32,6 +33,8 @@ describe.skipIf(!LaneBrowser.available())('software-GPU lane (headless Chromium 
       expect(k.error).toBeUndefined();
       expect(k.kernels.length).toBeGreaterThan(0);
       for (const line of k.kernels) expect(line).toMatch(new RegExp(`: ${m.mode}$`));
+      // Every kernel kernels/index.ts registers ran (new kernels join the lane without a change here).
+      for (const def of KERNELS) expect(k.kernels).toContain(`${def.name}: ${m.mode}`);
       expect(k.columns).toBe(DENSE_COLUMNS.length);
       expect(k.sources.map((s) => s.source)).toEqual(LANE_SOURCES.map((s) => s.name));
       for (const s of k.sources) {

@@ -9,6 +9,7 @@
  */
 import * as gpujs from 'gpu.js';
 import { GpuJsBackend } from '../gpujs.ts';
+import { KERNELS } from '../../../kernels/index.ts';
 import { SnapshotBatch } from '../../snapshots/batch.ts';
 import { setLogSink } from '../../core/log.ts';
 import type { GpuJsMode } from '../backend.ts';
@@ -92,16 +93,21 @@ export interface KernelRun {
 function kernelRuns(be: GpuJsBackend): KernelRun[] {
   const shapes = (be as unknown as { shapes: Map<string, Record<string, unknown>> }).shapes;
   const out: KernelRun[] = [];
+  const one = (name: string, k: unknown): void => {
+    const sc = k as { kernel?: object; backend?: string | null; fallbackReason?: string };
+    // A gpu.js pipeline (createPipeline) has an executor; a kernel shortcut has a kernel object.
+    if (typeof k === 'function' && 'executorKind' in k) {
+      out.push({ kernel: name, ran: sc.backend ?? 'not run', ...(sc.fallbackReason ? { fallbackReason: sc.fallbackReason } : {}) });
+    } else if (sc?.kernel) {
+      const cls = KERNEL_CLASSES.find(([, c]) => sc.kernel instanceof (c as new () => object));
+      out.push({ kernel: name, ran: cls ? MODE_OF[cls[0]]! : `unknown class ${sc.kernel.constructor.name}` });
+    }
+  };
   for (const [shape, ks] of shapes) {
-    for (const [name, k] of Object.entries(ks)) {
-      const sc = k as { kernel?: object; backend?: string | null; fallbackReason?: string };
-      // A gpu.js pipeline (createPipeline) has an executor; a kernel shortcut has a kernel object.
-      if (typeof k === 'function' && 'executorKind' in k) {
-        out.push({ kernel: `${shape}/${name}`, ran: sc.backend ?? 'not run', ...(sc.fallbackReason ? { fallbackReason: sc.fallbackReason } : {}) });
-      } else if (sc.kernel) {
-        const cls = KERNEL_CLASSES.find(([, c]) => sc.kernel instanceof (c as new () => object));
-        out.push({ kernel: `${shape}/${name}`, ran: cls ? MODE_OF[cls[0]]! : `unknown class ${sc.kernel.constructor.name}` });
-      }
+    for (const [field, v] of Object.entries(ks)) {
+      // The backend's kernel list runs in the order of kernels/index.ts's KERNELS: named from it.
+      if (Array.isArray(v)) v.forEach((k, i) => one(`${shape}/${KERNELS[i]?.name ?? `${field}[${i}]`}`, k));
+      else one(`${shape}/${field}`, v);
     }
   }
   return out;
@@ -121,6 +127,11 @@ function fromWire(w: BatchWire): SnapshotBatch {
 }
 
 const lane = {
+  /** The kernels registered in kernels/index.ts, as bundled into the page. */
+  kernelNames(): string[] {
+    return KERNELS.map((k) => k.name);
+  },
+
   async adapters(): Promise<PageAdapters> {
     let webgpu = 'no navigator.gpu';
     if (navigator.gpu) {
