@@ -176,7 +176,7 @@ export function trainingOverlap(train: TrainingInputs, inputs: DataInputs, data:
   if (same.length && n === train.rows) {
     const b = train.seen.rows[1];
     mask.fill(1, 0, b);
-    return { match: 'content', detail: `the same input files as its training data (sha256 of ${same.map((p) => basename(p)).join(', ')}), ${symbol}, ${n} rows: its train and validation splits (rows 0..${b - 1}) are left out`, mask, count: b };
+    return { match: 'content', detail: `the same input files as its training data (sha256 of ${same.map((p) => basename(p)).join(', ')}), ${symbol}, ${n} rows, whose rows 0..${b - 1} are its train and validation splits`, mask, count: b };
   }
   if (!train.seen.ns) return { match: 'none', detail: 'the manifest records no training rows', mask, count: 0 };
   const from = BigInt(train.seen.ns[0]), to = BigInt(train.seen.ns[1]);

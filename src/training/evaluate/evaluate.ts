@@ -290,7 +290,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
             return out;
           },
         });
-        sameInfo.push({ name, detail: `${engine.engine} (${engine.detail}), ${run.rounds} rounds of ${ens.trees.length / 3} trees per class at learning rate ${params.learningRate}, depth ${params.maxDepth}, early stopping on the validation split, class-weighted; on the latest row of the same columns, raw (trees need no scaling)` });
+        sameInfo.push({ name, detail: `${engine.engine} (${engine.detail}), ${run.rounds} rounds (${ens.trees.length} trees) at learning rate ${params.learningRate}, depth ${params.maxDepth}, early stopping on the validation split, class-weighted; on the latest row of the same columns, raw (trees need no scaling)` });
         log(`baselines: ${name}: ${run.rounds} rounds in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       }
     }

@@ -46,7 +46,7 @@ export function overlapLines(s: EvaluationSet): string[] {
   const hit = (s.overlap ?? []).filter((o) => o.match !== 'none');
   if (!hit.length) return [`Training data: no overlap with any model's (compared by input checksums, symbol and time span: ${(s.overlap ?? []).map((o) => `${o.model}: ${o.detail}`).join('; ')}).`];
   const done = s.includesTraining ? '**scored anyway (--include-training-rows): these metrics include training rows**' : 'left out';
-  return hit.map((o) => `Training data of **${o.model}** (matched by ${o.match === 'content' ? 'content' : 'symbol and time'}): ${o.detail}; ${o.rows} rows ${done}.`);
+  return hit.map((o) => `- Training data of **${o.model}** (matched by ${o.match === 'content' ? 'content' : 'symbol and time'}): ${o.detail}; ${o.rows} rows ${done}.`);
 }
 
 function setMarkdown(s: EvaluationSet): string[] {
@@ -153,7 +153,7 @@ export function reportHtml(r: EvaluationResult, markdown: string): string {
     const minF1 = Math.min(0.1, ...all.map((x) => x.ci.macroF1.lo).filter(Number.isFinite));
     const maxF1 = Math.max(0.6, ...all.map((x) => x.ci.macroF1.hi).filter(Number.isFinite));
     const maxAuc = Math.max(0.7, ...all.map((x) => x.ci.macroAuc.hi).filter(Number.isFinite));
-    body.push(`<section><h2>${esc(s.symbol)}: ${esc(s.data)}</h2><p>${esc(s.rows)}; ${s.samples} samples; classes down/flat/up ${s.classCounts.join(' / ')}.</p>`, ...overlapLines(s).map((l) => `<p>${esc(l.replace(/\*\*/g, ''))}</p>`));
+    body.push(`<section><h2>${esc(s.symbol)}: ${esc(s.data)}</h2><p>${esc(s.rows)}; ${s.samples} samples; classes down/flat/up ${s.classCounts.join(' / ')}.</p>`, ...overlapLines(s).map((l) => `<p>${esc(l.replace(/\*\*/g, '').replace(/^- /, ''))}</p>`));
     body.push('<div class="row">', intervalChart('macro-F1', all, (x) => x.ci.macroF1, minF1, maxF1),
       intervalChart('macro ROC AUC (0.5 = chance)', all, (x) => x.ci.macroAuc, 0.45, maxAuc, 0.5), '</div>');
     const models = all.filter((x) => x.kind === 'model');
