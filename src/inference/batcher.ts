@@ -7,11 +7,12 @@
  * instead of growing latency without limit.
  *
  * Each request's raw window is normalised straight into its slot of a reused batch tensor, and
- * its result is a view of the batch output (no per-request copy). Node timers tick in
- * milliseconds, so delays under 1 ms wait on setImmediate turns (other I/O keeps running).
+ * its result is a view of the batch output (no per-request copy). Delays under 1 ms wait on
+ * setImmediate turns (src/core/wake.ts; other I/O keeps running).
  */
 import type { InputTransform } from './normalize.ts';
 import type { ModelMetrics } from './metrics.ts';
+import { Wake } from '../core/wake.ts';
 
 export interface BatcherSettings {
   maxBatchSize: number;
@@ -78,8 +79,7 @@ export class DynamicBatcher {
   private head = 0;
   private inflight = 0;
   private readonly free: Float32Array[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private polling = false;
+  private readonly wake = new Wake(() => this.schedule());
   private draining: (() => void)[] = [];
   private readonly maxInflight: number;
 
@@ -139,7 +139,7 @@ export class DynamicBatcher {
         this.dispatch();
         continue;
       }
-      this.arm(s.maxQueueDelayUs - waited);
+      this.wake.arm(s.maxQueueDelayUs - waited);
       return;
     }
     if (this.queued === 0 && this.inflight === 0 && this.draining.length) {
@@ -147,22 +147,6 @@ export class DynamicBatcher {
       this.draining = [];
       for (const r of d) r();
     }
-  }
-
-  private arm(remainingUs: number): void {
-    if (this.timer || this.polling) return;
-    if (remainingUs >= 1000) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.schedule();
-      }, Math.floor(remainingUs / 1000));
-      return;
-    }
-    this.polling = true;
-    setImmediate(() => {
-      this.polling = false;
-      this.schedule();
-    });
   }
 
   private dispatch(): void {
@@ -173,10 +157,7 @@ export class DynamicBatcher {
       for (const p of s.preferredBatchSizes) if (p <= k) best = p;
       if (best > 0) k = best;
     }
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.wake.cancel();
     const batch = this.queue.slice(this.head, this.head + k);
     this.head += k;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {

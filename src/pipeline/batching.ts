@@ -3,12 +3,13 @@
  * that one kernel call computes all their columns (src/compute/live-dense.ts computeBatch) and the
  * models get them as one batch, instead of one kernel call per row. A batch leaves when
  * `maxBatchSize` rows wait or when the oldest has waited `maxQueueDelayUs`, as the inference
- * batcher's do (src/inference/batcher.ts); Node timers tick in milliseconds, so shorter waits are
- * setImmediate turns, during which the sockets keep being read and more rows join.
+ * batcher's do (src/inference/batcher.ts); waits under a millisecond are setImmediate turns
+ * (src/core/wake.ts), during which the sockets keep being read and more rows join.
  */
 import { BookRow } from '../model/row.ts';
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import type { BatchSettings } from '../compute/backend.ts';
+import { Wake } from '../core/wake.ts';
 
 export type { BatchSettings };
 
@@ -37,8 +38,8 @@ export class RowQueue {
   private readonly pool: PendingRow[] = [];
   private n = 0;
   private oldestAt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private polling = false;
+  // A waiting batch does not keep a process alive: whoever stops the pipeline flushes it.
+  private readonly wake = new Wake(() => this.due(), true);
 
   constructor(
     readonly settings: BatchSettings,
@@ -65,10 +66,7 @@ export class RowQueue {
 
   /** Everything waiting goes now (a full batch, the delay over, the pipeline stopping). */
   flushNow(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.wake.cancel();
     const n = this.n;
     if (n === 0) return;
     this.n = 0;
@@ -76,26 +74,10 @@ export class RowQueue {
   }
 
   private arm(): void {
-    if (this.timer || this.polling) return;
+    if (this.wake.pending) return;
     const remainingUs = this.settings.maxQueueDelayUs - (performance.now() - this.oldestAt) * 1000;
-    if (remainingUs <= 0) {
-      this.flushNow();
-      return;
-    }
-    if (remainingUs >= 1000) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.due();
-      }, Math.floor(remainingUs / 1000));
-      // A waiting batch does not keep a process alive: whoever stops the pipeline flushes it.
-      this.timer.unref();
-      return;
-    }
-    this.polling = true;
-    setImmediate(() => {
-      this.polling = false;
-      this.due();
-    });
+    if (remainingUs <= 0) this.flushNow();
+    else this.wake.arm(remainingUs);
   }
 
   private due(): void {
