@@ -4,6 +4,8 @@
  *      on the Binance USD-M capture and on the GOOG LOBSTER day (parsing excluded);
  *  (b) feature rows/s on the GOOG day, every column, with parsing measured separately;
  *  (c) peak memory of `flowcast features` on inputs of growing size (a child process each).
+ *  (d) a user's whole `npx flowcast features` run (GOOG day to Parquet) vs the numpy script of the
+ *      spec, paired whole processes with peak RSS (scripts/lib/user-run.ts; section bench:user-run).
  * Writes its table into docs/benchmarks.md (section bench:book) unless --no-doc.
  */
 import { execFileSync } from 'node:child_process';
@@ -24,6 +26,7 @@ import { TimeBaseRef } from '../src/model/time.ts';
 import { markdownTable, writeDocSection } from './lib/doc-section.ts';
 import { GOOG, GOOG_MSG, GOOG_OB, SPOT, USDM } from '../src/sources/samples.ts';
 import { fmtRate, machineLine, median } from './lib/stats.ts';
+import { userRunBench } from './lib/user-run.ts';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 
@@ -326,3 +329,8 @@ ${mem.table}
 `;
 if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:book', doc);
 process.stdout.write(doc + (sink === 0.5 ? ' ' : '') + '\n');
+
+// A user's whole `flowcast features` run vs the numpy script (scripts/lib/user-run.ts; its own section).
+const userRun = userRunBench(Number(process.env.BENCH_USER_RUNS ?? 5), machine);
+if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:user-run', userRun);
+process.stdout.write(userRun + '\n');
