@@ -62,7 +62,9 @@ export class LaneBrowser {
     if (!existsSync(CHROMIUM)) throw new Error(`software-GPU lane: no Chromium at ${CHROMIUM} (Debian: apt-get install chromium; or set FLOWCAST_CHROMIUM)`);
     const script = await pageBundle();
     const flags = adapter === 'swiftshader' ? SWIFTSHADER_FLAGS : HARDWARE_FLAGS;
+    // No timeouts (0): a busy machine makes everything slow, and nothing here can hang without failing.
     const browser = await chromium.launch({
+      timeout: 0,
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', ...flags],
     });
@@ -82,8 +84,8 @@ export class LaneBrowser {
         return route.fulfill({ status: 404, body: `not served by the lane: ${path}` });
       });
       // An https origin: WebGPU exists only in secure contexts.
-      await page.goto(`${ORIGIN}/`);
-      await page.waitForFunction(() => typeof flowcastLane === 'object');
+      await page.goto(`${ORIGIN}/`, { timeout: 0 });
+      await page.waitForFunction(() => typeof flowcastLane === 'object', undefined, { timeout: 0 });
       const pageInfo = await page.evaluate(() => flowcastLane.adapters());
       return new LaneBrowser(browser, page, { adapter, chromium: browser.version(), flags, page: pageInfo });
     } catch (e) {
