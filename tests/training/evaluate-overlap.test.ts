@@ -50,7 +50,7 @@ describe('evaluate compares data with the training data by content', () => {
     expect(md).toMatch(/Training data of \*\*goog-gbdt\*\* \(matched by symbol and time\): \d+ GOOG rows inside its training span 2012-06-21 13:30:00\.015\d* UTC/);
     // The Parquet records V as "auto", not its value: the report says the model's vpin may differ.
     expect(r.notes.join('\n')).toContain(`${pq} GOOG: computed with GOOG VPIN bucket not recorded, goog-gbdt was trained with 1400`);
-  }, 240_000);
+  }, 480_000);
 
   it('--include-training-rows scores them and the report flags it', async () => {
     const out = join(t.dir, 'EVAL.md');
@@ -60,7 +60,7 @@ describe('evaluate compares data with the training data by content', () => {
     const md = readFileSync(out, 'utf8');
     expect(md).toMatch(/ALL rows \(147916\), INCLUDING 125728 rows of the models' training data \(--include-training-rows\): not a held-out evaluation; 147866 samples/);
     expect(md).toMatch(/scored anyway \(--include-training-rows\): these metrics include training rows/);
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('trainingOverlap', () => {

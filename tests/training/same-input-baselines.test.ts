@@ -79,5 +79,5 @@ describe('baselines on the models\' own inputs', () => {
       expect(model.vsBaselines["gradient-boosted trees (the models' 6 inputs)"]).toBeDefined();
       expect(md).toMatch(/- \*\*gradient-boosted trees \(the models' 6 inputs\)\*\*: (xgboost|lightgbm)/);
     }
-  }, 180_000);
+  }, 300_000);
 });
