@@ -56,7 +56,7 @@ export function stamp(files = sourceFiles()) {
  * specifiers become `.js`, static and dynamic alike (what tsc's rewriteRelativeImportExtensions does).
  */
 async function compile(files, outdir) {
-  const { build } = await import('esbuild');
+  const { build, stop } = await import('esbuild');
   const externalize = {
     name: 'flowcast-per-file',
     setup(b) {
@@ -79,7 +79,7 @@ async function compile(files, outdir) {
     sourcemap: 'linked',
     plugins: [externalize],
     logLevel: 'silent',
-  });
+  }).finally(() => stop()); // esbuild's service process would outlive the CLI run otherwise
 }
 
 /** Builds dist/<stamp>/ unless it is there; returns its directory. */
