@@ -12,7 +12,7 @@
  *   tsx src/compute/lane/record.ts merge-parity PARITY.json  adds gpu-check's Node-side GPU parity to hardware.json, then prints
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 
@@ -184,7 +184,7 @@ export function mergeNodeParity(parityFile: string, host: string): GpuProof {
   return p;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv[2] === 'merge-parity') mergeNodeParity(process.argv[3]!, hostname());
   printProofs((l) => process.stdout.write(l + '\n'));
 }
