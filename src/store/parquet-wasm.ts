@@ -1,5 +1,8 @@
 /**
- * Feature Parquet, streamed in bounded row groups (parquet-wasm's memory never shrinks, so a file
+ * Feature Parquet through Arrow IPC and parquet-wasm: the writer `flowcast features` used until the
+ * DuckDB one (./parquet.ts) measured faster; kept as the baseline of that measurement
+ * (scripts/bench-parquet.ts), and for the helpers the recorder shares (floatWithNulls,
+ * streamParquetToFd). Streamed in bounded row groups (parquet-wasm's memory never shrinks, so a file
  * is never built whole in memory). Settings measured when the stack was chosen: zstd, BYTE_STREAM_SPLIT on
  * floats, DELTA_BINARY_PACKED on the int64 columns, no dictionary on floats, 128Ki-row groups.
  *
@@ -20,7 +23,7 @@ import type { TimeBaseRef } from '../model/time.ts';
 
 export const PARQUET_ROW_GROUP = 128 * 1024;
 
-export class ParquetFeatureWriter implements FeatureBlockSink {
+export class ParquetWasmFeatureWriter implements FeatureBlockSink {
   private readonly fd: number;
   private readonly cap: number;
   private n = 0;
@@ -43,6 +46,8 @@ export class ParquetFeatureWriter implements FeatureBlockSink {
     private readonly timeBase: TimeBaseRef,
     metadata: Record<string, string> = {},
     rowGroupRows = PARQUET_ROW_GROUP,
+    /** 'tuned': the per-column encodings above; 'defaults': parquet-wasm's own (a measured alternative). */
+    private readonly encodings: 'tuned' | 'defaults' = 'tuned',
   ) {
     this.fd = openSync(path, 'w');
     this.cap = rowGroupRows;
@@ -60,13 +65,15 @@ export class ParquetFeatureWriter implements FeatureBlockSink {
   private properties(metadata: Record<string, string>): pq.WriterProperties {
     let b = new pq.WriterPropertiesBuilder()
       .setCompression(pq.Compression.ZSTD)
-      .setDictionaryEnabled(false)
       .setMaxRowGroupSize(this.cap)
-      .setCreatedBy('flowcast')
-      .setColumnDictionaryEnabled('symbol', true)
-      .setColumnEncoding('ts_ns', pq.Encoding.DELTA_BINARY_PACKED)
-      .setColumnEncoding('row', pq.Encoding.DELTA_BINARY_PACKED);
-    for (const c of this.columns) b = b.setColumnEncoding(c, pq.Encoding.BYTE_STREAM_SPLIT);
+      .setCreatedBy('flowcast');
+    if (this.encodings === 'tuned') {
+      b = b.setDictionaryEnabled(false)
+        .setColumnDictionaryEnabled('symbol', true)
+        .setColumnEncoding('ts_ns', pq.Encoding.DELTA_BINARY_PACKED)
+        .setColumnEncoding('row', pq.Encoding.DELTA_BINARY_PACKED);
+      for (const c of this.columns) b = b.setColumnEncoding(c, pq.Encoding.BYTE_STREAM_SPLIT);
+    }
     if (Object.keys(metadata).length) b = b.setKeyValueMetadata(new Map(Object.entries(metadata)));
     return b.build();
   }

@@ -28,7 +28,7 @@ import {
   makeData, vectorFromArray, tableToIPC, tableFromIPC,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
-import { floatWithNulls, streamParquetToFd } from './parquet.ts';
+import { floatWithNulls, streamParquetToFd } from './parquet-wasm.ts';
 import { PARTS_SUFFIX, RUN_KEY, duplicateRows, maxEvent, partsDir, periodSources, rowGroups, type DroppedRows } from './period.ts';
 import { writeAllSync } from './files.ts';
 import type { DepthEvent, MarketSink, TradeEvent } from '../model/events.ts';
