@@ -9,12 +9,15 @@
  *
  * `window` holds the model's input columns (engine.inputSpec(name)) for its last T rows,
  * row-major, oldest first, raw (unnormalised) feature values; NaN where a feature is undefined.
+ * A raw-levels model (layout NTLC) takes [T, L, 4] instead: the window of SnapshotBatch.book
+ * (ticks from the window's reference, lots), oldest row first.
  */
 import * as ort from 'onnxruntime-node';
 import { ModelRepository, type ModelStatus, type RepositoryOptions } from './repository.ts';
 import { providerAvailability, type ProviderName, type SessionSettings } from './providers.ts';
 import type { BatcherSettings } from './batcher.ts';
 import type { ModelMetricsSnapshot } from './metrics.ts';
+import { sampleSize } from './manifest.ts';
 
 export class UnknownModelError extends Error {
   constructor(name: string, known: string[], refused?: string) {
@@ -41,7 +44,9 @@ export interface EngineDescription {
 export interface InputSpec {
   columns: string[];
   window: number;
-  /** Floats per request: window x columns. */
+  /** L, for a raw-levels model (layout NTLC: [T, L, 4], columns are then the four book channels); absent otherwise. */
+  levels?: number;
+  /** Floats per request: window x columns (x levels for raw book levels). */
   size: number;
   classes: string[];
 }
@@ -64,8 +69,8 @@ export class InferenceEngine {
   inputSpec(model: string): InputSpec {
     const m = this.repository.get(model);
     if (!m) throw this.unknown(model);
-    const { columns, window } = m.manifest.input;
-    return { columns, window, size: columns.length * window, classes: m.manifest.output.classes };
+    const { columns, window, book } = m.manifest.input;
+    return { columns, window, ...(book ? { levels: book.levels } : {}), size: sampleSize(m.manifest), classes: m.manifest.output.classes };
   }
 
   models(): ModelStatus[] {

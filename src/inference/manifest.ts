@@ -13,7 +13,37 @@ import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION, columnSpec } from '../features/c
 export const MANIFEST_SCHEMA = 'flowcast.model/v1';
 export const MANIFEST_FILE = 'manifest.json';
 
-export type InputLayout = 'NTF' | 'NF';
+/**
+ * NTF: [N, T, F] windows of feature columns; NF: [N, F], the latest row; NTLC: [N, T, L, 4] raw book
+ * levels (input.book), channels bid px, bid size, ask px, ask size, as SnapshotBatch.book holds them.
+ */
+export type InputLayout = 'NTF' | 'NF' | 'NTLC';
+
+/** The channels of a raw-levels input, in SnapshotBatch.book order (src/snapshots/ring.ts CHANNELS). */
+export const BOOK_CHANNELS = ['bid_px', 'bid_sz', 'ask_px', 'ask_sz'] as const;
+
+/**
+ * What a raw-levels (NTLC) input holds: the top `levels` levels per side of the last T book rows,
+ * in SnapshotBatch window units (src/snapshots/batch.ts): prices in whole ticks from the window's
+ * reference (the mid, on the tick grid, of the two-sided row nearest the middle of the window),
+ * sizes in whole lots, a missing level as price 0 and size 0. How the values are transformed
+ * (signed log of sizes, z-score per channel) is the manifest's normalisation, one entry per channel.
+ */
+export interface BookInput {
+  /** L: levels per side. */
+  levels: number;
+  /** Always BOOK_CHANNELS (input.columns repeats them, for the normalisation's per-channel entries). */
+  channels: string[];
+  prices: 'ticks-from-window-reference';
+  sizes: 'lots';
+  /**
+   * The tick and lot of each symbol trained on, as 10^decimals (SnapshotBatch priceScale and
+   * sizeScale: GOOG 100 and 1): a feeder whose scales differ for a symbol must not feed it.
+   */
+  scales: Record<string, { price: number; size: number }>;
+  /** History rows ahead of the T rows in the batch the windows were cut from (SnapshotBatch H; 0 here). */
+  history: number;
+}
 export type ColumnTransform = 'none' | 'slog1p';
 
 export interface ColumnStats {
@@ -52,12 +82,14 @@ export interface ModelManifest {
   input: {
     /** The ONNX graph input. */
     name: string;
-    /** Feature-spec columns along the last axis, in order. */
+    /** Feature-spec columns along the last axis, in order (NTLC: the four book channels). */
     columns: string[];
     /** Rows per sample (T); 1 for row models. */
     window: number;
-    /** NTF: [N, T, F] windows (oldest row first); NF: [N, F], the latest row only. */
+    /** NTF: [N, T, F] windows (oldest row first); NF: [N, F], the latest row only; NTLC: [N, T, L, 4] book levels. */
     layout: InputLayout;
+    /** Required with layout NTLC (and only there): the raw book levels' shape and units. */
+    book?: BookInput;
     featureSpecVersion: number;
     /**
      * The parameters the feature columns were computed with at training. A server feeds the model
@@ -108,6 +140,11 @@ export interface FeatureParams {
 /** What the feature computation a server runs uses: the same parameters, V per symbol as it stands. */
 export interface ServerFeatureParams {
   specVersion: number;
+  /**
+   * Whether the server gathers [1, T, L, 4] raw-level windows from its snapshot rings for models
+   * (absent or false: it feeds feature columns only, and refuses NTLC models).
+   */
+  feedsBookLevels?: boolean;
   levels: number;
   vpinBuckets: number;
   barMs: number;
@@ -136,6 +173,10 @@ export function featureDependencies(columns: readonly string[]): { levels: strin
  */
 export function featureParamProblems(m: ModelManifest, server: ServerFeatureParams): string[] {
   const out: string[] = [];
+  if (m.input.layout === 'NTLC' && !server.feedsBookLevels) {
+    const b = m.input.book;
+    out.push(`the model reads raw book levels (input.layout NTLC, [N, ${m.input.window}, ${b?.levels ?? '?'}, 4]), but this server gathers model inputs from feature columns only; serving raw-levels models live is not wired yet (docs/models.md)`);
+  }
   if (m.input.featureSpecVersion !== server.specVersion) out.push(`input.featureSpecVersion is ${m.input.featureSpecVersion}, but the server computes feature spec v${server.specVersion}`);
   const dep = featureDependencies(m.input.columns);
   const p = m.input.features;
@@ -218,8 +259,10 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
   const dup = cols.find((c, i) => cols.indexOf(c) !== i);
   if (dup !== undefined) fail(`input.columns lists "${dup}" twice`);
   const window = num(input.window, 'input.window', (x) => Number.isInteger(x) && x >= 1 && x <= 100_000, 'a positive integer');
-  if (input.layout !== 'NTF' && input.layout !== 'NF') fail(`input.layout must be "NTF" or "NF", got ${JSON.stringify(input.layout)}`);
+  if (input.layout !== 'NTF' && input.layout !== 'NF' && input.layout !== 'NTLC') fail(`input.layout must be "NTF", "NF" or "NTLC", got ${JSON.stringify(input.layout)}`);
   if (input.layout === 'NF' && window !== 1) fail(`input.layout "NF" takes one row; input.window must be 1, got ${window}`);
+  if (input.layout === 'NTLC') parseBookInput(input, cols, fail, obj, num);
+  else if (input.book !== undefined) fail(`input.book describes raw book levels and goes with input.layout "NTLC" only (layout is "${String(input.layout)}")`);
   num(input.featureSpecVersion, 'input.featureSpecVersion', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
   if (input.features !== undefined) {
     const f = obj(input.features, 'input.features');
@@ -247,6 +290,10 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
       const s = obj(c, `normalization.columns[${i}]`);
       if (s.name !== cols[i]) fail(`normalization.columns[${i}].name is ${JSON.stringify(s.name)} but input.columns[${i}] is "${cols[i]}"`);
       if (s.transform !== 'none' && s.transform !== 'slog1p') fail(`normalization.columns[${i}].transform must be "none" or "slog1p", got ${JSON.stringify(s.transform)}`);
+      // Prices are signed ticks around the reference, a missing level is 0: only sizes may be logged.
+      if (input.layout === 'NTLC' && s.transform !== 'none' && (cols[i] === 'bid_px' || cols[i] === 'ask_px')) {
+        fail(`normalization.columns[${i}] (${String(cols[i])}) must have transform "none": raw-level prices are ticks from the window's reference; only the size channels may be "slog1p"`);
+      }
       num(s.mean, `normalization.columns[${i}].mean`, () => true, 'a finite number');
       num(s.std, `normalization.columns[${i}].std`, (x) => x > 0, 'a finite number > 0');
     });
@@ -270,14 +317,43 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
   return m as unknown as ModelManifest;
 }
 
+/** Validates input.book of an NTLC input (parseManifest's helpers passed in). */
+function parseBookInput(
+  input: Record<string, unknown>,
+  cols: unknown[],
+  fail: (d: string) => never,
+  obj: (v: unknown, path: string) => Record<string, unknown>,
+  num: (v: unknown, path: string, check: (x: number) => boolean, what: string) => number,
+): void {
+  const b = obj(input.book, 'input.book (required with input.layout "NTLC")');
+  num(b.levels, 'input.book.levels', (x) => Number.isInteger(x) && x >= 1 && x <= 1000, 'a positive integer (levels per side)');
+  const want = JSON.stringify(BOOK_CHANNELS);
+  if (JSON.stringify(b.channels) !== want) fail(`input.book.channels must be ${want} (SnapshotBatch.book order), got ${JSON.stringify(b.channels)}`);
+  if (JSON.stringify(cols) !== want) fail(`input.columns of an NTLC input must be the book channels ${want}, got ${JSON.stringify(cols)}`);
+  if (b.prices !== 'ticks-from-window-reference') fail(`input.book.prices must be "ticks-from-window-reference" (SnapshotBatch units), got ${JSON.stringify(b.prices)}`);
+  if (b.sizes !== 'lots') fail(`input.book.sizes must be "lots" (SnapshotBatch units), got ${JSON.stringify(b.sizes)}`);
+  num(b.history, 'input.book.history', (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0');
+  const scales = obj(b.scales, 'input.book.scales (per symbol)');
+  if (Object.keys(scales).length === 0) fail('input.book.scales must name at least one symbol (the tick and lot the model was trained with)');
+  const pow10 = (x: number) => x >= 1 && Number.isInteger(Math.log10(x)) && 10 ** Math.round(Math.log10(x)) === x;
+  for (const [sym, v] of Object.entries(scales)) {
+    const sc = obj(v, `input.book.scales.${sym}`);
+    num(sc.price, `input.book.scales.${sym}.price`, pow10, 'a power of ten (10^price decimals)');
+    num(sc.size, `input.book.scales.${sym}.size`, pow10, 'a power of ten (10^size decimals)');
+  }
+}
+
 /**
  * Refuses a model whose inputs the server cannot feed: an unknown column, or a feature spec
- * version other than the one computed. `available` is the server's feature set.
+ * version other than the one computed. `available` is the server's feature set. An NTLC model
+ * reads book levels, not feature columns: it passes here (the engine serves it to callers that
+ * send raw-level windows) and featureParamProblems says whether a live server can feed it.
  */
 export function checkFeatureSet(m: ModelManifest, file: string, available: readonly string[] = FEATURE_COLUMNS, specVersion = FEATURE_SPEC_VERSION): void {
   if (m.input.featureSpecVersion !== specVersion) {
     throw new ManifestError(file, `input.featureSpecVersion is ${m.input.featureSpecVersion}, but this server computes feature spec v${specVersion}`);
   }
+  if (m.input.layout === 'NTLC') return;
   const have = new Set(available);
   const missing = m.input.columns.map((c, i) => [c, i] as const).filter(([c]) => !have.has(c));
   if (missing.length) {
@@ -286,7 +362,14 @@ export function checkFeatureSet(m: ModelManifest, file: string, available: reado
   }
 }
 
-/** Floats per sample: window x columns. */
+/** Per-sample input dims: [T, F], [F], or [T, L, 4] for raw book levels. */
+export function sampleDims(m: ModelManifest): number[] {
+  const i = m.input;
+  if (i.layout === 'NTLC') return [i.window, i.book!.levels, i.columns.length];
+  return i.layout === 'NTF' ? [i.window, i.columns.length] : [i.columns.length];
+}
+
+/** Floats per sample: window x columns (x levels for raw book levels). */
 export function sampleSize(m: ModelManifest): number {
-  return m.input.window * m.input.columns.length;
+  return sampleDims(m).reduce((a, b) => a * b, 1);
 }

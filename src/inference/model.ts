@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkFeatureSet, ManifestError, MANIFEST_FILE, parseManifest, sampleSize, type ModelManifest } from './manifest.ts';
+import { checkFeatureSet, ManifestError, MANIFEST_FILE, parseManifest, sampleDims, sampleSize, type ModelManifest } from './manifest.ts';
 import { InputTransform } from './normalize.ts';
 import type { ProviderAttempt, ProviderName, SessionSettings } from './providers.ts';
 import { DynamicBatcher, type BatcherSettings } from './batcher.ts';
@@ -149,8 +149,9 @@ function checkSessionShapes(inputs: ValueMeta[], outputs: ValueMeta[], m: ModelM
   if (!inMeta) return fail(`has no input "${input.name}" (manifest input.name); its inputs are ${inputs.map((v) => v.name).join(', ')}`);
   const outMeta = outputs.find((v) => v.name === output.name);
   if (!outMeta) return fail(`has no output "${output.name}" (manifest output.name); its outputs are ${outputs.map((v) => v.name).join(', ')}`);
-  const dims = input.layout === 'NTF' ? [input.window, input.columns.length] : [input.columns.length];
+  const dims = sampleDims(m);
   const want = `[N, ${dims.join(', ')}]`;
+  const what = input.layout === 'NTLC' ? `${input.window} rows x ${input.book!.levels} levels x ${input.columns.length} channels` : `${input.window} rows x ${input.columns.length} columns`;
   if (inMeta.isTensor) {
     if (inMeta.type !== 'float32') fail(`input "${input.name}" is ${inMeta.type}, expected float32`);
     const shape = inMeta.shape ?? [];
@@ -158,7 +159,7 @@ function checkSessionShapes(inputs: ValueMeta[], outputs: ValueMeta[], m: ModelM
     dims.forEach((d, i) => {
       const s = shape[i + 1];
       if (typeof s === 'number' && s !== d) {
-        fail(`input "${input.name}" has shape [${shape.join(', ')}], expected ${want} (${input.window} rows x ${input.columns.length} columns in the manifest)`);
+        fail(`input "${input.name}" has shape [${shape.join(', ')}], expected ${want} (${what} in the manifest)`);
       }
     });
   } else fail(`input "${input.name}" is not a tensor`);

@@ -10,11 +10,11 @@
  * training inputs. Both compute sign(x) ln(1 + |x|) and (v - mean) / std; the training command
  * checks that they agree (ONNX Runtime against TensorFlow.js within 1e-4).
  */
-import type { ModelManifest, Normalization } from './manifest.ts';
+import { sampleSize, type ModelManifest, type Normalization } from './manifest.ts';
 import type { GraphBuilder } from './onnx/graph.ts';
 
 export class InputTransform {
-  /** Floats per sample (T x F). */
+  /** Floats per sample (T x F; T x L x 4 for raw book levels, normalised per channel along the last axis). */
   readonly size: number;
   /** true: values are copied as they are (no normalisation, or normalisation inside the graph). */
   readonly copiesRaw: boolean;
@@ -27,7 +27,7 @@ export class InputTransform {
 
   constructor(m: ModelManifest) {
     this.nCols = m.input.columns.length;
-    this.size = m.input.window * this.nCols;
+    this.size = sampleSize(m);
     const n = m.normalization;
     this.clip = n?.clip ?? Infinity;
     this.nanValue = n?.nanValue ?? NaN;
