@@ -126,7 +126,9 @@ async function describe(argv: string[]): Promise<number> {
     const out = [
       `${name} (${mf.kind}, version ${mf.version}) on ${m.provider}`,
       mf.description ? `  ${mf.description}` : '',
-      `  input  ${mf.input.name}: float32 [N, ${mf.input.layout === 'NTF' ? `${mf.input.window}, ` : ''}${mf.input.columns.length}] ${mf.input.columns.join(', ')}`,
+      mf.input.book
+        ? `  input  ${mf.input.name}: float32 [N, ${mf.input.window}, ${mf.input.book.levels}, ${mf.input.columns.length}] raw book levels (${mf.input.columns.join(', ')}; prices in ticks from the window's reference, sizes in lots: SnapshotBatch units)`
+        : `  input  ${mf.input.name}: float32 [N, ${mf.input.layout === 'NTF' ? `${mf.input.window}, ` : ''}${mf.input.columns.length}] ${mf.input.columns.join(', ')}`,
       `  feature parameters: ${featuresLine(mf.input.features)}`,
       `  normalisation: ${mf.normalization ? `z-score fitted on ${mf.normalization.fittedOn}, clip ${mf.normalization.clip}, NaN -> ${mf.normalization.nanValue}` : 'none (raw features; NaN is missing)'}`,
       `  output ${mf.output.name}: probabilities of ${mf.output.classes.join('/')} (${mf.output.labelColumn ?? 'label'}, horizon ${mf.output.horizon ?? '?'} rows, alpha ${mf.output.alpha ?? '?'})`,
