@@ -78,6 +78,7 @@ export class ClusterIngest {
 
   /** Checks the shard count against the cluster's (keys.ts meta); waits for Redis. */
   async start(): Promise<void> {
+    await this.link.untilReady();
     await agreeShards(this.link.redis, this.keys, this.shards);
   }
 

@@ -42,6 +42,8 @@ export interface RedisLink {
   readonly redis: Redis;
   /** Whether the connection is up and ready for commands. */
   ready(): boolean;
+  /** Resolves once the connection is ready (commands fail at once while it is not). */
+  untilReady(): Promise<void>;
   /** Connection state for /healthz: up, or down since when and why (no secrets). */
   health(): { url: string; state: string; downSinceMs: number | null; reconnects: number; lastError: string | null };
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export function connectRedis(url: string, name: string): RedisLink {
   return {
     redis,
     ready: () => redis.status === 'ready',
+    untilReady: () => (redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => redis.once('ready', () => resolve()))),
     health: () => ({
       url: safe,
       state: redis.status === 'ready' ? 'up' : `down (${redis.status})`,
