@@ -177,23 +177,23 @@ export function blockScan(this: IKernelFunctionThis<DenseConstants>, series: Flo
   const b = Math.floor(g / W);
   const r = g - b * W;
   const k0 = Math.floor(r / S) * S;
+  let lo = k0;
+  let hi = r;
+  if (p > 0.5) {
+    lo = r;
+    hi = Math.min(k0 + S - 1, W - 1);
+  }
+  // Squared for ret_1, as is otherwise: v * (sq * v + (1 - sq)), a product rather than a branch
+  // (the bracket keeps 1 - sq exact; v + 1 - 1 would round small returns away).
+  let sq = 0;
+  if (s > 0.5 && s < 1.5) sq = 1;
   const base = s * BW + b * W;
   let acc = 0;
   for (let i = 0; i < S; i++) {
     const q = k0 + i;
-    let take = 0;
-    if (p < 0.5) {
-      if (q <= r) take = 1;
-    } else if (q >= r && q < W) {
-      take = 1;
-    }
-    if (take > 0.5) {
+    if (q >= lo && q <= hi) {
       const v = series[base + q];
-      if (s > 0.5 && s < 1.5) {
-        acc += v * v;
-      } else {
-        acc += v;
-      }
+      acc += v * (sq * v + (1 - sq));
     }
   }
   return acc;

@@ -10,13 +10,20 @@
  * Rows go to the DenseStream before the engine, so with a synchronous backend a block's kernel
  * values exist by the time the engine emits it (the engine holds blocks back for late trades) and
  * are written into it in place; only a block emitted before its values arrive (an asynchronous
- * backend, or the end of the stream) is copied and held.
+ * backend, the kernel thread, or the end of the stream) is copied and held.
+ *
+ * `gpujs:webasm` and `gpujs:cpu` compute on the CPU: they run in a worker thread of their own
+ * (src/compute/offload.ts), beside the parse, the engine and the writer, the way a GPU computes
+ * beside its host. `gpujs` and `auto` choose in this thread and compute here.
+ *
+ * gpu.js is imported only when a kernel backend is asked for (select.ts loads it): `--compute cpu`
+ * does not pay its ~0.25 s of loading.
  */
 import type { RowSink } from '../model/row.ts';
 import { FeatureBlock, DENSE_INDEX, DENSE_COLUMNS, type FeatureBlockSink } from '../features/columns.ts';
 import type { EngineColumns } from '../features/engine.ts';
 import type { ComputeInfo, ComputeSpec, DenseBackend } from './backend.ts';
-import { selectComputeBackend, syntheticBatch } from './select.ts';
+import { OffloadedDenseStream, type DenseRows } from './offload.ts';
 import { FeatureEngine } from '../features/engine.ts';
 import { featureOptions } from '../features/options.ts';
 import { BookRow } from '../model/row.ts';
@@ -44,8 +51,13 @@ export interface FeaturesCompute {
   dispose(): Promise<void>;
 }
 
+/** Specs whose kernels run in a worker thread: the gpu.js modes that compute on the CPU. */
+export const OFFLOADED: readonly ComputeSpec[] = ['gpujs:webasm', 'gpujs:cpu'];
+
 export async function featuresCompute(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
   if (spec === 'cpu') return engineOnly({ requested: spec, reason: 'requested' });
+  if (OFFLOADED.includes(spec)) return offloaded(spec, opts);
+  const { selectComputeBackend } = await import('./select.ts');
   const shape = { windows: Math.max(1, Math.round(opts.blockRows / 1024)), rows: Math.min(1024, opts.blockRows) };
   const sel = await selectComputeBackend(spec, { depth: opts.depth, shape, budgetMs: 60 });
   if (spec === 'auto') {
@@ -69,6 +81,7 @@ export async function featuresCompute(spec: ComputeSpec, opts: { depth: Depth; b
  */
 export async function measureSplit(backend: DenseBackend, depth: Depth, blockRows: number, rows = 4096): Promise<{ rows: number; engine: number; kernels: number }> {
   const T = 1024;
+  const { syntheticBatch } = await import('./select.ts');
   const batch = syntheticBatch({ windows: Math.ceil(rows / T), rows: T }, depth);
   const LT = batch.levels;
   const row = new BookRow(depth.rowLevels);
@@ -158,7 +171,8 @@ function engineOnly(p: Pick<ComputeInfo, 'requested' | 'reason'> & Partial<Compu
 
 function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: Depth; blockRows: number }): FeaturesCompute {
   let fill: DenseFillSink | undefined;
-  const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) => fill?.accept(block));
+  const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) =>
+    fill?.accept({ row0: block.row[0]!, n: block.n, values: block.values }, () => stream.recycle(block)));
   return {
     info,
     engineColumns: 'trade-state',
@@ -176,6 +190,33 @@ function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: De
   };
 }
 
+async function offloaded(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
+  let fill: DenseFillSink | undefined;
+  const stream = await OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows) => fill?.accept(rows));
+  log.info('features compute', { ...stream.info });
+  return {
+    info: stream.info,
+    engineColumns: 'trade-state',
+    kernelColumns: DENSE_COLUMNS,
+    rows: (engine) => ({
+      onRow(row: BookRow) {
+        stream.onRow(row);
+        engine.onRow(row);
+      },
+    }),
+    sink: (inner) => (fill = new DenseFillSink(inner, stream)),
+    endOfRows: () => stream.finish(),
+    stats: () => ({ ...stream.stats }),
+    dispose: () => stream.dispose(),
+  };
+}
+
+/** What DenseFillSink needs of the stream of kernel values: backpressure and the end. */
+interface KernelRowSource {
+  drain(): Promise<void>;
+  finish(): Promise<void>;
+}
+
 /**
  * Writes the DenseStream's per-row columns into the engine's blocks and passes them on in order.
  * The engine reuses a block once write() returns: a block whose kernel values have not arrived yet
@@ -184,13 +225,13 @@ function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: De
 export class DenseFillSink implements FeatureBlockSink {
   private readonly waiting: FeatureBlock[] = [];
   private readonly spare: FeatureBlock[] = [];
-  private readonly dense: FeatureBlock[] = [];
+  private readonly dense: { rows: DenseRows; release?: () => void }[] = [];
   /** Output rows the dense stream has delivered. */
   private denseRows = 0;
   private symbols: readonly string[] = [];
   private readonly cols = DENSE_INDEX;
 
-  constructor(private readonly inner: FeatureBlockSink, private readonly stream: DenseStream) {}
+  constructor(private readonly inner: FeatureBlockSink, private readonly stream: KernelRowSource) {}
 
   write(block: FeatureBlock, symbols: readonly string[]): void {
     this.symbols = symbols;
@@ -210,10 +251,10 @@ export class DenseFillSink implements FeatureBlockSink {
     this.pump();
   }
 
-  /** A block of kernel values from the stream (arrival order, the engine's row numbering). */
-  accept(block: FeatureBlock): void {
-    this.dense.push(block);
-    this.denseRows += block.n;
+  /** Kernel values from the stream (arrival order, the engine's row numbering); `release` once copied out. */
+  accept(rows: DenseRows, release?: () => void): void {
+    this.dense.push({ rows, release });
+    this.denseRows += rows.n;
     this.pump();
   }
 
@@ -248,15 +289,16 @@ export class DenseFillSink implements FeatureBlockSink {
     let j = 0;
     while (j < b.n) {
       let d = this.dense[0]!;
-      while (b.row[j]! >= d.row[0]! + d.n) {
+      while (b.row[j]! >= d.rows.row0 + d.rows.n) {
         this.dense.shift();
-        this.stream.recycle(d);
+        d.release?.();
         d = this.dense[0]!;
       }
-      const k = b.row[j]! - d.row[0]!;
+      const k = b.row[j]! - d.rows.row0;
       let len = 1;
-      while (j + len < b.n && k + len < d.n && b.row[j + len] === b.row[j]! + len) len++;
-      for (let c = 0; c < this.cols.length; c++) b.values[this.cols[c]!]!.set(d.values[c]!.subarray(k, k + len), j);
+      while (j + len < b.n && k + len < d.rows.n && b.row[j + len] === b.row[j]! + len) len++;
+      const v = d.rows.values;
+      for (let c = 0; c < this.cols.length; c++) b.values[this.cols[c]!]!.set(v[c]!.subarray(k, k + len), j);
       j += len;
     }
   }

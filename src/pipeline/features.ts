@@ -15,7 +15,7 @@ import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
 import { featuresCompute } from '../compute/features-hook.ts';
 import { resolveDepth } from '../model/depth.ts';
 import { bookBuilder } from './book.ts';
-import { autoVpinBucketsFor } from './vpin.ts';
+import { autoVpinBuckets } from './vpin.ts';
 
 export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
   /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
@@ -77,19 +77,32 @@ export async function runFeatures(
   const policy = opts.policy ?? new BadInputPolicy();
   const symbolFilter = opts.symbols?.length ? new Set(opts.symbols) : undefined;
 
-  const source = await openSource(spec, { policy });
+  // The kernel backend starts (a worker thread, gpu.js loading) while the VPIN sizing pass reads the input.
+  // (The options are checked first, so a bad one is reported as before; V is not known yet.)
+  const checked = featureOptions({ ...opts, vpinBucket: 1 });
+  const depth = resolveDepth(checked.levels);
+  const computing = featuresCompute(opts.compute ?? 'cpu', { depth, blockRows: checked.blockRows });
+  // Its failure (an unavailable backend) is reported where it is awaited, below.
+  computing.catch(() => undefined);
   let bySymbol: Record<string, number> | undefined;
   let vpinBucket: number;
-  if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
-    bySymbol = await autoVpinBucketsFor(source, () => openSource(spec, { policy: policy.sameRules() }), symbolFilter);
-    // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
-    vpinBucket = 1;
-  } else {
-    vpinBucket = opts.vpinBucket;
+  let fo: FeatureOptions;
+  let source: MarketSource;
+  try {
+    if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
+      bySymbol = await autoVpinBuckets(await openSource(spec, { policy: policy.sameRules() }), {}, symbolFilter);
+      // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
+      vpinBucket = 1;
+    } else {
+      vpinBucket = opts.vpinBucket;
+    }
+    fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
+    source = await openSource(spec, { policy });
+  } catch (e) {
+    await computing.then((c) => c.dispose(), () => undefined);
+    throw e;
   }
-  const fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
-  const depth = resolveDepth(fo.levels);
-  const compute = await featuresCompute(opts.compute ?? 'cpu', { depth, blockRows: fo.blockRows });
+  const compute = await computing;
   const sink = compute.sink(makeSink(outputColumns(fo.horizons), source.timeBase));
   const engine = new FeatureEngine(fo, source.timeBase, (b, s) => sink.write(b, s), compute.engineColumns);
   const builder = bookBuilder({

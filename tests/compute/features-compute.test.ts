@@ -3,7 +3,7 @@
  * and the engine only the trade state (VPIN, bars) and labels; no column is computed twice.
  */
 import { describe, expect, it } from 'vitest';
-import { featuresInMemory, SPOT } from '../helpers.ts';
+import { featuresInMemory, SPOT, USDM } from '../helpers.ts';
 import { flowcast } from '../cli/run-cli.ts';
 import { DENSE_COLUMNS } from '../../src/compute/dense.ts';
 import { FLOAT32_TOLERANCE } from '../../src/compute/parity.ts';
@@ -52,6 +52,18 @@ describe('features --compute', () => {
       else expect(part.out[c], name).toEqual(full.out[c]);
     }
     expect(full.out[full.cols.indexOf('mid')]!.every((v) => v === 0)).toBe(false);
+  });
+
+  it('gpujs:webasm computes in a worker thread, and writes exactly what the same kernels write in this thread', async () => {
+    const opts = { vpinBucket: 2, horizons: [10] };
+    // `gpujs` picks the best mode present in this thread: webasm wherever no GPU mode is live.
+    const here = await featuresInMemory(USDM, { ...opts, compute: 'gpujs' });
+    const thread = await featuresInMemory(USDM, { ...opts, compute: 'gpujs:webasm' });
+    expect(thread.res.compute.libraryMode).toMatch(/webasm .*, in a worker thread$/);
+    expect(here.res.compute.libraryMode).not.toMatch(/worker/);
+    if (here.res.compute.backend !== 'gpujs:webasm') return;
+    expect(thread.table.n).toBe(here.table.n);
+    for (const col of here.table.columns) expect(Array.from(thread.table.column(col)), col).toEqual(Array.from(here.table.column(col)));
   });
 
   it('gpujs:webasm: dense columns within the float32 tolerance of the engine, every other column identical', async () => {

@@ -1,0 +1,106 @@
+/**
+ * The kernel thread of OffloadedDenseStream (offload.ts): unpacks the rows it is sent into a
+ * DenseStream on its own backend, and sends back each block of kernel columns as it is computed.
+ */
+import { parentPort } from 'node:worker_threads';
+import { BookRow } from '../model/row.ts';
+import { DenseStream } from './stream.ts';
+import { selectComputeBackend } from './select.ts';
+import { BackendUnavailable, errorLine, type DenseBackend } from './backend.ts';
+import { DENSE_COLUMNS } from '../features/columns.ts';
+import { ROW_HEADER, type FromWorker, type OffloadStats, type ToWorker } from './offload.ts';
+
+const port = parentPort!;
+let stream: DenseStream | undefined;
+let backend: DenseBackend | undefined;
+let row: BookRow | undefined;
+let LT = 0;
+let symbols: string[] = [];
+let blocks: FromWorker[] = [];
+
+function post(m: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(m, transfer);
+}
+
+function stats(): OffloadStats {
+  return { ...stream!.stats };
+}
+
+function flushOut(): void {
+  for (const m of blocks) post(m, m.type === 'rows' ? [m.data.buffer as ArrayBuffer] : []);
+  blocks = [];
+}
+
+// One message at a time, in order: the start (backend creation) is asynchronous.
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (m: ToWorker) => {
+  chain = chain.then(() => handle(m));
+});
+
+async function handle(m: ToWorker): Promise<void> {
+  try {
+    if (m.type === 'start') {
+      let be: DenseBackend;
+      try {
+        const s = await selectComputeBackend(m.spec, { depth: m.depth });
+        be = backend = s.backend;
+        post({ type: 'ready', info: s.info });
+      } catch (e) {
+        if (e instanceof BackendUnavailable) return post({ type: 'unavailable', backend: e.backend, reason: e.reason });
+        throw e;
+      }
+      LT = m.depth.tensorLevels;
+      row = new BookRow(LT);
+      stream = new DenseStream(be, { depth: m.depth, blockRows: m.blockRows }, (block) => {
+        const n = block.n;
+        const data = new Float64Array(DENSE_COLUMNS.length * n);
+        for (let c = 0; c < DENSE_COLUMNS.length; c++) data.set(block.values[c]!.subarray(0, n), c * n);
+        blocks.push({ type: 'rows', row0: block.row[0]!, n, data });
+        stream!.recycle(block);
+      });
+    } else if (m.type === 'chunk') {
+      if (m.symbols.length) symbols = m.symbols;
+      const b = m.buffer;
+      const r = row!;
+      let o = 0;
+      for (let i = 0; i < m.rows; i++) {
+        const id = b[o++]!;
+        r.symbolId = id;
+        r.symbol = symbols[id]!;
+        r.ts = b[o++]!;
+        r.depthLimit = b[o++]!;
+        const nt = b[o++]!;
+        for (let l = 0; l < LT; l++) {
+          r.bidPx[l] = b[o++]!;
+          r.bidSz[l] = b[o++]!;
+          r.askPx[l] = b[o++]!;
+          r.askSz[l] = b[o++]!;
+        }
+        if (r.tradePx.length < nt) {
+          r.tradePx = new Float64Array(nt * 2);
+          r.tradeSz = new Float64Array(nt * 2);
+          r.tradeSign = new Int8Array(nt * 2);
+          r.tradeTs = new Float64Array(nt * 2);
+        }
+        r.nTrades = nt;
+        for (let t = 0; t < nt; t++) {
+          r.tradePx[t] = b[o++]!;
+          r.tradeSz[t] = b[o++]!;
+          r.tradeSign[t] = b[o++]!;
+        }
+        stream!.onRow(r);
+      }
+      if (o !== m.used) throw new Error(`src/compute/offload-worker.ts: a chunk of ${m.rows} rows unpacked to ${o} values, ${m.used} were sent`);
+      flushOut();
+      post({ type: 'chunkDone', buffer: b, stats: stats() }, [b.buffer as ArrayBuffer]);
+    } else if (m.type === 'finish') {
+      await stream!.finish();
+      flushOut();
+      post({ type: 'finished', stats: stats() });
+      await backend!.dispose();
+      port.close();
+    }
+  } catch (e) {
+    post({ type: 'error', message: `the kernel thread: ${errorLine(e)}` });
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The per-row kernels of `flowcast features --compute gpujs:webasm | gpujs:cpu` in a worker thread.
+ *
+ * Those two modes compute on the CPU. In the calling thread their work would only replace the
+ * engine's per-row work; in a thread of their own (OffloadedDenseStream) it runs beside the
+ * parse, the book, the engine's trade state and the writer, on another core, the way a GPU
+ * computes beside its host. The thread holds the same DenseStream and backend as the in-thread
+ * path; the calling thread packs each row (symbol, time, LT levels, its trades) into a chunk,
+ * transfers chunks to the thread, and receives the kernel columns of every row back in arrival
+ * order, as blocks.
+ *
+ * GPU modes stay in the calling thread: the device already computes beside it.
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BookRow, RowSink } from '../model/row.ts';
+import type { Depth } from '../model/depth.ts';
+import { DENSE_COLUMNS } from '../features/columns.ts';
+import type { ComputeInfo, ComputeSpec } from './backend.ts';
+import { BackendUnavailable } from './backend.ts';
+
+/** Kernel values of consecutive output rows [row0, row0 + n), one array per DENSE_COLUMNS entry. */
+export interface DenseRows {
+  row0: number;
+  n: number;
+  values: Float64Array[];
+}
+
+/** Fields of a packed row ahead of its levels: symbol id, time, usable levels, trades. */
+export const ROW_HEADER = 4;
+
+/** Messages from the thread. */
+export type FromWorker =
+  | { type: 'ready'; info: ComputeInfo }
+  | { type: 'unavailable'; backend: string; reason: string }
+  | { type: 'rows'; row0: number; n: number; data: Float64Array }
+  | { type: 'chunkDone'; buffer: Float64Array; stats: OffloadStats }
+  | { type: 'finished'; stats: OffloadStats }
+  | { type: 'error'; message: string };
+
+/** Messages to the thread. */
+export type ToWorker =
+  | { type: 'start'; spec: ComputeSpec; depth: Depth; blockRows: number }
+  | { type: 'chunk'; rows: number; used: number; buffer: Float64Array; symbols: string[] }
+  | { type: 'finish' };
+
+export interface OffloadStats {
+  rows: number;
+  batches: number;
+  computedRows: number;
+  seconds: number;
+}
+
+/** Rows per chunk sent to the thread. */
+const CHUNK_ROWS = 2048;
+/** Chunks in flight before drain() waits for the thread. */
+const MAX_IN_FLIGHT = 4;
+
+/**
+ * Starts the kernel thread. Under the TypeScript loader (.ts sources) the thread first registers
+ * tsx's loader itself, then imports its module: a worker does not inherit the loader the CLI
+ * registered, and `--import <loader>` in a worker's execArgv registers it too late for the entry
+ * module.
+ */
+function startWorker(): Worker {
+  const here = fileURLToPath(import.meta.url);
+  const ext = extname(here);
+  const entry = join(dirname(here), `offload-worker${ext}`);
+  if (ext !== '.ts') return new Worker(entry);
+  // tsx's ESM API (the package's `tsx/esm/api` import entry).
+  const api = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); })` +
+    `.catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', message: 'the kernel thread did not load: ' + e.message }); });`;
+  return new Worker(boot, { eval: true });
+}
+
+/**
+ * A RowSink whose rows' kernel columns are computed in a worker thread. `create` resolves once the
+ * thread holds its backend (or rejects with BackendUnavailable and the thread's reason).
+ */
+export class OffloadedDenseStream implements RowSink {
+  readonly stats: OffloadStats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
+  private readonly LT: number;
+  private buf: Float64Array;
+  /** Values per chunk buffer (grows for a row with very many trades). */
+  private capacity: number;
+  private used = 0;
+  private rows = 0;
+  private readonly spare: Float64Array[] = [];
+  private readonly names: string[] = [];
+  private namesSent = 0;
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private waiters: (() => void)[] = [];
+  private finished: Promise<void> | undefined;
+  private finishResolve: (() => void) | undefined;
+  private finishReject: ((e: Error) => void) | undefined;
+  private ended = false;
+
+  private constructor(private readonly worker: Worker, readonly info: ComputeInfo, depth: Depth, private readonly emit: (rows: DenseRows) => void) {
+    this.LT = depth.tensorLevels;
+    this.capacity = CHUNK_ROWS * (ROW_HEADER + 4 * this.LT + 3 * 4);
+    this.buf = new Float64Array(this.capacity);
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (e) => this.fail(new Error(`features --compute: the kernel thread failed: ${e.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.ended) this.fail(new Error(`features --compute: the kernel thread exited (code ${code}) before the end of the rows`));
+    });
+  }
+
+  static async create(spec: ComputeSpec, depth: Depth, blockRows: number, emit: (rows: DenseRows) => void): Promise<OffloadedDenseStream> {
+    const worker = startWorker();
+    worker.postMessage({ type: 'start', spec, depth, blockRows } satisfies ToWorker);
+    const first = await new Promise<FromWorker>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.type !== 'ready') {
+      await worker.terminate();
+      if (first.type === 'unavailable') throw new BackendUnavailable(first.backend, first.reason);
+      throw new Error(`features --compute: the kernel thread did not start: ${first.type === 'error' ? first.message : first.type}`);
+    }
+    return new OffloadedDenseStream(worker, {
+      ...first.info,
+      libraryMode: `${first.info.libraryMode}, in a worker thread`,
+    }, depth, emit);
+  }
+
+  onRow(row: BookRow): void {
+    if (this.failure) throw this.failure;
+    const LT = this.LT;
+    const nt = row.nTrades;
+    const need = ROW_HEADER + 4 * LT + 3 * nt;
+    if (this.used + need > this.capacity) {
+      if (this.rows > 0) this.send();
+      if (need > this.capacity) this.buf = new Float64Array((this.capacity = need * 2));
+    }
+    if (this.names[row.symbolId] !== row.symbol) this.names[row.symbolId] = row.symbol;
+    const b = this.buf;
+    let o = this.used;
+    const usable = Math.min(row.usableLevels, LT);
+    b[o++] = row.symbolId;
+    b[o++] = row.ts;
+    b[o++] = usable;
+    b[o++] = nt;
+    for (let l = 0; l < LT; l++) {
+      b[o++] = row.bidPx[l]!;
+      b[o++] = row.bidSz[l]!;
+      b[o++] = row.askPx[l]!;
+      b[o++] = row.askSz[l]!;
+    }
+    for (let t = 0; t < nt; t++) {
+      b[o++] = row.tradePx[t]!;
+      b[o++] = row.tradeSz[t]!;
+      b[o++] = row.tradeSign[t]!;
+    }
+    this.used = o;
+    if (++this.rows === CHUNK_ROWS) this.send();
+  }
+
+  /** Resolves once at most MAX_IN_FLIGHT chunks are with the thread (backpressure, not a flush). */
+  async drain(): Promise<void> {
+    while (this.inFlight > MAX_IN_FLIGHT && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
+  }
+
+  /** Sends the last rows and resolves when the thread has emitted every row's columns. */
+  finish(): Promise<void> {
+    this.finished ??= new Promise<void>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.finishResolve = resolve;
+      this.finishReject = reject;
+      if (this.rows > 0) this.send();
+      this.worker.postMessage({ type: 'finish' } satisfies ToWorker);
+    });
+    return this.finished;
+  }
+
+  async dispose(): Promise<void> {
+    this.ended = true;
+    await this.worker.terminate();
+  }
+
+  private send(): void {
+    // The symbol table (by the builder's ids) goes along whenever it has grown.
+    const symbols = this.names.length !== this.namesSent ? this.names.slice() : [];
+    this.namesSent = this.names.length;
+    const msg: ToWorker = { type: 'chunk', rows: this.rows, used: this.used, buffer: this.buf, symbols };
+    this.worker.postMessage(msg, [this.buf.buffer as ArrayBuffer]);
+    this.inFlight++;
+    // (The sent buffer is detached now: its length reads 0.)
+    let next = this.spare.pop();
+    if (!next || next.length < this.capacity) next = new Float64Array(this.capacity);
+    this.buf = next;
+    this.used = 0;
+    this.rows = 0;
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.type === 'rows') {
+      const values = DENSE_COLUMNS.map((_, c) => m.data.subarray(c * m.n, (c + 1) * m.n));
+      this.emit({ row0: m.row0, n: m.n, values });
+    } else if (m.type === 'chunkDone') {
+      this.inFlight--;
+      Object.assign(this.stats, m.stats);
+      if (this.spare.length < MAX_IN_FLIGHT) this.spare.push(m.buffer);
+      this.wake();
+    } else if (m.type === 'finished') {
+      Object.assign(this.stats, m.stats);
+      this.ended = true;
+      this.finishResolve?.();
+      this.wake();
+    } else if (m.type === 'error') {
+      this.fail(new Error(`features --compute: ${m.message}`));
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.finishReject?.(this.failure);
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
