@@ -35,7 +35,8 @@ describe('train reads a dataset directory with a partition filter', { timeout: 3
     const r = await flowcast(['train', 'transformer', '--data', ds, '--where', "date < '2024-08-10'", '--models', models, '--name', 'ds-tiny', '--window', '20', '--patch', '4',
       '--d-model', '8', '--heads', '2', '--layers', '1', '--ffn', '16', '--epochs', '1', '--samples-per-epoch', '256', '--val-samples', '128', '--version', 't1']);
     expect(r.code, r.stderr).toBe(0);
-    const m = JSON.parse(readFileSync(join(models, 'ds-tiny', 'manifest.json'), 'utf8')) as { input: { features: { vpinBucket: Record<string, number>; vpinSizing: string } } };
+    const m = JSON.parse(readFileSync(join(models, 'ds-tiny', 'manifest.json'), 'utf8')) as { input: { features: { vpinBucket: Record<string, number>; vpinSizing: string } }; training: { data: string } };
+    expect(m.training.data).toBe(`${ds} (where date < '2024-08-10')`);
     const day2 = readRecord(ds)!.partitions['venue=binance-spot/symbol=BTCUSDT/date=2024-08-09']!;
     expect(m.input.features.vpinBucket).toEqual({ BTCUSDT: day2.vpinBucket });
     expect(m.input.features.vpinSizing).toMatch(/^dataset .*: auto from warm-up 2m/);

@@ -122,7 +122,8 @@ const command: Command = {
       modelsDir: values.models ?? 'models',
       version: values.version ?? compactUtcStamp(),
       command: `flowcast train ${argv.join(' ')}`,
-      dataSource: values.data,
+      // The filter is part of what was trained on: a later reload of the bare directory would be other rows.
+      dataSource: values.where !== undefined ? `${values.data} (where ${values.where})` : values.data,
       featureParams,
       inputs,
       onLog: say,
