@@ -15,7 +15,7 @@ import type { ComputeInfo, ComputeSpec } from '../compute/backend.ts';
 import { featuresCompute } from '../compute/features-hook.ts';
 import { resolveDepth } from '../model/depth.ts';
 import { bookBuilder } from './book.ts';
-import { autoVpinBuckets } from './vpin.ts';
+import { autoVpinBucketsFor } from './vpin.ts';
 
 export interface FeaturesRunOptions extends Partial<Omit<FeatureOptions, 'vpinBucket'>> {
   /** VPIN bucket volume, or 'auto' (the input's traded volume / 500, per symbol, from a first pass over trades). */
@@ -89,15 +89,15 @@ export async function runFeatures(
   let fo: FeatureOptions;
   let source: MarketSource;
   try {
+    source = await openSource(spec, { policy });
     if (opts.vpinBucket === undefined || opts.vpinBucket === 'auto') {
-      bySymbol = await autoVpinBuckets(await openSource(spec, { policy: policy.sameRules() }), {}, symbolFilter);
+      bySymbol = await autoVpinBucketsFor(source, () => openSource(spec, { policy: policy.sameRules() }), symbolFilter);
       // A symbol with no trades still needs a positive V; its VPIN stays NaN (no bucket ever completes).
       vpinBucket = 1;
     } else {
       vpinBucket = opts.vpinBucket;
     }
     fo = featureOptions({ ...opts, vpinBucket, vpinBucketBySymbol: bySymbol });
-    source = await openSource(spec, { policy });
   } catch (e) {
     await computing.then((c) => c.dispose(), () => undefined);
     throw e;
