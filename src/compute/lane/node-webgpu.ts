@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { OnnxParity, OpenGpuSession } from './onnx.ts';
+import { UnsupportedLayout, type OnnxParity, type OpenGpuSession } from './onnx.ts';
 
 /** Where Debian's chromium keeps SwiftShader's Vulkan driver and the Vulkan loader. */
 export const CHROMIUM_LIB = process.env.FLOWCAST_CHROMIUM_LIB ?? '/usr/lib/chromium';
@@ -50,7 +50,7 @@ export function nodeWebGpuEnv(adapter: 'swiftshader' | 'hardware'): { env: Recor
  * Runs the comparison of onnx.ts in a child process on ORT node's WebGPU provider and returns its
  * results, or throws with the child's last log lines.
  */
-export async function nodeWebGpuParity(models: string[], windows: number, adapter: 'swiftshader' | 'hardware'): Promise<OnnxParity[]> {
+export async function nodeWebGpuParity(models: string[], windows: number, adapter: 'swiftshader' | 'hardware'): Promise<(OnnxParity | Error)[]> {
   const e = nodeWebGpuEnv(adapter);
   if ('unavailable' in e) throw new Error(`onnxruntime-node webgpu: ${e.unavailable}`);
   const dir = mkdtempSync(join(tmpdir(), 'flowcast-node-webgpu-'));
@@ -72,7 +72,8 @@ export async function nodeWebGpuParity(models: string[], windows: number, adapte
       const tail = readFileSync(log, 'utf8').split('\n').filter((l) => !/\[[IV]:onnxruntime/.test(l)).slice(-6).join(' | ');
       throw new Error(`onnxruntime-node webgpu child exited ${code}: ${tail}`);
     }
-    return JSON.parse(line.slice(9)) as OnnxParity[];
+    const rs = JSON.parse(line.slice(9)) as (OnnxParity | { error: string; unsupported: boolean })[];
+    return rs.map((r) => ('error' in r ? (r.unsupported ? new UnsupportedLayout(r.error) : new Error(r.error)) : r));
   } finally {
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
@@ -82,7 +83,7 @@ export async function nodeWebGpuParity(models: string[], windows: number, adapte
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { log: { type: 'string' }, windows: { type: 'string' } } });
   const ort = await import('onnxruntime-node');
-  const { onnxParity, loadEvalDays, placementOf, EVAL_DAYS } = await import('./onnx.ts');
+  const { onnxParity, loadEvalDays, placementOf, EVAL_DAYS, UnsupportedLayout } = await import('./onnx.ts');
   const detail = process.env.FLOWCAST_NODE_WEBGPU_DETAIL ?? '';
   const open: OpenGpuSession = async (m, bytes) => {
     // A verbose session first, only for ORT's placement lines (it logs every kernel run at that level).
@@ -103,7 +104,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   };
   const days = await loadEvalDays(EVAL_DAYS);
   const w = Number(values.windows ?? 64);
-  const results: OnnxParity[] = [];
-  for (const dir of positionals) results.push(await onnxParity(open, dir, days, { maxWindows: w, batch: Math.min(64, w) }));
+  const results: (OnnxParity | { error: string; unsupported: boolean })[] = [];
+  for (const dir of positionals) {
+    results.push(await onnxParity(open, dir, days, { maxWindows: w, batch: Math.min(64, w) })
+      .catch((e: Error) => ({ error: e.message.split('\n')[0]!, unsupported: e instanceof UnsupportedLayout })));
+  }
   process.stdout.write(`@@result ${JSON.stringify(results)}\n`);
 }

@@ -74,6 +74,14 @@ export function spread(rows: Int32Array, max: number): Int32Array {
   return Int32Array.from({ length: max }, (_, i) => rows[Math.floor((i * rows.length) / max)]!);
 }
 
+/**
+ * Layouts whose evaluation windows the lane builds (feature columns: `flowcast evaluate`'s datasets).
+ * A raw-book-levels model (NTLC) needs windows of book tensors, which the lane does not assemble yet.
+ */
+export const LANE_LAYOUTS: readonly string[] = ['NTF', 'NF'];
+
+export class UnsupportedLayout extends Error {}
+
 /** A session on the GPU path under test, fed the same float32 inputs as the CPU reference. */
 export interface GpuSession {
   /** What runs it, e.g. "onnxruntime-web 1.23.2 [webgpu]". */
@@ -128,6 +136,9 @@ export async function onnxParity(
   const m = await loadCpu(dir);
   try {
     const man = m.manifest;
+    if (!LANE_LAYOUTS.includes(man.input.layout)) {
+      throw new UnsupportedLayout(`${m.name}: input layout ${man.input.layout} (raw book levels): the lane builds evaluation windows for ${LANE_LAYOUTS.join(' and ')} only`);
+    }
     const training = (man.training ?? {}) as { data?: string; symbol?: string; split?: { train: number; val: number } };
     const split = training.split ?? { train: 0.7, val: 0.15 };
     const C = man.output.classes.length;

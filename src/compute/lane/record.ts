@@ -53,6 +53,8 @@ export interface ModelPathResult {
   /** What ran it, in words (package, version, providers, adapter). */
   path: string;
   reference: string;
+  /** Whether CI requires it: every model whose input layout the lane can build windows for. */
+  required: boolean;
   proven: boolean;
   windows: number;
   maxAbsDp: number;

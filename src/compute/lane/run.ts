@@ -20,7 +20,7 @@ import type { DenseBackend, GpuJsMode } from '../backend.ts';
 import type { SnapshotBatch } from '../../snapshots/batch.ts';
 import { AMZN, GOOG, SPOT, USDM } from '../../sources/samples.ts';
 import { LaneBrowser, type BrowserDenseBackend, type LaneAdapter } from './browser.ts';
-import { browserSession, loadEvalDays, onnxParity, EVAL_DAYS, type OnnxParity } from './onnx.ts';
+import { browserSession, loadEvalDays, onnxParity, EVAL_DAYS, UnsupportedLayout, type OnnxParity } from './onnx.ts';
 import { nodeWebGpuParity } from './node-webgpu.ts';
 import { writeProof, type GpuProof, type KernelPathResult, type ModelPathResult } from './record.ts';
 
@@ -167,14 +167,15 @@ export async function runLane(o: LaneOptions): Promise<GpuProof> {
     const record = (runtime: ModelPathResult['runtime'], dir: string, r: OnnxParity | Error): void => {
       if (r instanceof Error) {
         models.push({
-          model: basename(dir), kind: 'unknown', runtime, path: `${runtime} [webgpu]`, reference: 'onnxruntime-node cpu', proven: false, windows: 0,
+          model: basename(dir), kind: 'unknown', runtime, path: `${runtime} [webgpu]`, reference: 'onnxruntime-node cpu',
+          required: !(r instanceof UnsupportedLayout), proven: false, windows: 0,
           maxAbsDp: NaN, tolerance: ONNX_TOLERANCE, argmaxDiffers: 0, placement: {}, sets: [], error: firstLines(r),
         });
         return;
       }
       const n = r.sets.reduce((a, s) => a + s.windows, 0);
       models.push({
-        model: r.model, kind: r.kind, runtime, path: r.gpu, reference: r.reference, windows: n,
+        model: r.model, kind: r.kind, runtime, path: r.gpu, reference: r.reference, required: true, windows: n,
         proven: n > 0 && r.maxAbsDp <= ONNX_TOLERANCE, maxAbsDp: r.maxAbsDp, tolerance: ONNX_TOLERANCE,
         argmaxDiffers: r.sets.reduce((a, s) => a + s.argmaxDiffers, 0), placement: r.placement,
         sets: r.sets.map((s) => ({ data: s.data, symbol: s.symbol, rows: s.rows, maxAbsDp: s.maxAbsDp })),
@@ -200,7 +201,7 @@ export async function runLane(o: LaneOptions): Promise<GpuProof> {
     }
     for (const m of models) {
       const line = `${m.path} ${m.model} (${m.kind}) vs ${m.reference}: ${m.windows} evaluation windows, max |dp| ${fmt(m.maxAbsDp)} (tolerance ${fmt(m.tolerance)}); nodes ${Object.entries(m.placement).map(([k, v]) => `${k.replace('ExecutionProvider', '')} ${v}`).join(', ')}`;
-      (m.proven ? proven : failed).push(m.error ? `${m.model}: ${m.error}` : line);
+      (m.proven ? proven : failed).push(m.error ? `${m.runtime} ${m.model}${m.required ? '' : ' [not required]'}: ${m.error}` : line);
     }
     const adapter = o.adapter ?? 'swiftshader';
     return {
@@ -216,9 +217,9 @@ export async function runLane(o: LaneOptions): Promise<GpuProof> {
   }
 }
 
-/** Whether every required path (required kernel modes, every model) was proven. */
+/** Whether every required path (required kernel modes, every model the lane can feed) was proven. */
 export function lanePassed(p: GpuProof): boolean {
-  return p.kernels.every((k) => k.proven || !k.required) && p.models.every((m) => m.proven);
+  return p.kernels.every((k) => k.proven || !k.required) && p.models.every((m) => m.proven || !m.required);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
