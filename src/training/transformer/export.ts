@@ -5,7 +5,8 @@
  * Q/K/V MatMul/Add -> Reshape [N, L, H, dh] -> Transpose -> MatMul -> Mul (1/sqrt(dh)) -> Softmax
  * -> MatMul -> Transpose -> Reshape -> MatMul/Add -> residual Add; LayerNormalization -> MatMul/Add
  * -> Relu -> MatMul/Add -> residual Add; final LayerNormalization -> ReduceMean over tokens (or
- * Gather of the last) -> MatMul/Add -> Softmax. Input `features` [N, T, F], output `probs` [N, C].
+ * Gather of the last) -> MatMul/Add -> Softmax. Input `features` [N, T, F], output `probs` [N, C];
+ * with bookLevels the input is [N, T, L, 4] and a Reshape to [N, T, L * 4] follows the normalisation.
  */
 import { GraphBuilder, attr, modelBytes, DataType, type ModelOptions } from '../../inference/onnx/graph.ts';
 import { appendNormalization } from '../../inference/normalize.ts';
@@ -16,13 +17,22 @@ export interface TransformerExportOptions extends ModelOptions {
   inputName?: string;
   /** Prepend the input normalisation (the graph then takes raw features). */
   normalization?: Normalization | null;
+  /**
+   * Raw book levels: the graph takes [N, T, L, channels] (SnapshotBatch.book windows), normalises
+   * per channel along the last axis, then Reshapes to [N, T, L * channels], each row one token's
+   * features (config.features must be L * channels).
+   */
+  bookLevels?: { levels: number; channels: number };
 }
 
 export function transformerToOnnx(c: TransformerConfig, p: TransformerParams, opts: TransformerExportOptions = {}): Uint8Array {
   const g = new GraphBuilder('flowcast_transformer');
   const L = tokens(c), d = c.dModel, H = c.heads, dh = d / H;
-  const input = g.input(opts.inputName ?? 'features', DataType.FLOAT, ['N', c.window, c.features]);
-  const x = opts.normalization ? appendNormalization(g, input, opts.normalization) : input;
+  const bl = opts.bookLevels;
+  if (bl && bl.levels * bl.channels !== c.features) throw new RangeError(`transformer export: ${bl.levels} levels x ${bl.channels} channels is not the config's ${c.features} features`);
+  const input = g.input(opts.inputName ?? 'features', DataType.FLOAT, bl ? ['N', c.window, bl.levels, bl.channels] : ['N', c.window, c.features]);
+  const normed = opts.normalization ? appendNormalization(g, input, opts.normalization) : input;
+  const x = bl ? g.node('Reshape', [normed, g.int64s('levels_to_rows', [0, c.window, c.features])]) : normed;
   g.output('probs', DataType.FLOAT, ['N', c.classes]);
 
   const linear = (t: string, W: Float32Array, b: Float32Array, rows: number, cols: number, name: string): string =>
@@ -55,6 +65,6 @@ export function transformerToOnnx(c: TransformerConfig, p: TransformerParams, op
     : g.node('Gather', [h, g.int64s('last_token', [L - 1])], { axis: attr.i(1) });
   const flatPooled = c.pool === 'mean' ? pooled : g.node('Reshape', [pooled, g.int64s('pooled_shape', [0, d])]);
   g.node('Softmax', [linear(flatPooled, p.headW, p.headB, d, c.classes, 'head')], { axis: attr.i(-1) }, { outputs: ['probs'] });
-  const { inputName: _i, normalization: _n, ...modelOpts } = opts;
-  return modelBytes(g.build(), { docString: `flowcast transformer encoder: T=${c.window}, patch=${c.patch}, d_model=${d}, heads=${H}, layers=${c.layers}, ffn=${c.ffn}${opts.normalization ? ', input normalisation in the graph' : ''}`, ...modelOpts });
+  const { inputName: _i, normalization: _n, bookLevels: _b, ...modelOpts } = opts;
+  return modelBytes(g.build(), { docString: `flowcast transformer encoder: T=${c.window}, patch=${c.patch}, d_model=${d}, heads=${H}, layers=${c.layers}, ffn=${c.ffn}${bl ? `, raw book levels [N, T, ${bl.levels}, ${bl.channels}] reshaped to rows` : ''}${opts.normalization ? ', input normalisation in the graph' : ''}`, ...modelOpts });
 }

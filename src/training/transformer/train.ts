@@ -65,7 +65,14 @@ export function inverseFrequencyWeights(counts: number[]): number[] {
   return counts.map((c) => (c > 0 ? n / (C * c) : 0));
 }
 
-export async function trainTransformer(ds: Dataset, config: TransformerConfig, backend: TfBackend, o: TrainOptions): Promise<TrainResult> {
+/**
+ * What training reads: the splits' sample rows, their labels and their normalised windows packed
+ * [rows, T, F]. A Dataset of feature rows is one; src/training/levels/windows.ts (raw book levels
+ * from SnapshotBatch windows, F = L * 4) is another.
+ */
+export type TrainingWindows = Pick<Dataset, 'splits' | 'classCounts' | 'gatherZ' | 'labelsOf'>;
+
+export async function trainTransformer(ds: TrainingWindows, config: TransformerConfig, backend: TfBackend, o: TrainOptions): Promise<TrainResult> {
   const { tf } = backend;
   const t0 = performance.now();
   const log = o.onLog ?? (() => undefined);
