@@ -6,7 +6,8 @@
  * (a 1 MiB read buffer per file), the engine keeps a symbol's windows, the writer one row group.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { relative } from 'node:path';
+import { rmdirSync } from 'node:fs';
+import { dirname, relative, sep } from 'node:path';
 import { openSource } from '../sources/spec.ts';
 import type { MarketSink, TradeEvent } from '../model/events.ts';
 import { autoBucketVolume } from '../features/vpin.ts';
@@ -178,6 +179,16 @@ export default async function buildTask(task: BuildTask): Promise<BuildResult> {
     }
   } catch (e) {
     for (const q of pendings) q.discard();
+    // The hive directories made for it go too, where nothing else is in them.
+    for (const q of task.partitions) {
+      for (let d = dirname(q.out); d.startsWith(task.datasetDir + sep); d = dirname(d)) {
+        try {
+          rmdirSync(d);
+        } catch {
+          break;
+        }
+      }
+    }
     throw e;
   }
   const inputsOf = async (upto: number): Promise<InputFile[]> => {
