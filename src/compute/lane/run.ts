@@ -203,6 +203,8 @@ export async function runLane(o: LaneOptions): Promise<GpuProof> {
       const line = `${m.path} ${m.model} (${m.kind}) vs ${m.reference}: ${m.windows} evaluation windows, max |dp| ${fmt(m.maxAbsDp)} (tolerance ${fmt(m.tolerance)}); nodes ${Object.entries(m.placement).map(([k, v]) => `${k.replace('ExecutionProvider', '')} ${v}`).join(', ')}`;
       (m.proven ? proven : failed).push(m.error ? `${m.runtime} ${m.model}${m.required ? '' : ' [not required]'}: ${m.error}` : line);
     }
+    // Uncaught errors in the page fail nothing by themselves (a path that suffered fails on its own) but are reported.
+    for (const e of lane.pageErrors) failed.push(`page error: ${e.split('\n')[0]}`);
     const adapter = o.adapter ?? 'swiftshader';
     return {
       schema: 'flowcast.gpu-proof/v1',
