@@ -6,8 +6,8 @@
  *   LOBSTER   TICKER_YYYY-MM-DD_START_END_{message,orderbook}_L.csv[.gz] (paired by the rest of the name),
  *             LOBSTER_SampleFile_TICKER_YYYY-MM-DD_L.zip
  *   Binance   binance-{spot,usdm,coinm}_SYMBOL_YYYYMMDD.jsonl[.gz] (flowcast's recorder and the samples)
- *   Tardis    EXCHANGE_{incremental_book_L2,book_snapshot_N,trades}_YYYY-MM-DD_SYMBOL.csv[.gz]
- *             (a book file paired with the trades file of its exchange, date and symbol)
+ *   Tardis    EXCHANGE_{incremental_book_L2,book_snapshot_N,quotes,trades}_YYYY-MM-DD_SYMBOL.csv[.gz]
+ *             (a book or quotes file paired with the trades file of its exchange, date and symbol)
  * A name none of these match, in a directory or glob, is listed as ignored; named alone it is an error.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -37,7 +37,7 @@ export interface Discovery {
 const LOBSTER_PAIR = /^([A-Za-z0-9.^-]+)_(\d{4}-\d{2}-\d{2})_(\d+)_(\d+)_(message|orderbook)_(\d+)\.csv(\.gz)?$/;
 const LOBSTER_ZIP = /^LOBSTER_SampleFiles?_([A-Za-z0-9.^-]+)_(\d{4}-\d{2}-\d{2})_(\d+)\.zip$/;
 const BINANCE = /^(binance-(?:spot|usdm|coinm))_([A-Za-z0-9]+)_(\d{4})(\d{2})(\d{2})\.jsonl(\.gz)?$/;
-const TARDIS = /^([a-z0-9-]+)_(incremental_book_L2|book_snapshot_\d+|trades)_(\d{4}-\d{2}-\d{2})_([A-Za-z0-9._:-]+?)\.csv(\.gz)?$/;
+const TARDIS = /^([a-z0-9-]+)_(incremental_book_L2|book_snapshot_\d+|quotes|trades)_(\d{4}-\d{2}-\d{2})_([A-Za-z0-9._:-]+?)\.csv(\.gz)?$/;
 
 const FULL_DAY = 24 * 60;
 
@@ -95,7 +95,7 @@ function pair(files: Classified[], where: string): DatasetInput[] {
     const g = group[0]!;
     if (books.length !== 1 || trades.length > 1) {
       throw new InputError(InputErrorCode.Missing, where, undefined,
-        `Tardis ${g.exchange} ${g.symbol} ${g.date}: needs one book file (incremental_book_L2 or book_snapshot_N) and at most one trades file, found ${group.map((x) => basename(x.file)).join(', ')}`);
+        `Tardis ${g.exchange} ${g.symbol} ${g.date}: needs one book file (incremental_book_L2, book_snapshot_N or quotes) and at most one trades file, found ${group.map((x) => basename(x.file)).join(', ')}`);
     }
     const fl = [books[0]!.file, ...trades.map((t) => t.file)];
     out.push({ venue: g.exchange, symbol: g.symbol, date: g.date, spec: `tardis:${fl.join(',')}`, files: fl, sessionMinutes: FULL_DAY });

@@ -78,4 +78,18 @@ describe('dataset inputs from specs, directories, globs and manifests', () => {
     expect(info.stdout).toMatch(/2 partitions, [\d,]+ rows/);
     expect(info.stdout).toMatch(/lobster AMZN: 1 days 2012-06-21\.\.2012-06-21/);
   });
+
+  it('builds Tardis downloads paired by name: quotes with the trades of the same exchange, date and symbol', async () => {
+    const t = join(dir, 'tardis');
+    mkdirSync(t, { recursive: true });
+    copyFileSync('data/tardis/tardis_quotes.csv.gz', join(t, 'binance-futures_quotes_2020-02-22_BTCUSDT.csv.gz'));
+    copyFileSync('data/tardis/tardis_trades.csv.gz', join(t, 'binance-futures_trades_2020-02-22_BTCUSDT.csv.gz'));
+    const out = join(dir, 'tardis-ds');
+    const r = await flowcast(['dataset', 'build', t, '--out', out, '--vpin-bucket', '0.5', '--jobs', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ built: 1, failed: [] });
+    const p = readRecord(out)!.partitions['venue=binance-futures/symbol=BTCUSDT/date=2020-02-22']!;
+    expect(p.spec).toMatch(/^tardis:.*binance-futures_quotes_2020-02-22_BTCUSDT\.csv\.gz,.*binance-futures_trades_2020-02-22_BTCUSDT\.csv\.gz$/);
+    expect(p.rows).toBeGreaterThan(1000);
+  });
 });

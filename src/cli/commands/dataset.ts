@@ -18,7 +18,7 @@ const usage = `flowcast dataset build|info ...
            (venue, symbol and date only for a spec whose file names do not say them). Capture files
            are recognised by name: TICKER_DATE_START_END_{message,orderbook}_L.csv[.gz] (paired),
            binance-{spot,usdm,coinm}_SYMBOL_YYYYMMDD.jsonl[.gz],
-           EXCHANGE_{incremental_book_L2,book_snapshot_N,trades}_DATE_SYMBOL.csv[.gz] (paired).
+           EXCHANGE_{incremental_book_L2,book_snapshot_N,quotes,trades}_DATE_SYMBOL.csv[.gz] (paired).
            Files after the flags count as more --source values (a shell glob).
       --out DIR            the dataset directory (created if missing)
       --jobs N             worker threads (default: this machine's cores)
