@@ -109,6 +109,21 @@ export interface DroppedFrame {
   reason: 'slow-consumer';
 }
 
+/**
+ * A hole announced (cluster mode, docs/cluster.md): `retention`: seqs `missing[0]..missing[1]` are
+ * no longer kept and will not come; otherwise the seqs go on without a hole but what they describe
+ * has one after seq `after` (the symbol's book restarted at a snapshot: `takeover`, `handover` of
+ * its compute shard, or events `ingest-lost` before they were computed).
+ */
+export interface GapFrame {
+  t: 'gap';
+  topic: string;
+  reason: 'retention' | 'takeover' | 'handover' | 'ingest-lost';
+  after: number;
+  missing?: [number, number];
+  message: string;
+}
+
 export type ErrorCode =
   | 'bad-request'
   | 'unknown-op'
@@ -160,12 +175,12 @@ export type DataFrame = BookFrame | FeaturesFrame | PredFrame | AlertFrame;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 export const DATA_FRAME_KINDS_AGREE: Same<DataFrame['t'], DataFrameKind> = true;
 export type ServerFrame =
-  | HelloFrame | DataFrame | HeartbeatFrame | SubscribedFrame | DroppedFrame | ErrorFrame | PongFrame | TopicsFrame | AckFrame;
+  | HelloFrame | DataFrame | HeartbeatFrame | SubscribedFrame | DroppedFrame | ErrorFrame | PongFrame | TopicsFrame | AckFrame | GapFrame;
 
 // ---- requests, client -> server ----
 
 export type Request =
-  | { op: 'subscribe' | 'unsubscribe'; topics: string[]; id?: number | string }
+  | { op: 'subscribe' | 'unsubscribe'; topics: string[]; id?: number | string; from?: Record<string, number> }
   | { op: 'ping'; id?: number | string }
   | { op: 'topics'; id?: number | string };
 
@@ -216,7 +231,18 @@ export function validateRequest(msg: unknown, maxTopics: number): Request {
           `not a topic: ${bad.slice(0, 5).map((t) => JSON.stringify(t)).join(', ')} (expected ${topicPatterns()})`,
           rid, bad.filter((t): t is string => typeof t === 'string').slice(0, 20));
       }
-      return { op, topics: [...new Set(topics as string[])], id: rid };
+      const from = m['from'];
+      if (from === undefined) return { op, topics: [...new Set(topics as string[])], id: rid };
+      // Resuming (cluster edges replay what their stream keeps): the first seq wanted, per subscribed topic.
+      if (op !== 'subscribe' || from === null || typeof from !== 'object' || Array.isArray(from)) {
+        throw new RequestError('bad-request', '"from" goes with subscribe: an object of topic -> the first seq wanted, such as {"features.BTCUSDT":1042}', rid);
+      }
+      const f = from as Record<string, unknown>;
+      for (const [t, v] of Object.entries(f)) {
+        if (!(topics as unknown[]).includes(t)) throw new RequestError('bad-request', `"from" names ${JSON.stringify(t)}, which is not in "topics"`, rid);
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new RequestError('bad-request', `"from" of ${t} must be a seq (an integer >= 1), got ${JSON.stringify(v)}`, rid);
+      }
+      return { op, topics: [...new Set(topics as string[])], id: rid, from: f as Record<string, number> };
     }
     case 'ping':
     case 'topics':
