@@ -27,8 +27,9 @@ Parquet: zstd, NaN as null, parameters in the file metadata.
   --labels             add label_<k> columns (smoothed mid move over k rows)
   --horizons K,K,..    label horizons in rows (default ${DEFAULT_HORIZONS.join(',')}); implies --labels
   --alpha A            label threshold (default ${DEFAULT_FEATURE_OPTIONS.alpha})
-  --compute BACKEND    dense columns (mid .. ofi_h50) from: cpu (the engine's float64, default),
-                       gpujs[:mode] (gpu.js kernels, float32), or auto (measured; docs/compute.md)
+  --compute BACKEND    per-row columns (all but vpin and the bars) from: cpu (the engine's float64,
+                       default), gpujs[:mode] (gpu.js kernels, float32; webasm and cpu in a worker
+                       thread), or auto (measured; docs/compute.md)
                        ${COMPUTE_SPEC_HELP}
   --symbol SYM[,SYM]   only these symbols
   --skip-bad KINDS     skip and count these bad-input kinds instead of stopping: all, or any of
