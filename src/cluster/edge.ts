@@ -36,6 +36,12 @@ export interface EdgeOptions {
   server: string;
   /** Extra /healthz sections (the process's other roles). */
   health?: () => Record<string, unknown>;
+  /** false: no /feed and no stream reading, only /healthz and /metrics (a process without the edge role). */
+  feed?: boolean;
+  /** More endpoints on the same app (the ingest role's /ingest). */
+  mount?: (app: TemplatedApp, security: Security, metrics: MetricsRegistry) => void;
+  /** Overall status besides the edge's own ('degraded' when a role says so). */
+  status?: () => 'ok' | 'degraded';
 }
 
 interface Tracked {
@@ -102,15 +108,17 @@ export class ClusterEdge {
         });
       },
     };
-    mountFeed(this.app, behavior);
+    const feed = this.opts.feed ?? true;
+    if (feed) mountFeed(this.app, behavior);
+    this.opts.mount?.(this.app, security, this.metrics);
     mountHttp(this.app, {
       security, metrics: this.metrics, maxBodyBytes: this.cfg.limits.maxHttpBodyBytes,
       health: async () => ({
-        status: this.cmd.ready() && this.reader.ready() ? 'ok' : 'degraded',
+        status: this.cmd.ready() && this.reader.ready() && (this.opts.status?.() ?? 'ok') === 'ok' ? 'ok' : 'degraded',
         protocol: PROTOCOL_VERSION,
-        server: { host: this.cfg.host, port: this.port },
-        feed: this.broker.stats(),
-        cluster: { edge: this.health(), ...(this.opts.health?.() ?? {}) },
+        server: { host: this.cfg.host, port: this.port, node: process.version },
+        ...(feed ? { feed: this.broker.stats() } : {}),
+        cluster: { ...(feed ? { edge: this.health() } : {}), ...(this.opts.health?.() ?? {}) },
       }),
       models: () => [],
       topics: (canRead) => ({ topics: this.broker.liveTopics().filter((t) => canRead(t.name)).map((t) => ({ topic: t.name, seq: t.seq, subscribers: t.subscribers })), symbols: [], models: [] }),
@@ -121,8 +129,10 @@ export class ClusterEdge {
       this.app.listen(this.cfg.host, this.cfg.port, (ls) => (ls ? resolve(ls) : reject(new Error(`edge: cannot listen on ${this.cfg.host}:${this.cfg.port}`))));
     });
     this.port = uWS.us_socket_local_port(this.listen as never);
-    this.broker.start();
-    this.loopDone = this.loop();
+    if (feed) {
+      this.broker.start();
+      this.loopDone = this.loop();
+    }
   }
 
   /**

@@ -146,7 +146,26 @@ export interface ModelsConfig {
   runner: 'auto' | 'worker' | 'inline';
 }
 
+/** Cluster mode on Redis Streams (docs/cluster.md): which roles this process runs, against which Redis. */
+export interface ClusterConfig {
+  /** redis://[user:password@]HOST:PORT[/db]; shown only redacted (src/cluster/redis.ts redactUrl). */
+  url: string;
+  roles: ('ingest' | 'compute' | 'edge')[];
+  prefix: string;
+  shards: number;
+  leaseMs: number;
+  /** Entries kept per input stream and per result stream (XADD MAXLEN ~). */
+  inMaxLen: number;
+  outMaxLen: number;
+  /** Bytes of events the ingest role holds while Redis is slow or down. */
+  maxQueuedBytes: number;
+}
+
+export const CLUSTER_ROLES = ['ingest', 'compute', 'edge'] as const;
+
 export interface ServerConfig {
+  /** Absent: today's single process. */
+  cluster?: ClusterConfig;
   host: string;
   port: number;
   /** Default playback speed of replay sources (1 = real time). */
@@ -217,6 +236,10 @@ export interface ConfigOverrides {
   models?: string;
   compute?: string;
   anonymous?: boolean;
+  /** --cluster URL, --role ingest|compute|edge|all (comma-separated), --shards N. */
+  cluster?: string;
+  role?: string;
+  shards?: number;
 }
 
 export function hashKey(key: string): Buffer {
@@ -516,6 +539,24 @@ function applyOverrides(cfg: ServerConfig, o: ConfigOverrides): void {
   ];
   if (o.speed !== undefined) setSpeed(cfg, o.speed);
   if (flagSources.length > 0 || o.noReplay) cfg.sources = flagSources;
+  applyCluster(cfg, o);
+}
+
+function applyCluster(cfg: ServerConfig, o: ConfigOverrides): void {
+  const role = o.role ?? 'all';
+  const roles = role === 'all' ? [...CLUSTER_ROLES] : role.split(',').map((r) => r.trim());
+  for (const r of roles) {
+    if (!(CLUSTER_ROLES as readonly string[]).includes(r)) throw new ConfigError(`--role: expected ingest, compute, edge (comma-separated) or all, got ${JSON.stringify(r)}`);
+  }
+  if (o.cluster === undefined) {
+    if (role !== 'all') throw new ConfigError(`--role ${role} needs --cluster redis://HOST:PORT (without it, the one process runs everything)`);
+    return;
+  }
+  if (!/^rediss?:\/\//.test(o.cluster)) throw new ConfigError('--cluster: expected redis://[user:password@]HOST:PORT[/db]');
+  cfg.cluster = {
+    url: o.cluster, roles: roles as ClusterConfig['roles'], prefix: 'flowcast', shards: o.shards ?? 16, leaseMs: 3000,
+    inMaxLen: 1_000_000, outMaxLen: 10_000, maxQueuedBytes: 64 << 20,
+  };
 }
 
 function setSpeed(cfg: ServerConfig, speed: number): void {

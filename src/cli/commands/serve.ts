@@ -24,12 +24,16 @@ GOOG and AMZN days) in a loop at real-time speed: the demo \`npm start\` runs.
   --compute SPEC       what computes each live row's dense features: cpu (default), gpujs[:mode], or
                        auto (measures, reports in /healthz); or FLOWCAST_COMPUTE. docs/compute.md
   --require-keys       refuse anonymous clients even on loopback
+  --cluster URL        cluster mode on Redis Streams: redis://[user:password@]HOST:PORT (docs/cluster.md)
+  --role ROLES         with --cluster: ingest, compute, edge (comma-separated) or all (default all)
+  --shards N           with --cluster: shards of the input streams (default 16; every role must agree)
 
 Examples:
   npm start
   flowcast serve --speed 10
   flowcast serve --binance usdm:BTCUSDT --port 9000
   FLOWCAST_API_KEY=desk:$(openssl rand -hex 16) flowcast serve --host 0.0.0.0
+  flowcast serve --cluster redis://127.0.0.1:6379 --role compute --port 8081
 `;
 
 const command: Command = {
@@ -48,6 +52,9 @@ const command: Command = {
       models: { type: 'string' },
       compute: { type: 'string' },
       'require-keys': { type: 'boolean' },
+      cluster: { type: 'string' },
+      role: { type: 'string' },
+      shards: { type: 'string' },
     });
     const { loadServerConfig, ConfigError, isReplay } = await import('../../server/config.ts');
     let cfg;
@@ -64,6 +71,9 @@ const command: Command = {
           models: values.models,
           compute: values.compute,
           anonymous: values['require-keys'] ? false : undefined,
+          cluster: values.cluster,
+          role: values.role,
+          shards: values.shards === undefined ? undefined : numberFlag(values.shards, 'shards', 16, { min: 1, integer: true }),
         },
       });
     } catch (e) {
@@ -71,6 +81,7 @@ const command: Command = {
       throw e;
     }
     if (cfg.port > 65535) throw new UsageError(`--port: at most 65535, got ${cfg.port}`);
+    if (cfg.cluster) return serveCluster(cfg);
     const { startServer, replayName } = await import('../../server/server.ts');
     const { NativeUwsMissing } = await import('../../server/uws.ts');
     let server;
@@ -107,6 +118,39 @@ const command: Command = {
     return 0;
   },
 };
+
+/** The cluster roles of this process (src/cluster/serve.ts); the Redis URL is printed redacted. */
+async function serveCluster(cfg: import('../../server/config.ts').ServerConfig): Promise<number> {
+  const cl = cfg.cluster!;
+  const { startCluster } = await import('../../cluster/serve.ts');
+  const { redactUrl } = await import('../../cluster/redis.ts');
+  const { NativeUwsMissing } = await import('../../server/uws.ts');
+  let running;
+  let opts = {};
+  try {
+    if (cl.roles.includes('compute')) opts = await plugins(cfg);
+    running = await startCluster(cfg, opts);
+  } catch (e) {
+    if (e instanceof NativeUwsMissing) {
+      process.stderr.write(`flowcast serve: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const ws = running.url.replace(/^http/, 'ws');
+  process.stdout.write(
+    `flowcast cluster ${redactUrl(cl.url)} (prefix ${cl.prefix}, ${cl.shards} shards): ${running.roles.join(', ')}\n` +
+    (cl.roles.includes('edge') ? `  feed   ${ws}feed  (msgpack; ?format=json for JSON; subscribe with "from" to resume)\n` : '') +
+    (cl.roles.includes('ingest') ? `  ingest ${ws}ingest  (write key required)\n` : '') +
+    `  health ${running.url}healthz\n`,
+  );
+  const { untilSignal } = await import('../../server/signals.ts');
+  await untilSignal();
+  process.stderr.write('flowcast serve: shutting down\n');
+  await running.close();
+  setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
+  return 0;
+}
 
 function modelsLine(models: string[], scope: Record<string, string[]>): string {
   if (models.length === 0) return 'none (see /healthz, inference)';
