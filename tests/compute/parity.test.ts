@@ -1,6 +1,7 @@
 /**
- * Every compute backend that can run here against the float64 FeatureEngine, column by column,
- * on real GOOG, AMZN (5 levels) and Binance BTCUSDT rows. On CI that is cpu, gpujs:cpu and
+ * Every compute backend that can run here against the float64 FeatureEngine, column by column
+ * (every kernel column: the book shape, OFI and its rolling sums, ret_1, rv_h100 and the trade
+ * flow), on real GOOG, AMZN (5 levels) and Binance BTCUSDT spot and USD-M rows. On CI that is cpu, gpujs:cpu and
  * gpujs:webasm; a machine with a live GPU mode runs it too (scripts/gpu-check runs the full days).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,23 +30,28 @@ beforeAll(async () => {
     const live = backends.filter((b) => b.sync && b.name !== 'cpu').map((b) => new LiveDense(b, DEFAULT_DEPTH));
     captures.set(name, await captureDense(spec, backends, { maxRows, live }));
   }
-});
+  // Four sources through every backend and the per-row live path (101-row windows each row): minutes on a busy machine.
+}, 900_000);
 
 afterAll(async () => {
   for (const b of backends) await b.dispose();
 });
 
 describe('dense kernels agree with the float64 FeatureEngine', () => {
-  it('runs at least the backends every Node has', () => {
+  it('runs at least the backends every Node has, over every per-row column', () => {
     expect(backends.map((b) => b.name)).toEqual(expect.arrayContaining(['cpu', 'gpujs:cpu', 'gpujs:webasm']));
+    expect(DENSE_COLUMNS).toEqual(expect.arrayContaining(['ofi_h10', 'ofi_h25', 'ofi_h50', 'ret_1', 'rv_h100', 'trade_vol', 'trade_signed_vol', 'tfi_h50']));
   });
 
   for (const [name, , maxRows] of SOURCES) {
     it(`${name}: every backend, every dense column, within tolerance; NaN exactly where the engine has NaN`, () => {
       const cap = captures.get(name)!;
       expect(cap.rows).toBeGreaterThan(Math.min(maxRows, 3000) - 1);
-      // The undefined-value paths are exercised: the first row's ret_1 at least.
+      // The undefined-value paths are exercised: the first row's ret_1 and rv_h100 at least.
       expect(cap.reference[DENSE_COLUMNS.indexOf('ret_1')]!.some((v) => Number.isNaN(v))).toBe(true);
+      expect(cap.reference[DENSE_COLUMNS.indexOf('rv_h100')]!.some((v) => Number.isNaN(v))).toBe(true);
+      // And the trade-flow columns see trades.
+      expect(cap.reference[DENSE_COLUMNS.indexOf('trade_vol')]!.some((v) => v > 0)).toBe(true);
       const live = backends.filter((b) => b.sync && b.name !== 'cpu').map((b) => ({ name: `live:${b.name}`, precision: b.precision }));
       expect(live.length).toBeGreaterThan(0);
       for (const be of [...backends, ...live]) {
