@@ -1,8 +1,10 @@
 /**
- * The shipped models through ONNX Runtime Web's WebGPU execution provider in the lane's page,
- * against onnxruntime-node's CPU provider, on the models' evaluation windows: the rows
- * `flowcast evaluate` scores (src/training/evaluate/evaluate.ts): on the model's own training
- * day its chronological test split, on any other day every row with a full window and a label.
+ * The shipped models through a WebGPU execution provider (ONNX Runtime Web in the lane's page, or
+ * onnxruntime-node's own: node-webgpu.ts) against onnxruntime-node's CPU provider, on the models'
+ * evaluation windows: the rows `flowcast evaluate` scores (src/training/evaluate/evaluate.ts): on
+ * the model's own training day its chronological test split, on any other day every row with a
+ * full window and a label; a raw-book-levels model (NTLC) its own day's test split in SnapshotBatch
+ * windows, as src/training/levels/evaluate.ts scores it.
  * The inputs are built once, by the served model's own input transform, and the very same
  * float32 buffer goes to both runtimes.
  */
@@ -13,7 +15,8 @@ import { defaultSessionSettings } from '../../inference/providers.ts';
 import { batcherSettings } from '../../inference/batcher.ts';
 import { ModelMetrics } from '../../inference/metrics.ts';
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../../features/columns.ts';
-import { buildDataset, DEFAULT_LABEL } from '../../training/dataset.ts';
+import { buildDataset, DEFAULT_LABEL, type SplitFractions } from '../../training/dataset.ts';
+import { alignRows, LevelsWindows, readBookRings } from '../../training/levels/windows.ts';
 import { loadFeatures, type FeatureData } from '../../training/features-file.ts';
 import { AMZN, GOOG } from '../../sources/samples.ts';
 import type { Lane } from './page.ts';
@@ -46,6 +49,8 @@ export interface OnnxEvalSet {
 export interface OnnxParity {
   model: string;
   kind: string;
+  /** The manifest's input layout (NTF, NF: feature columns; NTLC: raw book levels, scored on its own day only). */
+  layout: string;
   /** What ran the GPU path (ORT's package, version, providers) and the CPU reference. */
   gpu: string;
   reference: string;
@@ -75,10 +80,11 @@ export function spread(rows: Int32Array, max: number): Int32Array {
 }
 
 /**
- * Layouts whose evaluation windows the lane builds (feature columns: `flowcast evaluate`'s datasets).
- * A raw-book-levels model (NTLC) needs windows of book tensors, which the lane does not assemble yet.
+ * Layouts whose evaluation windows the lane builds: feature columns (`flowcast evaluate`'s
+ * datasets) and raw book levels (SnapshotBatch windows, src/training/levels/). A model with another
+ * layout is recorded with the reason and not required.
  */
-export const LANE_LAYOUTS: readonly string[] = ['NTF', 'NF'];
+export const LANE_LAYOUTS: readonly string[] = ['NTF', 'NF', 'NTLC'];
 
 export class UnsupportedLayout extends Error {}
 
@@ -137,13 +143,14 @@ export async function onnxParity(
   try {
     const man = m.manifest;
     if (!LANE_LAYOUTS.includes(man.input.layout)) {
-      throw new UnsupportedLayout(`${m.name}: input layout ${man.input.layout} (raw book levels): the lane builds evaluation windows for ${LANE_LAYOUTS.join(' and ')} only`);
+      throw new UnsupportedLayout(`${m.name}: input layout ${man.input.layout}: the lane builds evaluation windows for ${LANE_LAYOUTS.join(', ')} only`);
     }
     const training = (man.training ?? {}) as { data?: string; symbol?: string; split?: { train: number; val: number } };
     const split = training.split ?? { train: 0.7, val: 0.15 };
     const C = man.output.classes.length;
     const size = m.transform.size;
-    const dims = man.input.layout === 'NTF' ? [man.input.window, man.input.columns.length] : [man.input.columns.length];
+    const dims = man.input.layout === 'NTLC' ? [man.input.window, man.input.book!.levels, man.input.book!.channels.length]
+      : man.input.layout === 'NTF' ? [man.input.window, man.input.columns.length] : [man.input.columns.length];
     const gpu = await open(m, new Uint8Array(await readFile(join(m.dir, man.onnx.file))));
     try {
       if (!gpu.placement.WebGpuExecutionProvider) throw new Error(`${m.name}: ${gpu.label} placed no node on WebGPU (placement ${JSON.stringify(gpu.placement)}): nothing of this model would run on the GPU path`);
@@ -151,20 +158,18 @@ export async function onnxParity(
       const sets: OnnxEvalSet[] = [];
       for (const [source, data] of days) {
         for (const symbol of data.symbols) {
-          const ds = buildDataset(data, {
-            columns: man.input.columns, window: man.input.window,
-            horizon: man.output.horizon ?? DEFAULT_LABEL.horizon, alpha: man.output.alpha ?? DEFAULT_LABEL.alpha,
-            split, symbol, normalization: man.normalization,
-          });
           const own = source === training.data && (training.symbol === undefined || training.symbol === symbol);
-          const all = own ? ds.splits.test.rows : allRows(ds.y, ds.T);
-          if (all.length === 0) continue;
+          const ev = man.input.layout === 'NTLC'
+            ? await levelsWindows(m, source, data, symbol, own, split, batch)
+            : featureWindows(m, data, symbol, own, split);
+          if (!ev || ev.all.length === 0) continue;
+          const all = ev.all;
           const rows = spread(all, opts.maxWindows);
           let maxAbs = 0, sumAbs = 0, differ = 0, webS = 0, nodeS = 0;
           const buf = new Float32Array(batch * size);
           for (let s = 0; s < rows.length; s += batch) {
             const b = Math.min(batch, rows.length - s);
-            for (let j = 0; j < b; j++) m.transform.write(ds.windowRaw(rows[s + j]!), buf, j * size);
+            ev.fill(Array.from(rows.subarray(s, s + b)), buf);
             const input = buf.slice(0, b * size);
             const t0 = performance.now();
             const cpu = await m.runner.run(input, b);
@@ -185,7 +190,7 @@ export async function onnxParity(
               if (am !== aw) differ++;
             }
           }
-          const label = own ? `test split (rows ${ds.splits.test.from}..${ds.splits.test.to - 1})` : `all rows with a full window and a label`;
+          const label = ev.label;
           sets.push({
             data: source, symbol, rows: `${label}: ${rows.length} of ${all.length} windows, evenly spread`, windows: rows.length,
             maxAbsDp: maxAbs, meanAbsDp: sumAbs / (rows.length * C), argmaxDiffers: differ, gpuSeconds: webS, cpuSeconds: nodeS,
@@ -193,7 +198,7 @@ export async function onnxParity(
         }
       }
       return {
-        model: m.name, kind: man.kind ?? 'unknown', gpu: gpu.label, reference: `onnxruntime-node ${m.provider}`, placement: gpu.placement, sets,
+        model: m.name, kind: man.kind ?? 'unknown', layout: man.input.layout, gpu: gpu.label, reference: `onnxruntime-node ${m.provider}`, placement: gpu.placement, sets,
         maxAbsDp: sets.reduce((a, s) => (s.maxAbsDp > a || Number.isNaN(s.maxAbsDp) ? s.maxAbsDp : a), 0),
       };
     } finally {
@@ -202,6 +207,56 @@ export async function onnxParity(
   } finally {
     await m.retire();
   }
+}
+
+/** The evaluation windows of one model on one day and symbol, and how to write a batch of them as model input. */
+interface EvalWindows {
+  label: string;
+  all: Int32Array;
+  /** Writes the model's input for `rows` (one window each) into `buf`, as the served model's transform does. */
+  fill(rows: number[], buf: Float32Array): void;
+}
+
+/** Feature-column windows (NTF, NF): `flowcast evaluate`'s rows. */
+function featureWindows(m: ServedModel, data: FeatureData, symbol: string, own: boolean, split: SplitFractions): EvalWindows {
+  const man = m.manifest;
+  const ds = buildDataset(data, {
+    columns: man.input.columns, window: man.input.window,
+    horizon: man.output.horizon ?? DEFAULT_LABEL.horizon, alpha: man.output.alpha ?? DEFAULT_LABEL.alpha,
+    split, symbol, normalization: man.normalization,
+  });
+  const size = m.transform.size;
+  return {
+    label: own ? `test split (rows ${ds.splits.test.from}..${ds.splits.test.to - 1})` : 'all rows with a full window and a label',
+    all: own ? ds.splits.test.rows : allRows(ds.y, ds.T),
+    fill: (rows, buf) => rows.forEach((r, j) => m.transform.write(ds.windowRaw(r), buf, j * size)),
+  };
+}
+
+/**
+ * Raw-book-levels windows (NTLC): SnapshotBatch windows of the model's own day and symbol, its test
+ * split, as src/training/levels/evaluate.ts scores it (its scales hold for that symbol only).
+ */
+async function levelsWindows(m: ServedModel, source: string, data: FeatureData, symbol: string, own: boolean, split: SplitFractions, batch: number): Promise<EvalWindows | undefined> {
+  if (!own) return undefined;
+  const man = m.manifest;
+  const ref = buildDataset(data, {
+    columns: ['mid'], window: man.input.window, split, symbol,
+    horizon: man.output.horizon ?? DEFAULT_LABEL.horizon, alpha: man.output.alpha ?? DEFAULT_LABEL.alpha,
+  });
+  const ring = (await readBookRings(source, { levels: man.input.book!.levels, symbols: [symbol] })).get(symbol);
+  if (!ring) throw new Error(`${m.name}: no ${symbol} rows in ${source}`);
+  alignRows(ring, ref);
+  const w = new LevelsWindows(ring, ref, man.input.book!.levels, batch);
+  const size = m.transform.size;
+  return {
+    label: `test split (rows ${ref.splits.test.from}..${ref.splits.test.to - 1}), SnapshotBatch windows`,
+    all: ref.splits.test.rows,
+    fill(rows, buf) {
+      const raw = w.raw(rows);
+      for (let j = 0; j < rows.length; j++) m.transform.write(raw.subarray(j * size, (j + 1) * size), buf, j * size);
+    },
+  };
 }
 
 /** The evaluation days: features computed from each source spec with the labels the models use. */

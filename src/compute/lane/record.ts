@@ -48,6 +48,8 @@ export interface KernelPathResult {
 export interface ModelPathResult {
   model: string;
   kind: string;
+  /** Input layout: NTF / NF (feature columns), NTLC (raw book levels). */
+  layout: string;
   /** Which ONNX Runtime ran the WebGPU provider: the browser's (in the lane's page) or Node's. */
   runtime: 'onnxruntime-web' | 'onnxruntime-node';
   /** What ran it, in words (package, version, providers, adapter). */

@@ -167,7 +167,7 @@ export async function runLane(o: LaneOptions): Promise<GpuProof> {
     const record = (runtime: ModelPathResult['runtime'], dir: string, r: OnnxParity | Error): void => {
       if (r instanceof Error) {
         models.push({
-          model: basename(dir), kind: 'unknown', runtime, path: `${runtime} [webgpu]`, reference: 'onnxruntime-node cpu',
+          model: basename(dir), kind: 'unknown', layout: 'unknown', runtime, path: `${runtime} [webgpu]`, reference: 'onnxruntime-node cpu',
           required: !(r instanceof UnsupportedLayout), proven: false, windows: 0,
           maxAbsDp: NaN, tolerance: ONNX_TOLERANCE, argmaxDiffers: 0, placement: {}, sets: [], error: firstLines(r),
         });
@@ -175,7 +175,7 @@ export async function runLane(o: LaneOptions): Promise<GpuProof> {
       }
       const n = r.sets.reduce((a, s) => a + s.windows, 0);
       models.push({
-        model: r.model, kind: r.kind, runtime, path: r.gpu, reference: r.reference, required: true, windows: n,
+        model: r.model, kind: r.kind, layout: r.layout, runtime, path: r.gpu, reference: r.reference, required: true, windows: n,
         proven: n > 0 && r.maxAbsDp <= ONNX_TOLERANCE, maxAbsDp: r.maxAbsDp, tolerance: ONNX_TOLERANCE,
         argmaxDiffers: r.sets.reduce((a, s) => a + s.argmaxDiffers, 0), placement: r.placement,
         sets: r.sets.map((s) => ({ data: s.data, symbol: s.symbol, rows: s.rows, maxAbsDp: s.maxAbsDp })),
