@@ -137,6 +137,8 @@ export class ClusterCompute {
   private readonly tb: TimeBase;
   private readonly decoder: InputDecoder;
   private readonly owned = new Map<number, ShardState>();
+  /** Shards this process lost (lease lapsed, fenced) and has not had again since. */
+  private readonly dropped = new Set<number>();
   private stopped = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -218,6 +220,7 @@ export class ClusterCompute {
           this.counts.leasesLost++;
           log.warn('lease lost: shard given up', { shard: s.shard, consumer: this.consumer });
           this.drop(s);
+          this.dropped.add(s.shard);
         }
       }
       const fair = Math.ceil(this.shards / this.members);
@@ -267,9 +270,11 @@ export class ClusterCompute {
     }
     const prev = await redis.get(this.keys.owner(shard));
     await redis.set(this.keys.owner(shard), this.consumer);
-    if (prev && prev !== this.consumer) {
-      const handover = prev.startsWith('released:');
-      const from = handover ? prev.slice(9) : prev;
+    // Its own lease lapsed (a stall) and came back: the books it dropped restart too, and subscribers are told.
+    const relapse = prev === this.consumer && this.dropped.delete(shard);
+    if ((prev && prev !== this.consumer) || relapse) {
+      const handover = prev!.startsWith('released:');
+      const from = handover ? prev!.slice(9) : prev!;
       const beat = await redis.zscore(this.keys.members(), from);
       let claimed = 0;
       let deleted = 0;
@@ -281,7 +286,7 @@ export class ClusterCompute {
         claimed += r[1].length;
         deleted += r[2]?.length ?? 0;
       } while (cursor !== '0-0');
-      if (!handover) await redis.xgroup('DELCONSUMER', s.key, COMPUTE_GROUP, from).catch(() => 0);
+      if (!handover && !relapse) await redis.xgroup('DELCONSUMER', s.key, COMPUTE_GROUP, from).catch(() => 0);
       const symbols = await redis.smembers(this.keys.symbols(shard));
       const t: Takeover = {
         shard, from, reason: handover ? 'handover' : 'takeover', at: Date.now(), claimed, deleted,
@@ -479,6 +484,7 @@ export class ClusterCompute {
         this.counts.fenced++;
         log.warn('results refused: the lease is no longer ours; shard given up', { shard: s.shard, consumer: this.consumer });
         this.drop(s);
+        this.dropped.add(s.shard);
         return;
       }
       // Not written: kept, in front of anything newer, for the next try.

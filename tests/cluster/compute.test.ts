@@ -109,7 +109,7 @@ describe.skipIf(!HAVE)('cluster compute', () => {
     for (const s of symbols) m.snapshot(s, sink);
     for (let k = 0; k < 60; k++) for (const s of symbols) m.step(s, sink);
     await ing.drained();
-    const c = new ClusterCompute(link('c1-cmd'), link('c1-read'), { prefix: 'c1', shards: 4, leaseMs: 1500, bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
+    const c = new ClusterCompute(link('c1-cmd'), link('c1-read'), { prefix: 'c1', shards: 4, leaseMs: 5000, bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
     await c.start();
     await until(() => consumed(admin, 'c1', 4), 'compute to consume every shard');
     await c.commitAll();
@@ -131,7 +131,7 @@ describe.skipIf(!HAVE)('cluster compute', () => {
   it('failover: a SIGKILLed compute process\'s shards and pending entries are taken over; no seq twice, no silent hole', async () => {
     const prefix = 'c2';
     const shards = 4;
-    const leaseMs = 1500;
+    const leaseMs = 2500;
     const tb = TimeBase.ofEpochMs(Date.now());
     const ing = new ClusterIngest(link('ing2'), tb, { prefix, shards });
     await ing.start();
@@ -180,10 +180,13 @@ describe.skipIf(!HAVE)('cluster compute', () => {
     await until(() => consumed(admin, prefix, shards), 'every shard consumed');
     await b.commitAll();
 
+    // On a loaded machine a lease may lapse and move more than once: every move is from the child, and covers its shards.
     const takeovers = b.takeovers.filter((t) => t.reason === 'takeover');
-    expect(takeovers.map((t) => t.shard).sort()).toEqual([...childShards].sort());
+    expect(new Set(takeovers.map((t) => t.shard))).toEqual(new Set(childShards));
     for (const t of takeovers) expect(t.from).toBe('child-A');
-    expect(b.takeovers.filter((t) => t.reason === 'handover').map((t) => t.from)).toEqual(['child-A', 'child-A']);
+    const handovers = b.takeovers.filter((t) => t.reason === 'handover');
+    expect(handovers.length).toBeGreaterThanOrEqual(2);
+    for (const t of handovers) expect(t.from).toBe('child-A');
     // The failover time, from the child's last heartbeat (a bound is leaseMs + a tick + a read; printed, not asserted: a busy machine).
     console.log(`failover: takeovers ${JSON.stringify(takeovers.map((t) => ({ shard: t.shard, silenceMs: t.silenceMs, claimed: t.claimed })))}`);
 
@@ -237,7 +240,7 @@ describe.skipIf(!HAVE)('cluster compute', () => {
     const symbols = ['L1', 'L2', 'L3'];
     const m = new Market(symbols, tb, 9);
     const sink = ing.sink('test');
-    const c = new ClusterCompute(link('c4-cmd'), link('c4-read'), { prefix, shards: 2, leaseMs: 1500, bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
+    const c = new ClusterCompute(link('c4-cmd'), link('c4-read'), { prefix, shards: 2, leaseMs: 5000, bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
     await c.start();
     for (const s of symbols) m.snapshot(s, sink);
     for (let k = 0; k < 30; k++) for (const s of symbols) m.step(s, sink);
@@ -263,6 +266,35 @@ describe.skipIf(!HAVE)('cluster compute', () => {
       }
     }
     expect(lost).toBe(ing.counts.lost);
+    await c.stop();
+    await ing.close();
+  });
+
+  it('takeover claims the dead owner\'s pending entries (XAUTOCLAIM) and computes them first', async () => {
+    const prefix = 'c5';
+    const tb = TimeBase.ofEpochMs(Date.now());
+    const ing = new ClusterIngest(link('ing5'), tb, { prefix, shards: 1 });
+    await ing.start();
+    const m = new Market(['P1'], tb, 13);
+    const sink = ing.sink('test');
+    m.snapshot('P1', sink);
+    for (let k = 0; k < 40; k++) m.step('P1', sink);
+    await ing.drained();
+    // A consumer that read the first 25 entries and died before committing them; its lease has expired.
+    await admin.xgroup('CREATE', `${prefix}:in:0`, 'compute', '0');
+    await admin.xreadgroup('GROUP', 'compute', 'ghost', 'COUNT', 25, 'STREAMS', `${prefix}:in:0`, '>');
+    await admin.set(`${prefix}:owner:0`, 'ghost');
+    await admin.zadd(`${prefix}:members`, Date.now() - 60_000, 'ghost');
+    const c = new ClusterCompute(link('c5-cmd'), link('c5-read'), { prefix, shards: 1, leaseMs: 5000, bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
+    await c.start();
+    await until(() => consumed(admin, prefix, 1), 'every entry consumed');
+    await c.commitAll();
+    expect(c.takeovers).toMatchObject([{ shard: 0, from: 'ghost', reason: 'takeover', claimed: 25, deleted: 0 }]);
+    // The claimed entries (the snapshot among them) were computed, in order: every delta has its frame.
+    const { frames } = checkSymbol('P1', m.sent.get('P1')!, await readTopic(admin, prefix, 'features.P1'), await readTopic(admin, prefix, 'book.P1'));
+    expect(frames).toBe(m.sent.get('P1')!.filter((x) => x.kind === 'delta').length);
+    const consumers = (await admin.xinfo('CONSUMERS', `${prefix}:in:0`, 'compute')) as unknown[][];
+    expect(consumers.map((x) => x[1])).toEqual([c.consumer]);
     await c.stop();
     await ing.close();
   });

@@ -73,7 +73,7 @@ describe.skipIf(!HAVE)('cluster edge', () => {
     const m = new Market(['E1', 'E2'], tb, 3);
     const sink = ing.sink('test');
     const compute = (name: string): ClusterCompute => new ClusterCompute(link(`${name}-cmd`), link(`${name}-read`),
-      { prefix, shards: 2, leaseMs: 1500, consumer: name, bookIntervalMs: 0, outMaxLen: 300, pipeline: pipelineOptions() }, new MetricsRegistry());
+      { prefix, shards: 2, leaseMs: 5000, consumer: name, bookIntervalMs: 0, outMaxLen: 300, pipeline: pipelineOptions() }, new MetricsRegistry());
     const c1 = compute('C1');
     await c1.start();
     const cfg = loadServerConfig({ overrides: { port: 0, noReplay: true, models: '' } });

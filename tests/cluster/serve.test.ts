@@ -54,7 +54,7 @@ describe.skipIf(!HAVE)('serve --cluster --role all', () => {
         env: { FLOWCAST_API_KEY: `producer:${WRITE_KEY}` },
         overrides: { port: 0, noReplay: true, models: '', cluster: `redis://flow:${SECRET}@127.0.0.1:${r.port}`, role: 'all', shards: 4 },
       });
-      cfg.cluster!.leaseMs = 1500;
+      cfg.cluster!.leaseMs = 5000;
       cfg.feed.bookIntervalMs = 0;
       const cl = await startCluster(cfg);
       const feed = await FeedClient.connect({ url: `ws://127.0.0.1:${cl.port}/feed` });
