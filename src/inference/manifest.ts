@@ -175,7 +175,7 @@ export function featureParamProblems(m: ModelManifest, server: ServerFeaturePara
   const out: string[] = [];
   if (m.input.layout === 'NTLC' && !server.feedsBookLevels) {
     const b = m.input.book;
-    out.push(`the model reads raw book levels (input.layout NTLC, [N, ${m.input.window}, ${b?.levels ?? '?'}, 4]), but this server gathers model inputs from feature columns only; serving raw-levels models live is not wired yet (docs/models.md)`);
+    out.push(`the model reads raw book levels (input.layout NTLC, [N, ${m.input.window}, ${b?.levels ?? '?'}, 4]), but this server gathers model inputs from feature columns only (it does not feed book levels: ServerFeatureParams.feedsBookLevels)`);
   }
   if (m.input.featureSpecVersion !== server.specVersion) out.push(`input.featureSpecVersion is ${m.input.featureSpecVersion}, but the server computes feature spec v${server.specVersion}`);
   const dep = featureDependencies(m.input.columns);

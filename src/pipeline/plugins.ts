@@ -28,8 +28,10 @@ export interface RowPredictor {
   /**
    * A feature row of a symbol, in FEATURE_COLUMNS order. The array is reused after the call returns.
    * Predictions are handed to `emit` whenever they are ready (usually after a batched inference).
+   * `book` is the book row the features were computed from (reused after the call): what raw-levels
+   * models read.
    */
-  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void;
+  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void, book?: BookRow): void;
 }
 
 export interface AlertEvent {

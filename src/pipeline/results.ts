@@ -126,7 +126,7 @@ export class ResultsStage {
     r.row = row;
     r.enteredAt = enteredAt;
     this.out.row(r);
-    this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction);
+    this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction, book);
     for (let k = 0; k < this.taps.length; k++) this.taps[k]!.onFeatures?.(lane.name, ts, row, v);
   }
 }

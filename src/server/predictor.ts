@@ -9,6 +9,11 @@
  * is predicted as soon as a request returns (the rows in between are counted as skipped). The
  * newest row of every symbol always gets its prediction. Topics use the model's name; names the topic grammar cannot carry (dots)
  * are published with `-` in their place.
+ *
+ * A raw-levels model (manifest layout NTLC) reads the book instead: each symbol's last T book rows
+ * in a SnapshotRing, cut by SnapshotBatch into [1, T, L, 4] (ticks from the window's reference,
+ * lots), the tensor it was trained on; fed only where the symbol's tick and lot are the ones in its
+ * manifest (input.book.scales) and the server's rows keep its L levels.
  */
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
 import { featureDependencies, featureParamProblems, type ModelManifest, type ServerFeatureParams } from '../inference/manifest.ts';
@@ -19,6 +24,9 @@ import { makeMatcher } from './security.ts';
 import type { MetricsSource } from './metrics.ts';
 import type { InferenceEngine } from '../inference/engine.ts';
 import { logger } from '../core/log.ts';
+import { SnapshotRing } from '../snapshots/ring.ts';
+import { SnapshotBatch } from '../snapshots/batch.ts';
+import type { BookRow } from '../model/row.ts';
 
 const log = logger('inference');
 
@@ -48,13 +56,15 @@ interface ModelPlan {
   serves: (symbol: string) => boolean;
   /** The name in topics. */
   topicName: string;
-  /** Index of each input column in FEATURE_COLUMNS. */
+  /** Index of each input column in FEATURE_COLUMNS (empty for a raw-levels model). */
   cols: Int32Array;
+  /** A raw-levels model: its L, and the ticks and lots (10^decimals) per symbol it was trained on (absent: not checked). */
+  book?: { levels: number; scales?: Record<string, { price: number; size: number }> };
   T: number;
   classes: string[];
   info: ModelInfo;
-  /** Each symbol's window of this model's columns (a new plan, a new model version: fresh windows). */
-  windows: Map<string, Window>;
+  /** Each symbol's window of this model's columns or book rows (a new plan, a new model version: fresh windows). */
+  windows: Map<string, Window | BookWindow>;
 }
 
 /** A symbol's recent rows of one model's input columns (a ring of T rows). */
@@ -87,8 +97,46 @@ class Window {
     return out;
   }
   /** A snapshot the engine no longer reads (its request has its answer). */
-  release(a: Float64Array): void {
-    if (this.spare.length < 4) this.spare.push(a);
+  release(a: Float64Array | Float32Array): void {
+    if (a instanceof Float64Array && this.spare.length < 4) this.spare.push(a);
+  }
+}
+
+/** A symbol's last T book rows for a raw-levels model, cut as SnapshotBatch cuts them. */
+class BookWindow {
+  readonly ring: SnapshotRing;
+  private readonly batch: SnapshotBatch;
+  inFlight = 0;
+  waiting: { ts: number; row: number; enteredAt: number } | undefined;
+  /** Why this symbol is not fed (logged once), or undefined. */
+  refused: string | undefined;
+  private readonly spare: Float32Array[] = [];
+  constructor(symbol: string, readonly T: number, readonly levels: number) {
+    this.ring = new SnapshotRing(symbol, 0, T, levels);
+    this.batch = new SnapshotBatch({ windows: 1, rows: T, history: 0, levels });
+  }
+  get rows(): number {
+    return this.ring.count;
+  }
+  /** The last T rows as [T, L, 4] in a pooled array (release() it once its request has its answer). */
+  snapshot(): Float32Array {
+    this.batch.clear().add(this.ring);
+    const out = this.spare.pop() ?? new Float32Array(this.batch.book.length);
+    out.set(this.batch.book);
+    return out;
+  }
+  release(a: Float64Array | Float32Array): void {
+    if (a instanceof Float32Array && this.spare.length < 4) this.spare.push(a);
+  }
+  /** Why these rows do not fit the model (undefined: they do). */
+  misfit(book: BookRow, plan: NonNullable<ModelPlan['book']>): string | undefined {
+    if (book.usableLevels < this.levels) return `the server's book rows of ${this.ring.symbol} show ${book.usableLevels} levels (features.levels / feed.bookLevels ${book.levels}, source depth ${book.depthLimit}), the model reads ${this.levels}`;
+    const sc = plan.scales;
+    if (!sc) return undefined;
+    const price = 10 ** this.ring.priceDecimals, size = 10 ** this.ring.sizeDecimals;
+    const own = sc[this.ring.symbol];
+    const fits = own ? own.price === price && own.size === size : Object.values(sc).some((x) => x.price === price && x.size === size);
+    return fits ? undefined : `${this.ring.symbol}'s tick and lot are 1/${price} and 1/${size}, the model was trained on ${Object.entries(sc).map(([k, x]) => `${k} 1/${x.price} and 1/${x.size}`).join(', ')} (input.book.scales)`;
   }
 }
 
@@ -142,6 +190,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
     if (!f) return undefined;
     return {
       specVersion: FEATURE_SPEC_VERSION,
+      // Raw-levels models are fed from the book rows (BookWindow).
+      feedsBookLevels: true,
       levels: f.levels,
       vpinBuckets: f.vpinBuckets,
       barMs: f.barMs,
@@ -201,34 +251,40 @@ export class EnginePredictor implements Predictor, MetricsSource {
       } catch {
         continue;
       }
-      const cols = Int32Array.from(spec.columns.map((c) => (FEATURE_COLUMNS as readonly string[]).indexOf(c)));
+      const levels = spec.levels;
+      const cols = levels ? new Int32Array(0) : Int32Array.from(spec.columns.map((c) => (FEATURE_COLUMNS as readonly string[]).indexOf(c)));
+      const book = levels ? { levels, scales: this.manifestOf(st.name)?.input.book?.scales } : undefined;
       if (cols.some((i) => i < 0)) {
         log.warn('model reads columns the server does not compute: not served', { model: st.name, columns: spec.columns });
         continue;
       }
       const topicName = MODEL_RE.test(st.name) ? st.name : st.name.replace(/[^A-Za-z0-9_-]/g, '-');
       const old = this.plans.find((p) => p.name === st.name);
-      if (old && old.T === spec.window && old.cols.join() === cols.join()) {
-        old.info = { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name) ?? ['*'] };
+      if (old && old.T === spec.window && old.cols.join() === cols.join() && old.book?.levels === book?.levels) {
+        old.info = { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'] };
         plans.push(old);
         continue;
       }
       if (topicName !== st.name) log.warn('model name has characters topics cannot carry: published as another name', { model: st.name, topicName });
       plans.push({
-        name: st.name, topicName, cols, T: spec.window, classes: spec.classes, serves: this.scope(st.name), windows: new Map(),
-        info: { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name) ?? ['*'] },
+        name: st.name, topicName, cols, ...(book ? { book } : {}), T: spec.window, classes: spec.classes, serves: this.scope(st.name, book), windows: new Map(),
+        info: { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'] },
       });
     }
     this.plans = plans;
   }
 
-  private patterns(model: string): readonly string[] | undefined {
+  /**
+   * The configured symbol patterns of a model. A raw-levels model the config does not name serves
+   * the symbols it was trained on (input.book.scales): its inputs are ticks and lots of that grid.
+   */
+  private patterns(model: string, book?: ModelPlan['book']): readonly string[] | undefined {
     const s = this.opts.symbols;
-    return s?.[model] ?? s?.['*'];
+    return s?.[model] ?? s?.['*'] ?? (book?.scales ? Object.keys(book.scales) : undefined);
   }
 
-  private scope(model: string): (symbol: string) => boolean {
-    const pats = this.patterns(model);
+  private scope(model: string, book?: ModelPlan['book']): (symbol: string) => boolean {
+    const pats = this.patterns(model, book);
     if (!pats || pats.includes('*')) return () => true;
     const matches = makeMatcher(pats);
     const cache = new Map<string, boolean>();
@@ -249,15 +305,32 @@ export class EnginePredictor implements Predictor, MetricsSource {
     });
   }
 
-  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void): void {
+  onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void, book?: BookRow): void {
     for (const plan of this.plans) {
       if (!plan.serves(symbol)) continue;
       let w = plan.windows.get(symbol);
-      if (!w) {
-        w = new Window(plan.T, plan.cols.length);
-        plan.windows.set(symbol, w);
+      if (plan.book) {
+        if (!book) continue;
+        if (!w) {
+          w = new BookWindow(symbol, plan.T, plan.book.levels);
+          plan.windows.set(symbol, w);
+        }
+        const bw = w as BookWindow;
+        bw.ring.push(book);
+        const why = bw.misfit(book, plan.book);
+        if (why) {
+          if (bw.refused !== why) log.warn('raw-levels model not fed for this symbol', { model: plan.name, symbol, reason: why });
+          bw.refused = why;
+          continue;
+        }
+        bw.refused = undefined;
+      } else {
+        if (!w) {
+          w = new Window(plan.T, plan.cols.length);
+          plan.windows.set(symbol, w);
+        }
+        (w as Window).push(values, plan.cols);
       }
-      w.push(values, plan.cols);
       if (w.rows < plan.T) continue;
       if (w.inFlight >= this.maxInFlight) {
         if (w.waiting) this.skipped++;
@@ -270,7 +343,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
 
   // No named closures here (the callbacks are inline arrows): the server runs under tsx, whose
   // keep-names transform would define a `name` property on each one, per request.
-  private request(plan: ModelPlan, symbol: string, w: Window, ts: number, row: number, enteredAt: number, emit: (p: Prediction) => void): void {
+  private request(plan: ModelPlan, symbol: string, w: Window | BookWindow, ts: number, row: number, enteredAt: number, emit: (p: Prediction) => void): void {
     w.inFlight++;
     const window = w.snapshot();
     this.engine.predict(plan.name, symbol, window).then(
@@ -289,7 +362,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
   }
 
   /** A request of w's returned: the newest row waiting, if any, takes the free slot. */
-  private requestDone(plan: ModelPlan, symbol: string, w: Window, emit: (p: Prediction) => void): void {
+  private requestDone(plan: ModelPlan, symbol: string, w: Window | BookWindow, emit: (p: Prediction) => void): void {
     w.inFlight--;
     const next = w.waiting;
     if (next && w.inFlight < this.maxInFlight) {
@@ -313,15 +386,16 @@ export class EnginePredictor implements Predictor, MetricsSource {
     const refused = typeof model === 'string' ? this.paramRefusals.get(model) : undefined;
     if (!plan && refused) throw new HttpError(409, `model ${model} is refused: feature parameters: ${refused.reasons.join('; ')}`);
     if (typeof model !== 'string' || !plan) throw new HttpError(404, `no model ${JSON.stringify(model)} (serving: ${this.plans.map((p) => p.name).join(', ') || 'none'})`);
-    const C = plan.cols.length;
+    const C = plan.book ? plan.book.levels * 4 : plan.cols.length;
     const parse = (w: unknown, what: string): Float64Array => {
       const flat = (Array.isArray(w) && Array.isArray((w as unknown[])[0]) ? (w as unknown[][]).flat() : w) as unknown[];
       if (!Array.isArray(flat) || flat.length !== plan.T * C || flat.some((v) => v !== null && typeof v !== 'number')) {
-        throw new HttpError(400, `${what} must hold ${plan.T} rows of ${C} numbers (columns ${plan.cols.length ? Array.from(plan.cols, (i) => FEATURE_COLUMNS[i]).join(', ') : ''}; null for NaN), oldest first`);
+        const what2 = plan.book ? `raw book levels: ${plan.book.levels} levels x bid px, bid size, ask px, ask size, in ticks from the window's reference and lots` : `columns ${plan.cols.length ? Array.from(plan.cols, (i) => FEATURE_COLUMNS[i]).join(', ') : ''}`;
+        throw new HttpError(400, `${what} must hold ${plan.T} rows of ${C} numbers (${what2}; null for NaN), oldest first`);
       }
       return Float64Array.from(flat, (v) => (v === null ? NaN : (v as number)));
     };
-    let window: Float64Array;
+    let window: Float64Array | Float32Array;
     let symbol = typeof b['symbol'] === 'string' ? (b['symbol'] as string) : 'http';
     if (b['windows'] !== undefined) {
       const list = b['windows'];
@@ -338,6 +412,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
     } else if (typeof b['symbol'] === 'string') {
       const w = plan.windows.get(symbol);
       if (!w || w.rows < plan.T) throw new HttpError(409, `${symbol} has ${w?.rows ?? 0} of the ${plan.T} rows ${plan.name} needs`);
+      if (w instanceof BookWindow && w.refused) throw new HttpError(409, `${plan.name} is not fed ${symbol}: ${w.refused}`);
       window = w.snapshot();
     } else {
       throw new HttpError(400, 'give "window", "windows" or "symbol"');
