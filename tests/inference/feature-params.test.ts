@@ -105,8 +105,7 @@ describe('the server feeds a model with its feature parameters or refuses it', (
     try {
       expect(s.pipeline.vpinBySymbol['GOOG']).toBe(1400);
       const models = (await (await fetch(`http://127.0.0.1:${s.port}/v1/models`)).json()) as { models: { name: string; state: string }[] };
-      // goog-levels-transformer reads raw book levels, which the live server does not gather: refused, never fed.
-      // models/ may hold other models (a raw-levels one this server cannot feed is refused; its own tests say so).
+      // models/ may hold other models (goog-levels-transformer reads raw book levels; its own tests cover it).
       const state = Object.fromEntries(models.models.map((m) => [m.name, m.state]));
       expect([state['goog-gbdt'], state['goog-transformer']]).toEqual(['ready', 'ready']);
     } finally {

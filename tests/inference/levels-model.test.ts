@@ -4,7 +4,8 @@
  * validated field by field; the engine serves such a model on [T, L, 4] windows; the shipped
  * goog-levels-transformer loads from models/ and its ONNX output on the committed reference windows
  * equals TensorFlow.js's, and those windows are what SnapshotBatch assembles from the GOOG day; a
- * live server, which gathers inputs from feature columns only, refuses it with the reason.
+ * server that gathers inputs from feature columns only refuses it with the reason, the live
+ * predictor (which gathers book windows: tests/server/levels-live.test.ts) serves it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,16 +90,21 @@ describe(`shipped ${NAME}`, () => {
     }
   }, 120_000);
 
-  it('a live server (feature columns only) refuses it with the reason; it never feeds it', async () => {
+  it('a server that gathers feature columns only refuses it with the reason; the live predictor feeds it book levels', async () => {
     const m = engine.repository.get(NAME)!.manifest;
-    const problems = featureParamProblems(m, { specVersion: 1, levels: 10, vpinBuckets: 50, barMs: 1000, barWindow: 300, vpinBucketOf: () => undefined });
-    expect(problems).toEqual([expect.stringMatching(/^the model reads raw book levels \(input\.layout NTLC, \[N, 100, 10, 4\]\), but this server gathers model inputs from feature columns only/)]);
-    expect(featureParamProblems(m, { specVersion: 1, levels: 10, vpinBuckets: 50, barMs: 1000, barWindow: 300, vpinBucketOf: () => undefined, feedsBookLevels: true })).toEqual([]);
+    const base = { specVersion: 1, levels: 10, vpinBuckets: 50, barMs: 1000, barWindow: 300, vpinBucketOf: () => undefined };
+    expect(featureParamProblems(m, base)).toEqual([expect.stringMatching(/^the model reads raw book levels \(input\.layout NTLC, \[N, 100, 10, 4\]\), but this server gathers model inputs from feature columns only/)]);
+    expect(featureParamProblems(m, { ...base, feedsBookLevels: true })).toEqual([]);
     const features: ServerFeatureConfig = { levels: 10, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300 };
     const p = new EnginePredictor(engine, { features, refreshMs: 60_000 });
     try {
-      expect(p.models()).toMatchObject([{ name: NAME, state: 'refused', error: expect.stringMatching(/^feature parameters: the model reads raw book levels/) }]);
-      await expect(p.predict({ model: NAME, window: [[0]] })).rejects.toMatchObject({ status: 409 });
+      // Unnamed in the config, it serves the symbols it was trained on (input.book.scales).
+      expect(p.models()).toMatchObject([{ name: NAME, state: 'ready', classes: ['down', 'flat', 'up'], symbols: ['GOOG'] }]);
+      // POST /v1/predict with a window: T rows of L * 4 raw values, nothing else.
+      await expect(p.predict({ model: NAME, window: [[0]] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/must hold 100 rows of 40 numbers \(raw book levels: 10 levels x bid px, bid size, ask px, ask size/) });
+      const s = reference.samples[0]!;
+      const r = (await p.predict({ model: NAME, window: s.inputs })) as { probs: number[] };
+      r.probs.forEach((x, k) => expect(x).toBeCloseTo(s.probs[k]!, 4));
     } finally {
       await p.close();
     }
