@@ -75,6 +75,8 @@ export async function evaluateLevels(o: LevelsEvalOptions): Promise<LevelsEvalRe
     const horizon = lm.output.horizon ?? DEFAULT_LABEL.horizon;
     const alpha = lm.output.alpha ?? DEFAULT_LABEL.alpha;
     const notes: string[] = [];
+    const t = (lm.training ?? {}) as { history?: unknown[]; bestEpoch?: number; seconds?: number; library?: string; optimizer?: { samplesPerEpoch?: number; seed?: number } };
+    if (t.history) notes.push(`Training: ${t.history.length} epochs of ${t.optimizer?.samplesPerEpoch ?? '?'} windows (early stop; parameters of epoch ${t.bestEpoch ?? '?'}, the lowest validation loss), ${t.seconds ?? '?'} s on ${t.library ?? '?'} on a shared 2-core machine; one seed (${t.optimizer?.seed ?? '?'}): transformer runs here vary by about ±0.02 macro-F1 with the seed.`);
     // The feature models are scored on features computed with their own parameters (all the same here: checked).
     const params = feats.map((f) => JSON.stringify(f.manifest.input.features ?? null));
     if (new Set(params).size > 1) throw new Error(`the feature models were trained with different feature parameters (${params.join(' / ')}); evaluate them separately`);
