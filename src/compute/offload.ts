@@ -90,6 +90,8 @@ export class OffloadedDenseStream implements RowSink {
   private rows = 0;
   private readonly spare: Float64Array[] = [];
   private readonly names: string[] = [];
+  private readonly idByName = new Map<string, number>();
+  private readonly byBuilderId: number[] = [];
   private namesSent = 0;
   private inFlight = 0;
   private failure: Error | undefined;
@@ -137,11 +139,21 @@ export class OffloadedDenseStream implements RowSink {
       if (this.rows > 0) this.send();
       if (need > this.capacity) this.buf = new Float64Array((this.capacity = need * 2));
     }
-    if (this.names[row.symbolId] !== row.symbol) this.names[row.symbolId] = row.symbol;
+    // The thread's own symbol ids (by name): builders number symbols, but rows of two runs can share a number.
+    let id = this.byBuilderId[row.symbolId];
+    if (id === undefined || this.names[id] !== row.symbol) {
+      let known = this.idByName.get(row.symbol);
+      if (known === undefined) {
+        known = this.names.length;
+        this.names.push(row.symbol);
+        this.idByName.set(row.symbol, known);
+      }
+      this.byBuilderId[row.symbolId] = id = known;
+    }
     const b = this.buf;
     let o = this.used;
     const usable = Math.min(row.usableLevels, LT);
-    b[o++] = row.symbolId;
+    b[o++] = id;
     b[o++] = row.ts;
     b[o++] = usable;
     b[o++] = nt;

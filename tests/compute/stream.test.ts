@@ -11,6 +11,8 @@ import type { DenseBackend } from '../../src/compute/backend.ts';
 import type { SnapshotBatch } from '../../src/snapshots/batch.ts';
 import type { BookRow } from '../../src/model/row.ts';
 import { realRows, GOOG, USDM } from './real-rows.ts';
+import { OffloadedDenseStream } from '../../src/compute/offload.ts';
+import { DEFAULT_DEPTH } from '../../src/model/depth.ts';
 
 let goog: BookRow[];
 let usdm: BookRow[];
@@ -108,5 +110,26 @@ describe('DenseStream', () => {
     const viaAsync = await run(asyncWasm, usdm, { blockRows: 300 });
     expect(viaAsync.rows).toEqual(sync.rows);
     expectSame(sync.values, viaAsync.values);
+  });
+
+  it('in a worker thread (OffloadedDenseStream): interleaved symbols, every row once, the in-thread values exactly', async () => {
+    const mixed: BookRow[] = [];
+    for (let i = 0; i < Math.max(goog.length, usdm.length); i++) {
+      if (i < goog.length) mixed.push(goog[i]!);
+      if (i % 2 === 0 && i < usdm.length) mixed.push(usdm[i]!);
+    }
+    const here = await run(wasm, mixed, { blockRows: 8192 });
+    const got: Float64Array[] = DENSE_COLUMNS.map(() => new Float64Array(mixed.length).fill(-7));
+    const seen: number[] = [];
+    const st = await OffloadedDenseStream.create('gpujs:webasm', DEFAULT_DEPTH, 8192, (r) => {
+      for (let k = 0; k < r.n; k++) seen.push(r.row0 + k);
+      for (let c = 0; c < DENSE_COLUMNS.length; c++) got[c]!.set(r.values[c]!, r.row0);
+    });
+    expect(st.info.libraryMode).toMatch(/in a worker thread$/);
+    for (const r of mixed) st.onRow(r);
+    await st.finish();
+    await st.dispose();
+    expect(seen).toEqual(mixed.map((_, i) => i));
+    for (let c = 0; c < DENSE_COLUMNS.length; c++) expect(Array.from(got[c]!), DENSE_COLUMNS[c]).toEqual(Array.from(here.values[c]!));
   });
 });
