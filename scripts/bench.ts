@@ -8,8 +8,8 @@
  *      spec, paired whole processes with peak RSS (scripts/lib/user-run.ts; section bench:user-run).
  * Writes its table into docs/benchmarks.md (section bench:book) unless --no-doc.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -299,6 +299,96 @@ function memoryBench() {
   return { growth, table: markdownTable(['input (flowcast features -> CSV, one child process each)', 'rows', 'peak RSS (VmHWM)', 'heap in use at the end'], rows) };
 }
 
+/** One whole process: wall seconds (spawn to exit), and user + system seconds and peak RSS from /usr/bin/time when present. */
+function timeProcess(args: string[]): Promise<{ wall: number; cpu: number; rssMB: number }> {
+  const TIME = '/usr/bin/time';
+  const useTime = existsSync(TIME);
+  const report = join(tmpdir(), `flowcast-bench-time-${process.pid}.txt`);
+  const [cmd, argv] = useTime ? [TIME, ['-f', '%U %S %M', '-o', report, ...args]] : [args[0]!, args.slice(1)];
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wall = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`${args.join(' ')} exited ${code}: ${err.slice(-500)}`));
+      if (!useTime) return resolve({ wall, cpu: NaN, rssMB: NaN });
+      const [u, sy, kb] = readFileSync(report, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
+      resolve({ wall, cpu: u! + sy!, rssMB: kb! / 1024 });
+    });
+  });
+}
+
+/**
+ * (d) The batch features run end to end with the kernels against the float64 engine alone, on the
+ * GOOG day, as whole processes (start-up, gpu.js loading, the kernel thread, parse, write): A B A B
+ * ..., the ratio taken pair by pair.
+ */
+async function computeBench() {
+  const pairs = Number(process.env.BENCH_E2E_PAIRS ?? 7);
+  const dir = mkdtempSync(join(tmpdir(), 'flowcast-bench-e2e-'));
+  const cli = (compute: string) => [process.execPath, 'bin/flowcast.js', 'features', '--source', GOOG, '--out', join(dir, `${compute.replace(':', '-')}.parquet`),
+    '--vpin-bucket', '1400', '--compute', compute, '--quiet'];
+  const A = 'gpujs:webasm', B = 'cpu';
+  const runs: Record<string, { wall: number; cpu: number; rssMB: number }[]> = { [A]: [], [B]: [] };
+  const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  await timeProcess(cli(A));
+  await timeProcess(cli(B));
+  for (let i = 0; i < pairs; i++) {
+    const a = await timeProcess(cli(A));
+    const b = await timeProcess(cli(B));
+    runs[A]!.push(a);
+    runs[B]!.push(b);
+    ratios.push(a.wall / b.wall);
+    cpuRatios.push(a.cpu / b.cpu);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const row = (name: string, what: string) => {
+    const r = runs[name]!;
+    const w = r.map((x) => x.wall).sort((p, q) => p - q);
+    return [`\`--compute ${name}\``, what, `**${median(w).toFixed(2)} s**`, `${w[0]!.toFixed(2)}-${w.at(-1)!.toFixed(2)} s`,
+      `${median(r.map((x) => x.cpu)).toFixed(2)} s`, `${median(r.map((x) => x.rssMB)).toFixed(0)} MB`];
+  };
+  const ratio = median(ratios);
+  return {
+    ratio, cpuRatio: median(cpuRatios), pairs, ratios, cpuRatios,
+    table: markdownTable(['run (GOOG day, 147,916 rows, to Parquet)', 'who computes the per-row columns', 'wall, median', 'wall, min-max', 'CPU (user + sys), median', 'peak RSS'], [
+      row(A, 'gpu.js webasm kernels in a worker thread; the engine: VPIN, bars'),
+      row(B, 'the float64 engine, every column'),
+    ]),
+  };
+}
+
+const onlyCompute = process.argv.includes('--only') && process.argv[process.argv.indexOf('--only') + 1] === 'compute';
+if (onlyCompute) {
+  const e2e = await computeBench();
+  writeComputeDoc(e2e);
+  process.exit(0);
+}
+
+function writeComputeDoc(e2e: Awaited<ReturnType<typeof computeBench>>): void {
+  const doc = `## Features end to end: the kernels against the engine (\`npm run bench\`, section d)
+
+Machine: ${machineLine()}. \`npx flowcast features --source <GOOG day> --out x.parquet --vpin-bucket 1400\` with
+\`--compute gpujs:webasm\` (A) and \`--compute cpu\` (B), each a whole process (start-up, module loading, the
+kernel thread, parse, book, features, Parquet), run in alternating pairs A B A B (${e2e.pairs} pairs after one
+warm-up each). Wall time from spawn to exit; CPU and peak RSS from \`/usr/bin/time\`. The machine is shared and
+was busy: read the min-max spread beside each median.
+
+${e2e.table}
+
+A / B, the median of the pairs' ratios: **wall ${e2e.ratio.toFixed(3)}** (${e2e.ratio < 1 ? `the kernel path ${((1 - e2e.ratio) * 100).toFixed(0)}% faster` : `the kernel path ${((e2e.ratio - 1) * 100).toFixed(0)}% slower`}; pairs: ${e2e.ratios.map((r) => r.toFixed(2)).join(', ')}),
+CPU ${e2e.cpuRatio.toFixed(3)} (pairs: ${e2e.cpuRatios.map((r) => r.toFixed(2)).join(', ')}). With kernels the engine computes only VPIN and the bars (docs/compute.md); the
+per-row columns are computed once, by the kernels, in a second thread: the wall time can fall while the CPU time
+rises (the thread's start-up and gpu.js loading, the row hand-over, the kernels' own work).
+`;
+  if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:features-compute', doc);
+  process.stdout.write(doc + '\n');
+}
+
 const book = await bookBench();
 const feats = await featureBench();
 const mem = memoryBench();
@@ -329,6 +419,7 @@ ${mem.table}
 `;
 if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:book', doc);
 process.stdout.write(doc + (sink === 0.5 ? ' ' : '') + '\n');
+writeComputeDoc(await computeBench());
 
 // A user's whole `flowcast features` run vs the numpy script (scripts/lib/user-run.ts; its own section).
 const userRun = userRunBench(Number(process.env.BENCH_USER_RUNS ?? 5), machine);
