@@ -26,6 +26,8 @@ export interface SymbolCounters {
   diffsDropped: number;
   /** Diffs older than the book's state (repeated or older sequence numbers), ignored. */
   diffsStale: number;
+  /** Snapshots no newer than the synced book (the venue's rule says so), ignored. */
+  snapshotsStale: number;
   /**
    * Row-making events the book could not vouch for: out of sync (a gap, a crossed book), or time
    * going backwards. Counted on arrival; one a later snapshot releases as a row moves to `rows`.
@@ -44,9 +46,9 @@ export interface SymbolCounters {
   nonMonotonic: number;
 }
 
-function zeroCounters(): SymbolCounters {
+export function zeroCounters(): SymbolCounters {
   return {
-    rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
+    rows: 0, diffsDropped: 0, diffsStale: 0, snapshotsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
     repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
   };
 }
@@ -309,6 +311,11 @@ export class BookBuilder implements MarketSink {
 
   private onSnapshot(s: SymbolState, e: DepthEvent): void {
     const wasSynced = s.status === 'synced';
+    if (wasSynced && e.seqRule !== NO_SEQUENCE && this.opts.rules(e.seqRule).snapshotIsStale?.(s.lastSeq, e.lastSeq)) {
+      s.c.snapshotsStale++;
+      log.debug('snapshot older than the synced book: ignored', { symbol: s.symbol, line: e.line, snapshot: e.lastSeq, book: s.lastSeq });
+      return;
+    }
     const r = s.book.apply(e);
     s.depthLimit = e.depthLimit;
     this.opts.onApplied?.({ symbol: s.symbol, book: s.book, status: s.status }, e);

@@ -22,6 +22,12 @@ export interface SeqRule {
   nextAfter(last: number, e: SeqNumbers): SeqVerdict;
   /** Human text of what was expected, for gap errors. */
   expectation(last: number, e: SeqNumbers, afterSnapshot: boolean): string;
+  /**
+   * Whether a snapshot whose last update id is `snapshot` is older than a synced book at `last`,
+   * and is to be ignored (a REST answer the stream has overtaken, a capture's snapshot after its
+   * diffs). Absent: every snapshot resets the book (a producer resyncing its own stream).
+   */
+  snapshotIsStale?(last: number, snapshot: number): boolean;
 }
 
 /** The id of a stream without sequence numbers: every diff applies, a snapshot alone resyncs. */

@@ -5,7 +5,7 @@
  * on to the row stage (src/pipeline/rows.ts) marked as this source's. It keeps the source's counts,
  * lag and state for /healthz.
  */
-import type { BookBuilder, GapRecord, SyncStatus, SymbolCounters } from '../book/builder.ts';
+import { zeroCounters, type BookBuilder, type GapRecord, type SyncStatus, type SymbolCounters } from '../book/builder.ts';
 import type { BookRow, RowSink } from '../model/row.ts';
 import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
 import type { TimeBase } from '../model/time.ts';
@@ -27,10 +27,6 @@ export interface SourceContext {
 /** 'replay', 'ingest', or the id of the live venue it is fed by (src/venues/registry.ts). */
 export type SourceKind = string;
 
-const ZERO_COUNTERS = (): SymbolCounters => ({
-  rows: 0, diffsDropped: 0, diffsStale: 0, rowsWithheld: 0, gaps: 0, resyncs: 0, crossedMessages: 0,
-  repairedLevels: 0, unknownLevels: 0, trades: 0, tradesAfterLastRow: 0, nonMonotonic: 0,
-});
 
 /** What a source's books did with one depth event (the ingest protocol answers its producer with it). */
 export interface DepthOutcome {
@@ -64,7 +60,7 @@ export class SourceHandle implements MarketSink {
   readonly policy = BadInputPolicy.parse('all');
   /** A producer's messages refused with an error frame, by error code (/healthz refused; ingest only). */
   readonly refused = new Map<string, number>();
-  private readonly past: SymbolCounters = ZERO_COUNTERS();
+  private readonly past: SymbolCounters = zeroCounters();
   private readonly depthCounter: { value: number };
   private readonly tradeCounter: { value: number };
   readonly symbols = new Set<string>();
@@ -208,6 +204,7 @@ export class SourceHandle implements MarketSink {
       rowsWithheld: c.rowsWithheld,
       diffsDropped: c.diffsDropped,
       diffsStale: c.diffsStale,
+      snapshotsStale: c.snapshotsStale,
       crossedMessages: c.crossedMessages,
       repairedLevels: c.repairedLevels,
       held: this.held(),

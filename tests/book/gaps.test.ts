@@ -97,6 +97,25 @@ describe('BookBuilder out of sync', () => {
     expect(b.status('S')).toBe('synced');
   });
 
+  it('ignores a snapshot older than the synced book (a REST answer the stream overtook) instead of rolling the book back into a gap', () => {
+    const { b, rows } = builder();
+    b.onDepth(snap(100));
+    b.onDepth(diff(101, 99, 100));
+    b.onDepth(diff(102));
+    b.onDepth(diff(103));
+    b.onDepth(snap(101, 98, 102)); // older than the book at 103
+    b.onDepth(snap(103, 98, 102)); // no newer either
+    b.onDepth(diff(104));
+    expect(b.status('S')).toBe('synced');
+    expect(rows).toEqual([101, 102, 103, 104]);
+    expect(b.totals()).toMatchObject({ snapshotsStale: 2, gaps: 0, rowsWithheld: 0 });
+    expect(b.book('S')!.bestBid()).toBe(99);
+    // A newer one still resets the book.
+    b.onDepth(snap(110, 97, 103));
+    expect(b.status('S')).toBe('awaiting-first-diff');
+    expect(b.totals().snapshotsStale).toBe(2);
+  });
+
   it('counts repeated and older diffs as stale', () => {
     const { b, rows } = builder();
     b.onDepth(snap(100));

@@ -4,6 +4,8 @@
  *    afterwards each diff's pu equals the previous diff's u.
  *  - Spot: drop diffs with u <= lastUpdateId; the first applied has U <= lastUpdateId + 1 <= u;
  *    afterwards each diff's U equals the previous u + 1 (an overlap U <= prev u + 1 <= u is accepted).
+ * A snapshot no newer than a synced book (its lastUpdateId <= the book's last u) is ignored: applying
+ * it would roll the book back and make the next diff a gap.
  */
 import type { SeqRule } from '../../model/sequence.ts';
 
@@ -22,6 +24,7 @@ export const BINANCE_FUTURES: SeqRule = {
       ? `expected the first diff after the snapshot to have U <= ${last} <= u, got U=${e.firstSeq} u=${e.lastSeq}`
       : `expected pu=${last} (the previous diff's u), got pu=${e.prevSeq} (U=${e.firstSeq} u=${e.lastSeq})`;
   },
+  snapshotIsStale: (last, snapshot) => snapshot <= last,
 };
 
 export const BINANCE_SPOT: SeqRule = {
@@ -39,4 +42,5 @@ export const BINANCE_SPOT: SeqRule = {
       ? `expected the first diff after the snapshot to have U <= ${last + 1} <= u, got U=${e.firstSeq} u=${e.lastSeq}`
       : `expected U=${last + 1} (the previous diff's u + 1), got U=${e.firstSeq} (u=${e.lastSeq})`;
   },
+  snapshotIsStale: (last, snapshot) => snapshot <= last,
 };
