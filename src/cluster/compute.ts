@@ -139,6 +139,8 @@ export class ClusterCompute {
   private readonly owned = new Map<number, ShardState>();
   /** Shards this process lost (lease lapsed, fenced) and has not had again since. */
   private readonly dropped = new Set<number>();
+  /** Symbols this process has computed, by shard (a relapse after Redis lost its data still knows whom to tell). */
+  private readonly seen = new Map<number, Set<string>>();
   private stopped = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -271,10 +273,11 @@ export class ClusterCompute {
     const prev = await redis.get(this.keys.owner(shard));
     await redis.set(this.keys.owner(shard), this.consumer);
     // Its own lease lapsed (a stall) and came back: the books it dropped restart too, and subscribers are told.
-    const relapse = prev === this.consumer && this.dropped.delete(shard);
+    // (prev is gone too when Redis came back empty.)
+    const relapse = this.dropped.delete(shard) && (!prev || prev === this.consumer);
     if ((prev && prev !== this.consumer) || relapse) {
-      const handover = prev!.startsWith('released:');
-      const from = handover ? prev!.slice(9) : prev!;
+      const handover = !relapse && prev!.startsWith('released:');
+      const from = relapse ? this.consumer : handover ? prev!.slice(9) : prev!;
       const beat = await redis.zscore(this.keys.members(), from);
       let claimed = 0;
       let deleted = 0;
@@ -287,7 +290,7 @@ export class ClusterCompute {
         deleted += r[2]?.length ?? 0;
       } while (cursor !== '0-0');
       if (!handover && !relapse) await redis.xgroup('DELCONSUMER', s.key, COMPUTE_GROUP, from).catch(() => 0);
-      const symbols = await redis.smembers(this.keys.symbols(shard));
+      const symbols = [...new Set([...(await redis.smembers(this.keys.symbols(shard))), ...(relapse ? this.seen.get(shard) ?? [] : [])])];
       const t: Takeover = {
         shard, from, reason: handover ? 'handover' : 'takeover', at: Date.now(), claimed, deleted,
         silenceMs: beat === null ? null : Date.now() - Number(beat), symbols,
@@ -436,6 +439,9 @@ export class ClusterCompute {
       h = this.pipeline.addSource(`cluster:${sym}`, 'cluster');
       h.state = 'running';
       s.handles.set(sym, h);
+      let seen = this.seen.get(s.shard);
+      if (!seen) this.seen.set(s.shard, (seen = new Set()));
+      seen.add(sym);
       if (!s.known.has(sym)) {
         s.known.add(sym);
         void this.cmd.redis.sadd(this.keys.symbols(s.shard), sym).catch(() => 0);

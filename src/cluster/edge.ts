@@ -60,9 +60,11 @@ export class ClusterEdge {
   private readonly maxReplay: number;
   private stopped = false;
   private loopDone: Promise<void> | undefined;
+  /** The reader's reconnects already checked for a Redis that came back empty. */
+  private seenReconnects = 0;
   private listen: us_listen_socket | undefined;
   private lastError: string | null = null;
-  readonly counts = { frames: 0, notices: 0, replayed: 0, resumes: 0, retentionGaps: 0 };
+  readonly counts = { frames: 0, notices: 0, replayed: 0, resumes: 0, retentionGaps: 0, restarts: 0 };
   port = 0;
   private readonly app: TemplatedApp;
 
@@ -237,6 +239,11 @@ export class ClusterEdge {
         continue;
       }
       try {
+        const reconnects = this.reader.health().reconnects;
+        if (reconnects !== this.seenReconnects) {
+          await this.checkRestart(list);
+          this.seenReconnects = reconnects;
+        }
         const reply = (await this.reader.redis.callBuffer('XREAD', 'COUNT', 1000, 'BLOCK', this.blockMs, 'STREAMS',
           ...list.map((t) => this.keys.output(t.topic.name)), ...list.map((t) => t.lastId))) as [Buffer, Entry[]][] | null;
         attempt = 0;
@@ -261,6 +268,26 @@ export class ClusterEdge {
         this.lastError = (e as Error).message;
         if (!this.stopped) await sleep(backoffMs(Math.min(attempt++, 6), 20, 1000));
       }
+    }
+  }
+
+  /**
+   * After a reconnect: a stream whose newest seq is below what this edge published was lost with
+   * Redis's data (a restart without persistence). Its subscribers are told, and the topic follows
+   * the new stream from seq 1.
+   */
+  private async checkRestart(list: Tracked[]): Promise<void> {
+    for (const tr of list) {
+      const last = (await this.cmd.redis.xrevrange(this.keys.output(tr.topic.name), '+', '-', 'COUNT', 1)) as [string, string[]][];
+      const lastSeq = last.length ? parseEntryId(last[0]![0]).seq : 0;
+      if (lastSeq >= tr.topic.seq) continue;
+      this.counts.restarts++;
+      this.toSubscribers(tr.topic.name, {
+        t: 'gap', topic: tr.topic.name, reason: 'restart', after: tr.topic.seq,
+        message: `${tr.topic.name}: the cluster's Redis came back without its data; seqs start again from 1`,
+      });
+      tr.topic.seq = 0;
+      tr.lastId = '0-0';
     }
   }
 

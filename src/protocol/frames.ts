@@ -113,12 +113,13 @@ export interface DroppedFrame {
  * A hole announced (cluster mode, docs/cluster.md): `retention`: seqs `missing[0]..missing[1]` are
  * no longer kept and will not come; otherwise the seqs go on without a hole but what they describe
  * has one after seq `after` (the symbol's book restarted at a snapshot: `takeover`, `handover` of
- * its compute shard, or events `ingest-lost` before they were computed).
+ * its compute shard, or events `ingest-lost` before they were computed); `restart`: the cluster's
+ * Redis came back without its data, and the topic's seqs start again from 1.
  */
 export interface GapFrame {
   t: 'gap';
   topic: string;
-  reason: 'retention' | 'takeover' | 'handover' | 'ingest-lost';
+  reason: 'retention' | 'takeover' | 'handover' | 'ingest-lost' | 'restart';
   after: number;
   missing?: [number, number];
   message: string;

@@ -157,6 +157,50 @@ describe.skipIf(!HAVE)('cluster edge', () => {
     await ing.close();
   });
 
+  it('Redis restarted without its data: compute and edge recover, the subscriber is told and seqs start again', async () => {
+    const prefix = 'e2';
+    const tb = TimeBase.ofEpochMs(Date.now());
+    const ing = new ClusterIngest(link('r-ing'), tb, { prefix, shards: 1 });
+    await ing.start();
+    const m = new Market(['R1'], tb, 31);
+    const sink = ing.sink('test');
+    const c = new ClusterCompute(link('r-cmd'), link('r-read'), { prefix, shards: 1, leaseMs: 1500, consumer: 'RC', bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
+    await c.start();
+    const cfg = loadServerConfig({ overrides: { port: 0, noReplay: true, models: '' } });
+    const e = new ClusterEdge(cfg, link('r-e'), link('r-e-read'), { prefix, server: 'edge-r' });
+    await e.start();
+    const topic = 'features.R1';
+    m.snapshot('R1', sink);
+    for (let k = 0; k < 20; k++) m.step('R1', sink);
+    await ing.drained();
+    await until(async () => Number(await admin.hget(`${prefix}:seq`, topic)) === 20, '20 frames');
+    const cl = await Client.open(e.port);
+    cl.send({ op: 'subscribe', topics: [topic], id: 1 });
+    for (let k = 0; k < 10; k++) m.step('R1', sink);
+    await ing.drained();
+    await until(() => cl.data(topic).at(-1)?.['seq'] === 30, 'seq 30');
+
+    await r.stop(true);
+    await r.restart();
+    // Keep producing (snapshots now and then) until the new stream's frames reach the client.
+    for (let k = 0; !cl.data(topic).some((f) => f['seq'] === 5 && cl.frames.indexOf(f) > cl.frames.findIndex((g) => g['reason'] === 'restart')); k++) {
+      if (k % 10 === 0) m.snapshot('R1', sink);
+      m.step('R1', sink);
+      await new Promise((res) => setTimeout(res, 10));
+      if (k > 3000) throw new Error(`no recovery: ${JSON.stringify(cl.frames.slice(-3))} edge ${JSON.stringify(e.health())} compute ${JSON.stringify(c.health())}`);
+    }
+    const g = cl.frames.findIndex((f) => f['t'] === 'gap' && f['reason'] === 'restart');
+    expect(cl.frames[g]).toMatchObject({ topic, after: 30 });
+    const after = cl.frames.slice(g + 1).filter((f) => f['topic'] === topic && f['t'] !== 'gap').map((f) => f['seq']);
+    expect(after.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    // Compute says its books restarted (it lost its lease with the data, and took the shard again).
+    expect(c.takeovers.some((t) => t.from === 'RC' && t.symbols.includes('R1'))).toBe(true);
+    cl.close();
+    await e.close();
+    await c.stop();
+    await ing.close();
+  });
+
   it('validateRequest: from goes with subscribe, names subscribed topics, holds seqs', async () => {
     const { validateRequest } = await import('../../src/protocol/frames.ts');
     expect(validateRequest({ op: 'subscribe', topics: ['features.A'], from: { 'features.A': 5 } }, 10)).toMatchObject({ from: { 'features.A': 5 } });
