@@ -89,7 +89,7 @@ describe('SnapshotRing', () => {
 describe('SnapshotBatch', () => {
   it('copies each window once into whole ticks and lots from an on-grid reference', () => {
     const ring = fill(usdm.slice(0, 1000), 400);
-    const batch = new SnapshotBatch({ windows: 2, rows: 100, levels: 10 });
+    const batch = new SnapshotBatch({ windows: 2, rows: 100, levels: 10, history: 50 });
     batch.add(ring);
     batch.add(ring, 900);
     expect(batch.n).toBe(2);
@@ -131,7 +131,7 @@ describe('SnapshotBatch', () => {
 
   it('left-pads a window whose stream is shorter, and marks levels the source does not have as missing', () => {
     const ring = fill(amzn.slice(0, 30), 100);
-    const batch = new SnapshotBatch({ windows: 1, rows: 40, levels: 10 });
+    const batch = new SnapshotBatch({ windows: 1, rows: 40, levels: 10, history: 50 });
     batch.add(ring);
     expect(batch.filled[0]).toBe(30);
     for (let w = 0; w < 90; w++) {
@@ -149,7 +149,7 @@ describe('SnapshotBatch', () => {
 
   it('pads rows the ring has evicted when only the last `need` outputs matter (they and their history are held)', () => {
     const ring = fill(goog.slice(0, 500), 120);
-    const batch = new SnapshotBatch({ windows: 1, rows: 100, levels: 10 });
+    const batch = new SnapshotBatch({ windows: 1, rows: 100, levels: 10, history: 50 });
     // Window 350..499 (150 rows); the ring holds 380..499: the last 70 outputs need 380 on.
     expect(() => batch.add(ring, 499, 71)).toThrow(/no longer holds row 379/);
     batch.add(ring, 499, 70);
@@ -161,7 +161,7 @@ describe('SnapshotBatch', () => {
 
   it('refuses rows the ring no longer holds, a full batch, and shapes kernels cannot index', () => {
     const ring = fill(goog.slice(0, 500), 100);
-    const batch = new SnapshotBatch({ windows: 1, rows: 30, levels: 10 });
+    const batch = new SnapshotBatch({ windows: 1, rows: 30, levels: 10, history: 50 });
     expect(() => batch.add(ring, 420)).toThrow(/no longer holds row 341 \(holds 400\.\.499; capacity 100\)/);
     batch.add(ring);
     expect(() => batch.add(ring)).toThrow(/batch is full/);
