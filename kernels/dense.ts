@@ -3,8 +3,9 @@
  * rv_h100, trade_vol, trade_signed_vol, tfi_h50), written once as gpu.js kernels. gpu.js transpiles
  * these functions to WGSL (webgpu), GLSL (webgl/headlessgl), WebAssembly (webasm) or JavaScript
  * (cpu); the `cpu` compute backend calls the very same functions as plain JavaScript. So they use
- * only the subset gpu.js understands: numbers, flat typed-array reads, loops with constant bounds,
- * `this.thread.x` and `this.constants`; no closures, no helpers, no NaN.
+ * only the subset gpu.js understands: numbers, flat typed-array reads, loops with constant bounds
+ * (written as `this.constants.X` or a literal, never a local copy: GLSL ES 1.00, WebGL1's, accepts
+ * only those), `this.thread.x` and `this.constants`; no closures, no helpers, no NaN.
  *
  * Inputs: a SnapshotBatch's book tensor, flat [B, W, LT, 4] float32 with channels (bid px, bid size,
  * ask px, ask size) in window units: prices in decimal price units (ticks) from the window's
@@ -189,7 +190,7 @@ export function blockScan(this: IKernelFunctionThis<DenseConstants>, series: Flo
   if (s > 0.5 && s < 1.5) sq = 1;
   const base = s * BW + b * W;
   let acc = 0;
-  for (let i = 0; i < S; i++) {
+  for (let i = 0; i < this.constants.S; i++) {
     const q = k0 + i;
     if (q >= lo && q <= hi) {
       const v = series[base + q];
@@ -218,7 +219,6 @@ export function denseFeatures(
   const BW = this.constants.BW;
   const S = this.constants.S;
   const LT = this.constants.LT;
-  const LD = this.constants.LD;
   const c = Math.floor(this.thread.x / N);
   const i = this.thread.x - c * N;
   const b = Math.floor(i / T);
@@ -266,7 +266,7 @@ export function denseFeatures(
     let side = 1;
     if (c > 7.5) side = 3;
     let s = 0;
-    for (let l = 0; l < LD; l++) s += book[cur + l * 4 + side];
+    for (let l = 0; l < this.constants.LD; l++) s += book[cur + l * 4 + side];
     out = s;
   } else if (c < 10.5) {
     // OLS slope of cumulative size on distance from mid, over the leading present levels.
@@ -274,7 +274,7 @@ export function denseFeatures(
     if (c > 9.5) side = 2;
     let m = 0;
     let run = 1;
-    for (let l = 0; l < LD; l++) {
+    for (let l = 0; l < this.constants.LD; l++) {
       if (run > 0.5 && book[cur + l * 4 + side + 1] > 0) {
         m += 1;
       } else {
@@ -285,7 +285,7 @@ export function denseFeatures(
       let sx = 0;
       let sy = 0;
       let cum = 0;
-      for (let l = 0; l < LD; l++) {
+      for (let l = 0; l < this.constants.LD; l++) {
         if (l < m) {
           cum += book[cur + l * 4 + side + 1];
           sx += Math.abs(book[cur + l * 4 + side] - mid);
@@ -297,7 +297,7 @@ export function denseFeatures(
       let sxy = 0;
       let sxx = 0;
       cum = 0;
-      for (let l = 0; l < LD; l++) {
+      for (let l = 0; l < this.constants.LD; l++) {
         if (l < m) {
           cum += book[cur + l * 4 + side + 1];
           const dx = Math.abs(book[cur + l * 4 + side] - mid) - mx;
