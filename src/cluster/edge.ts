@@ -56,6 +56,8 @@ export class ClusterEdge {
   readonly metrics = new MetricsRegistry();
   private readonly tracked = new Map<string, Tracked>();
   private readonly tracking = new Map<string, Promise<Tracked>>();
+  /** Subscriptions being prepared, by topic. */
+  private readonly pending = new Map<string, number>();
   private readonly blockMs: number;
   private readonly maxReplay: number;
   private stopped = false;
@@ -99,12 +101,24 @@ export class ClusterEdge {
         }
         const copy = message.slice(0);
         const c = ws.getUserData();
+        const topics = req.topics;
+        // Held until the subscription is made: the reader must not let these streams go in between.
+        for (const t of topics) this.pending.set(t, (this.pending.get(t) ?? 0) + 1);
+        const done = (): void => {
+          for (const t of topics) {
+            const n = this.pending.get(t)! - 1;
+            if (n === 0) this.pending.delete(t);
+            else this.pending.set(t, n);
+          }
+        };
         void this.prepare(c, req.topics, req.from).then((replay) => {
+          done();
           if (c.closing || !c.ws) return;
           // In one turn: the replay up to what the broker has published, then the subscription's last value and live frames.
           replay();
           void innerMessage(ws, copy, isBinary);
         }, (e: Error) => {
+          done();
           if (c.closing || !c.ws) return;
           this.broker.sendFrame(c, { t: 'error', code: 'internal', message: `cannot read the cluster's result streams: ${e.message}`, id: req.id });
         });
@@ -232,7 +246,7 @@ export class ClusterEdge {
     let attempt = 0;
     while (!this.stopped) {
       // Streams nobody here reads any more are let go (a later subscribe tracks them again from their newest frame).
-      for (const [name, tr] of this.tracked) if (tr.topic.subscribers === 0 && !this.tracking.has(name)) this.tracked.delete(name);
+      for (const [name, tr] of this.tracked) if (tr.topic.subscribers === 0 && !this.pending.has(name)) this.tracked.delete(name);
       const list = [...this.tracked.values()];
       if (list.length === 0) {
         await sleep(this.blockMs);
