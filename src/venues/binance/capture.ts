@@ -91,7 +91,9 @@ export class BinanceLineParser {
     }
     // A bookTicker line when nothing takes quotes: not decoded (a third of a USD-M capture's lines).
     // What decoding it would have left behind is kept: its time fixes the time base if first, its
-    // stream names a symbol, and it counts as a Binance line; a malformed one goes unreported.
+    // stream names a symbol, and it counts as a Binance line. Only a whole envelope is skipped (it
+    // ends in "}}"): a cut line still goes to the parser and is reported; other damage inside a
+    // skipped line goes unseen, as its content would have gone unused.
     if (!this.sink.onQuote) {
       const sym = bookTickerStream(buf, sp + 1, end);
       if (sym !== undefined) {
@@ -346,11 +348,12 @@ const STREAM_PREFIX = Buffer.from('{"stream":"');
 const BOOK_TICKER = Buffer.from('@bookTicker"');
 
 /**
- * For a combined-stream envelope `{"stream":"<sym>@bookTicker...` in buf[start, end): the symbol
+ * For a whole combined-stream envelope `{"stream":"<sym>@bookTicker...}}` in buf[start, end): the symbol
  * (upper case; '' when the name has none); undefined for any other line.
  */
 function bookTickerStream(buf: Buffer, start: number, end: number): string | undefined {
-  if (end - start < STREAM_PREFIX.length + BOOK_TICKER.length || buf.compare(STREAM_PREFIX, 0, STREAM_PREFIX.length, start, start + STREAM_PREFIX.length) !== 0) return undefined;
+  if (end - start < STREAM_PREFIX.length + BOOK_TICKER.length + 2 || buf[end - 1] !== 125 || buf[end - 2] !== 125) return undefined; // '}}'
+  if (buf.compare(STREAM_PREFIX, 0, STREAM_PREFIX.length, start, start + STREAM_PREFIX.length) !== 0) return undefined;
   const nameStart = start + STREAM_PREFIX.length;
   const at = buf.indexOf(64, nameStart); // '@'
   if (at < 0 || at + BOOK_TICKER.length > end || buf.compare(BOOK_TICKER, 0, BOOK_TICKER.length, at, at + BOOK_TICKER.length) !== 0) return undefined;
