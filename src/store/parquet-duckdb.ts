@@ -119,7 +119,8 @@ export class DuckDbParquetWriter implements FeatureBlockSink {
       await this.drain();
       const { d, con, appender } = this.db!;
       d.appender_close_sync(appender);
-      const base = this.baseNs ?? this.timeBase.get().baseNs;
+      // No rows and no timestamp seen (an empty input): the base is never used, any will do.
+      const base = this.baseNs ?? (this.timeBase.isSet ? this.timeBase.get().baseNs : 0n);
       const syms = this.symbols.length ? `[${this.symbols.map(sqlString).join(', ')}]` : `[]::VARCHAR[]`;
       const select = [
         `(${base}::BIGINT + ts::BIGINT) AS ts_ns`,
