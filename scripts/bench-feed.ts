@@ -319,7 +319,9 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
       a.server.push((f.latencyUs ?? NaN) / 1000);
     }
   });
-  await sub.subscribe(syms.flatMap((s) => [`features.${s}`, ...models.map((m) => `pred.${m}.${s}`)]));
+  const topics = syms.flatMap((s) => [`features.${s}`, ...models.map((m) => `pred.${m}.${s}`)]);
+  // In requests of at most 500 topics (the server's per-request limit is limits.maxSubscriptions).
+  for (let k = 0; k < topics.length; k += 500) await sub.subscribe(topics.slice(k, k + 500));
   const prod = new WS(`ws://127.0.0.1:${child.port}/ingest`, { headers: { authorization: `Bearer ${WRITE_KEY}` }, perMessageDeflate: false });
   await new Promise((r) => prod.once('open', r));
   // Row 0 of each symbol: its snapshot. Then deltas move the top levels, a realistic small update.
@@ -462,7 +464,8 @@ async function batchingSection(machine: string): Promise<string> {
   for (const n of counts) {
     for (const path of ['row', 'batch'] as const) {
       const file = join(dir, `${path}.json`);
-      writeFileSync(file, JSON.stringify({ features: { compute: kernel, batching: path, maxBatchSize: 64, maxQueueDelayUs: 500 } }));
+      // 1,000 symbols: one subscriber takes 1,000 topics (the default limit is 512).
+      writeFileSync(file, JSON.stringify({ features: { compute: kernel, batching: path, maxBatchSize: 64, maxQueueDelayUs: 500 }, limits: { maxSubscriptions: 4096 } }));
       const r = await latency(n, quick ? 2 : 5, 20, false, { FLOWCAST_CONFIG: file });
       process.stderr.write(`batching ${path} ${n} symbols: ${r.deliveredRate.toFixed(0)} rows/s of ${r.rate}, p50 ${fmtMs(percentile(r.features, 0.5))} p99 ${fmtMs(percentile(r.features, 0.99))} ms, ${r.batching?.meanRowsPerCall ?? '?'} rows per kernel call\n`);
       res.push({ n, path, r });
