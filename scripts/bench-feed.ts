@@ -45,6 +45,9 @@ async function childLatencyServer(): Promise<void> {
   const models = process.env['FLOWCAST_MODELS'];
   const cfg = loadServerConfig({ file: process.env['FLOWCAST_CONFIG'], env: { FLOWCAST_API_KEY: `bench:${WRITE_KEY}`, ...(models !== undefined ? { FLOWCAST_MODELS: models } : {}) }, overrides: { port: 0, noReplay: true } });
   cfg.features.vpinBucket = 1;
+  // The shipped models were trained on GOOG with V = 1,400 and are refused by a server that would
+  // compute GOOG's vpin with another V (the refusal says to set this); the bench's symbols take V = 1.
+  cfg.features.vpinBucketBySymbol['GOOG'] = 1400;
   cfg.limits.ingestPerSecond = 1e7;
   cfg.limits.ingestBurst = 1e7;
   cfg.feed.maxBufferBytes = 64 << 20;
