@@ -113,8 +113,11 @@ describe.skipIf(!HAVE)('cluster as processes', () => {
     await produce(30);
     await until(() => c1.data(topics[0]!).length > 5 && c2.data(topics[0]!).length > 5, 'frames on both edges');
 
-    // kill -9 compute A; B takes over its shards.
-    const aShards = (await health(ca))['compute']!['owned'] as number[];
+    // kill -9 compute A; B takes over its shards. First the shares settle (two each, no handover
+    // under way), so the shards A is killed with are the ones it holds.
+    const owned = async (c: typeof ca): Promise<number[]> => (await health(c))['compute']!['owned'] as number[];
+    await until(async () => (await owned(ca)).length === SHARDS / 2 && (await owned(cb)).length === SHARDS / 2, 'the shards shared two and two', 60_000);
+    const aShards = await owned(ca);
     ca.p.kill('SIGKILL');
     await until(async () => { await produce(1); return ((await health(cb))['compute']!['owned'] as number[]).length === SHARDS; }, 'compute B to own every shard', 60_000);
     await produce(35);
