@@ -8,6 +8,19 @@ import { BadInputPolicy } from '../core/errors.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** The feature-parameter flags `features` and `dataset build` share (src/features/options.ts). */
+export const FEATURE_PARAM_FLAGS = {
+  levels: { type: 'string' },
+  'vpin-bucket': { type: 'string' },
+  'vpin-buckets': { type: 'string' },
+  'bar-ms': { type: 'string' },
+  'bar-window': { type: 'string' },
+  'settle-ms': { type: 'string' },
+  labels: { type: 'boolean' },
+  horizons: { type: 'string' },
+  alpha: { type: 'string' },
+} as const satisfies Options;
+
 export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = false) {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals });

@@ -27,6 +27,7 @@ import { logger } from '../core/log.ts';
 import { SnapshotRing } from '../snapshots/ring.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import type { BookRow } from '../model/row.ts';
+import type { FeaturesConfig } from './config.ts';
 
 const log = logger('inference');
 
@@ -41,14 +42,7 @@ export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' 
  * predictor reads them, and before the pipeline is built it may fill `vpinBucketBySymbol` in: a
  * symbol whose V is not configured (auto) takes the V its models were trained with.
  */
-export interface ServerFeatureConfig {
-  levels: number;
-  vpinBucket: number | 'auto';
-  vpinBucketBySymbol: Record<string, number>;
-  vpinBuckets: number;
-  barMs: number;
-  barWindow: number;
-}
+export type ServerFeatureConfig = Pick<FeaturesConfig, 'levels' | 'vpinBucket' | 'vpinBucketBySymbol' | 'vpinBuckets' | 'barMs' | 'barWindow'>;
 
 interface ModelPlan {
   name: string;

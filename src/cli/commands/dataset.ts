@@ -1,6 +1,6 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { listFlag, numberFlag, parseFlags, skipBadFlag, vpinBucketFlag } from '../args.ts';
+import { FEATURE_PARAM_FLAGS, listFlag, numberFlag, parseFlags, skipBadFlag, vpinBucketFlag } from '../args.ts';
 import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
 import { FEATURE_SPEC_VERSION } from '../../features/columns.ts';
 
@@ -71,16 +71,8 @@ async function build(argv: string[]): Promise<number> {
     jobs: { type: 'string' },
     force: { type: 'boolean' },
     carry: { type: 'boolean' },
-    levels: { type: 'string' },
-    'vpin-bucket': { type: 'string' },
+    ...FEATURE_PARAM_FLAGS,
     'vpin-warmup': { type: 'string' },
-    'vpin-buckets': { type: 'string' },
-    'bar-ms': { type: 'string' },
-    'bar-window': { type: 'string' },
-    'settle-ms': { type: 'string' },
-    labels: { type: 'boolean' },
-    horizons: { type: 'string' },
-    alpha: { type: 'string' },
     'skip-bad': { type: 'string' },
     progress: { type: 'boolean' },
     quiet: { type: 'boolean' },

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { listFlag, numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from '../args.ts';
+import { FEATURE_PARAM_FLAGS, listFlag, numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from '../args.ts';
 import { outputFile } from '../output.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 import { DEFAULT_FEATURE_OPTIONS, DEFAULT_HORIZONS } from '../../features/options.ts';
@@ -50,15 +50,7 @@ const command: Command = {
     const { values } = parseFlags(argv, {
       source: { type: 'string' },
       out: { type: 'string' },
-      levels: { type: 'string' },
-      'vpin-bucket': { type: 'string' },
-      'vpin-buckets': { type: 'string' },
-      'bar-ms': { type: 'string' },
-      'bar-window': { type: 'string' },
-      'settle-ms': { type: 'string' },
-      labels: { type: 'boolean' },
-      horizons: { type: 'string' },
-      alpha: { type: 'string' },
+      ...FEATURE_PARAM_FLAGS,
       symbol: { type: 'string', multiple: true },
       compute: { type: 'string' },
       'skip-bad': { type: 'string' },
