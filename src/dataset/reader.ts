@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError, InputErrorCode } from '../core/errors.ts';
 import { DATASET_FILE, readRecord, type DatasetRecord, type PartitionRecord } from './record.ts';
-import type { FeatureData } from '../training/features-file.ts';
+import type { FeatureData } from '../features/data.ts';
 import type { FeatureParams } from '../inference/manifest.ts';
 
 export function isDatasetDir(path: string): boolean {

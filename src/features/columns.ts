@@ -6,7 +6,8 @@
  * inputs and their transforms (src/training/dataset.ts), and the units and registry tables of
  * docs/features.md (scripts/columns-doc.ts).
  */
-import type { ColumnTransform } from '../inference/manifest.ts';
+/** How a column is transformed before a model's z-score: slog1p(x) = sign(x) * ln(1 + |x|), for heavy-tailed sizes and flows. */
+export type ColumnTransform = 'none' | 'slog1p';
 
 export const FEATURE_SPEC_VERSION = 1;
 

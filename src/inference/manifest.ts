@@ -8,7 +8,7 @@
  * a server computes. Both throw ManifestError, which the repository records per model so a bad
  * model is refused while the others keep serving.
  */
-import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION, columnSpec } from '../features/columns.ts';
+import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION, columnSpec, type ColumnTransform } from '../features/columns.ts';
 
 export const MANIFEST_SCHEMA = 'flowcast.model/v1';
 export const MANIFEST_FILE = 'manifest.json';
@@ -44,7 +44,7 @@ export interface BookInput {
   /** History rows ahead of the T rows in the batch the windows were cut from (SnapshotBatch H; 0 here). */
   history: number;
 }
-export type ColumnTransform = 'none' | 'slog1p';
+export type { ColumnTransform };
 
 export interface ColumnStats {
   name: string;
