@@ -39,14 +39,14 @@ export const LANE_SOURCES: readonly { name: string; spec: string; rows: number }
 export { EVAL_DAYS };
 
 /**
- * gpu.js modes in the lane and the language each compiles the kernels to. Required ones fail CI;
- * `webgl` (GLSL ES 1.0, the dialect of Node's headlessgl mode) is run and recorded but not
- * required: its shaders do not compile today (docs/compute.md, "Software-GPU lane").
+ * gpu.js modes in the lane and the language each compiles the kernels to; every one is required (a
+ * failure fails CI). `webgl` writes GLSL ES 1.00, the dialect of Node's headlessgl mode: the lane
+ * found its shaders did not compile until the kernels' loop bounds became constants (1a0bafd).
  */
 export const LANE_MODES: readonly { mode: GpuJsMode; language: string; required: boolean }[] = [
   { mode: 'webgl2', language: 'GLSL ES 3.00 (WebGL2)', required: true },
   { mode: 'webgpu', language: 'WGSL (WebGPU)', required: true },
-  { mode: 'webgl', language: 'GLSL ES 1.00 (WebGL1, as headlessgl)', required: false },
+  { mode: 'webgl', language: 'GLSL ES 1.00 (WebGL1, as headlessgl)', required: true },
 ];
 
 /**
