@@ -173,6 +173,27 @@ function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: De
   let fill: DenseFillSink | undefined;
   const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) =>
     fill?.accept({ row0: block.row[0]!, n: block.n, values: block.values }, () => stream.recycle(block)));
+  return kernelSplit(info, stream, (f) => (fill = f), () => backend.dispose());
+}
+
+async function offloaded(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
+  let fill: DenseFillSink | undefined;
+  const stream = await OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows) => fill?.accept(rows));
+  log.info('features compute', { ...stream.info });
+  return kernelSplit(stream.info, stream, (f) => (fill = f), () => stream.dispose());
+}
+
+/**
+ * The split both kernel paths share: each row goes to the kernels' stream before the engine (in
+ * trade-state mode), and the stream's values are filled into the engine's blocks (`setFill` hands
+ * the fill sink to the stream's callback).
+ */
+function kernelSplit(
+  info: ComputeInfo,
+  stream: RowSink & KernelRowSource & { readonly stats: { rows: number; batches: number; computedRows: number; seconds: number } },
+  setFill: (fill: DenseFillSink) => void,
+  dispose: () => Promise<void>,
+): FeaturesCompute {
   return {
     info,
     engineColumns: 'trade-state',
@@ -183,31 +204,14 @@ function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: De
         engine.onRow(row);
       },
     }),
-    sink: (inner) => (fill = new DenseFillSink(inner, stream)),
+    sink: (inner) => {
+      const fill = new DenseFillSink(inner, stream);
+      setFill(fill);
+      return fill;
+    },
     endOfRows: () => stream.finish(),
     stats: () => ({ ...stream.stats }),
-    dispose: () => backend.dispose(),
-  };
-}
-
-async function offloaded(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
-  let fill: DenseFillSink | undefined;
-  const stream = await OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows) => fill?.accept(rows));
-  log.info('features compute', { ...stream.info });
-  return {
-    info: stream.info,
-    engineColumns: 'trade-state',
-    kernelColumns: DENSE_COLUMNS,
-    rows: (engine) => ({
-      onRow(row: BookRow) {
-        stream.onRow(row);
-        engine.onRow(row);
-      },
-    }),
-    sink: (inner) => (fill = new DenseFillSink(inner, stream)),
-    endOfRows: () => stream.finish(),
-    stats: () => ({ ...stream.stats }),
-    dispose: () => stream.dispose(),
+    dispose,
   };
 }
 
