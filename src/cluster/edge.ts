@@ -161,33 +161,53 @@ export class ClusterEdge {
     await Promise.all(readable.map((t) => this.track(t)));
     if (!from) return () => undefined;
     const asks = Object.entries(from).filter(([name]) => readable.includes(name));
-    const fetched = await Promise.all(asks.map(([name, first]) =>
-      this.cmd.redis.xrangeBuffer(this.keys.output(name), `${first}-0`, '+', 'COUNT', this.maxReplay) as Promise<Entry[]>));
+    const fetched = await Promise.all(asks.map(([name, first]) => this.fetchReplay(name, first)));
+    // No await from here to the subscription: the reader publishes only after an await of its own.
     return () => {
       asks.forEach(([name, first], i) => {
         this.counts.resumes++;
         // The subscribe that follows sends the broker's current seq as the last value: replay below it.
         const upTo = this.tracked.get(name)!.topic.seq - 1;
         if (first > upTo) return;
-        const entries = fetched[i]!.filter(([id]) => parseEntryId(id.toString()).seq <= upTo);
-        const firstKept = entries.length ? parseEntryId(entries[0]![0].toString()).seq : upTo + 1;
-        if (firstKept > first) this.retentionGap(c, name, first, firstKept - 1);
-        let lastSent = firstKept - 1;
-        for (const [idb, f] of entries) {
+        let lastSent = first - 1;
+        for (const [idb, f] of fetched[i]!) {
           const { seq, sub } = parseEntryId(idb.toString());
+          if (seq > upTo) break;
           if (sub === 0) {
+            // Trimming only ever removes a stream's head, but it may have overtaken a fetch that took several reads.
+            if (seq > lastSent + 1) this.retentionGap(c, name, lastSent + 1, seq - 1);
             const frame = packr.unpack(f[1]!) as Record<string, unknown>;
             frame['topic'] = name;
             frame['seq'] = seq;
             this.broker.sendFrame(c, frame as unknown as DataFrame);
             this.counts.replayed++;
             lastSent = seq;
-          } else this.broker.sendFrame(c, this.gapFrame(name, seq, JSON.parse(f[1]!.toString()) as GapNotice));
+          } else if (seq >= first) this.broker.sendFrame(c, this.gapFrame(name, seq, JSON.parse(f[1]!.toString()) as GapNotice));
         }
-        // Past maxReplay frames the rest is said to be gone, not left silent.
+        // Past maxReplay frames (or trimmed away) the rest is said to be gone, not left silent.
         if (lastSent < upTo) this.retentionGap(c, name, lastSent + 1, upTo);
       });
     };
+  }
+
+  /**
+   * The topic's stream from seq `first` up to at least what this edge has published by the time
+   * the last read returns. One read is not enough: while it is in flight the reader may publish
+   * newer frames, which the subscription's last value would then skip over (found under load: a
+   * resuming client missed two seqs). So it reads on from where it stopped until it has caught up
+   * with the broker's seq, the stream ends, or maxReplay frames are in hand.
+   */
+  private async fetchReplay(name: string, first: number): Promise<Entry[]> {
+    const key = this.keys.output(name);
+    const out: Entry[] = [];
+    let start = `${first}-0`;
+    for (;;) {
+      const got = (await this.cmd.redis.xrangeBuffer(key, start, '+', 'COUNT', this.maxReplay - out.length)) as Entry[];
+      for (const e of got) out.push(e);
+      const lastSeq = out.length ? parseEntryId(out[out.length - 1]![0].toString()).seq : first - 1;
+      if (got.length === 0 || out.length >= this.maxReplay || lastSeq >= this.tracked.get(name)!.topic.seq - 1) return out;
+      start = `(${out[out.length - 1]![0].toString()}`;
+    }
   }
 
   private retentionGap(c: FeedConn, topic: string, a: number, b: number): void {

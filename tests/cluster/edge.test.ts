@@ -157,6 +157,62 @@ describe.skipIf(!HAVE)('cluster edge', () => {
     await ing.close();
   });
 
+  it('a resume whose stream read is overtaken by live frames still replays every seq up to the live ones', async () => {
+    const prefix = 'e3';
+    const tb = TimeBase.ofEpochMs(Date.now());
+    const ing = new ClusterIngest(link('o-ing'), tb, { prefix, shards: 1 });
+    await ing.start();
+    const m = new Market(['O1'], tb, 17);
+    const sink = ing.sink('test');
+    const c = new ClusterCompute(link('o-cmd'), link('o-read'), { prefix, shards: 1, leaseMs: 5000, consumer: 'OC', bookIntervalMs: 0, pipeline: pipelineOptions() }, new MetricsRegistry());
+    await c.start();
+    const cfg = loadServerConfig({ overrides: { port: 0, noReplay: true, models: '' } });
+    const cmd = link('o-e');
+    const e = new ClusterEdge(cfg, cmd, link('o-e-read'), { prefix, server: 'edge-o' });
+    await e.start();
+    const topic = 'features.O1';
+    const step = async (n: number): Promise<void> => {
+      for (let k = 0; k < n; k++) m.step('O1', sink);
+      await ing.drained();
+    };
+    m.snapshot('O1', sink);
+    await step(20);
+    // A subscriber keeps the edge reading the stream live.
+    const live = await Client.open(e.port);
+    live.send({ op: 'subscribe', topics: [topic], id: 1 });
+    await until(async () => live.data(topic).at(-1)?.['seq'] === Number(await admin.hget(`${prefix}:seq`, topic)), 'the live client at the last seq');
+    const resumeFrom = (live.data(topic).at(-1)!['seq'] as number) - 5;
+
+    // The resume's first stream read answers with what the stream held when it was made, but only
+    // after the edge has published newer frames from its live read (what a busy machine does).
+    const real = cmd.redis.xrangeBuffer.bind(cmd.redis);
+    let overtaken = 0;
+    (cmd.redis as unknown as { xrangeBuffer: (...a: unknown[]) => Promise<unknown> }).xrangeBuffer = async (...a: unknown[]) => {
+      const reply = (await (real as (...x: unknown[]) => Promise<[Buffer, Buffer[]][]>)(...a));
+      if (overtaken === 0) {
+        const held = reply.length;
+        overtaken = held;
+        await step(3);
+        await until(() => (live.data(topic).at(-1)?.['seq'] as number) >= resumeFrom + held + 2, 'the edge to publish past the read');
+      }
+      return reply;
+    };
+    const a = await Client.open(e.port);
+    a.send({ op: 'subscribe', topics: [topic], from: { [topic]: resumeFrom }, id: 2 });
+    await until(() => a.frames.some((f) => f['t'] === 'subscribed'), 'subscribed');
+    await step(3);
+    await until(async () => a.data(topic).at(-1)?.['seq'] === Number(await admin.hget(`${prefix}:seq`, topic)), 'the resumed client at the last seq');
+    expect(overtaken).toBeGreaterThan(0);
+    const seqs = a.data(topic).map((f) => f['seq'] as number);
+    expect(seqs[0]).toBe(resumeFrom);
+    expect(seqs).toEqual(seqs.map((_, i) => resumeFrom + i));
+    expect(a.frames.filter((f) => f['t'] === 'gap')).toEqual([]);
+    for (const x of [a, live]) x.close();
+    await e.close();
+    await c.stop();
+    await ing.close();
+  });
+
   it('Redis restarted without its data: compute and edge recover, the subscriber is told and seqs start again', async () => {
     const prefix = 'e2';
     const tb = TimeBase.ofEpochMs(Date.now());
