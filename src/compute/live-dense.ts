@@ -168,15 +168,17 @@ export class LiveDense implements RowSink {
   /**
    * The dense columns of many rows in one kernel call: one window per symbol, ending at its newest
    * requested row, whose output rows are that symbol's requested rows (consecutive in its stream,
-   * as the pipeline asks for them). At most `maxBatchRows` rows of one symbol.
+   * as the pipeline asks for them). At most `maxBatchRows` rows of one symbol. `n`: the first n
+   * requests (the pipeline's queue hands its reused slots).
    */
-  computeBatch(reqs: readonly DenseRequest[]): void {
-    if (reqs.length === 0) return;
+  computeBatch(reqs: readonly DenseRequest[], n = reqs.length): void {
+    if (n === 0) return;
     const t0 = performance.now();
     const groups = this.groups;
     groups.clear();
     let most = 0;
-    for (const q of reqs) {
+    for (let i = 0; i < n; i++) {
+      const q = reqs[i]!;
       let g = groups.get(q.symbol);
       if (!g) groups.set(q.symbol, (g = []));
       g.push(q);
@@ -199,7 +201,7 @@ export class LiveDense implements RowSink {
       }
     }
     this.seconds += (performance.now() - t0) / 1000;
-    this.rows += reqs.length;
+    this.rows += n;
     this.calls++;
   }
 

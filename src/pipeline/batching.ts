@@ -34,8 +34,8 @@ export class PendingRow {
 
 /** The queue of waiting rows (pooled), and when it must be flushed. */
 export class RowQueue {
+  /** Slots, reused from one batch to the next: the first `n` are the waiting rows. */
   private readonly rows: PendingRow[] = [];
-  private readonly pool: PendingRow[] = [];
   private n = 0;
   private oldestAt = 0;
   // A waiting batch does not keep a process alive: whoever stops the pipeline flushes it.
@@ -44,7 +44,8 @@ export class RowQueue {
   constructor(
     readonly settings: BatchSettings,
     private readonly levels: number,
-    private readonly flush: (rows: readonly PendingRow[]) => void,
+    /** Gets the slots and how many of them wait; it must be done with them when it returns. */
+    private readonly flush: (rows: readonly PendingRow[], n: number) => void,
   ) {}
 
   get size(): number {
@@ -53,7 +54,7 @@ export class RowQueue {
 
   /** A slot for the next row (filled by the caller, then `queued()`). */
   take(): PendingRow {
-    if (this.n === this.rows.length) this.rows.push(this.pool.pop() ?? new PendingRow(this.levels));
+    if (this.n === this.rows.length) this.rows.push(new PendingRow(this.levels));
     return this.rows[this.n]!;
   }
 
@@ -70,7 +71,7 @@ export class RowQueue {
     const n = this.n;
     if (n === 0) return;
     this.n = 0;
-    this.flush(n === this.rows.length ? this.rows : this.rows.slice(0, n));
+    this.flush(this.rows, n);
   }
 
   private arm(): void {

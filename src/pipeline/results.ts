@@ -66,7 +66,7 @@ export class ResultsStage {
     private readonly clock: { readonly enteredAt: number },
     batch?: BatchSettings & { levels: number },
   ) {
-    if (dense && batch) this.queue = new RowQueue(batch, batch.levels, (rows) => this.flush(rows));
+    if (dense && batch) this.queue = new RowQueue(batch, batch.levels, (rows, n) => this.flush(rows, n));
   }
 
   onFeatures(b: FeatureBlock, symbols: readonly string[]): void {
@@ -106,9 +106,9 @@ export class ResultsStage {
   }
 
   /** A batch's rows get their kernel columns in one call, then go on in arrival order. */
-  private flush(rows: readonly PendingRow[]): void {
-    this.dense!.computeBatch(rows);
-    for (let i = 0; i < rows.length; i++) {
+  private flush(rows: readonly PendingRow[], n: number): void {
+    this.dense!.computeBatch(rows, n);
+    for (let i = 0; i < n; i++) {
       const p = rows[i]!;
       const lane = this.lanes[p.lane]!;
       lane.values.set(p.values);
