@@ -31,6 +31,27 @@ export interface BuildOptions {
   /** Progress on stderr: forced on or off; default only when stderr is a terminal. */
   progress?: boolean;
   progressOut?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Where the tasks run: this machine's piscina pool (default), or workers elsewhere (src/dataset/cluster.ts). */
+  runner?: TaskRunner;
+}
+
+/** A task to run and the input bytes it reads (the ETA's measure). */
+export interface PlannedTask {
+  task: Omit<BuildTask, 'port'>;
+  bytes: number;
+}
+
+/** What a runner reports back, by task index; the build records each result as it comes. */
+export interface RunnerEvents {
+  progress(i: number, rows: number, bytes: number): void;
+  done(i: number, res: BuildResult): void;
+  /** The task failed for good (`tries`: how many times it was tried, where a runner retries). */
+  failed(i: number, error: string, tries?: number): void;
+}
+
+export interface TaskRunner {
+  /** Runs every task once to its end (done or failed); `jobs`: how many ran at once, for the summary. */
+  run(tasks: readonly PlannedTask[], events: RunnerEvents): Promise<{ jobs: number; report?: Record<string, unknown> }>;
 }
 
 export interface BuildSummary {
@@ -38,7 +59,7 @@ export interface BuildSummary {
   planned: number;
   built: number;
   skipped: number;
-  failed: { partitions: string[]; error: string }[];
+  failed: { partitions: string[]; error: string; tries?: number }[];
   /** Rows written by this run, and in the whole dataset afterwards. */
   rowsBuilt: number;
   rowsTotal: number;
@@ -55,12 +76,8 @@ export interface BuildSummary {
   cpuSeconds: number;
   /** Partitions recorded before with other parameters and not planned now, removed by --force. */
   removed: string[];
-}
-
-interface PlannedTask {
-  task: Omit<BuildTask, 'port'>;
-  /** The input bytes it reads, warm-up passes included (the ETA's measure). */
-  bytes: number;
+  /** What a runner other than the local pool reported (the cluster's workers, retries, dead letters). */
+  runner?: Record<string, unknown>;
 }
 
 export function defaultJobs(): number {
@@ -72,7 +89,7 @@ function version(): string {
 }
 
 /** The worker module beside this one (.ts under the TypeScript loader, .js when compiled), and how a worker loads it. */
-function workerModule(): { filename: string; execArgv?: string[] } {
+export function workerModule(): { filename: string; execArgv?: string[] } {
   const here = fileURLToPath(import.meta.url);
   const ext = extname(here);
   const filename = join(dirname(here), `worker${ext}`);
@@ -97,7 +114,7 @@ function paramDiff(a: DatasetParams, b: DatasetParams): string {
 }
 
 /** Temporaries a killed run left (a partition's `.part-0.parquet.PID.tmp`, the record's), removed before a run. */
-function removeTemporaries(dir: string): number {
+export function removeTemporaries(dir: string): number {
   let n = 0;
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -265,43 +282,28 @@ export async function buildDataset(o: BuildOptions): Promise<BuildSummary> {
     const failed: BuildSummary['failed'] = [];
     let built = 0;
     let rowsBuilt = 0;
+    let ran = { jobs, report: undefined as Record<string, unknown> | undefined };
     if (todo.length > 0) {
-      const w = workerModule();
-      const pool = new Piscina({
-        filename: w.filename,
-        execArgv: w.execArgv,
-        minThreads: Math.min(jobs, todo.length),
-        maxThreads: Math.min(jobs, todo.length),
-        // One task per worker at a time: a partition is CPU-bound from start to end.
-        concurrentTasksPerWorker: 1,
-        idleTimeout: 1000,
-      });
-      try {
-        await Promise.all(todo.map(async (t, id) => {
-          const ch = new MessageChannel();
-          ch.port1.on('message', (m: ProgressMessage) => progress.update(id, m.rows, m.bytes));
-          const task: BuildTask = { ...t.task, port: ch.port2 };
-          try {
-            const res = (await pool.run(task, { transferList: [ch.port2] })) as BuildResult;
-            for (const r of res.partitions) record.partitions[`venue=${r.venue}/symbol=${r.symbol}/date=${r.date}`] = r;
-            if (res.previous && warmupDays.some((d) => partitionKey(d) === res.previous!.key)) {
-              record.warmupDays[res.previous.key] = { spec: res.previous.spec, tradedVolume: res.previous.tradedVolume };
-            }
-            writeRecord(dir, record);
-            const rows = res.partitions.reduce((a, r) => a + r.rows, 0);
-            built += res.partitions.length;
-            rowsBuilt += rows;
-            progress.finish(id, res.partitions.length, rows, t.bytes);
-          } catch (e) {
-            failed.push({ partitions: t.task.partitions.map((q) => q.key), error: (e as Error).message });
-            progress.finish(id, 0, 0, t.bytes);
-          } finally {
-            ch.port1.close();
+      const events: RunnerEvents = {
+        progress: (i, rows, bytes) => progress.update(i, rows, bytes),
+        done(i, res) {
+          for (const r of res.partitions) record.partitions[`venue=${r.venue}/symbol=${r.symbol}/date=${r.date}`] = r;
+          if (res.previous && warmupDays.some((d) => partitionKey(d) === res.previous!.key)) {
+            record.warmupDays[res.previous.key] = { spec: res.previous.spec, tradedVolume: res.previous.tradedVolume };
           }
-        }));
-      } finally {
-        await pool.destroy();
-      }
+          writeRecord(dir, record);
+          const rows = res.partitions.reduce((a, r) => a + r.rows, 0);
+          built += res.partitions.length;
+          rowsBuilt += rows;
+          progress.finish(i, res.partitions.length, rows, todo[i]!.bytes);
+        },
+        failed(i, error, tries) {
+          failed.push({ partitions: todo[i]!.task.partitions.map((q) => q.key), error, ...(tries === undefined ? {} : { tries }) });
+          progress.finish(i, 0, 0, todo[i]!.bytes);
+        },
+      };
+      const r = await (o.runner ?? localRunner(jobs)).run(todo, events);
+      ran = { jobs: r.jobs, report: r.report };
     }
     progress.done();
     const rowsTotal = Object.values(record.partitions).reduce((a, r) => a + r.rows, 0);
@@ -315,14 +317,51 @@ export async function buildDataset(o: BuildOptions): Promise<BuildSummary> {
       rowsTotal,
       warmupDays: warmupDays.map(partitionKey),
       ignored: found.ignored,
-      jobs,
+      jobs: ran.jobs,
       seconds: (performance.now() - t0) / 1000,
       bytesRead: todo.reduce((a, t) => a + t.bytes, 0),
       peakRss: peakRssBytes(),
       cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage()),
       removed,
+      ...(ran.report ? { runner: ran.report } : {}),
     };
   } finally {
     unlock();
   }
+}
+
+/** The tasks on this machine's piscina pool, one per worker thread at a time. */
+function localRunner(jobs: number): TaskRunner {
+  return {
+    async run(todo, events) {
+      const w = workerModule();
+      const pool = new Piscina({
+        filename: w.filename,
+        execArgv: w.execArgv,
+        minThreads: Math.min(jobs, todo.length),
+        maxThreads: Math.min(jobs, todo.length),
+        // One task per worker at a time: a partition is CPU-bound from start to end.
+        concurrentTasksPerWorker: 1,
+        idleTimeout: 1000,
+      });
+      try {
+        await Promise.all(todo.map(async (t, id) => {
+          const ch = new MessageChannel();
+          ch.port1.on('message', (m: ProgressMessage) => events.progress(id, m.rows, m.bytes));
+          const task: BuildTask = { ...t.task, port: ch.port2 };
+          try {
+            // Recording the result (done) counts as part of the task: a record that cannot be written fails it.
+            events.done(id, (await pool.run(task, { transferList: [ch.port2] })) as BuildResult);
+          } catch (e) {
+            events.failed(id, (e as Error).message);
+          } finally {
+            ch.port1.close();
+          }
+        }));
+      } finally {
+        await pool.destroy();
+      }
+      return { jobs };
+    },
+  };
 }
