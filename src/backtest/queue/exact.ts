@@ -182,7 +182,7 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     s.pendingSeq = this.seq;
   }
 
-  onTrade(s: ExactState, size: number): number {
+  onTrade(s: ExactState, size: number, _ts?: number): number {
     // Only the trade that reports the latest order message can collect its fill: a pending fill
     // left by a message whose trade the caller did not pass on must not attach to a later trade.
     if (s.pendingSeq !== this.seq || s.pending <= 0 || !(size > 0)) return 0;
@@ -193,7 +193,7 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     return fill;
   }
 
-  onDepth(s: ExactState, _before: number, after: number): void {
+  onDepth(s: ExactState, _before: number, after: number, _ts?: number): void {
     if (after >= s.ahead) return;
     // The order map puts more ahead than the level shows. Only the unknown lump can be wrong here
     // (a pre-file order that left without a message, or an estimate from a stale level size); the

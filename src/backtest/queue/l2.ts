@@ -64,18 +64,18 @@ export class RiskAverseModel implements QueueModel {
     this.lot = opts.lot ?? 0;
   }
 
-  join(levelSize: number, qty: number): QueueState {
+  join(levelSize: number, qty: number, _ts?: number, _price?: number): QueueState {
     checkJoin(this.name, levelSize, qty);
     return { ahead: levelSize, remaining: qty };
   }
 
-  onTrade(s: QueueState, size: number): number {
+  onTrade(s: QueueState, size: number, _ts?: number): number {
     if (!(size > 0) || s.remaining <= 0) return 0;
     s.ahead -= size;
     return settleFill(s, size, this.lot);
   }
 
-  onDepth(s: QueueState, _before: number, after: number): void {
+  onDepth(s: QueueState, _before: number, after: number, _ts?: number): void {
     // Trades already took their share off `ahead`; a shrink they do not explain is a cancel, which
     // this model puts behind the order unless the level is now smaller than the estimate. No tally
     // of trades is needed: min() cannot count a decrease twice.
@@ -124,12 +124,12 @@ export class ProbQueueModel implements QueueModel<ProbState> {
     this.lot = opts.lot ?? 0;
   }
 
-  join(levelSize: number, qty: number): ProbState {
+  join(levelSize: number, qty: number, _ts?: number, _price?: number): ProbState {
     checkJoin(this.name, levelSize, qty);
     return { ahead: levelSize, remaining: qty, tradedSinceDepth: 0 };
   }
 
-  onTrade(s: ProbState, size: number): number {
+  onTrade(s: ProbState, size: number, _ts?: number): number {
     if (!(size > 0)) return 0;
     // The level's next depth update will show this trade's size gone; remember it even once the
     // order is done, so that update is not read as a cancel.
@@ -139,7 +139,7 @@ export class ProbQueueModel implements QueueModel<ProbState> {
     return settleFill(s, size, this.lot);
   }
 
-  onDepth(s: ProbState, before: number, after: number): void {
+  onDepth(s: ProbState, before: number, after: number, _ts?: number): void {
     const traded = s.tradedSinceDepth;
     const cancelled = before - after - traded;
     s.tradedSinceDepth = 0;
