@@ -110,6 +110,8 @@ export interface ModelManifest {
     labelColumn?: string;
     /** Horizon of the label in rows. */
     horizon?: number;
+    /** Horizon of the label in time (ms), where it was a time horizon (then `horizon` is absent). */
+    horizonMs?: number;
     alpha?: number;
   };
   training?: Record<string, unknown>;
@@ -314,6 +316,7 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
     fail(`output.labelValues must have one value per class (${classes.length})`);
   }
   if (out.horizon !== undefined) num(out.horizon, 'output.horizon', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  if (out.horizonMs !== undefined) num(out.horizonMs, 'output.horizonMs', (x) => x > 0, 'a positive number of milliseconds');
   return m as unknown as ModelManifest;
 }
 

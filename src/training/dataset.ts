@@ -15,7 +15,7 @@ import { InputTransform } from '../inference/normalize.ts';
 import { MANIFEST_SCHEMA, type ColumnTransform, type ModelManifest, type Normalization } from '../inference/manifest.ts';
 import { FEATURE_SPEC_VERSION, DEFAULT_INPUTS, columnSpec, labelColumn } from '../features/columns.ts';
 import { column, type FeatureData } from './features-file.ts';
-import { classIndex, computeLabels } from './labels.ts';
+import { classIndex, computeLabels, computeTimeLabels, timeLabelColumn } from './labels.ts';
 import { DEFAULT_FEATURE_OPTIONS } from '../features/options.ts';
 
 /** The label models predict unless told otherwise: FEATURES.md `label_50` at the features' default alpha. */
@@ -41,7 +41,10 @@ export interface DatasetOptions {
   columns: string[];
   transforms?: ColumnTransform[];
   window: number;
+  /** Label horizon in rows (FEATURES.md label_k); ignored where horizonMs is given. */
   horizon: number;
+  /** Label horizon in time (ms): labels from the time-weighted mid over (t, t + h] (labels.ts). */
+  horizonMs?: number;
   alpha: number;
   /** Chronological fractions of rows (test = the rest). {train: 1, val: 0} uses everything as train. */
   split: SplitFractions;
@@ -90,9 +93,13 @@ export class Dataset {
     for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) this.raw[r * F + f] = cols[f]![rows[r]!]!;
     this.ts = Float64Array.from(rows, (i) => data.ts[i]!);
 
-    this.labelColumn = labelColumn(k);
+    const hMs = opts.horizonMs;
+    this.labelColumn = hMs !== undefined ? timeLabelColumn(hMs) : labelColumn(k);
     let labels: Float64Array;
-    if (data.values.has(this.labelColumn)) {
+    if (hMs !== undefined) {
+      labels = computeTimeLabels(column(data, 'mid'), data.ts, data.symbolId, hMs * 1e6, opts.alpha);
+      this.labelsComputed = true;
+    } else if (data.values.has(this.labelColumn)) {
       labels = column(data, this.labelColumn);
       this.labelsComputed = false;
     } else {
@@ -117,9 +124,19 @@ export class Dataset {
     for (let r = 0; r < n; r++) rowTransform.write(this.raw.subarray(r * F, (r + 1) * F), this.z, r * F);
   }
 
+  /**
+   * Sample rows of [from, to) whose labels read nothing at or past `to`: the last `purge` rows go
+   * (a row horizon), or with a time horizon every row whose t + h reaches the first time of `to`.
+   */
   private split(name: Split['name'], from: number, to: number, purge: number): Split {
     const out: number[] = [];
-    for (let i = Math.max(from, this.T - 1); i < to - purge; i++) if (this.y[i]! >= 0) out.push(i);
+    let end = to - purge;
+    const hMs = this.opts.horizonMs;
+    if (hMs !== undefined && purge > 0) {
+      end = to;
+      if (to < this.n) while (end > from && this.ts[end - 1]! + hMs * 1e6 >= this.ts[to]!) end--;
+    }
+    for (let i = Math.max(from, this.T - 1); i < end; i++) if (this.y[i]! >= 0) out.push(i);
     return { name, rows: Int32Array.from(out), from, to };
   }
 

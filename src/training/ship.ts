@@ -124,7 +124,7 @@ async function finish(ctx: ShipContext, draft: ManifestDraft, onnx: Uint8Array, 
 }
 
 function outputSpec(ds: Dataset): ModelManifest['output'] {
-  return { name: 'probs', kind: 'probabilities', classes: [...CLASS_NAMES], labelValues: [...CLASS_VALUES], labelColumn: ds.labelColumn, horizon: ds.opts.horizon, alpha: ds.opts.alpha };
+  return { name: 'probs', kind: 'probabilities', classes: [...CLASS_NAMES], labelValues: [...CLASS_VALUES], labelColumn: ds.labelColumn, ...(ds.opts.horizonMs !== undefined ? { horizonMs: ds.opts.horizonMs } : { horizon: ds.opts.horizon }), alpha: ds.opts.alpha };
 }
 
 function trainingBlock(ctx: ShipContext, ds: Dataset, extra: Record<string, unknown>): Record<string, unknown> {

@@ -18,7 +18,8 @@ Data and labels:
   --where COND         with a dataset directory: which rows, a SQL condition DuckDB evaluates
                        (partition keys venue, symbol, date), e.g. "symbol='GOOG' and date<'2012-06-22'"
   --symbol SYM         the symbol to train on (required if the data holds several)
-  --horizon K          label horizon in rows (default 50)
+  --horizon K|Ts       label horizon: K rows (default 50), or a time like 5s, 500ms (1-10 s as the
+                       roadmaps ask): the time-weighted mid over (t, t+T] against the mid at t
   --alpha A            label threshold (default 0.00002)
   --split TRAIN,VAL    chronological fractions of rows (default 0.7,0.15; test = the rest); the last
                        K samples before each boundary are purged; normalisation is fitted on train only
@@ -87,7 +88,10 @@ const command: Command = {
     if (splitList.length !== 2 || splitList.some((v) => !(v >= 0 && v < 1)) || splitList[0]! <= 0 || splitList[0]! + splitList[1]! >= 1) {
       throw new UsageError(`--split: expected TRAIN,VAL fractions with TRAIN > 0 and TRAIN + VAL < 1, got "${values.split}"`);
     }
-    const horizon = numberFlag(values.horizon, 'horizon', DEFAULT_LABEL.horizon, { min: 1, integer: true });
+    const timeHorizon = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(values.horizon ?? '');
+    const horizonMs = timeHorizon ? Number(timeHorizon[1]) * (timeHorizon[2] === 's' ? 1000 : 1) : undefined;
+    if (horizonMs !== undefined && !(horizonMs > 0)) throw new UsageError(`--horizon: a time horizon must be above 0, got "${values.horizon}"`);
+    const horizon = timeHorizon ? DEFAULT_LABEL.horizon : numberFlag(values.horizon, 'horizon', DEFAULT_LABEL.horizon, { min: 1, integer: true });
     const alpha = numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 });
 
     const { loadTrainingData } = await import('../../training/train-data.ts');
@@ -112,6 +116,7 @@ const command: Command = {
     const window = kind === 'transformer' ? numberFlag(values.window, 'window', 100, { min: 1, integer: true }) : 1;
     const ds = buildDataset(data, {
       columns, transforms: columns.map(transformFor), window, horizon, alpha,
+      ...(horizonMs !== undefined ? { horizonMs } : {}),
       split, symbol,
       ...(kind === 'gbdt' ? { normalization: null } : {}),
     });

@@ -149,6 +149,7 @@ function datasetFor(m: ModelManifest, data: FeatureData, symbol: string, split: 
     columns: m.input.columns,
     window: m.input.window,
     horizon: m.output.horizon ?? DEFAULT_LABEL.horizon,
+    ...(m.output.horizonMs !== undefined ? { horizonMs: m.output.horizonMs } : {}),
     alpha: m.output.alpha ?? DEFAULT_LABEL.alpha,
     split,
     symbol,
@@ -208,8 +209,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
   try {
     const first = models[0]!.manifest;
     const horizon = first.output.horizon ?? DEFAULT_LABEL.horizon;
+    // A time horizon (ms) where the first model has one: every dataset below labels by it.
+    const hMs = first.output.horizonMs !== undefined ? { horizonMs: first.output.horizonMs } : {};
+    const horizonOf = (o: ModelManifest['output']): string => (o.horizonMs !== undefined ? `${o.horizonMs} ms` : `${o.horizon ?? DEFAULT_LABEL.horizon} rows`);
     for (const m of models) {
-      if ((m.manifest.output.horizon ?? DEFAULT_LABEL.horizon) !== horizon) throw new Error(`models disagree on the label horizon (${m.name}: ${m.manifest.output.horizon}, ${models[0]!.name}: ${horizon}); evaluate them separately`);
+      if (horizonOf(m.manifest.output) !== horizonOf(first.output)) throw new Error(`models disagree on the label horizon (${m.name}: ${horizonOf(m.manifest.output)}, ${models[0]!.name}: ${horizonOf(first.output)}); evaluate them separately`);
     }
     const info = trainingInfo(first);
     const split = info.split ?? { train: 0.7, val: 0.15 };
@@ -240,7 +244,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
 
     const trainData = await dataFor(trainSource, first);
     const trainSymbol = pickSymbol(trainData, info.symbol);
-    const baseTrain = buildDataset(trainData, { columns: OFI_INPUTS.map((c) => c.name), transforms: OFI_INPUTS.map((c) => c.transform), window: 1, horizon, alpha, split, symbol: trainSymbol });
+    const baseTrain = buildDataset(trainData, { columns: OFI_INPUTS.map((c) => c.name), transforms: OFI_INPUTS.map((c) => c.transform), window: 1, horizon, ...hMs, alpha, split, symbol: trainSymbol });
     const tr = baseTrain.splits.train.rows;
     const counts = baseTrain.classCounts(tr);
     const lr = fitLogReg(baseTrain.gatherZ(tr), baseTrain.labelsOf(tr), tr.length, baseTrain.F, 3, { classWeights: inverseFrequencyWeights(counts) });
@@ -266,7 +270,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     for (const cols of inputSets.values()) {
       const transforms = cols.map(transformFor);
       if (want.logreg) {
-        const d = buildDataset(trainData, { columns: cols, transforms, window: 1, horizon, alpha, split, symbol: trainSymbol });
+        const d = buildDataset(trainData, { columns: cols, transforms, window: 1, horizon, ...hMs, alpha, split, symbol: trainSymbol });
         const rows = d.splits.train.rows;
         const t0 = performance.now();
         const model = fitLogReg(d.gatherZ(rows), d.labelsOf(rows), rows.length, d.F, 3, { classWeights: inverseFrequencyWeights(d.classCounts(rows)) });
@@ -276,7 +280,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
         log(`baselines: ${name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       }
       if (engine) {
-        const d = buildDataset(trainData, { columns: cols, window: 1, horizon, alpha, split, symbol: trainSymbol, normalization: null });
+        const d = buildDataset(trainData, { columns: cols, window: 1, horizon, ...hMs, alpha, split, symbol: trainSymbol, normalization: null });
         const t0 = performance.now();
         const params = { ...DEFAULT_GBDT, seed: o.seed };
         const run = await trainGbdt({ ds: d, columns: cols, classWeights: inverseFrequencyWeights(d.classCounts(d.splits.train.rows)), params, engine: engine.engine, engineDetail: engine.detail });
@@ -304,7 +308,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
         const src = t.data ?? trainSource;
         const d = await dataFor(src, m.manifest);
         const sym = pickSymbol(d, t.symbol);
-        const ds = buildDataset(d, { columns: OFI_INPUTS.map((c) => c.name), window: 1, horizon, alpha, split: t.split ?? split, symbol: sym, normalization: null });
+        const ds = buildDataset(d, { columns: OFI_INPUTS.map((c) => c.name), window: 1, horizon, ...hMs, alpha, split: t.split ?? split, symbol: sym, normalization: null });
         fp = trainingInputs(await describeInputs(src, d), d, sym, ds.ts, ds.splits.train.to, ds.splits.val.to);
         notes.push(`${m.name}'s manifest records no training.inputs: its training data was identified from training.data (${src}) as read now`);
       }
@@ -360,7 +364,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
           probs.push({ name: b.name, kind: 'baseline', p: b.predict(ref, rows) });
           log(`  ${b.name}: scored in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         }
-        const baseDs = buildDataset(data, { columns: baseTrain.opts.columns, window: 1, horizon, alpha, split, symbol, normalization: baseTrain.normalization });
+        const baseDs = buildDataset(data, { columns: baseTrain.opts.columns, window: 1, horizon, ...hMs, alpha, split, symbol, normalization: baseTrain.normalization });
         probs.push({ name: 'logistic regression (OFI)', kind: 'baseline', p: predictLogReg(lr, baseDs.gatherZ(rows), n) });
         const maj = new Float64Array(n * 3);
         for (let i = 0; i < n; i++) maj.set(freq, i * 3);
