@@ -293,7 +293,7 @@ export function createExecution(algo: ExecutionAlgo, params: Params, opts: Execu
 function timeParam(r: ParamReader, name: string, param: string, def: string): TimeSpec {
   const raw = r.str(param, def);
   const t = parseTimeSpec(raw);
-  if (!t) throw new StrategyParamError(name, param, `expected HH:MM[:SS] (time of day on the data's clock) or +DURATION (e.g. +5m), got ${JSON.stringify(raw)}`);
+  if (!t) throw new StrategyParamError(name, param, `expected HH:MM[:SS] (UTC time of day) or +DURATION (e.g. +5m), got ${JSON.stringify(raw)}`);
   return t;
 }
 

@@ -99,8 +99,8 @@ export function parseDuration(raw: string | number | boolean): number | undefine
 }
 
 /**
- * When a parent order starts or ends. `HH:MM[:SS]` is a time of day on the data's clock (times are
- * ns since the run's UTC midnight: LOBSTER's are the exchange's local time of day, Binance's UTC);
+ * When a parent order starts or ends. `HH:MM[:SS]` is a UTC time of day (event times are ns since
+ * the run's UTC midnight; LOBSTER's New York times are converted, so GOOG's 09:30 open is 13:30);
  * `+DURATION` is an offset from an anchor (the first book the strategy sees for `start`, the start
  * for `end`).
  */

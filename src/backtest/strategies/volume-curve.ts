@@ -1,9 +1,9 @@
 /**
  * The intraday volume curve VWAP slices by: the share of a session's traded volume in each
  * time-of-day bucket, built from history (another day's trades, or another instrument's day when
- * only one day of a symbol exists; see docs/backtest.md). Times of day are on the data's clock:
- * event times are ns since the run's UTC midnight, so `ts mod 1 day` is LOBSTER's exchange-local
- * time of day and Binance's UTC time of day.
+ * only one day of a symbol exists; see docs/backtest.md). Times of day are UTC: event times are ns
+ * since the run's UTC midnight (LOBSTER's New York times converted), so `ts mod 1 day` lines up
+ * days of the same venue (across a daylight-saving change, US sessions shift by an hour).
  */
 import { readFileSync } from 'node:fs';
 import { NS_PER_S } from '../../model/time.ts';
