@@ -217,50 +217,55 @@ describe('implementation shortfall', () => {
 
 describe('market maker quotes', () => {
   const p: QuoteParams = { size: 3, maxPosition: 10, halfSpread: 1, microWeight: 1, ofiSkew: 0, inventorySkew: 0, vpinWiden: 0 };
+  // Bid 100.00 x 100, ask 100.10 x 300: mid 100.05, market half-spread h = 0.05, microprice 100.025.
   const q: QuoteInput = {
     bidPx: 100, bidSz: 100, askPx: 100.1, askSz: 300, tick: 0.01, lot: 1, ofi: 0, ofiScale: 0, vpin: NaN, position: 0, otherBuy: 0, otherSell: 0,
   };
 
-  it('around the microprice, one half-spread out, rounded outwards to the tick', () => {
-    // Microprice 100.025; 100.015 down to 100.01, 100.035 up to 100.04.
+  it('around the microprice, one market half-spread out, rounded outwards to the tick', () => {
+    // 100.025 -/+ 0.05: 99.975 down to 99.97 (behind the bid: the price leans down), 100.075 up to 100.08.
     const r = computeQuotes(q, p);
     expect(r.fair).toBeCloseTo(100.025, 12);
-    expect(r.bid).toEqual({ price: 100.01, qty: 3 });
-    expect(r.ask).toEqual({ price: 100.04, qty: 3 });
-    // microWeight 0 quotes around the mid 100.05: 100.04 / 100.06.
+    expect(r.half).toBeCloseTo(0.05, 12);
+    expect(r.bid).toEqual({ price: 99.97, qty: 3 });
+    expect(r.ask).toEqual({ price: 100.08, qty: 3 });
+    // microWeight 0 quotes around the mid: exactly the touch, 100.00 / 100.10.
     const m = computeQuotes(q, { ...p, microWeight: 0 });
-    expect([m.bid!.price, m.ask!.price]).toEqual([100.04, 100.06]);
+    expect([m.bid!.price, m.ask!.price]).toEqual([100, 100.1]);
   });
 
   it('VPIN widens, OFI leans, inventory skews', () => {
-    // VPIN 0.5, widen 2: half = 0.01 x (1 + 1) = 0.02 -> 100.005 down 100.00, 100.045 up 100.05.
+    // VPIN 0.5, widen 2: half = 0.05 x (1 + 1) = 0.10 -> 99.925 down to 99.92, 100.125 up to 100.13.
     const v = computeQuotes({ ...q, vpin: 0.5 }, { ...p, vpinWiden: 2 });
-    expect(v.half).toBeCloseTo(0.02, 12);
-    expect([v.bid!.price, v.ask!.price]).toEqual([100, 100.05]);
-    // OFI at its scale: tanh(1) = 0.761594; 2 ticks of skew: +0.0152319 -> fair 100.0402319;
-    // quotes 100.0302 down to 100.03, 100.0502 up to 100.06.
+    expect(v.half).toBeCloseTo(0.1, 12);
+    expect([v.bid!.price, v.ask!.price]).toEqual([99.92, 100.13]);
+    // OFI at its scale: tanh(1) = 0.761594; 2 half-spreads of skew: +0.0761594 -> fair 100.1011594;
+    // 100.0511594 down to 100.05, 100.1511594 up to 100.16.
     expect(ofiSignal(50, 50)).toBeCloseTo(Math.tanh(1), 12);
     const o = computeQuotes({ ...q, ofi: 50, ofiScale: 50 }, { ...p, ofiSkew: 2 });
-    expect(o.fair).toBeCloseTo(100.025 + 0.02 * Math.tanh(1), 12);
-    expect([o.bid!.price, o.ask!.price]).toEqual([100.03, 100.06]);
-    // Long 5 of 10 with 4 ticks of inventory skew: fair - 0.02 = 100.005; 99.995 -> 99.99, 100.015 -> 100.02.
-    const i = computeQuotes({ ...q, position: 5 }, { ...p, inventorySkew: 4 });
-    expect([i.bid!.price, i.ask!.price]).toEqual([99.99, 100.02]);
+    expect(o.fair).toBeCloseTo(100.025 + 0.1 * Math.tanh(1), 12);
+    expect([o.bid!.price, o.ask!.price]).toEqual([100.05, 100.16]);
+    // Long 5 of 10, inventory skew 2: fair - 2 x 0.05 x 0.5 = 99.975; 99.925 -> 99.92, 100.025 -> 100.03.
+    const i = computeQuotes({ ...q, position: 5 }, { ...p, inventorySkew: 2 });
+    expect([i.bid!.price, i.ask!.price]).toEqual([99.92, 100.03]);
   });
 
   it('never at or through the other touch', () => {
-    // One-tick spread 100.00 / 100.01, saturated OFI 5 ticks up: fair about 100.055; the bid would be
-    // 100.04, above the ask: it is held one tick under the ask (100.00).
+    // Long 5 of 10 with skew 4: fair 99.925, the ask would be 99.98, under the bid: held at 100.01.
+    const i = computeQuotes({ ...q, position: 5 }, { ...p, inventorySkew: 4 });
+    expect([i.bid!.price, i.ask!.price]).toEqual([99.87, 100.01]);
+    // One-tick spread 100.00 / 100.01 (h = 0.005), saturated OFI with skew 5: fair 100.005 + 0.025 =
+    // 100.03; the bid would be 100.02, over the ask: held one tick under it (100.00); ask 100.04.
     const r = computeQuotes({ ...q, bidPx: 100, askPx: 100.01, bidSz: 100, askSz: 100, ofi: 1e9, ofiScale: 1 }, { ...p, ofiSkew: 5 });
     expect(r.bid!.price).toBe(100);
-    expect(r.ask!.price).toBe(100.07);
+    expect(r.ask!.price).toBe(100.04);
   });
 
   it('inventory limit: a side is cut to what the limit leaves, then withdrawn', () => {
     expect(sideCapacity('buy', 9, 0, 10)).toBe(1);
     expect(sideCapacity('sell', 9, 0, 10)).toBe(19);
     expect(sideCapacity('sell', -4, 3, 10)).toBe(3);
-    expect(computeQuotes({ ...q, position: 9 }, p).bid).toEqual({ price: 100.01, qty: 1 });
+    expect(computeQuotes({ ...q, position: 9 }, p).bid).toEqual({ price: 99.97, qty: 1 });
     expect(computeQuotes({ ...q, position: 10 }, p).bid).toBeUndefined();
     expect(computeQuotes({ ...q, position: 10 }, p).ask!.qty).toBe(3);
     // An open sell of 8 elsewhere leaves 2 of the short limit.

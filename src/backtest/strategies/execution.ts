@@ -247,7 +247,7 @@ export function createExecution(algo: ExecutionAlgo, params: Params, opts: Execu
       step(ctx);
     },
     onTrade(ctx: StrategyContext, t: TradeView) {
-      if (t.symbol !== symbol || !(t.ts >= start)) return;
+      if (t.symbol !== symbol || !(t.ts >= start && t.ts < end)) return;
       marketVolume += t.size;
       // POV's target moves with the volume; the other schedules move with the clock, which books drive.
       if (algo === 'pov') step(ctx);

@@ -43,7 +43,7 @@ export function createMarketMaker(params: Params): MarketMaker {
     maxPosition: r.num('maxPosition', 5 * size, { min: 0 }),
     halfSpread: r.num('halfSpread', 1, { min: 0.01 }),
     microWeight: r.num('microWeight', 1),
-    ofiSkew: r.num('ofiSkew', 1),
+    ofiSkew: r.num('ofiSkew', 0.5),
     inventorySkew: r.num('inventorySkew', 1),
     vpinWiden: r.num('vpinWiden', 1, { min: 0 }),
   };

@@ -1,15 +1,19 @@
 /**
- * The market maker's quote rule, pure so every term is tested on its own:
+ * The market maker's quote rule, pure so every term is tested on its own. With h the market's
+ * half-spread ((ask - bid) / 2) as the unit, so one set of defaults fits a one-tick BTC book and a
+ * GOOG book fifteen ticks wide:
  *
- *   fair  = mid + microWeight * (microprice - mid)            lean to the thinner queue
- *              + ofiSkew * tick * tanh(ofi / ofiScale)         lean with the order flow
- *              - inventorySkew * tick * position / maxPosition lean to unwind inventory
- *   half  = halfSpread * tick * (1 + vpinWiden * vpin)         wider when flow is toxic
+ *   fair  = mid + microWeight * (microprice - mid)           lean to the thinner queue's side
+ *              + ofiSkew * h * tanh(ofi / ofiScale)           lean with the order flow
+ *              - inventorySkew * h * position / maxPosition   lean to unwind inventory
+ *   half  = halfSpread * h * (1 + vpinWiden * vpin)           wider when flow is toxic
  *   bid   = fair - half rounded down to the tick, at most one tick under the best ask
  *   ask   = fair + half rounded up to the tick,   at least one tick over the best bid
  *
- * A side is not quoted when a fill of its quote could take the position past the limit; its size
- * is cut to what the limit leaves.
+ * halfSpread 1 with no lean quotes at the touch: joining the queues, not improving on them, where a
+ * quote alone inside a wide spread would be the first thing every informed order hits. A side is
+ * not quoted when a fill of its quote could take the position past the limit; its size is cut to
+ * what the limit leaves.
  */
 import { onLot, onTick } from './params.ts';
 
@@ -18,13 +22,13 @@ export interface QuoteParams {
   size: number;
   /** Absolute position limit. */
   maxPosition: number;
-  /** Base half-spread in ticks (> 0). */
+  /** Half-spread of the quotes in market half-spreads (> 0). */
   halfSpread: number;
   /** Weight of the microprice's offset from the mid in the fair price (0 = quote around the mid, 1 = around the microprice). */
   microWeight: number;
-  /** Fair-price shift, in ticks, at a saturated OFI signal. */
+  /** Fair-price shift, in market half-spreads, at a saturated OFI signal. */
   ofiSkew: number;
-  /** Fair-price shift, in ticks, at the position limit (towards unwinding). */
+  /** Fair-price shift, in market half-spreads, at the position limit (towards unwinding). */
   inventorySkew: number;
   /** Relative widening of the half-spread per unit of VPIN. */
   vpinWiden: number;
@@ -84,8 +88,9 @@ export function computeQuotes(q: QuoteInput, p: QuoteParams): Quotes {
   const micro = microprice(q.bidPx, q.bidSz, q.askPx, q.askSz);
   const vpin = Number.isFinite(q.vpin) ? Math.min(1, Math.max(0, q.vpin)) : 0;
   const inv = p.maxPosition > 0 ? Math.max(-1, Math.min(1, q.position / p.maxPosition)) : 0;
-  const fair = mid + p.microWeight * (micro - mid) + p.ofiSkew * q.tick * ofiSignal(q.ofi, q.ofiScale) - p.inventorySkew * q.tick * inv;
-  const half = p.halfSpread * q.tick * (1 + p.vpinWiden * vpin);
+  const h = (q.askPx - q.bidPx) / 2;
+  const fair = mid + p.microWeight * (micro - mid) + p.ofiSkew * h * ofiSignal(q.ofi, q.ofiScale) - p.inventorySkew * h * inv;
+  const half = p.halfSpread * h * (1 + p.vpinWiden * vpin);
   // Never at or through the other side's touch: a post-only quote there would be refused.
   const bidPx = Math.min(onTick(fair - half, q.tick, 'down'), onTick(q.askPx - q.tick, q.tick, 'nearest'));
   const askPx = Math.max(onTick(fair + half, q.tick, 'up'), onTick(q.bidPx + q.tick, q.tick, 'nearest'));
