@@ -102,15 +102,21 @@ describe('exact queue (order-level)', () => {
     // id 5 was never added and is below every id added before our join (10): it rested before us.
     expect(exec(m, s, 5, 150)).toBe(0);
     expect(s).toMatchObject({ ahead: 150, unknownAhead: 50 });
-    // id 99 > 10 and never added: added after us while out of view, so behind. Visible quantity is
+    // id 99 > 10, the largest id seen before our join, and never added: it came after us while out of view, so behind. Visible quantity is
     // still ahead of us, so its execution is an anomaly the model counts and does not fill on.
     expect(exec(m, s, 99, 10)).toBe(0);
     expect(m.stats.execBehindWhileAhead).toBe(1);
-    // A delete of an unknown id takes at most what is left of the lump.
-    msg(m, OrderType.Delete, 6, 80);
+    msg(m, OrderType.Delete, 6, 50); // another unknown id below 10: the rest of the lump
     expect(s).toMatchObject({ ahead: 100, unknownAhead: 0 });
+    // One more unknown id below 10: it too rested at our price before we joined, so it was ahead,
+    // and the known E (100) must in part be gone without a message (an order whose level lay
+    // deeper than the file shows). Ahead follows the real order; E's own messages cannot go below 0.
+    expect(exec(m, s, 8, 30)).toBe(0);
+    expect(s).toMatchObject({ ahead: 70, unknownAhead: 0 });
     expect(exec(m, s, 10, 100)).toBe(0);
-    expect(exec(m, s, 7, 40)).toBe(40); // nothing left ahead: an unknown id's execution fills us
+    expect(s.ahead).toBe(0);
+    expect(exec(m, s, 7, 40)).toBe(0); // below 10: ahead of us, even with nothing counted ahead
+    expect(exec(m, s, 100, 40)).toBe(40); // above 10, never added: behind us, and nothing is ahead
   });
 
   it('reduce keeps the place; a later execution fills at most the reduced size', () => {

@@ -34,7 +34,7 @@ export interface ExactState extends QueueState {
    * the level was deeper than the file's levels.
    */
   unknownAhead: number;
-  /** The largest order id added before the join: a later unknown id was added after us (see below). */
+  /** The largest order id in any message before the join: an unknown id above it arrived after us (see apply). */
   readonly maxIdAtJoin: number;
   /** Fill the latest order message says the order would have got; collected by the next onTrade. */
   pending: number;
@@ -50,17 +50,19 @@ export interface ExactStats {
   depthBelowAhead: number;
   /** Order messages for ids the model never saw added. */
   unknownIds: number;
+  /** Joins where the known orders at the price summed to more than the visible level. */
+  staleAtJoin: number;
 }
 
 export class ExactQueueModel implements QueueModel<ExactState> {
   readonly name = 'exact';
-  readonly stats: ExactStats = { execBehindWhileAhead: 0, depthBelowAhead: 0, unknownIds: 0 };
+  readonly stats: ExactStats = { execBehindWhileAhead: 0, depthBelowAhead: 0, unknownIds: 0, staleAtJoin: 0 };
   private readonly orders = new Map<number, VenueOrder>();
   /** Per side, price key -> ids resting there in arrival order (a Set iterates in insertion order). */
   private readonly levels: [Map<number, Set<number>>, Map<number, Set<number>>] = [new Map(), new Map()];
   /** Per side, price key -> our live orders there. */
   private readonly live: [Map<number, Set<ExactState>>, Map<number, Set<ExactState>>] = [new Map(), new Map()];
-  private maxAddedId = -Infinity;
+  private maxSeenId = -Infinity;
   /** Counts order messages: a pending fill belongs to the message that produced it only. */
   private seq = 0;
 
@@ -78,16 +80,21 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     let known = 0;
     if (ids) for (const id of ids) known += this.orders.get(id)!.size;
     // Every visible order at the price is ahead: the known ones by id, the rest of the visible size
-    // as a lump of unknown orders (they can only have arrived before us).
+    // as a lump of unknown orders (they can only have arrived before us). Known orders summing to
+    // more than the level means some left without a message: a LOBSTER file carries no message for
+    // a price beyond its levels, so an order that was cancelled while its price lay there stays in
+    // the map. Which ones is unknown, but they can never send a message again, so taking the visible
+    // size as what is ahead and letting the messages of the real ones take it down stays exact.
     const unknownAhead = Math.max(0, levelSize - known);
+    if (known > levelSize) this.stats.staleAtJoin++;
     const s: ExactState = {
-      ahead: known + unknownAhead,
+      ahead: Math.min(known, levelSize) + unknownAhead,
       remaining: qty,
       side: sd,
       key,
       aheadIds: new Set(ids),
       unknownAhead,
-      maxIdAtJoin: this.maxAddedId,
+      maxIdAtJoin: this.maxSeenId,
       pending: 0,
       pendingSeq: -1,
       tracked: true,
@@ -100,6 +107,8 @@ export class ExactQueueModel implements QueueModel<ExactState> {
 
   onOrder(e: OrderEvent): void {
     this.seq++;
+    // Hidden executions carry no order id (0 in LOBSTER).
+    if (e.orderId > this.maxSeenId && e.type !== OrderType.ExecuteHidden) this.maxSeenId = e.orderId;
     switch (e.type) {
       case OrderType.Add: {
         const key = priceKey(e.price);
@@ -107,7 +116,6 @@ export class ExactQueueModel implements QueueModel<ExactState> {
         let ids = this.levels[e.side].get(key);
         if (!ids) this.levels[e.side].set(key, (ids = new Set()));
         ids.add(e.orderId);
-        if (e.orderId > this.maxAddedId) this.maxAddedId = e.orderId;
         // An order arriving now is behind every order of ours already there.
         return;
       }
@@ -154,18 +162,19 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     if (known) isAhead = s.aheadIds.has(e.orderId);
     // An id never added: resting before the file began or added while its level lay deeper than the
     // file shows. NASDAQ assigns order reference numbers in increasing order (on these days only the
-    // opening cross re-adds lower ids, before 09:30:00.21), so one above every id added before our
-    // join arrived after us; one below it is taken from the unknown lump ahead, if any is left.
-    else isAhead = e.orderId <= s.maxIdAtJoin && s.unknownAhead > 0;
+    // opening cross re-adds lower ids, before 09:30:00.21), so an id at most the largest added before
+    // our join was resting at our price when we joined (orders never change price; a replace gets a
+    // new id), hence ahead; a larger one arrived after us.
+    else isAhead = e.orderId <= s.maxIdAtJoin;
     if (isAhead) {
-      let dec = size;
       if (!known) {
-        dec = Math.min(size, s.unknownAhead);
-        s.unknownAhead -= dec;
+        // It was part of the unknown lump, or, with the lump used up, it stood where a known order
+        // that silently left was counted.
+        s.unknownAhead = Math.max(0, s.unknownAhead - size);
       } else if (e.type === OrderType.Delete || size >= this.orders.get(e.orderId)!.size) {
         s.aheadIds.delete(e.orderId);
       }
-      s.ahead = Math.max(0, s.ahead - dec);
+      s.ahead = Math.max(0, s.ahead - size);
       this.setPending(s, 0);
       return;
     }
