@@ -65,6 +65,15 @@ interface Resting {
   levelSize: number;
 }
 
+/**
+ * What the exact model (queue/exact.ts) takes beyond the QueueModel interface: the order's side
+ * (a price can hold venue orders of either side over a day) and a call when our order leaves.
+ */
+type SidedModel = QueueModel & {
+  join(levelSize: number, qty: number, ts: number, price: number, side?: Side): QueueState;
+  leave?(s: QueueState): void;
+};
+
 interface Consumed {
   /** Quantity our aggressive orders took from the level. */
   qty: number;
@@ -183,8 +192,8 @@ export class SimExchange {
     o.status = 'open';
     const ladder = this.books.side(o.symbol, side)!;
     const levelSize = ladder.sizeAt(o.price);
-    const model = this.model(o.symbol);
-    const r: Resting = { o, side, q: model.join(levelSize, o.qty - o.filled, ts, o.price), model, levelSize };
+    const model = this.model(o.symbol) as SidedModel;
+    const r: Resting = { o, side, q: model.join(levelSize, o.qty - o.filled, ts, o.price, side), model, levelSize };
     this.orders.set(o.id, r);
     let list = this.resting.get(o.symbol);
     if (!list) this.resting.set(o.symbol, (list = []));
@@ -248,6 +257,7 @@ export class SimExchange {
   }
 
   private unrest(r: Resting): void {
+    (r.model as SidedModel).leave?.(r.q);
     const list = this.resting.get(r.o.symbol);
     if (!list) return;
     const i = list.indexOf(r);
@@ -256,9 +266,9 @@ export class SimExchange {
 
   // ---- the recorded market, in exchange-time order ----
 
-  /** Order-level messages go to the symbol's queue model (the exact one reads them). */
+  /** Order-level messages go to the symbol's queue model from the first one on (the exact one keeps the venue's queue). */
   onOrder(e: OrderEvent): void {
-    this.models.get(e.symbol)?.onOrder?.(e);
+    this.model(e.symbol).onOrder?.(e);
   }
 
   /** A recorded trade (before the depth update that follows it). sign: aggressor, 0 unknown. */

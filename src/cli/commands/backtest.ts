@@ -1,0 +1,144 @@
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { numberFlag, parseFlags, vpinBucketFlag } from '../args.ts';
+import { outputDir } from '../output.ts';
+import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
+
+const usage = `flowcast backtest --source SPEC --strategy FILE|NAME [flags]
+
+Replays a source in exchange-time order through the server's own pipeline (books, features,
+predictions, alerts) into a simulated exchange with latency and queue-position models, and drives
+a strategy written against the strategy API (src/backtest/strategy.ts; docs/backtest.md). Progress
+on stderr; a JSON summary as the last line of stdout.
+
+  --source SPEC            ${SOURCE_SPEC_HELP} | recording:DIR
+  --strategy FILE|NAME     a module whose default export is a StrategyFactory, or a bundled one:
+                           market-maker, taker, twap, vwap, pov, immediate
+  --param k=v              a strategy parameter (repeatable)
+  --queue NAME             queue model: risk-averse (default), prob-power:N, prob-log, exact (LOBSTER)
+  --latency-feed NS|measured   market data to the strategy: constant ns (default 0), or each
+                           event's own tsLocal - ts where the source has local times
+  --latency-entry NS       strategy to exchange (default 0)
+  --latency-response NS    exchange to strategy: acks and fills (default 0)
+  --fee-maker BPS          maker fee in bps of notional, negative = rebate (default 0)
+  --fee-taker BPS          taker fee in bps (default 0)
+  --out DIR                fills.csv, orders.csv, equity.csv, summary.json, report.html
+  --models DIR             ONNX models (predictions reach onPrediction), as the server serves them
+  --vpin-bucket V|auto     VPIN bucket volume (default auto, as flowcast features)
+  --levels L               feature / book-view levels (default 10)
+  --equity-step-ms MS      equity series step in exchange time (default 1000)
+  --progress               progress on stderr even when it is not a terminal
+
+Examples:
+  flowcast backtest --source lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz --strategy market-maker --latency-entry 100000 --latency-response 100000 --out out/mm
+  flowcast backtest --source binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz --strategy ./my-strategy.ts --latency-feed measured --fee-taker 5 --fee-maker -1
+`;
+
+function nsFlag(v: string | undefined, name: string): number {
+  return numberFlag(v, name, 0, { min: 0 });
+}
+
+const command: Command = {
+  name: 'backtest',
+  summary: 'run a strategy over a source through a simulated exchange with latency and queue models',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      source: { type: 'string' },
+      strategy: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      queue: { type: 'string' },
+      'latency-feed': { type: 'string' },
+      'latency-entry': { type: 'string' },
+      'latency-response': { type: 'string' },
+      'fee-maker': { type: 'string' },
+      'fee-taker': { type: 'string' },
+      out: { type: 'string' },
+      models: { type: 'string' },
+      'vpin-bucket': { type: 'string' },
+      levels: { type: 'string' },
+      'equity-step-ms': { type: 'string' },
+      progress: { type: 'boolean' },
+    });
+    if (!values.source) throw new UsageError('--source is required');
+    if (!values.strategy) throw new UsageError('--strategy is required');
+    const feedFlag = values['latency-feed'];
+    const latency = {
+      feed: feedFlag === 'measured' ? ('measured' as const) : nsFlag(feedFlag, 'latency-feed'),
+      entry: nsFlag(values['latency-entry'], 'latency-entry'),
+      response: nsFlag(values['latency-response'], 'latency-response'),
+    };
+    const feeMakerBps = numberFlag(values['fee-maker'], 'fee-maker', 0);
+    const feeTakerBps = numberFlag(values['fee-taker'], 'fee-taker', 0);
+    const queueName = values.queue ?? 'risk-averse';
+    if (values.out) outputDir('out', values.out);
+
+    const { parseParams, loadStrategy } = await import('../../backtest/load.ts');
+    const { queueModel } = await import('../../backtest/queue/index.ts');
+    let strategy;
+    try {
+      queueModel(queueName);
+      strategy = await loadStrategy(values.strategy, parseParams(values.param ?? []));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { runBacktest } = await import('../../backtest/run.ts');
+    const { buildSummary } = await import('../../backtest/report/summary.ts');
+    const { Progress } = await import('../../core/progress.ts');
+    const vpinBucket = vpinBucketFlag(values['vpin-bucket']);
+    const levels = numberFlag(values.levels, 'levels', 10, { min: 1, integer: true });
+    let predictor;
+    const vpinBucketBySymbol: Record<string, number> = {};
+    if (values.models) {
+      // The server's predictor over the directory; models on an auto V adopt their own V first.
+      const { defaultConfig } = await import('../../server/config.ts');
+      const { loadPredictor } = await import('../../server/wiring.ts');
+      const cfg = defaultConfig();
+      cfg.models.dir = values.models;
+      cfg.features.levels = levels;
+      cfg.features.vpinBucket = vpinBucket;
+      cfg.features.vpinBucketBySymbol = vpinBucketBySymbol;
+      const p = await loadPredictor(cfg);
+      if (!p.predictor) throw new UsageError(`--models ${values.models}: ${p.inferenceStatus ?? 'no model loaded'}`);
+      predictor = p.predictor;
+    }
+    let alerts;
+    if (typeof strategy.onAlert === 'function') {
+      const { analyticsAlerts } = await import('../../server/wiring.ts');
+      alerts = [analyticsAlerts];
+    }
+    const progress = new Progress({ label: 'backtest', unit: 'events', enabled: values.progress ? true : undefined });
+    const res = await runBacktest(values.source, strategy, {
+      latency,
+      feeMakerBps,
+      feeTakerBps,
+      queue: () => queueModel(queueName),
+      equityStepNs: numberFlag(values['equity-step-ms'], 'equity-step-ms', 1000, { min: 1 }) * 1e6,
+      features: { levels, vpinBucket },
+      vpinBucketBySymbol,
+      predictor,
+      alerts,
+      onProgress: (n, read, total) => progress.tick(n, read, total),
+    });
+    progress.done();
+    const summary = buildSummary(res, { strategy: strategy.name, queue: queueName, latency, feeMakerBps, feeTakerBps });
+    if (values.out) {
+      const { writeReport } = await import('../../backtest/report/write.ts');
+      const written = writeReport(values.out, {
+        fills: res.record.fills,
+        orders: [...res.record.orders.values()],
+        equity: res.record.equity,
+        baseMs: res.baseMs,
+        summary,
+        title: `${strategy.name} on ${res.symbols.join(',')}: flowcast backtest`,
+      });
+      process.stderr.write(`backtest: wrote ${written.join(', ')}\n`);
+    }
+    const m = summary.metrics;
+    process.stderr.write(`backtest: ${res.record.events.toLocaleString('en-US')} events in ${res.seconds.toFixed(2)} s; ` +
+      `${summary.orders} orders, ${m.fills} fills; PnL ${m.pnl.total.toFixed(2)} (fees ${m.fees.total.toFixed(2)}), position ${JSON.stringify(m.pnl.position)}\n`);
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    return 0;
+  },
+};
+export default command;
