@@ -1,12 +1,14 @@
 /**
  * Writes a model directory (`model.onnx` + `manifest.json`) the way the repository likes to see
  * it change: built completely under `<name>.tmp` (ignored by the watcher), then renamed into place,
- * so a serving repository never loads half a model. The manifest gets the ONNX file's sha256.
+ * so a serving repository never loads half a model. The manifest gets the ONNX file's sha256. The
+ * version it replaces and the new one are kept under models/.versions/NAME/ (src/inference/versions.ts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANIFEST_FILE, MANIFEST_SCHEMA, parseManifest, type ModelManifest } from '../inference/manifest.ts';
+import { installModelFiles, keepCurrent, keepVersion } from '../inference/versions.ts';
 
 export type ManifestDraft = Omit<ModelManifest, 'schema' | 'onnx'> & { onnx?: Partial<ModelManifest['onnx']> };
 
@@ -26,18 +28,12 @@ export function writeModelDir(root: string, draft: ManifestDraft, onnx: Uint8Arr
   const dir = join(root, draft.name);
   parseManifest(JSON.parse(JSON.stringify(manifest)), join(dir, MANIFEST_FILE));
   mkdirSync(root, { recursive: true });
-  const tmp = join(root, `${draft.name}.tmp`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  writeFileSync(join(tmp, file), onnx);
-  writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
-  for (const [name, content] of Object.entries(extraFiles)) writeFileSync(join(tmp, name), content);
-  if (existsSync(dir)) {
-    const old = join(root, `.${draft.name}.old-${process.pid}`);
-    rmSync(old, { recursive: true, force: true });
-    renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
-  } else renameSync(tmp, dir);
+  const files = new Map<string, Uint8Array>([[file, onnx], [MANIFEST_FILE, Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]]);
+  for (const [name, content] of Object.entries(extraFiles)) files.set(name, typeof content === 'string' ? Buffer.from(content) : content);
+  // The version being replaced is kept first (models/.versions/NAME/vN, src/inference/versions.ts),
+  // so `flowcast models rollback` can restore it; if it cannot be kept, nothing is replaced.
+  keepCurrent(root, draft.name, 'replaced');
+  installModelFiles(root, draft.name, files);
+  keepVersion(root, draft.name, files, 'install');
   return { dir, manifest, bytes: onnx.length };
 }
