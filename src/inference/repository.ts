@@ -9,7 +9,15 @@
  * own session before it is released. If the new version fails, the old one keeps serving and the
  * failure is reported (lastReloadError, metric, log). Deploy atomically where you can: write
  * `models/name.tmp/` and rename it (directories starting with "." or ending in ".tmp" are ignored).
+ *
+ * Versions (versions.ts): while watching, the repository holds the files of each serving version,
+ * so a version replaced on disk (a file copied over it, a rollback) is kept as
+ * `models/.versions/NAME/vN` even when nothing else kept it, and the version that replaces it gets
+ * its id too. A reload to a lower-numbered version is a rollback, and is logged as one. `pinned`
+ * serves kept versions beside the current ones as `NAME@vN` (A/B); they never change, so they are
+ * not watched.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -21,6 +29,7 @@ import { defaultSessionSettings, type SessionSettings } from './providers.ts';
 import { batcherSettings, type BatcherSettings } from './batcher.ts';
 import { InferenceMetrics } from './metrics.ts';
 import { MANIFEST_FILE } from './manifest.ts';
+import { contentHash, findVersion, keepVersion, readModelFiles, VERSION_ID_RE, verifyVersion, type VersionSource } from './versions.ts';
 import type { RunnerChoice } from './runner.ts';
 
 const log = logger('inference');
@@ -44,6 +53,21 @@ export interface RepositoryOptions {
    */
   runner?: RunnerChoice;
   metrics?: InferenceMetrics;
+  /**
+   * Keep a version replaced while serving under models/.versions (default: when watching). Off,
+   * the repository never writes under its directory.
+   */
+  keepVersions?: boolean;
+  /** Kept versions to serve beside the current ones, as "NAME@vN" (served under that name). */
+  pinned?: string[];
+}
+
+/** "NAME@vN" -> its parts; undefined for anything else. */
+export function parsePinned(key: string): { name: string; id: string } | undefined {
+  const at = key.lastIndexOf('@');
+  if (at <= 0) return undefined;
+  const name = key.slice(0, at), id = key.slice(at + 1);
+  return VERSION_ID_RE.test(id) && !name.includes('@') ? { name, id } : undefined;
 }
 
 export interface ModelStatus {
@@ -61,6 +85,16 @@ export interface ModelStatus {
   runner?: string;
   runnerReason?: string;
   sha256?: string;
+  /** The kept version (models/.versions/NAME/vN) this is, if one holds the same content. */
+  versionId?: string;
+  /** sha256 over the model directory's files (versions.ts contentHash). */
+  contentHash?: string;
+  /** The version this one replaced while serving, and whether that was a rollback (to a lower-numbered version). */
+  previousVersionId?: string;
+  rolledBack?: boolean;
+  /** A pinned version (`NAME@vN`): the model it is a version of. */
+  model?: string;
+  pinned?: boolean;
   input?: { name: string; columns: string[]; window: number; layout: string };
   output?: { name: string; classes: string[]; horizon?: number; labelColumn?: string };
 }
@@ -70,6 +104,14 @@ interface Entry {
   error?: string;
   lastReloadError?: string;
   fingerprint?: string;
+  /** The serving version's files (while watching with keepVersions), kept if they are replaced on disk. */
+  files?: Map<string, Buffer>;
+  hash?: string;
+  versionId?: string;
+  previousVersionId?: string;
+  rolledBack?: boolean;
+  /** A pinned version: the model and the version id. */
+  pin?: { name: string; id: string };
   /** Reloads of one model run one after another. */
   chain: Promise<unknown>;
   timer?: NodeJS.Timeout;
@@ -86,6 +128,7 @@ export class ModelRepository extends EventEmitter {
   private readonly featureColumns: readonly string[];
   private readonly specVersion: number;
   private readonly debounceMs: number;
+  private readonly keepVersions: boolean;
   private rootWatcher: FSWatcher | undefined;
   private closed = false;
 
@@ -103,6 +146,12 @@ export class ModelRepository extends EventEmitter {
     const env = process.env.FLOWCAST_ORT_RUNNER;
     this.runnerMode = opts.runner ?? (env === 'inline' || env === 'auto' ? env : 'worker');
     this.opts = { ...opts, runner: this.runnerMode };
+    this.keepVersions = opts.keepVersions ?? Boolean(opts.watch);
+    for (const key of opts.pinned ?? []) {
+      const pin = parsePinned(key);
+      // A malformed entry is listed as refused with the reason rather than stopping the others.
+      this.entries.set(key, { chain: Promise.resolve(), pin, ...(pin ? {} : { error: `"${key}" is not NAME@vN (a kept version: flowcast models versions NAME)` }) });
+    }
   }
 
   /** Loads every model under the root (refusing bad ones individually) and starts watching if asked. */
@@ -128,7 +177,7 @@ export class ModelRepository extends EventEmitter {
     return this.names().map((name) => {
       const e = this.entries.get(name)!;
       const m = e.current;
-      if (!m) return { name, state: 'refused', error: e.error ?? 'not loaded' };
+      if (!m) return { name, state: 'refused', error: e.error ?? 'not loaded', ...(e.pin ? { model: e.pin.name, versionId: e.pin.id, pinned: true } : {}) };
       const mf = m.manifest;
       const s: ModelStatus = {
         name,
@@ -140,6 +189,10 @@ export class ModelRepository extends EventEmitter {
         runner: m.runner.mode,
         runnerReason: m.runnerReason,
         sha256: m.sha256,
+        ...(e.versionId ? { versionId: e.versionId } : {}),
+        ...(e.hash ? { contentHash: e.hash } : {}),
+        ...(e.previousVersionId ? { previousVersionId: e.previousVersionId, rolledBack: Boolean(e.rolledBack) } : {}),
+        ...(e.pin ? { model: e.pin.name, pinned: true } : {}),
         input: { name: mf.input.name, columns: mf.input.columns, window: mf.input.window, layout: mf.input.layout },
         output: { name: mf.output.name, classes: mf.output.classes, horizon: mf.output.horizon, labelColumn: mf.output.labelColumn },
       };
@@ -153,11 +206,60 @@ export class ModelRepository extends EventEmitter {
     const dirs = await this.modelDirs();
     const seen = new Set(dirs);
     await Promise.all(dirs.map((d) => this.reload(d)));
-    for (const name of [...this.entries.keys()]) if (!seen.has(name)) await this.remove(name);
+    for (const [name, e] of [...this.entries]) if (!seen.has(name) && !e.pin && !this.opts.pinned?.includes(name)) await this.remove(name);
+    // A pinned version that is not serving yet (or was refused) is tried again: it may have been kept since.
+    await Promise.all([...this.entries].filter(([, e]) => e.pin && !e.current).map(([key, e]) => this.loadPinned(key, e)));
+  }
+
+  /** Loads a pinned version (NAME@vN) from models/.versions/NAME/vN after checking it completely. */
+  private loadPinned(key: string, e: Entry): Promise<unknown> {
+    const pin = e.pin!;
+    const next = e.chain.then(async () => {
+      if (this.closed || e.current) return;
+      try {
+        const { dir, record } = verifyVersion(this.dir, pin.name, pin.id);
+        const m = await ServedModel.load(pin.name, dir, {
+          session: this.session,
+          batcher: this.batcher,
+          featureColumns: this.featureColumns,
+          featureSpecVersion: this.specVersion,
+          metrics: this.metrics.model(key),
+          runner: this.opts.runner,
+        });
+        if (this.closed) return void (await m.retire());
+        e.current = m;
+        e.error = undefined;
+        e.versionId = pin.id;
+        e.hash = record.hash;
+        log.info('model version loaded beside the current one', { model: key, version: m.manifest.version, sha256: m.sha256 });
+        this.emit('loaded', key, m);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (e.error !== msg) log.error('pinned model version refused', { model: key, error: msg });
+        e.error = msg;
+        this.emit('refused', key, err);
+      }
+    });
+    e.chain = next.catch(() => undefined);
+    return e.chain;
+  }
+
+  /** Keeps a version's files under models/.versions; a failure is logged, never stops a reload. */
+  private keep(name: string, files: Map<string, Buffer> | undefined, source: VersionSource): string | undefined {
+    if (!files || !this.keepVersions) return undefined;
+    try {
+      const { entry, created } = keepVersion(this.dir, name, files, source);
+      if (created) log.info('model version kept', { model: name, versionId: entry.id, hash: entry.record?.hash, source });
+      return entry.id;
+    } catch (err) {
+      log.warn('could not keep a model version under models/.versions', { model: name, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   /** Reloads one model if its files changed (serialised per model). */
   reload(name: string): Promise<ModelStatus | undefined> {
+    if (this.entries.get(name)?.pin) return Promise.resolve(this.status().find((s) => s.name === name));
     let e = this.entries.get(name);
     if (!e) this.entries.set(name, (e = { chain: Promise.resolve() }));
     const entry = e;
@@ -180,6 +282,14 @@ export class ModelRepository extends EventEmitter {
     const fp = await ServedModel.fingerprint(dir).catch(() => undefined);
     if (fp !== undefined && fp === e.fingerprint) return this.status().find((s) => s.name === name);
     const previous = e.current;
+    // The serving version's files are kept before anything else: the directory no longer holds them.
+    const keptPrevious = previous ? this.keep(name, e.files, 'hot-reload') : undefined;
+    let snapshot: Map<string, Buffer> | undefined;
+    try {
+      snapshot = readModelFiles(dir);
+    } catch {
+      // load() reports what is wrong with the directory
+    }
     try {
       const next = await ServedModel.load(name, dir, {
         session: this.session,
@@ -193,14 +303,34 @@ export class ModelRepository extends EventEmitter {
         await next.retire();
         return undefined;
       }
+      // The files read before the load are what it loaded only if the ONNX bytes agree (a copy may land in between).
+      const onnxBytes = snapshot?.get(next.manifest.onnx.file);
+      if (!onnxBytes || createHash('sha256').update(onnxBytes).digest('hex') !== next.sha256) snapshot = undefined;
+      const previousId = e.versionId ?? keptPrevious;
       e.current = next;
       e.error = undefined;
       e.lastReloadError = undefined;
       e.fingerprint = fp;
+      e.hash = snapshot ? contentHash(snapshot) : undefined;
+      e.files = this.keepVersions ? snapshot : undefined;
+      // A version that replaced one while serving is kept too (its id names it in logs and /v1/models);
+      // at start-up the repository only looks its version up and writes nothing.
+      e.versionId = previous ? this.keep(name, snapshot, 'hot-reload') : undefined;
+      if (!e.versionId && e.hash) {
+        try {
+          e.versionId = findVersion(this.dir, name, e.hash)?.id;
+        } catch {
+          // an unreadable .versions directory only means no id
+        }
+      }
       if (this.opts.watch) this.watchModel(name, e);
       if (previous) {
         this.metrics.reloads++;
-        log.info('model reloaded', { model: name, version: next.manifest.version, previous: previous.manifest.version, sha256: next.sha256 });
+        const n = (id: string | undefined) => Number(id?.slice(1) ?? NaN);
+        e.previousVersionId = previousId;
+        e.rolledBack = n(e.versionId) < n(previousId);
+        if (e.rolledBack) log.warn('model rolled back: an earlier version serves again', { model: name, versionId: e.versionId, from: previousId, version: next.manifest.version, sha256: next.sha256 });
+        else log.info('model reloaded', { model: name, version: next.manifest.version, previous: previous.manifest.version, versionId: e.versionId, previousVersionId: previousId, sha256: next.sha256 });
         this.emit('reloaded', name, next);
         // The old version drains on its own session in the background.
         previous.retire().catch((err: Error) => log.error('retiring old model version failed', { model: name, error: err.message }));

@@ -5,7 +5,7 @@ import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
-const usage = `flowcast models list|validate|describe|import ...
+const usage = `flowcast models list|validate|describe|versions|rollback|import ...
 
   flowcast models list [--models DIR] [--json]
       Loads every model under DIR (default models) as the server would (manifest, feature set,
@@ -14,6 +14,15 @@ const usage = `flowcast models list|validate|describe|import ...
       The same; exits 1 if any model is refused (for CI and deploy scripts).
   flowcast models describe NAME [--models DIR]
       Manifest summary, ONNX graph (opsets, operators, size), provider, training and metrics.
+  flowcast models versions NAME [--models DIR] [--json]
+      The kept versions of a model (DIR/.versions/NAME/vN): id, when and why kept, content hash,
+      manifest version, the evaluation headline of its manifest, which one is current, and what is
+      wrong with a corrupt one. Every install (train, import) and every replacement a serving
+      server sees keeps the version it replaces.
+  flowcast models rollback NAME [--to vN] [--models DIR]
+      Makes the previous kept version (or vN) the current one, after checking it completely; the
+      model directory is replaced whole (written aside, then renamed), and a server watching DIR
+      reloads it and logs the rollback. The version rolled back from is kept, so --to undoes it.
   flowcast models import xgboost MODEL.json [flags]
   flowcast models import lightgbm MODEL.txt [flags]
       Converts a trained tree model to an ONNX TreeEnsemble (ai.onnx.ml) with a manifest, checks
@@ -52,14 +61,16 @@ refused with the tree and node named).
 
 const command: Command = {
   name: 'models',
-  summary: 'list, validate, describe and import models (XGBoost JSON / LightGBM text -> ONNX)',
+  summary: 'list, validate, describe, version, roll back and import models (XGBoost JSON / LightGBM text / ONNX)',
   usage,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === 'list' || sub === 'validate') return list(rest, sub === 'validate');
     if (sub === 'describe') return describe(rest);
+    if (sub === 'versions') return versions(rest);
+    if (sub === 'rollback') return rollbackModel(rest);
     if (sub === 'import') return importModel(rest);
-    throw new UsageError(`expected list, validate, describe or import, got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
+    throw new UsageError(`expected list, validate, describe, versions, rollback or import, got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
   },
 };
 export default command;
@@ -77,7 +88,7 @@ async function list(argv: string[], strict: boolean): Promise<number> {
       const lines = [`models in ${d.modelsDir} (${providersLine(d.providers.available, providerAvailability('cuda').summary)})`];
       for (const m of d.models) {
         if (m.state === 'ready') {
-          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}  ${m.input!.layout === 'NTLC' ? `raw book levels (${m.input!.columns.length} channels)` : `${m.input!.columns.length} columns`} x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}`);
+          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}${m.versionId ? ` (kept as ${m.versionId})` : ''}  ${m.input!.layout === 'NTLC' ? `raw book levels (${m.input!.columns.length} channels)` : `${m.input!.columns.length} columns`} x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}`);
         } else lines.push(`  ${m.name}  REFUSED  ${m.error}`);
       }
       if (d.models.length === 0) lines.push('  (none)');
@@ -86,6 +97,57 @@ async function list(argv: string[], strict: boolean): Promise<number> {
     return strict && d.models.some((m) => m.state !== 'ready') ? 1 : 0;
   } finally {
     await engine.close();
+  }
+}
+
+async function versions(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { models: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const [name, extra] = positionals;
+  if (!name) throw new UsageError('versions needs a model name');
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const { join } = await import('node:path');
+  const { existsSync } = await import('node:fs');
+  const { currentVersion, listVersions, versionsDir } = await import('../../inference/versions.ts');
+  const root = values.models ?? 'models';
+  const list = listVersions(root, name);
+  const current = currentVersion(root, name);
+  if (!current && list.length === 0) throw new UsageError(`no model ${join(root, name)} and no kept versions in ${versionsDir(root, name)}`);
+  const currentId = current?.entry?.id;
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ model: name, current: current ? { hash: current.hash, versionId: currentId ?? null } : null, versions: list.map((v) => ({ ...v, current: v.id === currentId })) }, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [`${name}: ${list.length} kept version${list.length === 1 ? '' : 's'} in ${versionsDir(root, name)}`];
+  for (const v of list) {
+    const r = v.record;
+    if (!r) lines.push(`  ${v.id.padEnd(4)}  CORRUPT  ${v.error}`);
+    else lines.push(`  ${v.id.padEnd(4)}  ${r.created.replace(/\.\d+Z$/, 'Z')}  ${r.hash.slice(0, 12)}  ${r.kind} ${r.manifestVersion}  ${r.evaluation ?? 'no evaluation in its manifest'}  (kept: ${r.source})${v.id === currentId ? '  <- current' : ''}`);
+  }
+  if (!existsSync(join(root, name))) lines.push(`  current: none (no ${join(root, name)})`);
+  else if (!current) lines.push(`  current: ${join(root, name)} has no manifest.json`);
+  else if (!currentId) lines.push(`  current: ${join(root, name)} (${current.hash.slice(0, 12)}), not kept yet (it will be when it is replaced or rolled back)`);
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+async function rollbackModel(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { models: { type: 'string' }, to: { type: 'string' } }, true);
+  const [name, extra] = positionals;
+  if (!name) throw new UsageError('rollback needs a model name');
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const { rollback, VersionError } = await import('../../inference/versions.ts');
+  const root = values.models ?? 'models';
+  try {
+    const r = rollback(root, name, values.to);
+    const rec = r.to.record!;
+    process.stdout.write(`${name}: rolled back from ${r.from.id} to ${r.to.id} (${rec.kind} ${rec.manifestVersion}, ${rec.hash.slice(0, 12)}${rec.evaluation ? `, ${rec.evaluation}` : ''}); ${r.dir} now holds it (a watching server reloads it)\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof VersionError) {
+      process.stderr.write(`flowcast models rollback: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
   }
 }
 
