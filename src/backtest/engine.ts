@@ -314,6 +314,7 @@ export class BacktestEngine {
 
   /** Runs everything due strictly before t. */
   advance(t: number): void {
+    if (!this.started) return;
     const heap = this.heap;
     for (;;) {
       const m = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]! : undefined;
