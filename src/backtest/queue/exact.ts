@@ -233,6 +233,11 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     }
   }
 
+  /** The unknown lump of an order's state (for code that holds it as a plain QueueState). */
+  unknownOf(s: QueueState): number {
+    return (s as ExactState).unknownAhead ?? 0;
+  }
+
   /** Venue orders resting at a price (diagnostics and tests). */
   restingAt(side: Side, price: number): number[] {
     return [...(this.levels[side].get(priceKey(price)) ?? [])];
