@@ -134,10 +134,20 @@ export interface ImpactOutputs {
   onSample?(s: ImpactSample): void;
 }
 
+/**
+ * Rows kept per symbol to place a print in exchange time. A Binance trade can reach the capture after
+ * a depth diff stamped later than it (spot diffs come every 100 ms and can already hold the trade's
+ * fill): the book the order met is the last row at or before the print's time, not the last row
+ * received. LOBSTER rows never run ahead of its messages, so there it is always the last row.
+ */
+const RECENT_ROWS = 16;
+
 class SymbolImpact {
   readonly grouper: TradeGrouper<BookSnap>;
-  readonly book: BookSnap;
-  valid = false;
+  /** The last RECENT_ROWS rows, `newest` the index of the latest; `count` of them valid (0 after a sync loss). */
+  readonly recent: BookSnap[];
+  newest = -1;
+  count = 0;
   rows = 0;
   bars: BarImpactState;
   nextSample = NaN;
@@ -146,8 +156,32 @@ class SymbolImpact {
 
   constructor(readonly name: string, readonly key: number, opts: ImpactOptions, timeBase: TimeBaseRef, onGroup: (g: TradeGroup<BookSnap>) => void) {
     this.grouper = new TradeGrouper<BookSnap>(key, opts.horizonsMs.map((h) => h * 1e6), onGroup);
-    this.book = new BookSnap(opts.levels);
+    this.recent = Array.from({ length: RECENT_ROWS }, () => new BookSnap(opts.levels));
     this.bars = new BarImpactState(timeBase.get(), opts.barMs, opts.barWindow, 0);
+  }
+
+  get book(): BookSnap | undefined {
+    return this.count > 0 ? this.recent[this.newest] : undefined;
+  }
+
+  push(row: BookRow, mid: number, kyle: number): void {
+    this.newest = (this.newest + 1) % RECENT_ROWS;
+    this.recent[this.newest]!.copyRow(row, mid, kyle);
+    if (this.count < RECENT_ROWS) this.count++;
+  }
+
+  /**
+   * The book before a print at ts: the latest kept row at or before ts, and the mid of the row
+   * received after it (a row already past ts), or undefined. `pre` undefined: no row to vouch for
+   * (none kept, or every kept row is later than the print).
+   */
+  locate(ts: number): { pre: BookSnap | undefined; after: number | undefined } {
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.newest - k + RECENT_ROWS) % RECENT_ROWS;
+      const r = this.recent[i]!;
+      if (r.ts <= ts) return { pre: r, after: k > 0 ? this.recent[(i + 1) % RECENT_ROWS]!.mid : undefined };
+    }
+    return { pre: undefined, after: undefined };
   }
 }
 
@@ -190,18 +224,19 @@ export class ImpactAnalyzer {
   /** The book of this symbol can no longer be vouched for (out of sync): prints until its next row have no book. */
   invalidate(symbol: string): void {
     const s = this.bySymbol.get(symbol);
-    if (s) s.valid = false;
+    if (s) s.count = 0;
   }
 
   onTrade(symbol: string, ts: number, px: number, size: number, sign: number, hidden: boolean): void {
     // A symbol with no row yet (its book not synced) still counts its prints, as prints with no book.
     const s = this.symbol(symbol);
+    const { pre, after } = s.locate(ts);
     s.grouper.trade(ts, px, size, sign, hidden, () => {
-      if (!s.valid) return undefined;
-      const pre = new BookSnap(this.opts.levels);
-      pre.copy(s.book);
-      return pre;
-    }, s.valid ? s.book.mid : NaN);
+      if (!pre) return undefined;
+      const copy = new BookSnap(this.opts.levels);
+      copy.copy(pre);
+      return copy;
+    }, pre ? pre.mid : NaN, after);
   }
 
   onRow(row: BookRow): void {
@@ -210,13 +245,13 @@ export class ImpactAnalyzer {
     const ba = row.askSz[0]! > 0 ? row.askPx[0]! : NaN;
     const mid = (bb + ba) / 2;
     // Samples read the book as it stood at the sample time: the previous row's, before this one applies.
-    if (this.opts.everyMs > 0 && s.rows > 0 && s.valid && row.ts >= s.nextSample) this.sample(s, Math.floor(row.ts / (this.opts.everyMs * 1e6)) * this.opts.everyMs * 1e6);
+    const book = s.book;
+    if (this.opts.everyMs > 0 && book && row.ts >= s.nextSample) this.sample(s, book, Math.floor(row.ts / (this.opts.everyMs * 1e6)) * this.opts.everyMs * 1e6);
     if (this.opts.everyMs > 0 && !(row.ts < s.nextSample)) s.nextSample = (Math.floor(row.ts / (this.opts.everyMs * 1e6)) + 1) * this.opts.everyMs * 1e6;
     feedSpecStates(undefined, s.bars, row, s.rows === 0, mid);
     s.rows++;
     s.grouper.row(row.ts, mid);
-    s.book.copyRow(row, mid, s.bars.valuesAt(row.ts).kyle);
-    s.valid = true;
+    s.push(row, mid, s.bars.valuesAt(row.ts).kyle);
   }
 
   finish(): void {
@@ -237,8 +272,7 @@ export class ImpactAnalyzer {
     return this.bySymbol.get(symbol)?.groupSizes ?? [];
   }
 
-  private sample(s: SymbolImpact, ts: number): void {
-    const b = s.book;
+  private sample(s: SymbolImpact, b: BookSnap, ts: number): void {
     for (let k = 0; k < this.opts.sizes.length; k++) {
       const q = this.opts.sizes[k]!;
       const kyleImpact = b.kyle * q;

@@ -16,7 +16,9 @@
  * Realised impact of a group, in its own direction (sign * mid change):
  *   - pre mid: the mid of the last row before its first print (the book the order met);
  *   - after mid: the mid of the first row after its last print (FEATURES.md assigns a trade to that
- *     row: in LOBSTER the execution's own row, on Binance the next depth message);
+ *     row: in LOBSTER the execution's own row, on Binance the next depth message). "Before" and
+ *     "after" are the caller's placing: analyzer.ts places a print after the last row at or before
+ *     its exchange time, so a row that arrived first but is stamped later is its after row;
  *   - horizon h: the mid of the last row at or before (ts + h), but never a row earlier than the
  *     after row, so a quiet book (no row between the prints and ts + h) reads the after mid.
  *     A horizon past the last row is NaN.
@@ -82,9 +84,11 @@ export class TradeGrouper<S> {
   /**
    * A print. `snapshot` gives the caller's copy of the last row before it (undefined when there is
    * none it can vouch for), `preMid` that row's mid; both are asked for only when the print starts a
-   * group, so extending prints copy nothing.
+   * group, so extending prints copy nothing. `afterMid`: the mid of a row that reached the caller
+   * before the print but is later in exchange time (the caller placed the print before it), which is
+   * then the print's after row; undefined when the after row is still to come.
    */
-  trade(ts: number, px: number, size: number, sign: number, hidden: boolean, snapshot: () => S | undefined, preMid: number): void {
+  trade(ts: number, px: number, size: number, sign: number, hidden: boolean, snapshot: () => S | undefined, preMid: number, afterMid?: number): void {
     this.counters.prints++;
     const o = this.open;
     if (o && o.sign === sign && o.ts === ts) {
@@ -92,7 +96,8 @@ export class TradeGrouper<S> {
       o.notional += px * size;
       o.prints++;
       if (hidden) o.hiddenSize += size;
-      o.afterSet = false;
+      o.afterSet = afterMid !== undefined;
+      o.afterMid = afterMid ?? NaN;
       return;
     }
     if (o) this.close(o);
@@ -118,8 +123,9 @@ export class TradeGrouper<S> {
       preMid,
       afterMid: NaN,
       horizonMid: new Float64Array(this.horizonsNs.length).fill(NaN),
-      afterSet: false,
+      afterSet: afterMid !== undefined,
     };
+    if (afterMid !== undefined) this.open.afterMid = afterMid;
   }
 
   /** A book row (after its event was applied) with its mid. */

@@ -12,6 +12,8 @@ export interface Spread3 {
 }
 
 export interface SideSeries {
+  /** Cost against the mid in price (the instrument's currency per unit). */
+  costMid: Spread3;
   costMidBps: Spread3;
   costTouchBps: Spread3;
   midMoveBps: Spread3;
@@ -80,6 +82,7 @@ function spread3(values: number[]): Spread3 {
 function sideSeries(samples: ImpactSample[], side: 'buy' | 'sell'): SideSeries {
   const ok = samples.filter((s) => !s[side].walk.exhausted);
   return {
+    costMid: spread3(ok.map((s) => s[side].costMid)),
     costMidBps: spread3(ok.map((s) => s[side].costMidBps)),
     costTouchBps: spread3(ok.map((s) => s[side].costTouchBps)),
     midMoveBps: spread3(ok.map((s) => s[side].midMoveBps)),
@@ -168,7 +171,16 @@ export function summaryJson(s: ImpactSummary): string {
   return JSON.stringify(s, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
 }
 
-const num = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+/**
+ * Two decimals, but two significant digits below 0.1: BTC costs are thousandths of a bp and would
+ * all print as 0.00. Rounding noise (-1e-13) prints as 0.
+ */
+function num(x: number): string {
+  if (!Number.isFinite(x)) return '-';
+  const a = Math.abs(x);
+  if (a < 1e-9) return '0.00';
+  return a >= 0.1 ? x.toFixed(2) : x.toPrecision(2);
+}
 const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '-');
 const int = (x: number): string => x.toLocaleString('en-US');
 const s3 = (s: Spread3): string => (Number.isFinite(s.median) ? `${num(s.median)} [${num(s.p10)}, ${num(s.p90)}]` : '-');
@@ -194,10 +206,10 @@ export function summaryTable(s: ImpactSummary): string {
       out.push('');
       out.push(`  Q = ${q.q}: estimates from the book every ${o.everyMs / 1000} s (${q.series.samples} samples), bps of mid, median [p10, p90]`);
       out.push(indent(table(
-        ['side', 'walk cost vs mid', 'walk cost vs touch', 'walk mid move', 'Q > visible', 'kyle lambda*Q'],
+        ['side', 'walk cost vs mid (price)', 'walk cost vs mid', 'walk cost vs touch', 'walk mid move', 'Q > visible', 'kyle lambda*Q'],
         (['buy', 'sell'] as const).map((side) => {
           const ss = q.series[side];
-          return [side, s3(ss.costMidBps), s3(ss.costTouchBps), s3(ss.midMoveBps), pct(ss.exhausted), s3(q.series.kyleBps)];
+          return [side, s3(ss.costMid), s3(ss.costMidBps), s3(ss.costTouchBps), s3(ss.midMoveBps), pct(ss.exhausted), s3(q.series.kyleBps)];
         }),
       ), 4));
       const m = q.matched;
@@ -207,8 +219,8 @@ export function summaryTable(s: ImpactSummary): string {
         `error = estimate - realised, bps`,
       );
       out.push(indent(table(
-        ['estimate', 'realised', 'n', 'est med', 'real med', 'err med', 'err p10', 'err p90', '|err| med', `within ${Math.round(o.tolerance * 100)}%`, 'real = 0'],
-        m.pairs.map((p) => [p.estimate, p.realised, int(p.n), num(p.estMedian), num(p.realMedian), num(p.errMedian), num(p.errP10), num(p.errP90), num(p.absErrMedian), pct(p.within), pct(p.realisedZero)]),
+        ['estimate', 'realised', 'n', 'est med', 'real med', 'err med', 'err p10', 'err p90', '|err| med', `within ${Math.round(o.tolerance * 100)}%`, 'real = 0', 'within, real != 0'],
+        m.pairs.map((p) => [p.estimate, p.realised, int(p.n), num(p.estMedian), num(p.realMedian), num(p.errMedian), num(p.errP10), num(p.errP90), num(p.absErrMedian), pct(p.within), pct(p.realisedZero), pct(p.withinNonzero)]),
       ), 4));
       if (m.withHidden > 0) {
         const v = m.byHidden.visibleOnly;

@@ -6,7 +6,7 @@
 import type { ImpactSample } from './analyzer.ts';
 import type { WalkImpact } from './walk.ts';
 
-const SIDE = ['vwap', 'cost_mid', 'cost_mid_bps', 'cost_touch_bps', 'mid_move_bps', 'levels', 'exhausted'];
+const SIDE = ['vwap', 'cost_mid', 'cost_mid_bps', 'cost_touch', 'cost_touch_bps', 'mid_move_bps', 'levels', 'exhausted'];
 
 export function seriesCsvHeader(): string {
   return ['ts_ns', 'symbol', 'q', 'book_ts_ns', 'mid', ...SIDE.map((c) => `buy_${c}`), ...SIDE.map((c) => `sell_${c}`), 'kyle_lambda', 'kyle_impact', 'kyle_bps'].join(',');
@@ -15,7 +15,7 @@ export function seriesCsvHeader(): string {
 const f = (x: number): string => (Number.isFinite(x) ? String(x) : '');
 
 function side(w: WalkImpact): string[] {
-  return [f(w.walk.vwap), f(w.costMid), f(w.costMidBps), f(w.costTouchBps), f(w.midMoveBps), String(w.walk.levels), w.walk.exhausted ? '1' : '0'];
+  return [f(w.walk.vwap), f(w.costMid), f(w.costMidBps), f(w.costTouch), f(w.costTouchBps), f(w.midMoveBps), String(w.walk.levels), w.walk.exhausted ? '1' : '0'];
 }
 
 export function seriesCsvLine(s: ImpactSample, toEpochNs: (offset: number) => bigint): string {

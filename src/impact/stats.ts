@@ -37,6 +37,12 @@ export interface ErrorSummary {
    * a relative band around 0 is empty, and saying so beats inventing an absolute one.
    */
   within: number;
+  /**
+   * The same share among pairs whose realised value is not 0: where small orders mostly leave the mid
+   * where it was, `within` is dominated by zeros matched by zeros, and this says how the estimate
+   * does when something did move.
+   */
+  withinNonzero: number;
   /** Share of pairs whose realised value is exactly 0 (no mid move): where `within` cannot be met by a nonzero estimate. */
   realisedZero: number;
 }
@@ -49,6 +55,7 @@ export function errorSummary(est: ArrayLike<number>, real: ArrayLike<number>, to
   const err: number[] = [];
   const abs: number[] = [];
   let within = 0;
+  let withinNz = 0;
   let zero = 0;
   for (let i = 0; i < est.length; i++) {
     const a = est[i]!;
@@ -59,7 +66,10 @@ export function errorSummary(est: ArrayLike<number>, real: ArrayLike<number>, to
     const d = a - b;
     err.push(d);
     abs.push(Math.abs(d));
-    if (Math.abs(d) <= tol * Math.abs(b)) within++;
+    if (Math.abs(d) <= tol * Math.abs(b)) {
+      within++;
+      if (b !== 0) withinNz++;
+    }
     if (b === 0) zero++;
   }
   const n = e.length;
@@ -77,6 +87,7 @@ export function errorSummary(est: ArrayLike<number>, real: ArrayLike<number>, to
     errP90: quantileSorted(sd, 0.9),
     absErrMedian: quantileSorted(sa, 0.5),
     within: n > 0 ? within / n : NaN,
+    withinNonzero: n > zero ? withinNz / (n - zero) : NaN,
     realisedZero: n > 0 ? zero / n : NaN,
   };
 }

@@ -109,6 +109,27 @@ describe('ImpactAnalyzer', () => {
     expect(a.matched[0]).toHaveLength(1);
   });
 
+  it('places a print in exchange time: a row received before it but stamped later is its after row, not its book', () => {
+    // Binance spot sends depth diffs every 100 ms; a diff stamped after a trade can reach the capture first.
+    const a = new ImpactAnalyzer({ sizes: [1], everyMs: 0, levels: 3, horizonsMs: [] }, new TimeBaseRef(new TimeBase(0n)));
+    a.onRow(row(1, [[99, 5]], [[101, 5]]));   // mid 100
+    a.onRow(row(5, [[100, 5]], [[102, 5]]));  // mid 101, already holds the trade's effect
+    a.onTrade('X', 3 * MS, 101, 1, 1, false); // the trade at 3 met the book at 1
+    a.onRow(row(9, [[101, 5]], [[103, 5]], [[101, 1, 1]]));  // mid 102
+    a.finish();
+    const m = a.matched[0]![0]!;
+    // Walk on the book at 1: 1 @ 101 against the mid 100 = 100 bps; realised mid move to the row at 5: 100 -> 101 = 100 bps.
+    expect(m.walkCostBps).toBeCloseTo(100, 9);
+    expect(m.realCostBps).toBeCloseTo(100, 9);
+    expect(m.realMoveBps).toBeCloseTo(100, 9);
+    // A print older than every kept row has no book.
+    const b = new ImpactAnalyzer({ sizes: [1], everyMs: 0, levels: 3, horizonsMs: [] }, new TimeBaseRef(new TimeBase(0n)));
+    b.onRow(row(5, [[100, 5]], [[102, 5]]));
+    b.onTrade('X', 3 * MS, 101, 1, 1, false);
+    b.finish();
+    expect(b.counts('X')).toMatchObject({ prints: 1, noBook: 1, groups: 0 });
+  });
+
   it('refuses sizes and bands that make no sense', () => {
     const tb = new TimeBaseRef(new TimeBase(0n));
     expect(() => new ImpactAnalyzer({ sizes: [] }, tb)).toThrow(/at least one size/);

@@ -103,6 +103,16 @@ describe('TradeGrouper', () => {
     expect(g.counters.horizonPastEnd).toBe(2);
   });
 
+  it('an after row the caller already saw (stamped after the print, received before it) is used at once', () => {
+    const { g, out } = grouper([]);
+    g.row(0, 100);
+    g.row(50, 101);
+    g.trade(20, 101, 1, 1, false, snap('A'), 100, 101);
+    g.row(60, 102); // closes the group; its after mid stays the row at 50's
+    g.finish();
+    expect(out.map((x) => [x.pre, x.preMid, x.afterMid])).toEqual([['A', 100, 101]]);
+  });
+
   it('refuses a horizon that is not positive', () => {
     expect(() => new TradeGrouper(0, [0], () => {})).toThrow(/positive/);
   });

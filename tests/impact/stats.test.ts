@@ -31,11 +31,14 @@ describe('errorSummary', () => {
     expect(s.realMedian).toBe(1.75);
     expect(s.within).toBe(3 / 4);
     expect(s.realisedZero).toBe(1 / 4);
+    // Among the three nonzero realised values, (1, 1) and (5, 4.6) are within.
+    expect(s.withinNonzero).toBe(2 / 3);
   });
 
   it('a nonzero estimate is never within a relative band of a zero realised value', () => {
     const s = errorSummary([0.01, 0], [0, 0]);
     expect(s.within).toBe(1 / 2);
+    expect(s.withinNonzero).toBeNaN(); // no nonzero realised value to be within
   });
 
   it('the tolerance is a parameter', () => {
