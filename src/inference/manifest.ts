@@ -90,6 +90,11 @@ export interface ModelManifest {
     layout: InputLayout;
     /** Required with layout NTLC (and only there): the raw book levels' shape and units. */
     book?: BookInput;
+    /**
+     * Trees over past-only lag columns (informational: the graph itself picks the rows): the window
+     * is max(lags) + 1 rows, and the model reads the newest row and the rows these many before it.
+     */
+    lags?: number[];
     featureSpecVersion: number;
     /**
      * The parameters the feature columns were computed with at training. A server feeds the model

@@ -46,6 +46,12 @@ export interface DatasetOptions {
   /** Label horizon in time (ms): labels from the time-weighted mid over (t, t + h] (labels.ts). */
   horizonMs?: number;
   alpha: number;
+  /**
+   * Past-only lag columns (window-1 models such as the trees): a sample is the row's columns, then
+   * each column `l` rows earlier for every l here (lag-major). The window becomes max(lags) + 1
+   * rows, so a sample never reads before its symbol's first row or past its own row.
+   */
+  lags?: number[];
   /** Chronological fractions of rows (test = the rest). {train: 1, val: 0} uses everything as train. */
   split: SplitFractions;
   clip?: number;
@@ -79,6 +85,8 @@ export class Dataset {
   readonly splits: { train: Split; val: Split; test: Split };
   readonly labelColumn: string;
   readonly labelsComputed: boolean;
+  /** Row offsets back from a sample's row that make its design vector: 0 first, then the lags. */
+  readonly lagSteps: readonly number[];
 
   constructor(readonly data: FeatureData, readonly opts: DatasetOptions, readonly symbol: string) {
     const { columns, window: T, horizon: k } = opts;
@@ -87,7 +95,11 @@ export class Dataset {
     for (let i = 0; i < data.n; i++) if (data.symbolId[i] === sid) rows.push(i);
     const n = (this.n = rows.length);
     const F = (this.F = columns.length);
-    this.T = T;
+    this.lagSteps = [0, ...(opts.lags ?? [])];
+    if (opts.lags && (opts.lags.some((l) => !(Number.isInteger(l) && l >= 1)) || new Set(opts.lags).size !== opts.lags.length)) {
+      throw new RangeError(`lags must be distinct integers >= 1, got ${opts.lags.join(',')}`);
+    }
+    this.T = opts.lags?.length ? Math.max(T, Math.max(...opts.lags) + 1) : T;
     const cols = columns.map((c) => column(data, c));
     this.raw = new Float64Array(n * F);
     for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) this.raw[r * F + f] = cols[f]![rows[r]!]!;
@@ -158,6 +170,32 @@ export class Dataset {
     const buf = out ?? new Float32Array(rows.length * size);
     for (let j = 0; j < rows.length; j++) this.windowZ(rows[j]!, buf, j * size);
     return buf;
+  }
+
+  /** Every sample row with a label, in order, whatever the split (cross-validation cuts its own). */
+  sampleRows(): Int32Array {
+    const out: number[] = [];
+    for (let i = this.T - 1; i < this.n; i++) if (this.y[i]! >= 0) out.push(i);
+    return Int32Array.from(out);
+  }
+
+  /** Width of a design vector: the columns at each lag step. */
+  get designWidth(): number {
+    return this.F * this.lagSteps.length;
+  }
+
+  /** Names of a design vector's entries: `ofi_1`, then `ofi_1@lag2` for lag 2. */
+  designNames(): string[] {
+    return this.lagSteps.flatMap((l) => this.opts.columns.map((c) => (l === 0 ? c : `${c}@lag${l}`)));
+  }
+
+  /** The raw design vector of sample row i (its columns, then theirs at each lag) into out[offset..]. */
+  design(i: number, out: Float64Array, offset = 0): void {
+    const F = this.F;
+    for (let k = 0; k < this.lagSteps.length; k++) {
+      const r = i - this.lagSteps[k]!;
+      for (let f = 0; f < F; f++) out[offset + k * F + f] = this.raw[r * F + f]!;
+    }
   }
 
   labelsOf(rows: ArrayLike<number>): Int32Array {

@@ -37,6 +37,8 @@ export interface ShipContext {
   featureParams?: FeatureParams;
   /** The training data by content (manifest training.inputs, with the splits' rows and times). */
   inputs?: DataInputs;
+  /** Cross-validation scores made before shipping (manifest metrics.cv). */
+  cv?: Record<string, unknown>;
   onLog: (line: string) => void;
 }
 
@@ -102,7 +104,7 @@ async function finish(ctx: ShipContext, draft: ManifestDraft, onnx: Uint8Array, 
       metrics[split === 'val' ? 'validation' : 'test'] = { ...summary(ds.labelsOf(rows), p), rows: [ds.splits[split].from, ds.splits[split].to], note: 'ONNX Runtime, serving transform' };
       ctx.onLog(`${split}: ${JSON.stringify(metrics[split === 'val' ? 'validation' : 'test'])} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
-    draft.metrics = { ...(draft.metrics ?? {}), ...metrics };
+    draft.metrics = { ...(draft.metrics ?? {}), ...metrics, ...(ctx.cv ? { cv: ctx.cv } : {}) };
     draft.parity = { reference: reference.library, samples: reference.rows.length, maxAbsDiff: diff, tolerance: PARITY_TOLERANCE };
     // A few raw inputs and the library's outputs, for tests of the shipped model.
     const keep = spread(reference.rows, draft.kind === 'transformer' ? 3 : 16);
@@ -179,17 +181,21 @@ export async function shipGbdt(ctx: ShipContext, ds: Dataset, engine: GbdtEngine
   const counts = ds.classCounts(ds.splits.train.rows);
   const classWeights = inverseFrequencyWeights(counts);
   ctx.onLog(`training trees with ${engine} (${engineDetail}) on ${ds.symbol}: ${ds.splits.train.rows.length} train rows, ${ds.splits.val.rows.length} validation rows`);
-  const run = await trainGbdt({ ds, columns: ds.opts.columns, classWeights, params, engine, engineDetail });
+  const run = await trainGbdt({ ds, columns: ds.designNames(), classWeights, params, engine, engineDetail });
   ctx.onLog(`${engine}: ${run.rounds} rounds in ${run.seconds.toFixed(1)} s`);
   const ens = run.format === 'xgboost-json' ? readXgboostJson(run.model, `${engine} model`) : readLightgbmText(run.model, `${engine} model`);
-  ens.nFeatures = Math.max(ens.nFeatures, ds.F);
-  const onnx = ensembleToOnnx(ens, { metadata: { 'flowcast.model': ctx.name, 'flowcast.version': ctx.version } });
+  ens.nFeatures = Math.max(ens.nFeatures, ds.designWidth);
+  const lagged = ds.lagSteps.length > 1;
+  const onnx = ensembleToOnnx(ens, {
+    metadata: { 'flowcast.model': ctx.name, 'flowcast.version': ctx.version },
+    ...(lagged ? { lags: { window: ds.T, columns: ds.F, steps: ds.lagSteps } } : {}),
+  });
   const draft: ManifestDraft = {
     name: ctx.name,
     version: ctx.version,
     kind: 'gbdt',
-    description: ctx.description ?? `gradient-boosted trees (${ens.source}, ${ens.trees.length} trees) on the latest row`,
-    input: inputSpec(ctx, ds, onnx.inputName, 1, 'NF'),
+    description: ctx.description ?? `gradient-boosted trees (${ens.source}, ${ens.trees.length} trees) on the latest row${lagged ? ` and the rows ${ds.lagSteps.slice(1).join(', ')} before it` : ''}`,
+    input: lagged ? { ...inputSpec(ctx, ds, onnx.inputName, ds.T, 'NTF'), lags: ds.lagSteps.slice(1) } : inputSpec(ctx, ds, onnx.inputName, 1, 'NF'),
     normalization: null,
     output: outputSpec(ds),
     training: trainingBlock(ctx, ds, {

@@ -24,6 +24,14 @@ Data and labels:
   --split TRAIN,VAL    chronological fractions of rows (default 0.7,0.15; test = the rest); the last
                        K samples before each boundary are purged; normalisation is fitted on train only
   --columns C,C,..     input feature columns (default: 22 stationary spec columns, see docs/models.md)
+  --cv SCHEME:K        gbdt: before shipping, refit on K folds and score each: purged-kfold:K (each
+                       contiguous group tests once; labels reading into it purged) or walk-forward:K
+                       (train on the past only); per-fold and mean scores go into metrics.cv
+  --embargo N          with --cv purged-kfold: samples after each test group left out (default 1%
+                       of the samples)
+  --lags L,L,..        gbdt: past-only lag columns: each column also as it was L rows before
+                       (e.g. 1,2,5,10); the model's window becomes max(L)+1 rows and its graph
+                       picks those rows, so a server feeds it like any windowed model
 
 Feature parameters (recorded in the manifest's input.features; a server feeds the model only with
 the same ones, or refuses it and says why):
@@ -71,7 +79,7 @@ const command: Command = {
       lr: { type: 'string' }, 'samples-per-epoch': { type: 'string' }, 'val-samples': { type: 'string' }, patience: { type: 'string' },
       seed: { type: 'string' }, backend: { type: 'string' }, engine: { type: 'string' }, rounds: { type: 'string' }, 'max-depth': { type: 'string' },
       'num-leaves': { type: 'string' }, subsample: { type: 'string' }, colsample: { type: 'string' }, 'min-child-weight': { type: 'string' },
-      'early-stopping': { type: 'string' }, threads: { type: 'string' },
+      'early-stopping': { type: 'string' }, threads: { type: 'string' }, lags: { type: 'string' }, cv: { type: 'string' }, embargo: { type: 'string' },
       levels: { type: 'string' }, 'vpin-bucket': { type: 'string' }, 'vpin-buckets': { type: 'string' }, 'bar-ms': { type: 'string' }, 'bar-window': { type: 'string' },
     }, true);
     const kind = positionals[0];
@@ -82,7 +90,7 @@ const command: Command = {
       for (const f of flags) if ((values as Record<string, unknown>)[f] !== undefined && !names.includes(kind)) throw new UsageError(`--${f} applies to ${kind === 'gbdt' ? 'transformer' : 'gbdt'} training only`);
     };
     only(['transformer'], ['window', 'patch', 'd-model', 'heads', 'layers', 'ffn', 'dropout', 'pool', 'epochs', 'batch', 'samples-per-epoch', 'val-samples', 'patience', 'backend']);
-    only(['gbdt'], ['engine', 'rounds', 'max-depth', 'num-leaves', 'subsample', 'colsample', 'min-child-weight', 'early-stopping', 'threads']);
+    only(['gbdt'], ['lags', 'cv', 'embargo', 'engine', 'rounds', 'max-depth', 'num-leaves', 'subsample', 'colsample', 'min-child-weight', 'early-stopping', 'threads']);
 
     const splitList = (values.split ?? '0.7,0.15').split(',').map(Number);
     if (splitList.length !== 2 || splitList.some((v) => !(v >= 0 && v < 1)) || splitList[0]! <= 0 || splitList[0]! + splitList[1]! >= 1) {
@@ -113,16 +121,19 @@ const command: Command = {
       ...(values.where !== undefined ? { where: values.where } : {}),
       onLog: say,
     });
+    const lags = values.lags === undefined ? undefined : values.lags.split(',').map((v) => numberFlag(v.trim(), 'lags', 0, { min: 1, integer: true }));
+    if (lags && new Set(lags).size !== lags.length) throw new UsageError(`--lags: a lag is repeated in "${values.lags}"`);
     const window = kind === 'transformer' ? numberFlag(values.window, 'window', 100, { min: 1, integer: true }) : 1;
     const ds = buildDataset(data, {
       columns, transforms: columns.map(transformFor), window, horizon, alpha,
       ...(horizonMs !== undefined ? { horizonMs } : {}),
+      ...(lags ? { lags } : {}),
       split, symbol,
       ...(kind === 'gbdt' ? { normalization: null } : {}),
     });
     say(`dataset: ${JSON.stringify(ds.describe())}`);
     const name = values.name ?? `${ds.symbol.toLowerCase()}-${kind}`;
-    const ctx = {
+    const ctx: import('../../training/ship.ts').ShipContext = {
       name,
       modelsDir: values.models ?? 'models',
       version: values.version ?? compactUtcStamp(),
@@ -199,6 +210,19 @@ const command: Command = {
         threads: numberFlag(values.threads, 'threads', DEFAULT_GBDT.threads, { min: 0, integer: true }),
         seed: numberFlag(values.seed, 'seed', DEFAULT_GBDT.seed, { integer: true }),
       };
+      if (values.cv !== undefined) {
+        const { parseCv } = await import('../../training/cv.ts');
+        const { crossValidateGbdt } = await import('../../training/cv-run.ts');
+        let spec;
+        try {
+          spec = parseCv(values.cv, numberFlag(values.embargo, 'embargo', Math.floor(ds.sampleRows().length / 100), { min: 0, integer: true }));
+        } catch (e) {
+          throw new UsageError(`--cv: ${(e as Error).message}`);
+        }
+        const cv = await crossValidateGbdt(ds, spec, pick.engine, pick.detail, params, say);
+        say(`cv ${cv.scheme}:${cv.folds}: macro-F1 ${cv.macroF1.mean} ± ${cv.macroF1.std}, AUC ${cv.macroAuc.mean} ± ${cv.macroAuc.std}`);
+        ctx.cv = cv as unknown as Record<string, unknown>;
+      } else if (values.embargo !== undefined) throw new UsageError('--embargo goes with --cv');
       res = await shipGbdt(ctx, ds, pick.engine, pick.detail, params);
     }
     const test = res.metrics.test as { macroF1: number; macroAuc: number } | undefined;

@@ -35,6 +35,12 @@ export function float32Threshold(t: number, cmp: 'LT' | 'LEQ'): number {
 export interface TreeOnnxOptions extends ModelOptions {
   inputName?: string;
   graphName?: string;
+  /**
+   * Trees over lag columns: the input is a window [N, window, columns] (what a server gathers for
+   * any windowed model) and the graph picks the rows `steps` back from the newest (0 = the newest)
+   * and flattens them lag-major, the order the trees were trained on (Dataset.design).
+   */
+  lags?: { window: number; columns: number; steps: readonly number[] };
 }
 
 export interface TreeOnnx {
@@ -49,7 +55,15 @@ export interface TreeOnnx {
 export function ensembleToOnnx(e: TreeEnsemble, opts: TreeOnnxOptions = {}): TreeOnnx {
   const inputName = opts.inputName ?? 'features';
   const g = new GraphBuilder(opts.graphName ?? `${e.source}_trees`);
-  g.input(inputName, DataType.FLOAT, ['N', e.nFeatures]);
+  let treesIn = inputName;
+  const lags = opts.lags;
+  if (lags) {
+    const width = lags.columns * lags.steps.length;
+    if (e.nFeatures > width) throw new Error(`the trees read feature ${e.nFeatures - 1}, but ${lags.steps.length} lag steps of ${lags.columns} columns give ${width}`);
+    g.input(inputName, DataType.FLOAT, ['N', lags.window, lags.columns]);
+    const picked = g.node('Gather', [inputName, g.int64s('lag_rows', lags.steps.map((l) => lags.window - 1 - l))], { axis: attr.i(1) });
+    treesIn = g.node('Reshape', [picked, g.int64s('design_shape', [-1, width])]);
+  } else g.input(inputName, DataType.FLOAT, ['N', e.nFeatures]);
 
   const treeIds: number[] = [], nodeIds: number[] = [], featureIds: number[] = [], values: number[] = [];
   const modes: string[] = [], trueIds: number[] = [], falseIds: number[] = [], missingTrue: number[] = [];
@@ -79,7 +93,7 @@ export function ensembleToOnnx(e: TreeEnsemble, opts: TreeOnnxOptions = {}): Tre
     }
   });
 
-  const margins = g.node('TreeEnsembleRegressor', [inputName], {
+  const margins = g.node('TreeEnsembleRegressor', [treesIn], {
     n_targets: attr.i(e.nTargets),
     nodes_treeids: attr.ints(treeIds),
     nodes_nodeids: attr.ints(nodeIds),

@@ -111,11 +111,13 @@ function f32(v: number): string {
 function writeLibsvm(path: string, ds: Dataset, rows: Int32Array, weights?: number[]): void {
   const lines: string[] = [];
   const wl: string[] = [];
-  const F = ds.F;
+  const F = ds.designWidth;
+  const x = new Float64Array(F);
   for (const i of rows) {
     let line = String(ds.y[i]!);
+    ds.design(i, x);
     for (let f = 0; f < F; f++) {
-      const v = ds.raw[i * F + f]!;
+      const v = x[f]!;
       if (v === v) line += ` ${f}:${f32(v)}`;
     }
     lines.push(line);
@@ -128,11 +130,13 @@ function writeLibsvm(path: string, ds: Dataset, rows: Int32Array, weights?: numb
 function writeCsv(path: string, ds: Dataset, rows: Int32Array, columns: string[], weights?: number[]): void {
   const lines = [['label', ...columns].join(',')];
   const wl: string[] = [];
-  const F = ds.F;
+  const F = ds.designWidth;
+  const x = new Float64Array(F);
   for (const i of rows) {
     const cells = [String(ds.y[i]!)];
+    ds.design(i, x);
     for (let f = 0; f < F; f++) {
-      const v = ds.raw[i * F + f]!;
+      const v = x[f]!;
       cells.push(v === v ? f32(v) : 'nan');
     }
     lines.push(cells.join(','));
@@ -172,6 +176,8 @@ export interface GbdtTrainInput {
   params: GbdtParams;
   engine: GbdtEngine;
   engineDetail: string;
+  /** Sample rows to fit, stop early on and predict, instead of the dataset's splits (cross-validation folds). */
+  splits?: { train: { rows: Int32Array }; val: { rows: Int32Array }; test: { rows: Int32Array } };
 }
 
 export async function trainGbdt(inp: GbdtTrainInput): Promise<GbdtRun> {
@@ -179,7 +185,7 @@ export async function trainGbdt(inp: GbdtTrainInput): Promise<GbdtRun> {
   const dir = mkdtempSync(join(tmpdir(), 'flowcast-gbdt-'));
   const t0 = performance.now();
   try {
-    const { train, val, test } = ds.splits;
+    const { train, val, test } = inp.splits ?? ds.splits;
     const C = 3;
     if (inp.engine === 'lightgbm-cli') {
       writeCsv(join(dir, 'train.csv'), ds, train.rows, columns, inp.classWeights);
