@@ -11,6 +11,12 @@ export type DataFrameKind = 'book' | 'features' | 'pred' | 'alert';
 export const SYMBOL_RE = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,39}$/;
 /** Model names: letters, digits, `_` and `-` (no dot: it separates the model from the symbol). */
 export const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$/;
+/**
+ * The model part of a `pred` topic: a model name, or a model name and one of its kept versions,
+ * `NAME@vN` (a version served beside the current one, for A/B; `@` is in neither grammar, so the
+ * first dot still ends the model part).
+ */
+export const MODEL_TOPIC_RE = /^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}(@v[1-9][0-9]{0,8})?$/;
 export const MAX_TOPIC_LENGTH = 120;
 
 /**
@@ -64,7 +70,7 @@ export const TOPICS = {
       if (dot <= PRED.length) return undefined;
       const model = name.slice(PRED.length, dot);
       const symbol = name.slice(dot + 1);
-      return MODEL_RE.test(model) && SYMBOL_RE.test(symbol) ? { kind: 'pred', symbol, model } : undefined;
+      return MODEL_TOPIC_RE.test(model) && SYMBOL_RE.test(symbol) ? { kind: 'pred', symbol, model } : undefined;
     },
   },
   alerts: perSymbol('alerts', 'alert', 'event'),

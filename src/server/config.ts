@@ -132,6 +132,13 @@ export interface ModelsConfig {
    */
   symbols: Record<string, string[]>;
   /**
+   * Kept versions served beside the current ones (A/B), as "NAME@vN" (models/.versions/NAME/vN,
+   * docs/models.md): each is a model of its own, published on pred.NAME@vN.SYM, serving NAME's
+   * symbols unless `symbols` names it. A version that is missing or corrupt is refused with the
+   * reason; the others serve. Also FLOWCAST_MODEL_VERSIONS (comma-separated).
+   */
+  versions: string[];
+  /**
    * The dynamic batcher (src/inference/batcher.ts). The server's default queue delay is 0: a request
    * leaves as soon as a runner slot is free, and batches form from the requests that arrive while
    * both slots are busy. On CPU, waiting for company only adds latency (measured: prediction p50
@@ -219,7 +226,7 @@ export function defaultConfig(): ServerConfig {
     },
     security: { anonymous: true, allowedOrigins: [], keys: [] },
     features: { levels: DEFAULT_LEVELS, vpinBucket: 'auto', vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300, compute: 'cpu', batching: 'auto', maxBatchSize: 64, maxQueueDelayUs: 500 },
-    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'auto' },
+    models: { dir: join(PROJECT_ROOT, 'models'), symbols: {}, versions: [], maxBatchSize: 64, maxQueueDelayUs: 0, runner: 'auto' },
   };
   return { ...cfg, depth: resolveDepth(cfg.features.levels, { bookLevels: cfg.feed.bookLevels }) };
 }
@@ -386,7 +393,9 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
   }
   const m = L.obj(j, 'models', '');
   if (m) {
-    L.known(m, ['dir', 'symbols', 'maxBatchSize', 'maxQueueDelayUs', 'runner'], 'models.');
+    L.known(m, ['dir', 'symbols', 'versions', 'maxBatchSize', 'maxQueueDelayUs', 'runner'], 'models.');
+    const versions = L.strings(m, 'versions', 'models.');
+    if (versions) cfg.models.versions = checkModelVersions(L, versions, 'models.versions');
     setIf(cfg.models, 'maxBatchSize', L.int(m, 'maxBatchSize', 'models.', 1, 65_536));
     setIf(cfg.models, 'maxQueueDelayUs', L.int(m, 'maxQueueDelayUs', 'models.', 0, 1_000_000));
     const runner = L.str(m, 'runner', 'models.');
@@ -517,6 +526,8 @@ function applyEnv(cfg: ServerConfig, env: NodeJS.ProcessEnv): void {
   const models = L.str(e, 'FLOWCAST_MODELS', '');
   if (models !== undefined) cfg.models.dir = models === '' ? '' : resolve(models);
   setIf(cfg.features, 'compute', L.compute(e, 'FLOWCAST_COMPUTE', ''));
+  const versions = L.str(e, 'FLOWCAST_MODEL_VERSIONS', '');
+  if (versions !== undefined) cfg.models.versions = checkModelVersions(L, versions.split(',').map((v) => v.trim()).filter(Boolean), 'FLOWCAST_MODEL_VERSIONS');
   const key = env['FLOWCAST_API_KEY'];
   if (key) {
     // id:secret, full access (read everything, write any symbol): the one-variable setup for containers.
@@ -557,6 +568,14 @@ function applyCluster(cfg: ServerConfig, o: ConfigOverrides): void {
     url: o.cluster, roles: roles as ClusterConfig['roles'], prefix: 'flowcast', shards: o.shards ?? 16, leaseMs: 3000,
     inMaxLen: 1_000_000, outMaxLen: 10_000, maxQueuedBytes: 64 << 20,
   };
+}
+
+/** "NAME@vN" entries (the model's name as its directory spells it, a kept version's id). */
+function checkModelVersions(L: Layer, list: string[], path: string): string[] {
+  for (const v of list) {
+    if (!/^[A-Za-z0-9._-]+@v[1-9][0-9]*$/.test(v)) L.fail(path, `expected NAME@vN (a kept version, e.g. goog-gbdt@v1: flowcast models versions NAME), got ${JSON.stringify(v)}`);
+  }
+  return [...new Set(list)];
 }
 
 function setSpeed(cfg: ServerConfig, speed: number): void {

@@ -8,7 +8,9 @@
  * model, newer rows are not queued behind a model that cannot keep up; only the newest waits, and
  * is predicted as soon as a request returns (the rows in between are counted as skipped). The
  * newest row of every symbol always gets its prediction. Topics use the model's name; names the topic grammar cannot carry (dots)
- * are published with `-` in their place.
+ * are published with `-` in their place. A kept version served beside the current one (A/B,
+ * `models.versions`) is a model of its own named `NAME@vN`, published on `pred.NAME@vN.SYM`, and
+ * serves the symbols configured for NAME unless `models.symbols` names it.
  *
  * A raw-levels model (manifest layout NTLC) reads the book instead: each symbol's last T book rows
  * in a SnapshotRing, cut by SnapshotBatch into [1, T, L, 4] (ticks from the window's reference,
@@ -17,7 +19,7 @@
  */
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
 import { featureDependencies, featureParamProblems, type ModelManifest, type ServerFeatureParams } from '../inference/manifest.ts';
-import { MODEL_RE } from '../protocol/topics.ts';
+import { MODEL_RE, MODEL_TOPIC_RE } from '../protocol/topics.ts';
 import { HttpError, type ModelInfo, type Predictor } from './plugins.ts';
 import type { Prediction } from '../pipeline/plugins.ts';
 import { makeMatcher } from './security.ts';
@@ -132,6 +134,14 @@ class BookWindow {
     const fits = own ? own.price === price && own.size === size : Object.values(sc).some((x) => x.price === price && x.size === size);
     return fits ? undefined : `${this.ring.symbol}'s tick and lot are 1/${price} and 1/${size}, the model was trained on ${Object.entries(sc).map(([k, x]) => `${k} 1/${x.price} and 1/${x.size}`).join(', ')} (input.book.scales)`;
   }
+}
+
+/** The model part of a model's topics: its name, with `-` for what the grammar cannot carry (a version's `@vN` kept). */
+export function topicNameOf(name: string): string {
+  if (MODEL_RE.test(name) || MODEL_TOPIC_RE.test(name)) return name;
+  const at = name.search(/@v[1-9][0-9]*$/);
+  const fix = (x: string) => x.replace(/[^A-Za-z0-9_-]/g, '-');
+  return at > 0 ? fix(name.slice(0, at)) + name.slice(at) : fix(name);
 }
 
 /** Windows one POST /v1/predict may carry (the body size limit applies as well). */
@@ -252,7 +262,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
         log.warn('model reads columns the server does not compute: not served', { model: st.name, columns: spec.columns });
         continue;
       }
-      const topicName = MODEL_RE.test(st.name) ? st.name : st.name.replace(/[^A-Za-z0-9_-]/g, '-');
+      const topicName = topicNameOf(st.name);
       const old = this.plans.find((p) => p.name === st.name);
       if (old && old.T === spec.window && old.cols.join() === cols.join() && old.book?.levels === book?.levels) {
         old.info = { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'] };
@@ -274,7 +284,9 @@ export class EnginePredictor implements Predictor, MetricsSource {
    */
   private patterns(model: string, book?: ModelPlan['book']): readonly string[] | undefined {
     const s = this.opts.symbols;
-    return s?.[model] ?? s?.['*'] ?? (book?.scales ? Object.keys(book.scales) : undefined);
+    const at = model.indexOf('@');
+    const base = at > 0 ? model.slice(0, at) : undefined;
+    return s?.[model] ?? (base !== undefined ? s?.[base] : undefined) ?? s?.['*'] ?? (book?.scales ? Object.keys(book.scales) : undefined);
   }
 
   private scope(model: string, book?: ModelPlan['book']): (symbol: string) => boolean {

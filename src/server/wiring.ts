@@ -66,6 +66,7 @@ export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: En
       dir: cfg.models.dir,
       watch: true,
       runner: cfg.models.runner,
+      pinned: cfg.models.versions,
       batcher: { maxBatchSize: cfg.models.maxBatchSize, maxQueueDelayUs: cfg.models.maxQueueDelayUs },
     });
   } catch (e) {
@@ -75,6 +76,7 @@ export async function loadPredictor(cfg: ServerConfig): Promise<{ predictor?: En
   const ready = engine.models().filter((m) => m.state === 'ready');
   if (ready.length === 0) log.warn('no model is ready', { dir: cfg.models.dir, models: engine.models() });
   else log.info('serving models', { models: ready.map((m) => m.name), symbols: cfg.models.symbols });
+  for (const m of engine.models()) if (m.pinned && m.state !== 'ready') log.warn('a model version in models.versions is not served', { model: m.name, error: m.error });
   // The features config goes by reference: models on an auto V fix it before the pipeline copies it.
   return { predictor: new EnginePredictor(engine, { symbols: cfg.models.symbols, features: cfg.features }) };
 }
