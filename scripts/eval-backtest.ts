@@ -1,0 +1,234 @@
+/**
+ * The bundled strategies on the real days, through the backtest engine (src/backtest/run.ts):
+ *
+ *   npx tsx scripts/eval-backtest.ts [--part strategies|taker|all] [--docs docs/backtest.md] [--report models/EVALUATION.md]
+ *
+ * `strategies` writes the results table of docs/backtest.md's Strategies section: the market maker
+ * on GOOG and on the Binance USD-M capture, and one parent order executed by TWAP, VWAP, POV and at
+ * once on each, with implementation shortfall against the arrival mid. `taker` writes the taker
+ * section of models/EVALUATION.md: each shipped feature model traded through the taker strategy on
+ * the GOOG test split and on the AMZN day, with fees. Each part replaces only its own marked block.
+ */
+import { readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runBacktest, type BacktestResult } from '../src/backtest/run.ts';
+import type { LatencyModel } from '../src/backtest/engine.ts';
+import { queueModel } from '../src/backtest/queue/index.ts';
+import { sessionOf, summarise, type Summary } from '../src/backtest/report/metrics.ts';
+import { createExecution, type ExecutionAlgo, type ExecutionStrategy } from '../src/backtest/strategies/execution.ts';
+import { createMarketMaker } from '../src/backtest/strategies/market-maker.ts';
+import { createTaker } from '../src/backtest/strategies/taker.ts';
+import { precomputePredictions, PrecomputedPredictor } from '../src/backtest/strategies/model-predictions.ts';
+import { volumeCurveFromSource } from '../src/backtest/strategies/volume-curve-source.ts';
+import type { VolumeCurve } from '../src/backtest/strategies/volume-curve.ts';
+import type { RowPredictor } from '../src/pipeline/plugins.ts';
+import type { Strategy } from '../src/backtest/strategy.ts';
+import { AMZN, GOOG, SPOT, USDM } from '../src/sources/samples.ts';
+
+const { values } = parseArgs({
+  options: {
+    part: { type: 'string', default: 'all' },
+    docs: { type: 'string', default: 'docs/backtest.md' },
+    report: { type: 'string', default: 'models/EVALUATION.md' },
+    models: { type: 'string', default: 'models' },
+  },
+  strict: true,
+});
+const part = values.part!;
+if (!['all', 'strategies', 'taker'].includes(part)) throw new Error(`--part must be strategies, taker or all, got ${part}`);
+const command = ['npx tsx scripts/eval-backtest.ts', ...process.argv.slice(2)].join(' ');
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+const MS = 1e6;
+const S = 1e9;
+
+/** The cost and latency model of each venue (stated in the docs beside the tables). */
+interface Venue {
+  name: string;
+  spec: string;
+  feeMakerBps: number;
+  feeTakerBps: number;
+  latency: LatencyModel;
+  queue: string;
+}
+// NASDAQ 2012: about $0.003 a share to take, $0.002 a share of rebate to make: at GOOG's ~$570,
+// 0.05 and -0.035 bps of notional. LOBSTER is order-level: the exact queue model applies.
+const LOBSTER_COSTS = { feeMakerBps: -0.035, feeTakerBps: 0.05, latency: { feed: 1 * MS, entry: 1 * MS, response: 1 * MS } };
+const GOOG_V: Venue = { name: 'GOOG 2012-06-21 (LOBSTER)', spec: GOOG, ...LOBSTER_COSTS, queue: 'exact' };
+const AMZN_V: Venue = { name: 'AMZN 2012-06-21 (LOBSTER)', spec: AMZN, ...LOBSTER_COSTS, queue: 'exact' };
+// Binance USD-M regular tier: 2 bps maker, 5 bps taker; the capture's own receive times give the feed latency.
+const USDM_V: Venue = {
+  name: 'BTCUSDT USD-M 2024-08-08 (Binance, 344.8 s)', spec: USDM, feeMakerBps: 2, feeTakerBps: 5,
+  latency: { feed: 'measured', entry: 10 * MS, response: 10 * MS }, queue: 'prob-power:2',
+};
+
+async function run(v: Venue, s: Strategy, predictor?: RowPredictor): Promise<{ r: BacktestResult; sum: Summary }> {
+  const r = await runBacktest(v.spec, s, {
+    queue: () => queueModel(v.queue), feeMakerBps: v.feeMakerBps, feeTakerBps: v.feeTakerBps, latency: v.latency, ...(predictor ? { predictor } : {}),
+  });
+  const last = r.record.equity[r.record.equity.length - 1];
+  const lastMid: Record<string, number> = {};
+  for (const sym of r.symbols) lastMid[sym] = last?.mid ?? NaN;
+  const orders = [...r.record.orders.values()];
+  return { r, sum: summarise(r.record.fills, orders, r.record.equity, lastMid, sessionOf(r.kind)) };
+}
+
+const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : 'n/a');
+const latencyText = (l: LatencyModel): string => `feed ${l.feed === 'measured' ? 'measured (receive − exchange time)' : `${l.feed / MS} ms`}, entry ${l.entry / MS} ms, response ${l.response / MS} ms`;
+
+/** Replaces the text between two markers (markers kept); appends both with the text when absent. */
+function replaceBlock(file: string, begin: string, end: string, body: string): void {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const a = text.indexOf(begin), b = text.indexOf(end);
+  const block = `${begin}\n${body.trimEnd()}\n${end}`;
+  const next = a >= 0 && b > a ? text.slice(0, a) + block + text.slice(b + end.length) : `${text.replace(/\n*$/, '\n\n')}${block}\n`;
+  writeFileSync(file, next);
+}
+
+// ---------------------------------------------------------------- strategies
+
+interface ExecCase {
+  venue: Venue;
+  params: Record<string, string | number>;
+  pov: number;
+  curve: () => Promise<VolumeCurve>;
+  curveText: string;
+  unit: string;
+}
+
+async function strategiesPart(): Promise<string> {
+  const lines: string[] = [];
+  const t0 = performance.now();
+  lines.push(`Produced by \`${command}\` (${new Date().toISOString().slice(0, 10)}). Costs and latencies:`);
+  lines.push('');
+  for (const v of [GOOG_V, USDM_V]) lines.push(`- ${v.name}: maker ${v.feeMakerBps} bps, taker ${v.feeTakerBps} bps of notional; ${latencyText(v.latency)}; queue model \`${v.queue}\`.`);
+  lines.push('');
+
+  // Market maker.
+  lines.push('**Market maker** (defaults except size and limit; PnL marked to the last mid, fees included):');
+  lines.push('');
+  lines.push('| data | size / limit | fills | maker volume | PnL | fees | max \\|position\\| | requotes (modify) | orders | Sharpe (annualised) | max drawdown |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [v, size, limit] of [[GOOG_V, 100, 500], [USDM_V, 0.01, 0.05]] as const) {
+    log(`market maker on ${v.name}`);
+    const mm = createMarketMaker({ size, maxPosition: limit });
+    const { r, sum } = await run(v, mm);
+    lines.push(`| ${v.name} | ${size} / ${limit} | ${sum.fills} | ${fmt(sum.fees.makerQty, size < 1 ? 3 : 0)} | ${fmt(sum.pnl.total)} | ${fmt(sum.pnl.fees)} | ${fmt(sum.pnl.maxAbsPosition, size < 1 ? 3 : 0)} | ${mm.stats.requotes} | ${r.record.orders.size} | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
+  }
+  lines.push('');
+
+  // Execution.
+  const cases: ExecCase[] = [
+    {
+      venue: GOOG_V, params: { side: 'buy', qty: 1000, start: '14:00', end: '15:00', slices: 12, lot: 1 }, pov: 0.02,
+      curve: () => volumeCurveFromSource(AMZN, 5 * 60 * S), curveText: 'AMZN, same day, 5-minute buckets', unit: 'shares',
+    },
+    {
+      venue: USDM_V, params: { side: 'buy', qty: 0.5, start: '+20s', end: '+260s', slices: 10, lot: 0.001 }, pov: 0.02,
+      curve: () => volumeCurveFromSource(SPOT, 30 * S), curveText: 'Binance spot BTCUSDT, same minutes, 30-second buckets', unit: 'BTC',
+    },
+  ];
+  lines.push('**Execution of one parent order**: implementation shortfall (IS) against the arrival mid, fees included, in bps of the order\'s value at arrival (positive = cost).');
+  lines.push('"book walk" is one market order for the whole parent on the book seen at arrival (10 visible levels; what they cannot fill is priced at the last level, a lower bound); `immediate` is the same order sent through the engine, which crosses again as the book refills until done.');
+  lines.push('');
+  lines.push('| data | order | algo | done after | passive / taker | children | IS (bps) | IS, currency | vs book walk (bps) | vs immediate (bps) |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const c of cases) {
+    const curve = await c.curve();
+    const res = new Map<ExecutionAlgo, ReturnType<ExecutionStrategy['summary']>>();
+    for (const algo of ['immediate', 'twap', 'vwap', 'pov'] as const) {
+      log(`${algo} on ${c.venue.name}`);
+      const params = { ...c.params, takerFeeBps: c.venue.feeTakerBps, ...(algo === 'pov' ? { rate: c.pov } : {}) };
+      const s = createExecution(algo, params, { curve });
+      await run(c.venue, s);
+      res.set(algo, s.summary());
+    }
+    const im = res.get('immediate')!;
+    for (const [algo, x] of res) {
+      const is = x.shortfall!;
+      const walk = x.immediate!;
+      const order = `${x.side} ${c.params.qty} ${c.unit}, ${c.params.start}–${c.params.end}${algo === 'pov' ? `, rate ${c.pov}` : ''}${algo === 'vwap' ? `, curve: ${c.curveText}` : ''}`;
+      const done = Number.isFinite(x.doneAt) ? `${fmt((x.doneAt - x.start) / S, 1)} s` : `not done (${fmt(x.executed, 3)})`;
+      lines.push(`| ${c.venue.name} | ${order} | ${algo} | ${done} | ${fmt(x.passiveQty, c.unit === 'BTC' ? 3 : 0)} / ${fmt(x.takerQty, c.unit === 'BTC' ? 3 : 0)} | ${x.children} | ${fmt(is.bps)} | ${fmt(is.total)} | ${fmt(walk.bps)}${walk.walk.short > 0 ? ` (book short by ${fmt(walk.walk.short, c.unit === 'BTC' ? 3 : 0)})` : ''} | ${algo === 'immediate' ? '—' : fmt(im.shortfall!.bps)} |`);
+    }
+  }
+  lines.push('');
+  lines.push(`Whole run ${fmt((performance.now() - t0) / 1000, 0)} s on a shared, busy machine (not a benchmark).`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- taker
+
+async function takerPart(): Promise<string> {
+  const dirs = readdirSync(values.models!, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(values.models!, d.name, 'manifest.json')))
+    .map((d) => join(values.models!, d.name))
+    .sort();
+  const lines: string[] = [];
+  const skipped: string[] = [];
+  const configs = [
+    { threshold: 0.5, hold: '0s' },
+    { threshold: 0.6, hold: '0s' },
+    { threshold: 0.5, hold: '10s' },
+    { threshold: 0.6, hold: '10s' },
+  ];
+  const rows: string[] = [];
+  for (const dir of dirs) {
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { name: string; input: { layout: string } };
+    if (manifest.input.layout === 'NTLC') {
+      skipped.push(`${manifest.name} (raw book levels: precomputed predictions cover feature models only)`);
+      continue;
+    }
+    for (const v of [GOOG_V, AMZN_V]) {
+      log(`predictions of ${manifest.name} on ${v.name}`);
+      const pre = await precomputePredictions(dir, v.spec);
+      // On GOOG, the model's own test rows only: the rest is what it was trained and validated on.
+      const from = v === GOOG_V ? pre.testFrom : 0;
+      const rowsText = v === GOOG_V ? `test rows ${from}..${pre.n - 1}` : `all ${pre.n} rows`;
+      for (const c of configs) {
+        log(`taker ${manifest.name} on ${v.name}, threshold ${c.threshold}, hold ${c.hold}`);
+        const t = createTaker({ size: 100, maxPosition: 100, buyThreshold: c.threshold, sellThreshold: c.threshold, hold: c.hold, model: pre.model });
+        const pred = new PrecomputedPredictor(pre, from);
+        const { sum } = await run(v, t, pred);
+        const gross = sum.pnl.total + sum.pnl.fees;
+        const traded = sum.fees.takerQty + sum.fees.makerQty;
+        rows.push(`| ${manifest.name} | ${v.name.split(' ')[0]}, ${rowsText} | ${c.threshold} | ${c.hold} | ${pred.emitted} | ${t.stats.signals.buy} / ${t.stats.signals.sell} | ${sum.fills} | ${fmt(traded, 0)} | ${fmt(gross)} | ${fmt(sum.pnl.fees)} | **${fmt(sum.pnl.total)}** | ${traded > 0 ? fmt((100 * gross) / traded, 2) : 'n/a'} | ${fmt(sum.slippage.vsMidBps ?? NaN)} | ${sum.roundTrips.trips} / ${fmt(100 * (sum.roundTrips.winRate ?? NaN), 0)}% | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
+      }
+    }
+  }
+  lines.push('## Backtest through the taker strategy');
+  lines.push('');
+  lines.push(`Generated ${new Date().toISOString()} by \`${command}\`.`);
+  lines.push('');
+  lines.push('Each feature model\'s predictions traded by the bundled `taker` strategy (docs/backtest.md, Strategies) through `flowcast backtest`\'s engine: buy when P(up) > threshold, sell when P(down) > threshold, flat otherwise; 100 shares per order, position limit 100 shares, market orders; with a holding period the position is kept at least that long after the fill that opened it.');
+  lines.push(`Costs: maker ${GOOG_V.feeMakerBps} bps, taker ${GOOG_V.feeTakerBps} bps of notional (NASDAQ 2012, about $0.003 a share to take), and the spread, paid by every market order; ${latencyText(GOOG_V.latency)}; queue model \`${GOOG_V.queue}\`.`);
+  lines.push('Predictions are the ones `flowcast evaluate` scores, computed for every row before the run and delivered with the row that made them (src/backtest/strategies/model-predictions.ts): the server\'s asynchronous predictor skips rows while busy, which in a replay faster than real time would leave most rows without a prediction and make every run different.');
+  lines.push('On GOOG only the model\'s test rows are traded (the rest is its training and validation data); AMZN is a symbol the models never saw.');
+  lines.push('PnL is in USD, marked to the last mid; "gross / 100 sh" is the PnL before fees per 100 shares traded; "slippage vs mid" is the fills\' distance from the mid at the fill (half the spread for a market order at the touch).');
+  lines.push('');
+  lines.push('| model | data | threshold | hold | predictions | buy / sell signals | fills | shares traded | gross PnL | fees | net PnL | gross / 100 sh | slippage vs mid (bps) | round trips / won | Sharpe (annualised, 252 x 390 min) | max drawdown |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(...rows);
+  if (skipped.length) {
+    lines.push('');
+    lines.push(`Not run: ${skipped.join('; ')}.`);
+  }
+  return lines.join('\n');
+}
+
+const STRAT_BEGIN = '<!-- strategies-results:begin (scripts/eval-backtest.ts --part strategies writes this block) -->';
+const STRAT_END = '<!-- strategies-results:end -->';
+const TAKER_BEGIN = '<!-- taker backtest: begin (scripts/eval-backtest.ts --part taker writes this section) -->';
+const TAKER_END = '<!-- taker backtest: end -->';
+
+if (part === 'all' || part === 'strategies') {
+  const body = await strategiesPart();
+  replaceBlock(values.docs!, STRAT_BEGIN, STRAT_END, body);
+  process.stdout.write(body + '\n');
+}
+if (part === 'all' || part === 'taker') {
+  const body = await takerPart();
+  replaceBlock(values.report!, TAKER_BEGIN, TAKER_END, body);
+  process.stdout.write(body + '\n');
+}
