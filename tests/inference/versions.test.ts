@@ -12,6 +12,7 @@ import { InferenceEngine } from '../../src/inference/engine.ts';
 import { setLogLevel, setLogSink } from '../../src/core/log.ts';
 import { contentHash, listVersions, readModelFiles, rollback, verifyVersion, VersionError, VERSIONS_DIR } from '../../src/inference/versions.ts';
 import modelsCommand from '../../src/cli/commands/models.ts';
+import { logRegToOnnx, type LogRegModel } from '../../src/training/logreg.ts';
 import { randomWindow, rng, tempDir, writeLinearModel, type TestModel } from './helpers.ts';
 
 const logs: string[] = [];
@@ -86,6 +87,24 @@ describe('model versions', () => {
     const json = JSON.parse((await cli('versions', 'lin', '--models', root, '--json')).out);
     expect(json.current.versionId).toBe('v4');
     expect(json.versions.map((v: { id: string; current: boolean }) => [v.id, v.current])).toEqual([['v1', false], ['v2', false], ['v3', false], ['v4', true]]);
+  });
+
+  it('models import onnx keeps the version it replaces; rollback brings the first graph back byte for byte', async () => {
+    const root = setup();
+    const files = [1, 2].map((seed) => {
+      const r = rng(seed);
+      const lr: LogRegModel = { W: Float64Array.from({ length: 36 }, () => r() * 2 - 1), b: Float64Array.from([0, 0.1, -0.1]), d: 12, C: 3, iterations: 0, loss: 0 };
+      const file = join(root, `net${seed}.onnx`);
+      writeFileSync(file, logRegToOnnx(lr, [4, 3], 'features', null));
+      return file;
+    });
+    for (const [i, f] of files.entries()) {
+      const r = await cli('import', 'onnx', f, '--name', 'imp', '--columns', 'imb_1,ofi_1,spread_bps', '--window', '4', '--version', `r${i + 1}`, '--models', root);
+      expect(r.code, r.err).toBe(0);
+    }
+    expect(listVersions(root, 'imp').map((v) => [v.id, v.record!.manifestVersion, v.record!.source])).toEqual([['v1', 'r1', 'install'], ['v2', 'r2', 'install']]);
+    expect((await cli('rollback', 'imp', '--models', root)).out).toContain('imp: rolled back from v2 to v1 (other r1, ');
+    expect(readFileSync(join(root, 'imp', 'model.onnx')).equals(readFileSync(files[0]!))).toBe(true);
   });
 
   it('rollback restores the previous version exactly, keeps the one it left, and --to undoes it', async () => {
