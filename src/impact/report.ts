@@ -201,7 +201,9 @@ export function summaryTable(s: ImpactSummary): string {
       `(prints of one sign at one timestamp; ${int(y.noBook)} prints had no book before them, ${int(y.unsigned)} no aggressor side)`,
     );
     const z = y.orderSize;
-    out.push(`  order size quantiles: p10 ${z.p10}  p25 ${z.p25}  p50 ${z.p50}  p75 ${z.p75}  p90 ${z.p90}  p99 ${z.p99}`);
+    // Interpolated quantiles of decimal sizes carry float noise (0.6565000000000001): six digits say it.
+    const sz = (x: number): string => (Number.isFinite(x) ? String(Number(x.toPrecision(6))) : '-');
+    out.push(`  order size quantiles: p10 ${sz(z.p10)}  p25 ${sz(z.p25)}  p50 ${sz(z.p50)}  p75 ${sz(z.p75)}  p90 ${sz(z.p90)}  p99 ${sz(z.p99)}`);
     for (const q of y.sizes) {
       out.push('');
       out.push(`  Q = ${q.q}: estimates from the book every ${o.everyMs / 1000} s (${q.series.samples} samples), bps of mid, median [p10, p90]`);
