@@ -119,6 +119,31 @@ describe('exact queue (order-level)', () => {
     expect(exec(m, s, 100, 40)).toBe(40); // above 10, never added: behind us, and nothing is ahead
   });
 
+  it('two of our orders at one price: an execution reaching them fills the first before the second, and no more than its size in all', () => {
+    const m = new ExactQueueModel();
+    msg(m, OrderType.Add, 1, 100);
+    const a = m.join(100, 100, 0, PX, BID);
+    const b = m.join(100, 100, 0, PX, BID);
+    msg(m, OrderType.Add, 2, 500);
+    expect(exec(m, a, 1, 100)).toBe(0); // both at the front now
+    msg(m, OrderType.Execute, 2, 150);
+    expect(m.onTrade(a, 150, 0)).toBe(100);
+    expect(m.onTrade(b, 150, 0)).toBe(50); // 150 - 100 taken by the first
+    msg(m, OrderType.ExecuteHidden, 0, 30);
+    expect(m.onTrade(b, 30, 0)).toBe(30);
+    expect(b.remaining).toBe(20);
+  });
+
+  it('independent what-ifs (shareExecutions: false): each order sees the whole execution', () => {
+    const m = new ExactQueueModel({ shareExecutions: false });
+    const a = m.join(0, 100, 0, PX, BID);
+    const b = m.join(0, 100, 0, PX, BID);
+    msg(m, OrderType.Add, 2, 500);
+    msg(m, OrderType.Execute, 2, 150);
+    expect(m.onTrade(a, 150, 0)).toBe(100);
+    expect(m.onTrade(b, 150, 0)).toBe(100);
+  });
+
   it('reduce keeps the place; a later execution fills at most the reduced size', () => {
     const m = new ExactQueueModel();
     msg(m, OrderType.Add, 1, 100);

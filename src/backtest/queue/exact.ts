@@ -54,8 +54,23 @@ export interface ExactStats {
   staleAtJoin: number;
 }
 
+export interface ExactOptions {
+  /**
+   * Our orders at one price share an execution that reaches them, in the order they joined (true,
+   * default: one trading account). false: each order is an independent what-if that sees the whole
+   * execution (the validation, whose orders stand for separate experiments).
+   */
+  shareExecutions?: boolean;
+}
+
 export class ExactQueueModel implements QueueModel<ExactState> {
   readonly name = 'exact';
+  private readonly share: boolean;
+
+  constructor(opts: ExactOptions = {}) {
+    this.share = opts.shareExecutions ?? true;
+  }
+
   readonly stats: ExactStats = { execBehindWhileAhead: 0, depthBelowAhead: 0, unknownIds: 0, staleAtJoin: 0 };
   private readonly orders = new Map<number, VenueOrder>();
   /** Per side, price key -> ids resting there in arrival order (a Set iterates in insertion order). */
@@ -129,7 +144,16 @@ export class ExactQueueModel implements QueueModel<ExactState> {
         // A delete removes what is left of the order, whatever size the message carries.
         const size = o ? (e.type === OrderType.Delete ? o.size : Math.min(e.size, o.size)) : e.size;
         const states = this.live[side].get(key);
-        if (states) for (const s of states) this.apply(s, e, o !== undefined, size);
+        if (states) {
+          // Several of our orders at one price stand in the order they joined (a Set iterates in
+          // insertion order): an execution that reaches them fills the first before the next, and
+          // never more in all than its own size.
+          let left = e.type === OrderType.Execute ? e.size : 0;
+          for (const s of states) {
+            const f = this.apply(s, e, o !== undefined, size, left);
+            if (this.share) left -= f;
+          }
+        }
         if (o) {
           o.size -= size;
           if (e.type === OrderType.Delete || o.size <= 0) {
@@ -148,7 +172,13 @@ export class ExactQueueModel implements QueueModel<ExactState> {
         // display priority). An execution of it at our price with nothing visible ahead would have
         // met our displayed order first.
         const states = this.live[e.side].get(priceKey(e.price));
-        if (states) for (const s of states) this.setPending(s, s.ahead <= 0 ? e.size : 0);
+        if (states) {
+          let left = e.size;
+          for (const s of states) {
+            const f = this.setPending(s, s.ahead <= 0 ? left : 0);
+            if (this.share) left -= f;
+          }
+        }
         return;
       }
       default:
@@ -157,7 +187,8 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     }
   }
 
-  private apply(s: ExactState, e: OrderEvent, known: boolean, size: number): void {
+  /** Applies one message to one of our orders; returns the fill it would give that order. */
+  private apply(s: ExactState, e: OrderEvent, known: boolean, size: number, left: number): number {
     let isAhead: boolean;
     if (known) isAhead = s.aheadIds.has(e.orderId);
     // An id never added: resting before the file began or added while its level lay deeper than the
@@ -175,20 +206,21 @@ export class ExactQueueModel implements QueueModel<ExactState> {
         s.aheadIds.delete(e.orderId);
       }
       s.ahead = Math.max(0, s.ahead - size);
-      this.setPending(s, 0);
-      return;
+      return this.setPending(s, 0);
     }
     if (e.type !== OrderType.Execute) return this.setPending(s, 0);
     // An order behind ours traded at our price. With nothing visible ahead, the aggressor would have
-    // met ours first: this execution's size is what it would have filled of ours.
-    if (s.ahead <= 0) return this.setPending(s, e.size);
+    // met ours first: this execution's size (less what our earlier orders here took) is what it
+    // would have filled of ours.
+    if (s.ahead <= 0) return this.setPending(s, left);
     this.stats.execBehindWhileAhead++;
-    this.setPending(s, 0);
+    return this.setPending(s, 0);
   }
 
-  private setPending(s: ExactState, fill: number): void {
-    s.pending = Math.min(fill, s.remaining);
+  private setPending(s: ExactState, fill: number): number {
+    s.pending = Math.max(0, Math.min(fill, s.remaining));
     s.pendingSeq = this.seq;
+    return s.pending;
   }
 
   onTrade(s: ExactState, size: number, _ts?: number): number {

@@ -8,7 +8,7 @@ import { ExactQueueModel } from './exact.ts';
 
 export type { QueueModel, QueueState } from './model.ts';
 export { RiskAverseModel, ProbQueueModel, powerModel, logModel, behindShareOf, type L2Options, type ProbState } from './l2.ts';
-export { ExactQueueModel, priceKey, type ExactState, type ExactStats } from './exact.ts';
+export { ExactQueueModel, priceKey, type ExactState, type ExactStats, type ExactOptions } from './exact.ts';
 
 /** The spec forms, for help texts and error messages. */
 export const QUEUE_MODEL_FORMS = ['risk-averse', 'prob-power:N', 'prob-log', 'exact'] as const;

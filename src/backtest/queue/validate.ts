@@ -94,7 +94,8 @@ export interface SimOrder {
 
 export class QueueValidation implements MarketSink {
   readonly specs = modelSpecs();
-  readonly exact = new ExactQueueModel();
+  /** Our orders are separate experiments: none takes an execution away from another. */
+  readonly exact = new ExactQueueModel({ shareExecutions: false });
   readonly orders: SimOrder[] = [];
   messages = 0;
   private readonly l2 = new Map<string, QueueModel>();
