@@ -425,3 +425,5 @@ writeComputeDoc(await computeBench());
 const userRun = userRunBench(Number(process.env.BENCH_USER_RUNS ?? 5), machine);
 if (!process.argv.includes('--no-doc')) writeDocSection('docs/benchmarks.md', 'bench:user-run', userRun);
 process.stdout.write(userRun + '\n');
+// The backtester's events/s beside the bare book rebuild, and its whole run against features (its own section).
+await import('./bench-backtest.ts');
