@@ -100,6 +100,9 @@ describe('flowcast train / models / evaluate', () => {
 
   it('evaluates models against the baselines with intervals, as markdown and HTML', async () => {
     const report = join(t.dir, 'EVAL.md');
+    // A section another script keeps in the report between its markers survives the rewrite.
+    const kept = '<!-- other tool: begin -->\nkept text\n<!-- other tool: end -->';
+    writeFileSync(report, `# old report\n\n${kept}\n`);
     const r = await flowcast(['evaluate', 'tiny', '--models', models, '--data', csv, '--baselines', 'logreg', '--replicates', '20', '--block', '200', '--report', report]);
     expect(r.code).toBe(0);
     const md = readFileSync(report, 'utf8');
@@ -110,8 +113,15 @@ describe('flowcast train / models / evaluate', () => {
     expect(md).toMatch(/\| majority class \| 0\.\d{3} .* \| 0\.500 \[0\.500, 0\.500\] \|/);
     expect(md).toMatch(/\| tiny \| logistic regression \(OFI\) \| [+-]0\.\d{3} \[[+-]0\.\d{3}, [+-]0\.\d{3}\] \|/);
     expect(md).toMatch(/\| tiny \| logistic regression \(the models' 22 inputs\) \| [+-]0\.\d{3} \[[+-]0\.\d{3}, [+-]0\.\d{3}\] \|/);
+    // Calibration (temperature fitted on the validation split) and importance on the test split.
+    expect(md).toMatch(/### Calibration: GOOG[\s\S]*\| \*\*tiny\*\* \| 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\] \| [+-]0\.\d{4} \[/);
+    expect(md).toMatch(/\| tiny \| \d+\.\d{3} \| the validation split of its training data/);
+    expect(md).toMatch(/### Feature importance: GOOG[\s\S]*tiny \(unpermuted: macro-F1 0\.\d{3}/);
+    expect(md).toContain(kept);
+    expect(md).not.toContain('# old report');
     const html = readFileSync(report.replace(/\.md$/, '.html'), 'utf8');
     expect(html).toMatch(/<svg [^>]*aria-label="macro-F1"/);
+    expect(html).toMatch(/aria-label="Reliability: tiny/);
     expect(html).toMatch(/ROC: up vs rest/);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
   }, 180_000);

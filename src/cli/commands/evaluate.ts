@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
@@ -32,6 +32,13 @@ parameters (levels, VPIN bucket per symbol, bars); a features file computed othe
                        (default logreg,gbdt); the majority class and the OFI regression always run
   --include-training-rows  score the overlapping rows too; the report flags the metrics as
                        including training rows (not a held-out evaluation)
+  --calibration-bins B reliability and ECE bins (default 10); 0 leaves the calibration section out
+                       (Brier with paired intervals against the training class frequencies, ECE,
+                       reliability diagrams, temperature fitted on each model's validation split)
+  --importance WHERE   permutation importance (and TreeSHAP for tree models) on the data sets that
+                       are the models' test split (test, default), on every data set (all), or none
+  --importance-repeats R  shuffles per column (default 5)
+  --shap-rows N        rows TreeSHAP explains per data set, evenly spaced (default 5000)
   --block N            bootstrap block length in samples (default 500)
   --replicates B       bootstrap replicates (default 300)
   --level L            interval level (default 0.95)
@@ -56,7 +63,11 @@ const command: Command = {
     const { values, positionals } = parseFlags(argv, {
       data: { type: 'string', multiple: true }, 'train-data': { type: 'string' }, models: { type: 'string' },
       report: { type: 'string' }, 'include-training-rows': { type: 'boolean' }, baselines: { type: 'string' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
+      'calibration-bins': { type: 'string' }, importance: { type: 'string' }, 'importance-repeats': { type: 'string' }, 'shap-rows': { type: 'string' },
     }, true);
+    const importanceOn = values.importance ?? 'test';
+    if (importanceOn !== 'test' && importanceOn !== 'all' && importanceOn !== 'none') throw new UsageError(`--importance: expected test, all or none, got "${importanceOn}"`);
+    const bins = numberFlag(values['calibration-bins'], 'calibration-bins', 10, { min: 0, integer: true });
     if (positionals.length === 0) throw new UsageError('name at least one MODEL');
     if (!values.data?.length) throw new UsageError('--data is required');
     if (values.report && !values.report.endsWith('.md')) throw new UsageError(`--report must end in .md, got "${values.report}"`);
@@ -65,7 +76,7 @@ const command: Command = {
     const dirs = positionals.map((m) => (existsSync(join(m, 'manifest.json')) ? m : join(values.models ?? 'models', m)));
     for (const d of dirs) if (!existsSync(d)) throw new UsageError(`no model directory ${d}`);
     const { evaluate, DEFAULT_EVALUATE } = await import('../../training/evaluate/evaluate.ts');
-    const { reportMarkdown, reportHtml } = await import('../../training/evaluate/report.ts');
+    const { reportMarkdown, reportHtml, keepMarkedSections } = await import('../../training/evaluate/report.ts');
     const level = numberFlag(values.level, 'level', DEFAULT_EVALUATE.level, { min: 0 });
     if (!(level > 0 && level < 1)) throw new UsageError(`--level must be in (0, 1), got ${level}`);
     // Refused now rather than after the evaluation; written whole or not at all.
@@ -82,9 +93,13 @@ const command: Command = {
       seed: DEFAULT_EVALUATE.seed,
       includeTrainingRows: values['include-training-rows'] === true,
       sameInputBaselines: baselinesFlag(values.baselines),
+      calibration: bins > 0 ? { bins } : false,
+      importance: { on: importanceOn, repeats: numberFlag(values['importance-repeats'], 'importance-repeats', 5, { min: 1, integer: true }), shapRows: numberFlag(values['shap-rows'], 'shap-rows', 5000, { min: 1, integer: true }) },
       onLog: (l) => process.stderr.write(l + '\n'),
     });
-    const md = reportMarkdown(r, `flowcast evaluate ${argv.join(' ')}`);
+    let md = reportMarkdown(r, `flowcast evaluate ${argv.join(' ')}`);
+    // Sections other scripts keep in the report file between their markers survive the rewrite.
+    if (reportOut && existsSync(reportOut.path)) md = keepMarkedSections(readFileSync(reportOut.path, 'utf8'), md);
     if (reportOut && htmlOut) {
       try {
         writeFileSync(reportOut.tmp, md);

@@ -35,6 +35,10 @@ import { inverseFrequencyWeights } from '../transformer/train.ts';
 import { AucOrder, argmax, computeMetrics, sampleLoss, type Metrics } from './metrics.ts';
 import { blockBootstrap, type Interval } from './bootstrap.ts';
 import { CLASS_NAMES } from '../labels.ts';
+import { fitTemperature } from '../calibration.ts';
+import { calibrateSet, type SetCalibration } from '../calibration-eval.ts';
+import { permutationImportance, type ImportanceResult } from '../importance.ts';
+import { servedPredictor, shapForServed, type ShapSummary } from '../importance-eval.ts';
 import { DEFAULT_LABEL } from '../dataset.ts';
 
 export interface EvaluateOptions {
@@ -53,6 +57,13 @@ export interface EvaluateOptions {
   sameInputBaselines?: { logreg: boolean; gbdt: boolean };
   /** Score rows that overlap a model's training data too (flagged in the report); default: left out. */
   includeTrainingRows?: boolean;
+  /** Calibration section (Brier, reliability, ECE, temperature fitted on each model's validation split); default on. */
+  calibration?: { bins: number } | false;
+  /**
+   * Feature importance (permutation, and TreeSHAP for tree models) on the data sets that are the
+   * models' test split ('test'), on every data set ('all'), or none; default 'test' with 5 repeats.
+   */
+  importance?: { on: 'test' | 'all' | 'none'; repeats: number; shapRows: number };
   onLog?: (line: string) => void;
 }
 
@@ -87,6 +98,10 @@ export interface EvaluationSet {
   overlap: { model: string; match: 'content' | 'time' | 'none'; detail: string; rows: number }[];
   /** Overlapping rows were scored (--include-training-rows). */
   includesTraining: boolean;
+  calibration?: SetCalibration;
+  /** Permutation importance per model. */
+  importance?: { model: string; result: ImportanceResult }[];
+  shap?: ShapSummary[];
 }
 
 export interface EvaluationResult {
@@ -315,6 +330,30 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
       footprints.push(fp);
     }
 
+    // Temperatures on each model's own validation split (never the scored rows), and its training
+    // dataset (TreeSHAP counts its covers on the train split).
+    const own = new Map<string, Dataset>();
+    const temps = new Map<string, { T: number; fittedOn: string; samples: number; nllBefore: number; nllAfter: number }>();
+    if (o.calibration !== false || (o.importance?.on ?? 'test') !== 'none') {
+      for (const m of models) {
+        const t = trainingInfo(m.manifest);
+        const src = t.data ?? trainSource;
+        const d = await dataFor(src, m.manifest);
+        const sym = pickSymbol(d, t.symbol);
+        const ds = datasetFor(m.manifest, d, sym, t.split ?? split);
+        own.set(m.name, ds);
+        if (o.calibration === false) continue;
+        const vr = ds.splits.val.rows;
+        if (!vr.length) {
+          notes.push(`${m.name}: no validation samples in ${src} ${sym}, no temperature fitted`);
+          continue;
+        }
+        const fit = fitTemperature(ds.labelsOf(vr), await predictRows(m, ds, vr), vr.length, m.manifest.output.classes.length);
+        temps.set(m.name, { T: fit.T, fittedOn: `the validation split of its training data (${sym} rows ${ds.splits.val.from}..${ds.splits.val.to - 1})`, samples: vr.length, nllBefore: fit.nllBefore, nllAfter: fit.nllAfter });
+        log(`calibration: ${m.name}: temperature ${fit.T.toFixed(3)} on ${vr.length} validation samples (NLL ${fit.nllBefore.toFixed(4)} -> ${fit.nllAfter.toFixed(4)})`);
+      }
+    }
+
     const sets: EvaluationSet[] = [];
     for (const source of o.data) {
       const variants = await Promise.all(models.map((m) => dataFor(source, m.manifest)));
@@ -402,7 +441,34 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
             roc: [0, 1, 2].map((k) => rocPoints(orders[i]!, y, k)),
           };
         });
-        sets.push({ data: source, symbol, rows: rowsLabel, samples: n, classCounts: [0, 1, 2].map((k) => y.filter((v) => v === k).length), horizon, systems, overlap: overlapInfo, includesTraining: Boolean(o.includeTrainingRows && overlapping) });
+        const bs = { block: o.block, replicates: o.replicates, level: o.level, seed: o.seed };
+        const calibration = o.calibration === false ? undefined : calibrateSet({ y, n, C: 3, systems: probs, reference: 'majority class', temperatures: temps, bins: o.calibration?.bins ?? 10, bootstrap: bs });
+        const imp = o.importance ?? { on: 'test', repeats: 5, shapRows: 5000 };
+        let importance: EvaluationSet['importance'], shap: ShapSummary[] | undefined;
+        if (imp.on === 'all' || (imp.on === 'test' && testFrom >= 0 && !o.includeTrainingRows)) {
+          importance = [];
+          shap = [];
+          for (let k = 0; k < models.length; k++) {
+            const m = models[k]!;
+            const t0 = performance.now();
+            const result = await permutationImportance({ y, n, C: 3, features: m.manifest.input.columns, predict: servedPredictor(m, dsModels[k]!, rows), repeats: imp.repeats, seed: o.seed + k, bootstrap: bs });
+            importance.push({ model: m.name, result });
+            log(`  ${m.name}: permutation importance (${m.manifest.input.columns.length} columns x ${imp.repeats}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+            const tr = own.get(m.name);
+            if (!tr) continue;
+            try {
+              const t1 = performance.now();
+              const sh = shapForServed(m, dsModels[k]!, rows, probs[k]!.p, tr, tr.splits.train.rows, `${tr.splits.train.rows.length} train-split samples of ${tr.data.source} ${tr.symbol}`, imp.shapRows);
+              if (sh) {
+                shap.push(sh);
+                log(`  ${m.name}: TreeSHAP on ${sh.samples} rows in ${((performance.now() - t1) / 1000).toFixed(1)} s (efficiency error ${sh.maxEfficiencyError.toExponential(1)})`);
+              }
+            } catch (e) {
+              notes.push(`${m.name}: no TreeSHAP: ${(e as Error).message}`);
+            }
+          }
+        }
+        sets.push({ data: source, symbol, rows: rowsLabel, samples: n, classCounts: [0, 1, 2].map((k) => y.filter((v) => v === k).length), horizon, systems, overlap: overlapInfo, includesTraining: Boolean(o.includeTrainingRows && overlapping), calibration, importance, shap });
       }
     }
     return {

@@ -6,6 +6,8 @@
 import type { EvaluationResult, EvaluationSet, SystemResult } from './evaluate.ts';
 import type { Interval } from './bootstrap.ts';
 import { CLASS_NAMES } from '../labels.ts';
+import { calibrationHtml, calibrationMarkdown } from '../calibration-report.ts';
+import { importanceHtml, importanceMarkdown } from '../importance-report.ts';
 
 const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 const ci = (x: Interval): string => `${f3(x.estimate)} [${f3(x.lo)}, ${f3(x.hi)}]`;
@@ -36,7 +38,7 @@ export function reportMarkdown(r: EvaluationResult, command?: string): string {
   for (const x of r.sameInputBaselines ?? []) L.push(`- **${x.name}**: ${x.detail}.`);
   if (r.sameInputBaselines?.length) L.push('', 'A model that does not beat the baselines on its own inputs (interval of the difference above 0) gains nothing measurable from its architecture or its window.', '');
   L.push(`Intervals are ${pct}% percentile intervals from a circular block bootstrap (${r.bootstrap.replicates} replicates, blocks of ${r.bootstrap.block} consecutive samples, because neighbouring samples share most of their window and their label horizon). Differences are paired (the same resampled rows for both systems): an interval above 0 means the model is better on that metric with that confidence.`, '');
-  for (const s of r.sets) L.push(...setMarkdown(s));
+  for (const s of r.sets) L.push(...setMarkdown(s, r.bootstrap.level));
   if (r.notes.length) L.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return L.join('\n');
 }
@@ -49,7 +51,7 @@ export function overlapLines(s: EvaluationSet): string[] {
   return hit.map((o) => `- Training data of **${o.model}** (matched by ${o.match === 'content' ? 'content' : 'symbol and time'}): ${o.detail}; ${o.rows} rows ${done}.`);
 }
 
-function setMarkdown(s: EvaluationSet): string[] {
+function setMarkdown(s: EvaluationSet, level: number): string[] {
   const L: string[] = [];
   L.push(`## ${s.symbol}: ${s.data}`, '');
   L.push(`${s.rows}; ${s.samples} samples; label horizon ${s.horizon} rows; class counts down/flat/up ${s.classCounts.join(' / ')} (${s.classCounts.map((c) => ((100 * c) / s.samples).toFixed(1) + '%').join(' / ')}).`, '');
@@ -78,7 +80,33 @@ function setMarkdown(s: EvaluationSet): string[] {
     x.metrics.confusion.forEach((row, k) => L.push(`| ${CLASS_NAMES[k]} | ${row.map((v) => String(Math.round(v))).join(' | ')} |`));
     L.push('');
   }
+  if (s.calibration) L.push(`### Calibration: ${s.symbol}`, '', ...calibrationMarkdown(s.calibration, [...CLASS_NAMES], level));
+  if (s.importance?.length) L.push(`### Feature importance: ${s.symbol}`, '', ...importanceMarkdown(s, level));
   return L;
+}
+
+/**
+ * Sections other tools keep in the same file between their own markers (an HTML comment
+ * `<!-- KEY: begin ... -->` or `<!-- KEY:start -->`, up to the next comment naming KEY and "end",
+ * as scripts/eval-levels.ts and scripts/lib/doc-section.ts write them), taken from the file's
+ * previous text and appended to the new report in their order, so that a rerun of
+ * `flowcast evaluate --report` does not delete what it does not write.
+ */
+export function keepMarkedSections(previous: string, report: string): string {
+  const kept: string[] = [];
+  const comments = [...previous.matchAll(/<!--([\s\S]*?)-->/g)];
+  for (let i = 0; i < comments.length; i++) {
+    const text = comments[i]![1]!.trim();
+    const m = /^(.+?)\s*:?\s*\b(?:begin|start)\b/i.exec(text) ?? /^(?:begin|start)\b\s*:?\s*(.+)$/i.exec(text);
+    if (!m) continue;
+    const key = m[1]!.trim();
+    const j = comments.findIndex((c, k) => k > i && c[1]!.includes(key) && /\bend\b/i.test(c[1]!.replace(key, '')));
+    if (j < 0) continue;
+    const from = comments[i]!.index!, to = comments[j]!.index! + comments[j]![0].length;
+    if (!report.includes(comments[i]![0])) kept.push(previous.slice(from, to));
+    i = j;
+  }
+  return kept.length ? `${report.replace(/\n*$/, '\n\n')}${kept.join('\n\n')}\n` : report;
 }
 
 // ---------------- HTML with inline SVG ----------------
@@ -174,7 +202,8 @@ export function reportHtml(r: EvaluationResult, markdown: string): string {
     }
     body.push('<div class="row">', ...[0, 1, 2].map((k) => rocChart(s, k)), '</div>');
     body.push(`<p class="legend">${all.filter((x) => x.name !== 'majority class').map((x, i) => `<span style="color:${COLORS[all.indexOf(x) % COLORS.length]}">■</span> ${esc(x.name)}${i < all.length - 2 ? ' &nbsp; ' : ''}`).join('')}</p>`);
-    body.push('<div class="row">', ...all.map(confusionTable), '</div></section>');
+    body.push('<div class="row">', ...all.map(confusionTable), '</div>');
+    body.push(calibrationHtml(s.calibration, [...CLASS_NAMES], r.bootstrap.level), importanceHtml(s, r.bootstrap.level), '</section>');
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>flowcast model evaluation</title>
