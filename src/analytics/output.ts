@@ -46,7 +46,7 @@ class LineWriter {
 export class AlertWriter {
   private readonly w: LineWriter;
 
-  constructor(path: string, private readonly timeBase: TimeBaseRef) {
+  constructor(path: string, private readonly timeBase: Pick<TimeBaseRef, 'get'>) {
     this.w = new LineWriter(path);
   }
 
@@ -67,7 +67,7 @@ export class AlertWriter {
 export class MeasuresCsvWriter {
   private readonly w: LineWriter;
 
-  constructor(path: string, private readonly timeBase: TimeBaseRef) {
+  constructor(path: string, private readonly timeBase: Pick<TimeBaseRef, 'get'>) {
     this.w = new LineWriter(path);
     this.w.line(['ts_ns', 'symbol', ...MEASURE_COLUMNS].join(','));
   }

@@ -140,3 +140,34 @@ export async function readDatasetFeatures(dir: string, o: ReadOptions = {}): Pro
     db.closeSync();
   }
 }
+
+/**
+ * The partitions of a dataset a filter keeps, judged by DuckDB on their keys (venue, symbol and
+ * date as a DATE, as in the Parquet scan), so `--where` means the same for commands that read the
+ * rows (train, evaluate) and for those that re-run the partitions' sources (analytics). A
+ * condition on other columns is refused with DuckDB's message.
+ */
+export async function selectPartitions(dir: string, where?: string): Promise<PartitionRecord[]> {
+  const r = requireRecord(dir);
+  const parts = Object.values(r.partitions);
+  if (!where || parts.length === 0) return parts.sort(byKeys);
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  const q = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+  const rows = parts.map((p, i) => `(${i}, ${q(p.venue)}, ${q(p.symbol)}, DATE ${q(p.date)})`).join(', ');
+  try {
+    const kept = (await con.runAndReadAll(`SELECT i FROM (VALUES ${rows}) t(i, venue, symbol, date) WHERE (${where}) ORDER BY i`)).getRowObjectsJS() as { i: number }[];
+    return kept.map((k) => parts[Number(k.i)]!).sort(byKeys);
+  } catch (e) {
+    throw new InputError(InputErrorCode.Format, `${dir} where ${where}`, undefined, `DuckDB: ${(e as Error).message.split('\n')[0]} (a partition filter may use venue, symbol and date)`);
+  } finally {
+    con.closeSync();
+    db.closeSync();
+  }
+}
+
+function byKeys(a: PartitionRecord, b: PartitionRecord): number {
+  const ka = `${a.venue}\u0000${a.symbol}\u0000${a.date}`, kb = `${b.venue}\u0000${b.symbol}\u0000${b.date}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}

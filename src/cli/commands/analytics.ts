@@ -4,7 +4,7 @@ import { numberFlag, parseFlags, skipBadFlag, symbolsFlag, vpinBucketFlag } from
 import { outputFile } from '../output.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 
-const usage = `flowcast analytics --source SPEC [--out alerts.jsonl] [--measures measures.csv] [flags]
+const usage = `flowcast analytics --source SPEC|DATASET [--where COND] [--out alerts.jsonl] [--measures measures.csv] [flags]
 
 Runs the microstructure analytics over a source (docs/analytics.md): toxicity and impact measures,
 the market-stress and market-abuse detectors, and the feed latency monitor. Alerts go to --out as
@@ -12,6 +12,11 @@ JSON lines (one alert per line: symbol, kind, severity, ts_ns, ts_ms, message, e
 snapshots to --measures as CSV. A summary table of the measures and alert counts goes to stdout.
 
   --source SPEC        ${SOURCE_SPEC_HELP}
+                       or a dataset directory (flowcast dataset build): the analytics run over the
+                       sources of its partitions, in venue, symbol, date order, each partition's
+                       symbol only, with the VPIN bucket the partition was built with
+  --where COND         with a dataset directory: which partitions, a SQL condition on venue, symbol
+                       and date that DuckDB evaluates, e.g. "symbol='GOOG' and date<'2012-06-22'"
   --out FILE           alerts as JSON lines ("-" for stdout)
   --measures FILE      measure snapshots as CSV (ts_ns, symbol, then the measures)
                        (files appear only when the run succeeds; their directories are created if missing)
@@ -45,6 +50,7 @@ const command: Command = {
       symbol: { type: 'string', multiple: true },
       'skip-bad': { type: 'string' },
       quiet: { type: 'boolean' },
+      where: { type: 'string' },
     });
     const { applyParams, analyticsOptions, DEFAULT_ANALYTICS_OPTIONS } = await import('../../analytics/options.ts');
     if (values.params) {
@@ -67,43 +73,70 @@ const command: Command = {
 
     const { runAnalytics } = await import('../../pipeline/analytics.ts');
     const { AlertWriter, MeasuresCsvWriter, MeasureSummary, summaryTables } = await import('../../analytics/output.ts');
+    const { isDatasetDir, selectPartitions } = await import('../../dataset/reader.ts');
     const policy = skipBadFlag(values['skip-bad']);
     const symbols = symbolsFlag(values.symbol);
+    // One run per source: the source itself, or each partition a dataset's filter keeps.
+    let runs: { spec: string; vpinBucket: typeof vpinBucket; symbols: string[] | undefined; label: string }[];
+    if (isDatasetDir(values.source)) {
+      const parts = (await selectPartitions(values.source, values.where)).filter((p) => !symbols || symbols.includes(p.symbol));
+      if (parts.length === 0) throw new UsageError(`${values.source}: no partition is kept by ${values.where ? `--where ${values.where}` : ''}${symbols ? ` --symbol ${symbols.join(',')}` : ''}`);
+      runs = parts.map((p) => ({
+        spec: p.spec, symbols: [p.symbol], label: `${p.venue} ${p.symbol} ${p.date}`,
+        // The partition's own V keeps the analytics' VPIN on the dataset's scale; --vpin-bucket overrides it.
+        vpinBucket: values['vpin-bucket'] !== undefined ? vpinBucket : (p.vpinBucket ?? 'auto'),
+      }));
+    } else {
+      if (values.where !== undefined) throw new UsageError('--where needs a dataset directory as --source');
+      runs = [{ spec: values.source, vpinBucket, symbols, label: values.source }];
+    }
     let alerts: InstanceType<typeof AlertWriter> | undefined;
     let measures: InstanceType<typeof MeasuresCsvWriter> | undefined;
     const alertsOut = values.out && values.out !== '-' ? outputFile('out', values.out) : undefined;
     const measuresOut = values.measures && values.measures !== '-' ? outputFile('measures', values.measures) : undefined;
-    const summary = new MeasureSummary();
-    const res = await runAnalytics(values.source, {
-      options: over,
-      vpinBucket,
-      symbols,
-      policy,
-      onStart: (_engine, _builder, source) => {
-        if (values.out) alerts = new AlertWriter(alertsOut?.tmp ?? values.out, source.timeBase);
-        if (values.measures) measures = new MeasuresCsvWriter(measuresOut?.tmp ?? values.measures, source.timeBase);
-      },
-    }, {
-      onAlert: (a) => alerts?.write(a),
-      onMeasures: (sym, ts, v) => {
-        measures?.write(sym, ts, v);
-        summary.add(sym, v);
-      },
-    }).catch(async (e: unknown) => {
-      // Streams ended first, so nothing lands in a file after it is removed.
-      await Promise.allSettled([alerts?.close(), measures?.close()]);
-      alertsOut?.discard();
-      measuresOut?.discard();
-      throw e;
-    });
+    // The writers write epoch times: they read the time base of whichever run is going.
+    let current: Pick<import('../../model/time.ts').TimeBaseRef, 'get'> | undefined;
+    const timeBase = { get: () => current!.get() };
+    let rows = 0, nAlerts = 0, seconds = 0;
+    const seen = new Set<string>();
+    for (const r of runs) {
+      const summary = new MeasureSummary();
+      const res = await runAnalytics(r.spec, {
+        options: over,
+        vpinBucket: r.vpinBucket,
+        symbols: r.symbols,
+        policy,
+        onStart: (_engine, _builder, source) => {
+          current = source.timeBase;
+          if (values.out) alerts ??= new AlertWriter(alertsOut?.tmp ?? values.out, timeBase);
+          if (values.measures) measures ??= new MeasuresCsvWriter(measuresOut?.tmp ?? values.measures, timeBase);
+        },
+      }, {
+        onAlert: (a) => alerts?.write(a),
+        onMeasures: (sym, ts, v) => {
+          measures?.write(sym, ts, v);
+          summary.add(sym, v);
+        },
+      }).catch(async (e: unknown) => {
+        // Streams ended first, so nothing lands in a file after it is removed.
+        await Promise.allSettled([alerts?.close(), measures?.close()]);
+        alertsOut?.discard();
+        measuresOut?.discard();
+        throw runs.length > 1 ? new Error(`${r.label} (${r.spec}): ${(e as Error).message}`) : e;
+      });
+      rows += res.stats.rows;
+      nAlerts += res.stats.alerts;
+      seconds += res.seconds;
+      for (const s of res.stats.symbols) seen.add(s);
+      if (!values.quiet) process.stdout.write((runs.length > 1 ? `## ${r.label}\n\n` : '') + summaryTables(res.engine, summary) + '\n' + (runs.length > 1 ? '\n' : ''));
+    }
     await alerts?.close();
     await measures?.close();
     alertsOut?.commit();
     measuresOut?.commit();
     if (!values.quiet) {
-      process.stdout.write(summaryTables(res.engine, summary) + '\n');
       process.stderr.write(
-        `analytics: ${res.stats.rows.toLocaleString('en-US')} rows, ${res.stats.alerts.toLocaleString('en-US')} alerts (${res.stats.symbols.join(',')}) in ${res.seconds.toFixed(2)} s` +
+        `analytics: ${runs.length > 1 ? `${runs.length} partitions, ` : ''}${rows.toLocaleString('en-US')} rows, ${nAlerts.toLocaleString('en-US')} alerts (${[...seen].join(',')}) in ${seconds.toFixed(2)} s` +
         (values.out ? ` -> ${values.out}` : '') + (values.measures ? `, measures -> ${values.measures}` : '') + '\n',
       );
     }
