@@ -42,6 +42,8 @@ export interface SizeSummary {
     pairs: PairSummary[];
     /** Book-walk cost against the prints' VWAP, split by whether any print hit hidden liquidity. */
     byHidden: { visibleOnly: ErrorSummary; withHidden: ErrorSummary };
+    /** Book-walk mid move against the mid after, split the same way. */
+    moveByHidden: { visibleOnly: ErrorSummary; withHidden: ErrorSummary };
   };
 }
 
@@ -136,6 +138,10 @@ export function summarize(a: ImpactAnalyzer, source: string, seconds: number, to
             visibleOnly: errorSummary(vis.map((x) => x.walkCostBps), vis.map((x) => x.realCostBps), tolerance),
             withHidden: errorSummary(hid.map((x) => x.walkCostBps), hid.map((x) => x.realCostBps), tolerance),
           },
+          moveByHidden: {
+            visibleOnly: errorSummary(vis.map((x) => x.walkMidMoveBps), vis.map((x) => x.realMoveBps), tolerance),
+            withHidden: errorSummary(hid.map((x) => x.walkMidMoveBps), hid.map((x) => x.realMoveBps), tolerance),
+          },
         },
       };
     });
@@ -225,14 +231,17 @@ export function summaryTable(s: ImpactSummary): string {
         m.pairs.map((p) => [p.estimate, p.realised, int(p.n), num(p.estMedian), num(p.realMedian), num(p.errMedian), num(p.errP10), num(p.errP90), num(p.absErrMedian), pct(p.within), pct(p.realisedZero), pct(p.withinNonzero)]),
       ), 4));
       if (m.withHidden > 0) {
-        const v = m.byHidden.visibleOnly;
-        const h = m.byHidden.withHidden;
-        out.push('    walk cost vs prints VWAP, by hidden liquidity:');
+        const w = `within ${Math.round(o.tolerance * 100)}%`;
+        const line = (what: string, orders: string, e: ErrorSummary): string[] =>
+          [what, orders, int(e.n), num(e.estMedian), num(e.realMedian), num(e.errMedian), num(e.errP10), num(e.errP90), pct(e.within), pct(e.realisedZero)];
+        out.push('    the book walk by hidden liquidity (orders with no hidden print / with some):');
         out.push(indent(table(
-          ['orders', 'n', 'est med', 'real med', 'err med', 'err p10', 'err p90', `within ${Math.round(o.tolerance * 100)}%`],
+          ['estimate / realised', 'orders', 'n', 'est med', 'real med', 'err med', 'err p10', 'err p90', w, 'real = 0'],
           [
-            ['no hidden print', int(v.n), num(v.estMedian), num(v.realMedian), num(v.errMedian), num(v.errP10), num(v.errP90), pct(v.within)],
-            ['some hidden', int(h.n), num(h.estMedian), num(h.realMedian), num(h.errMedian), num(h.errP10), num(h.errP90), pct(h.within)],
+            line('walk cost / prints VWAP', 'no hidden print', m.byHidden.visibleOnly),
+            line('', 'some hidden', m.byHidden.withHidden),
+            line('walk mid move / mid after', 'no hidden print', m.moveByHidden.visibleOnly),
+            line('', 'some hidden', m.moveByHidden.withHidden),
           ],
         ), 6));
       }

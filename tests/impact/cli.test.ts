@@ -87,6 +87,9 @@ describe('flowcast impact on the GOOG day', () => {
       expect(m.byHidden.visibleOnly.within).toBe(1);
       expect(m.byHidden.visibleOnly.errP10).toBe(0);
       expect(m.byHidden.visibleOnly.errP90).toBe(0);
+      // And the mid it leaves is the one the walk predicts (moved or not).
+      expect(m.moveByHidden.visibleOnly.within).toBe(1);
+      expect(m.moveByHidden.visibleOnly.n + m.moveByHidden.withHidden.n).toBe(m.pairs[1]!.n);
       // Hidden liquidity can only fill at prices no worse than the visible levels (price priority),
       // so with hidden prints the walk overestimates the cost, never under (at p10 and above).
       expect(m.byHidden.withHidden.errP10).toBeGreaterThanOrEqual(0);
