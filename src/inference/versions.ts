@@ -107,7 +107,7 @@ export function contentHash(files: ReadonlyMap<string, Uint8Array> | Record<stri
   return h.digest('hex');
 }
 
-/** The manifest's evaluation in one line: "test macro-F1 0.463, AUC 0.651, 22138 samples". */
+/** The manifest's evaluation in one line: "test macro-F1 0.4634, AUC 0.6505, 22138 samples". */
 export function evaluationHeadline(m: Pick<ModelManifest, 'metrics'>): string | undefined {
   const metrics = m.metrics as Record<string, Record<string, unknown> | undefined> | undefined;
   if (!metrics) return undefined;
@@ -116,8 +116,8 @@ export function evaluationHeadline(m: Pick<ModelManifest, 'metrics'>): string | 
     if (!s || typeof s !== 'object') continue;
     const parts: string[] = [];
     const num = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
-    if (num('macroF1') !== undefined) parts.push(`macro-F1 ${num('macroF1')!.toFixed(3)}`);
-    if (num('macroAuc') !== undefined) parts.push(`AUC ${num('macroAuc')!.toFixed(3)}`);
+    if (num('macroF1') !== undefined) parts.push(`macro-F1 ${num('macroF1')!.toFixed(4)}`);
+    if (num('macroAuc') !== undefined) parts.push(`AUC ${num('macroAuc')!.toFixed(4)}`);
     if (num('samples') !== undefined) parts.push(`${num('samples')} samples`);
     if (parts.length) return `${split} ${parts.join(', ')}`;
   }

@@ -82,7 +82,7 @@ describe('model versions', () => {
     expect(r.out).toContain(`current: ${join(root, 'lin')} (${dirHash(join(root, 'lin')).slice(0, 12)}), not kept yet`);
     writeLinearModel(root, 'lin', { seed: 3, version: 'd' });
     const r2 = await cli('versions', 'lin', '--models', root);
-    expect(r2.out).toMatch(/v3 .* other c +test macro-F1 0\.463, AUC 0\.651, 22138 samples +\(kept: replaced\)\n/);
+    expect(r2.out).toMatch(/v3 .* other c +test macro-F1 0\.4634, AUC 0\.6506, 22138 samples +\(kept: replaced\)\n/);
     expect(r2.out).toMatch(/v4 .* other d .*\(kept: install\) +<- current\n/);
     const json = JSON.parse((await cli('versions', 'lin', '--models', root, '--json')).out);
     expect(json.current.versionId).toBe('v4');

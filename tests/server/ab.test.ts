@@ -18,6 +18,7 @@ import { IngestClient } from '../../src/client/ingest-client.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import { setLogLevel, setLogSink } from '../../src/core/log.ts';
 import { VERSIONS_DIR } from '../../src/inference/versions.ts';
+import { parseTopic } from '../../src/protocol/topics.ts';
 import modelsCommand from '../../src/cli/commands/models.ts';
 import type { FeaturesFrame, PredFrame } from '../../src/protocol/frames.ts';
 import type { RunningServer } from '../../src/server/server.ts';
@@ -113,6 +114,10 @@ describe('model versions in a running server', () => {
   }
 
   it('serves a kept version beside the current one, each on its own topic with its own outputs; /v1/models lists both', async () => {
+    // The topic grammar's reading of a version: the first dot still ends the model part.
+    expect(parseTopic('pred.lin@v1.BTC.X')).toEqual({ kind: 'pred', model: 'lin@v1', symbol: 'BTC.X' });
+    expect(parseTopic('pred.lin@latest.AB')).toBeUndefined();
+    expect(parseTopic('pred.lin@v0.AB')).toBeUndefined();
     expect(feed.hello.models.sort()).toEqual(['lin', 'lin@v1', 'lin@v9']);
     const listed = Object.fromEntries((await models()).map((m) => [m.name, m]));
     expect(listed['lin']).toMatchObject({ state: 'ready', versionId: 'v2', topic: 'lin' });
