@@ -21,7 +21,7 @@ import type { BookRow } from '../model/row.ts';
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import type { AlertContext, AlertEvent, AlertProducer, AlertProducerFactory, Prediction } from '../pipeline/plugins.ts';
 import type { PipelineOutput, RowResult } from '../pipeline/live.ts';
-import { SimExchange, type ExchangeOptions, type NewOrder } from './exchange.ts';
+import { SimExchange, snapQty, type ExchangeOptions, type NewOrder } from './exchange.ts';
 import type { BookView, FeaturesView, Fill, Order, OrderRequest, Strategy, StrategyContext, TradeView } from './strategy.ts';
 
 export interface LatencyModel {
@@ -488,7 +488,7 @@ export class BacktestEngine {
   private onExchangeFill(f: Fill): void {
     const rec = this.record.orders.get(f.orderId);
     const sign = f.side === 'buy' ? 1 : -1;
-    this.xPositions.set(f.symbol, (this.xPositions.get(f.symbol) ?? 0) + sign * f.qty);
+    this.xPositions.set(f.symbol, snapQty((this.xPositions.get(f.symbol) ?? 0) + sign * f.qty));
     this.xCash -= sign * f.price * f.qty + f.fee;
     f.seenAt = f.ts + this.opts.latency.response;
     this.record.fills.push({ ...f, arrivalMid: rec?.arrivalMid ?? NaN, mid: this.markMid(f.symbol) });
@@ -503,10 +503,10 @@ export class BacktestEngine {
 
   private deliverFill(f: Fill): void {
     const sign = f.side === 'buy' ? 1 : -1;
-    this.positions.set(f.symbol, (this.positions.get(f.symbol) ?? 0) + sign * f.qty);
+    this.positions.set(f.symbol, snapQty((this.positions.get(f.symbol) ?? 0) + sign * f.qty));
     this.cash -= sign * f.price * f.qty + f.fee;
     const v = this.views.get(f.orderId);
-    if (v) v.filled += f.qty;
+    if (v) v.filled = snapQty(v.filled + f.qty);
     this.strategy.onFill?.(this.ctx, f);
   }
 

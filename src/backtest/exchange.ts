@@ -81,6 +81,14 @@ interface Consumed {
   size: number;
 }
 
+/**
+ * Quantities on a 1e-9 grid: sizes such as Binance's 0.001 lots do not add up exactly in binary
+ * (0.1 + 0.2), and a remainder of 1e-17 would keep a filled order open.
+ */
+export function snapQty(q: number): number {
+  return Math.round(q * 1e9) / 1e9;
+}
+
 /** Prices on a 1e-8 grid (the strategy's arithmetic meets the source's parsed prices). */
 export function snapPrice(p: number): number {
   return Math.round(p * 1e8) / 1e8;
@@ -181,7 +189,7 @@ export class SimExchange {
       }
       const avail = size - (c ? c.qty : 0);
       if (avail <= 0) continue;
-      const q = Math.min(avail, o.qty - o.filled);
+      const q = snapQty(Math.min(avail, o.qty - o.filled));
       if (c) c.qty += q;
       else cons.set(px, { qty: q, size });
       this.fill(o, px, q, 'taker', ts);
@@ -235,7 +243,7 @@ export class SimExchange {
     }
     if (price === o.price && qty <= o.qty) {
       o.qty = qty;
-      const rem = qty - o.filled;
+      const rem = snapQty(qty - o.filled);
       if (rem <= 0) {
         this.unrest(res);
         o.status = o.filled > 0 ? 'filled' : 'cancelled';
@@ -296,7 +304,7 @@ export class SimExchange {
       // An execution against hidden liquidity does not consume the visible queue we stand in.
       else if (price === o.price && !hidden) q = r.model.onTrade(r.q, size, ts);
       if (q > 0) {
-        this.fill(o, o.price, Math.min(q, o.qty - o.filled), 'maker', ts);
+        this.fill(o, o.price, snapQty(Math.min(q, o.qty - o.filled)), 'maker', ts);
         if (through) r.q.remaining = 0;
         if (o.filled >= o.qty) i -= this.finish(r, ts);
       }
@@ -347,12 +355,12 @@ export class SimExchange {
       const c = cons.get(px);
       const avail = size - (c && c.size === size ? c.qty : 0);
       if (avail <= 0) continue;
-      const q = Math.min(avail, o.qty - o.filled);
+      const q = snapQty(Math.min(avail, o.qty - o.filled));
       if (c && c.size === size) c.qty += q;
       else cons.set(px, { qty: q, size });
       this.fill(o, o.price, q, 'maker', ts);
     }
-    r.q.remaining = o.qty - o.filled;
+    r.q.remaining = snapQty(o.qty - o.filled);
   }
 
   /** A resting order filled completely: out of the book; returns 1 (it left the list being walked). */
@@ -364,7 +372,7 @@ export class SimExchange {
   }
 
   private fill(o: Order, price: number, qty: number, liquidity: Liquidity, ts: number): void {
-    o.filled += qty;
+    o.filled = snapQty(o.filled + qty);
     const bps = liquidity === 'maker' ? this.opts.feeMakerBps : this.opts.feeTakerBps;
     this.out.fill({
       orderId: o.id, symbol: o.symbol, side: o.side, price, qty, fee: (price * qty * bps) / 1e4, liquidity, ts, seenAt: ts, tag: o.tag,

@@ -23,6 +23,15 @@ describe('pnl', () => {
   });
 });
 
+describe('fractional lots', () => {
+  it('0.1 + 0.2 bought and 0.3 sold is flat (binary sums would leave 5.6e-17)', () => {
+    const fills = [f('buy', 0.1, 100, 0), f('buy', 0.2, 100, 0), f('sell', 0.3, 101, 0)];
+    expect(pnl(fills, { X: 101 }).position).toEqual({ X: 0 });
+    expect(roundTrips(fills).trips).toBe(1);
+    expect(roundTrips(fills).pnls[0]).toBeCloseTo(0.3, 10);
+  });
+});
+
 describe('round trips', () => {
   it('flat to flat, a fill through zero closes one and opens the next; fees in', () => {
     // Trip 1: -1000.1 - 1020.1 + 1544.85 + (5 of the last sell: 500 - 0.05) = 24.6, a win.

@@ -40,6 +40,11 @@ export interface MetricPoint {
   equity: number;
 }
 
+/** Positions on a 1e-9 grid: fractional lots (0.001 BTC) do not add up exactly in binary, and flat must read 0. */
+function lots(q: number): number {
+  return Math.round(q * 1e9) / 1e9;
+}
+
 export const MINUTES_PER_YEAR = { equities: 252 * 390, crypto: 365 * 1440 } as const;
 export type Session = keyof typeof MINUTES_PER_YEAR;
 
@@ -70,12 +75,12 @@ export function pnl(fills: readonly MetricFill[], lastMid: Record<string, number
     const d = f.side === 'buy' ? f.qty : -f.qty;
     if (p.q === 0 || Math.sign(p.q) === Math.sign(d)) {
       p.avg = (p.avg * Math.abs(p.q) + f.price * Math.abs(d)) / (Math.abs(p.q) + Math.abs(d));
-      p.q += d;
+      p.q = lots(p.q + d);
     } else {
       const closing = Math.min(Math.abs(d), Math.abs(p.q));
       realised += closing * (f.price - p.avg) * Math.sign(p.q);
-      const left = Math.abs(d) - closing;
-      p.q += d;
+      const left = lots(Math.abs(d) - closing);
+      p.q = lots(p.q + d);
       if (left > 0) p.avg = f.price;
       else if (p.q === 0) p.avg = 0;
     }
@@ -176,8 +181,8 @@ export function roundTrips(fills: readonly MetricFill[]): RoundTrips {
     if (s.q !== 0 && Math.sign(d) !== Math.sign(s.q)) {
       const closing = Math.min(Math.abs(d), Math.abs(s.q)) * Math.sign(d);
       s.cash -= closing * f.price + Math.abs(closing) * feePerUnit;
-      s.q += closing;
-      d -= closing;
+      s.q = lots(s.q + closing);
+      d = lots(d - closing);
       if (s.q === 0) {
         pnls.push(s.cash);
         s.cash = 0;
@@ -185,7 +190,7 @@ export function roundTrips(fills: readonly MetricFill[]): RoundTrips {
     }
     if (d !== 0) {
       s.cash -= d * f.price + Math.abs(d) * feePerUnit;
-      s.q += d;
+      s.q = lots(s.q + d);
     }
     st.set(f.symbol, s);
   }
