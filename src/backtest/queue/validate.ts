@@ -256,8 +256,13 @@ export interface Comparison {
   /** Exact fills, the model does not. */
   misses: number;
   fullAgree: number;
-  /** First-fill time minus exact's, seconds, ascending; see compare(). */
+  /** First-fill time minus exact's, seconds, ascending, over the orders both filled. */
+  dtAll: number[];
+  /** The same over those of them where at least one of the two filled through the queue; see compare(). */
   dt: number[];
+  /** Same outcome as exact over every placed order, those whose price left the file's levels included. */
+  agreeAllPlaced: number;
+  placed: number;
 }
 
 /**
@@ -270,8 +275,12 @@ export function compare(v: QueueValidation, label: string): Comparison {
   const idx = v.specs.findIndex((m) => m.label === label);
   if (idx < 0) throw new Error(`queue validation: no model "${label}" (have ${v.specs.map((m) => m.label).join(', ')})`);
   const ex = v.specs.findIndex((m) => m.name === 'exact');
-  const c: Comparison = { spec: v.specs[idx]!, n: 0, filled: 0, agree: 0, falseFills: 0, misses: 0, fullAgree: 0, dt: [] };
+  const c: Comparison = {
+    spec: v.specs[idx]!, n: 0, filled: 0, agree: 0, falseFills: 0, misses: 0, fullAgree: 0, dtAll: [], dt: [], agreeAllPlaced: 0, placed: 0,
+  };
   for (const o of v.orders) {
+    c.placed++;
+    if (Number.isNaN(o.runs[idx]!.firstFill) === Number.isNaN(o.runs[ex]!.firstFill)) c.agreeAllPlaced++;
     if (o.outOfView) continue;
     c.n++;
     const r = o.runs[idx]!;
@@ -283,9 +292,14 @@ export function compare(v: QueueValidation, label: string): Comparison {
     else if (rf) c.falseFills++;
     else c.misses++;
     if (Number.isNaN(r.fullFill) === Number.isNaN(x.fullFill)) c.fullAgree++;
-    if (rf && xf && !(r.cause === 'price' && x.cause === 'price')) c.dt.push((r.firstFill - x.firstFill) / NS);
+    if (rf && xf) {
+      const d = (r.firstFill - x.firstFill) / NS;
+      c.dtAll.push(d);
+      if (!(r.cause === 'price' && x.cause === 'price')) c.dt.push(d);
+    }
   }
   c.dt.sort((a, b) => a - b);
+  c.dtAll.sort((a, b) => a - b);
   return c;
 }
 
