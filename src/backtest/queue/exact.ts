@@ -193,7 +193,7 @@ export class ExactQueueModel implements QueueModel<ExactState> {
     if (known) isAhead = s.aheadIds.has(e.orderId);
     // An id never added: resting before the file began or added while its level lay deeper than the
     // file shows. NASDAQ assigns order reference numbers in increasing order (on these days only the
-    // opening cross re-adds lower ids, before 09:30:00.21), so an id at most the largest added before
+    // opening cross re-adds lower ids, at 09:30:00.19-09:30:00.21), so an id at most the largest added before
     // our join was resting at our price when we joined (orders never change price; a replace gets a
     // new id), hence ahead; a larger one arrived after us.
     else isAhead = e.orderId <= s.maxIdAtJoin;
