@@ -144,7 +144,9 @@ export class TradeGrouper<S> {
         o.afterMid = mid;
         o.afterSet = true;
       }
-      // A later row means no further print can share the group's timestamp in source order.
+      // A later row means no further print can share the group's timestamp in source order. On
+      // Binance a depth diff stamped later can still arrive between two prints of one taker order,
+      // which then counts as two: 7 of the USD-M capture's 15,877 continuation prints, 4 of spot's 6,516.
       if (ts > o.ts) {
         this.finalise(o);
         this.open = null;

@@ -115,7 +115,7 @@ describe('flowcast impact on the GOOG day', () => {
         expect(BigInt(f[3]!) < BigInt(f[0]!)).toBe(true); // the book used is from before the sample time
       }
     }
-  });
+  }, 180_000); // a whole day through the CLI (and a dist rebuild when stale) on a shared machine
 
   it('refuses a run without a size, and a bad band, as usage errors', async () => {
     const a = await flowcast(['impact', '--source', GOOG]);
