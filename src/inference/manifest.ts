@@ -179,7 +179,19 @@ export function featureDependencies(columns: readonly string[]): { levels: strin
  * is trained on whose V must match (default: every symbol in the manifest's vpinBucket).
  */
 export function featureParamProblems(m: ModelManifest, server: ServerFeatureParams): string[] {
+  const p = featureParamProblemsBySymbol(m, server);
+  return [...p.model, ...Object.values(p.symbols).flat()];
+}
+
+/**
+ * The same problems, split by reach: `model` ones stop the model for every symbol (spec version,
+ * levels, bars, the VPIN window, a missing record); `symbols` ones concern one symbol's VPIN bucket
+ * volume only, so the server still feeds the model every other symbol (a model trained on GOOG
+ * with V = 760 is not fed GOOG's vpin computed with 1,400, but nothing stops it for AMZN).
+ */
+export function featureParamProblemsBySymbol(m: ModelManifest, server: ServerFeatureParams): { model: string[]; symbols: Record<string, string[]> } {
   const out: string[] = [];
+  const symbols: Record<string, string[]> = {};
   if (m.input.layout === 'NTLC' && !server.feedsBookLevels) {
     const b = m.input.book;
     out.push(`the model reads raw book levels (input.layout NTLC, [N, ${m.input.window}, ${b?.levels ?? '?'}, 4]), but this server gathers model inputs from feature columns only (it does not feed book levels: ServerFeatureParams.feedsBookLevels)`);
@@ -206,12 +218,12 @@ export function featureParamProblems(m: ModelManifest, server: ServerFeaturePara
     else {
       for (const [sym, v] of Object.entries(p!.vpinBucket)) {
         const s = server.vpinBucketOf(sym);
-        if (s === undefined) out.push(`input.features.vpinBucket.${sym} is ${v}, but the server's VPIN bucket volume for ${sym} is not fixed; set features.vpinBucketBySymbol.${sym} to ${v}`);
-        else if (s !== v) out.push(`input.features.vpinBucket.${sym} is ${v}, but the server computes ${sym}'s vpin with buckets of ${s} (features.vpinBucketBySymbol.${sym}); the model's vpin input would be on another scale`);
+        if (s === undefined) (symbols[sym] ??= []).push(`input.features.vpinBucket.${sym} is ${v}, but the server's VPIN bucket volume for ${sym} is not fixed; set features.vpinBucketBySymbol.${sym} to ${v}`);
+        else if (s !== v) (symbols[sym] ??= []).push(`input.features.vpinBucket.${sym} is ${v}, but the server computes ${sym}'s vpin with buckets of ${s} (features.vpinBucketBySymbol.${sym}); the model's vpin input would be on another scale`);
       }
     }
   }
-  return out;
+  return { model: out, symbols };
 }
 
 export class ManifestError extends Error {

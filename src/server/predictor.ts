@@ -18,7 +18,7 @@
  * manifest (input.book.scales) and the server's rows keep its L levels.
  */
 import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
-import { featureDependencies, featureParamProblems, type ModelManifest, type ServerFeatureParams } from '../inference/manifest.ts';
+import { featureDependencies, featureParamProblemsBySymbol, type ModelManifest, type ServerFeatureParams } from '../inference/manifest.ts';
 import { MODEL_RE, MODEL_TOPIC_RE } from '../protocol/topics.ts';
 import { HttpError, type ModelInfo, type Predictor } from './plugins.ts';
 import type { Prediction } from '../pipeline/plugins.ts';
@@ -59,6 +59,8 @@ interface ModelPlan {
   T: number;
   classes: string[];
   info: ModelInfo;
+  /** Symbols the model is not fed, with the reason (a VPIN bucket volume other than it was trained with); re-read on every refresh. */
+  refusedSymbols: ReadonlyMap<string, string>;
   /** Each symbol's window of this model's columns or book rows (a new plan, a new model version: fresh windows). */
   windows: Map<string, Window | BookWindow>;
 }
@@ -173,6 +175,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
   failed = 0;
   /** Models (name@version) refused for their feature parameters, with the reasons. */
   private readonly paramRefusals = new Map<string, { version: string | undefined; reasons: string[] }>();
+  /** Models (name@version) not fed some symbols, as last logged. */
+  private readonly symbolRefusals = new Map<string, { version: string | undefined; key: string }>();
   /** V adopted from a model's manifest per symbol, and which model it came from. */
   readonly adoptedVpin: Record<string, { bucket: number; model: string }> = {};
 
@@ -225,22 +229,36 @@ export class EnginePredictor implements Predictor, MetricsSource {
     }
   }
 
-  /** Why the server cannot feed a model (empty: it can), logged once per model version. */
-  private paramProblems(name: string, version: string | undefined): string[] {
+  /**
+   * Why the server cannot feed a model at all (`model`), or cannot feed it some symbols
+   * (`symbols`: their VPIN bucket volume differs from the one it was trained with); each logged
+   * once per model version.
+   */
+  private paramProblems(name: string, version: string | undefined): { model: string[]; symbols: Map<string, string> } {
     const server = this.serverParams();
     const m = server && this.manifestOf(name);
     if (!server || !m) {
       this.paramRefusals.delete(name);
-      return [];
+      this.symbolRefusals.delete(name);
+      return { model: [], symbols: new Map() };
     }
-    const reasons = featureParamProblems(m, server);
+    const found = featureParamProblemsBySymbol(m, server);
+    const reasons = found.model;
     const known = this.paramRefusals.get(name);
     if (!reasons.length) this.paramRefusals.delete(name);
     else if (!known || known.version !== version || known.reasons.join() !== reasons.join()) {
       this.paramRefusals.set(name, { version, reasons });
       log.error('model refused: the server computes its inputs with other feature parameters than it was trained with', { model: name, version, reasons });
     }
-    return reasons;
+    const symbols = new Map(Object.entries(found.symbols).map(([sym, r]) => [sym, r.join('; ')]));
+    const said = this.symbolRefusals.get(name);
+    const key = [...symbols].map(([k, v]) => `${k}:${v}`).join('|');
+    if (!symbols.size) this.symbolRefusals.delete(name);
+    else if (!said || said.version !== version || said.key !== key) {
+      this.symbolRefusals.set(name, { version, key });
+      if (!reasons.length) log.warn('model not fed some symbols: the server computes their inputs with other feature parameters than it was trained with', { model: name, version, symbols: Object.fromEntries(symbols) });
+    }
+    return { model: reasons, symbols };
   }
 
   /** Re-reads the ready models (the repository reloads them when their files change). */
@@ -248,7 +266,10 @@ export class EnginePredictor implements Predictor, MetricsSource {
     const plans: ModelPlan[] = [];
     for (const st of this.engine.models()) {
       if (st.state !== 'ready') continue;
-      if (this.paramProblems(st.name, st.version).length) continue;
+      const problems = this.paramProblems(st.name, st.version);
+      if (problems.model.length) continue;
+      const refusedSymbols = problems.symbols;
+      const refusedInfo = refusedSymbols.size ? { refusedSymbols: Object.fromEntries(refusedSymbols) } : {};
       let spec;
       try {
         spec = this.engine.inputSpec(st.name);
@@ -265,14 +286,15 @@ export class EnginePredictor implements Predictor, MetricsSource {
       const topicName = topicNameOf(st.name);
       const old = this.plans.find((p) => p.name === st.name);
       if (old && old.T === spec.window && old.cols.join() === cols.join() && old.book?.levels === book?.levels) {
-        old.info = { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'] };
+        old.info = { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'], ...refusedInfo };
+        old.refusedSymbols = refusedSymbols;
         plans.push(old);
         continue;
       }
       if (topicName !== st.name) log.warn('model name has characters topics cannot carry: published as another name', { model: st.name, topicName });
       plans.push({
         name: st.name, topicName, cols, ...(book ? { book } : {}), T: spec.window, classes: spec.classes, serves: this.scope(st.name, book), windows: new Map(),
-        info: { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'] },
+        refusedSymbols, info: { ...st, topic: topicName, classes: spec.classes, symbols: this.patterns(st.name, book) ?? ['*'], ...refusedInfo },
       });
     }
     this.plans = plans;
@@ -313,7 +335,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
 
   onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void, book?: BookRow): void {
     for (const plan of this.plans) {
-      if (!plan.serves(symbol)) continue;
+      if (!plan.serves(symbol) || (plan.refusedSymbols.size > 0 && plan.refusedSymbols.has(symbol))) continue;
       let w = plan.windows.get(symbol);
       if (plan.book) {
         if (!book) continue;
@@ -416,6 +438,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
     if (b['window'] !== undefined) {
       window = parse(b['window'], '"window"');
     } else if (typeof b['symbol'] === 'string') {
+      const refusedWhy = plan.refusedSymbols.get(symbol);
+      if (refusedWhy) throw new HttpError(409, `${plan.name} is not fed ${symbol}: feature parameters: ${refusedWhy}`);
       const w = plan.windows.get(symbol);
       if (!w || w.rows < plan.T) throw new HttpError(409, `${symbol} has ${w?.rows ?? 0} of the ${plan.T} rows ${plan.name} needs`);
       if (w instanceof BookWindow && w.refused) throw new HttpError(409, `${plan.name} is not fed ${symbol}: ${w.refused}`);

@@ -10,7 +10,8 @@ import { writeLinearModel, tempDir } from './helpers.ts';
 import { featureParamProblems, parseManifest, type FeatureParams, type ServerFeatureParams } from '../../src/inference/manifest.ts';
 import { InferenceEngine } from '../../src/inference/engine.ts';
 import { EnginePredictor, type ServerFeatureConfig } from '../../src/server/predictor.ts';
-import { testServer } from '../server/helpers.ts';
+import { testServer, until } from '../server/helpers.ts';
+import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
 import { loadPredictor } from '../../src/server/wiring.ts';
 import { startServer } from '../../src/server/server.ts';
@@ -72,22 +73,31 @@ describe('the server feeds a model with its feature parameters or refuses it', (
         const byName = Object.fromEntries(p.models().map((m) => [m.name, m]));
         expect(byName['a-vpin800']).toMatchObject({ state: 'ready', classes: ['down', 'flat', 'up'] });
         expect(byName['e-plain']).toMatchObject({ state: 'ready' });
-        expect(byName['b-vpin1400']).toMatchObject({ state: 'refused', error: expect.stringMatching(/^feature parameters: input\.features\.vpinBucket\.GOOG is 1400, but the server computes GOOG's vpin with buckets of 800/) });
+        // Another V for GOOG concerns GOOG only: the model is ready, not fed GOOG, fed any other symbol.
+        expect(byName['b-vpin1400']).toMatchObject({ state: 'ready', refusedSymbols: { GOOG: expect.stringMatching(/^input\.features\.vpinBucket\.GOOG is 1400, but the server computes GOOG's vpin with buckets of 800/) } });
         expect(byName['c-levels5']).toMatchObject({ state: 'refused', error: expect.stringMatching(/input\.features\.levels is 5 \(depth_bid\), but the server computes 10 levels/) });
         expect(byName['d-unrecorded']).toMatchObject({ state: 'refused', error: expect.stringMatching(/reads vpin but its manifest does not record/) });
-        await expect(p.predict({ model: 'b-vpin1400', window: [[0.5, 0], [0.5, 0]] })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/model b-vpin1400 is refused: feature parameters: /) });
+        await expect(p.predict({ model: 'c-levels5', window: [[1], [2]] })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/model c-levels5 is refused: feature parameters: /) });
+        await expect(p.predict({ model: 'b-vpin1400', symbol: 'GOOG' })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/b-vpin1400 is not fed GOOG: feature parameters: input\.features\.vpinBucket\.GOOG is 1400/) });
+        // Rows of GOOG and AMZN: b-vpin1400 predicts AMZN only; a-vpin800 both.
+        const got: string[] = [];
+        const values = new Float64Array(FEATURE_COLUMNS.length);
+        for (let r = 0; r < 4; r++) for (const sym of ['GOOG', 'AMZN']) p.onFeatures(sym, r, r, values, 0, (x) => got.push(`${x.model}:${x.symbol}`));
+        await until(() => got.filter((g) => g.startsWith('a-vpin800')).length >= 2 && got.some((g) => g === 'b-vpin1400:AMZN'), 60_000, 'predictions');
+        expect(got.filter((g) => g.startsWith('b-vpin1400'))).not.toContain('b-vpin1400:GOOG');
+        expect(new Set(got.filter((g) => g.startsWith('a-vpin800')))).toEqual(new Set(['a-vpin800:GOOG', 'a-vpin800:AMZN']));
         const ok = (await p.predict({ model: 'a-vpin800', window: [[0.5, 0.1], [0.4, -0.2]] })) as { probs: number[] };
         expect(ok.probs).toHaveLength(3);
       } finally {
         await p.close();
       }
-      // A configured V wins over the model's: the model trained with another one is refused, never fed.
+      // A configured V wins over the model's: the model trained with another one is not fed that symbol.
       const engine2 = await InferenceEngine.open({ dir: root.dir, runner: 'inline', only: ['a-vpin800'] });
       const fixed = config({ vpinBucketBySymbol: { GOOG: 1400 } });
       const p2 = new EnginePredictor(engine2, { features: fixed, refreshMs: 60_000 });
       try {
         expect(fixed.vpinBucketBySymbol).toEqual({ GOOG: 1400 });
-        expect(p2.models()).toMatchObject([{ name: 'a-vpin800', state: 'refused', error: expect.stringMatching(/vpinBucket\.GOOG is 800, but the server computes GOOG's vpin with buckets of 1400/) }]);
+        expect(p2.models()).toMatchObject([{ name: 'a-vpin800', state: 'ready', refusedSymbols: { GOOG: expect.stringMatching(/vpinBucket\.GOOG is 800, but the server computes GOOG's vpin with buckets of 1400/) } }]);
       } finally {
         await p2.close();
       }
