@@ -362,3 +362,29 @@ describe('taker rule', () => {
     expect(takerOrderQty(0, 0, 0, p)).toBe(0);
   });
 });
+
+describe('precomputed predictions', () => {
+  it('emits each row\'s prediction with its row, only in the range, and refuses rows that are not the predicted ones', async () => {
+    const { PrecomputedPredictor } = await import('../../src/backtest/strategies/model-predictions.ts');
+    // 4 rows, 3 classes; row 0 has no prediction (the model's window is not full yet).
+    const probs = Float32Array.from([NaN, NaN, NaN, 0.2, 0.3, 0.5, 0.6, 0.3, 0.1, 0.1, 0.1, 0.8]);
+    const pre = { model: 'm', symbol: 'X', classes: ['down', 'flat', 'up'], n: 4, probs, ts: Float64Array.from([0, 10, 25, 40]), testFrom: 2 };
+    const got: { row: number; p: number[] }[] = [];
+    const pp = new PrecomputedPredictor(pre, 2);
+    const v = new Float64Array(0);
+    // The replay's clock starts elsewhere: only the times relative to row 0 are compared.
+    for (const [row, ts] of [[0, 1000], [1, 1010], [2, 1025], [3, 1040]] as const) pp.onFeatures('X', ts, row, v, 0, (p) => got.push({ row: p.row, p: Array.from(p.probs) }));
+    pp.onFeatures('Y', 5, 0, v, 0, () => got.push({ row: -1, p: [] }));
+    expect(got.map((g) => g.row)).toEqual([2, 3]);
+    expect(got[0]!.p).toEqual([Float32Array.from([0.6])[0], Float32Array.from([0.3])[0], Float32Array.from([0.1])[0]]);
+    expect(pp.emitted).toBe(2);
+    const all = new PrecomputedPredictor(pre);
+    const rows: number[] = [];
+    all.onFeatures('X', 0, 0, v, 0, (p) => rows.push(p.row));
+    all.onFeatures('X', 10, 1, v, 0, (p) => rows.push(p.row));
+    expect(rows).toEqual([1]);
+    // Row 2 of the replay 30 ns after row 0, of the predictions 25 ns: not the same rows (tolerance 1 µs).
+    expect(() => all.onFeatures('X', 30_000, 2, v, 0, () => {})).toThrow(/row 2 is at 30000 ns in the replay, 25 ns in the predictions/);
+    expect(() => all.onFeatures('X', 40, 4, v, 0, () => {})).toThrow(/replay has row 4, the predictions 4 rows/);
+  });
+});
