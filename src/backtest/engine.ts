@@ -70,6 +70,9 @@ export interface RunRecord {
   logs: { ts: number; message: string; fields?: Record<string, unknown> }[];
   events: number;
   rows: number;
+  /** Predictions and alerts the pipeline made (each delivered to the strategy after the feed latency). */
+  predictions: number;
+  alerts: number;
   firstTs: number;
   lastTs: number;
   /** Feed latency: events with a measured tsLocal, events without (measured mode). */
@@ -193,7 +196,7 @@ function before(x: { due: number; seq: number }, y: { due: number; seq: number }
 
 export class BacktestEngine {
   readonly record: RunRecord = {
-    fills: [], orders: new Map(), equity: [], logs: [], events: 0, rows: 0, firstTs: NaN, lastTs: NaN, feedMeasured: 0, feedMissing: 0,
+    fills: [], orders: new Map(), equity: [], logs: [], events: 0, rows: 0, predictions: 0, alerts: 0, firstTs: NaN, lastTs: NaN, feedMeasured: 0, feedMissing: 0,
   };
   exchange!: SimExchange;
   private books: AlertContext['books'] | undefined;
@@ -288,10 +291,12 @@ export class BacktestEngine {
   readonly output: PipelineOutput = {
     row: (r: RowResult) => this.queueRow(r),
     prediction: (p: Prediction) => {
+      this.record.predictions++;
       const due = Math.max(this.feedDue(p.ts, NaN), this.now === this.now ? this.now : -Infinity);
       this.schedule({ due, seq: this.seq++, k: 'prediction', p: { ...p, probs: Array.from(p.probs) } });
     },
     alert: (a: AlertEvent) => {
+      this.record.alerts++;
       this.schedule({ due: Math.max(this.feedDue(a.ts, NaN), this.now === this.now ? this.now : -Infinity), seq: this.seq++, k: 'alert', a: { ...a } });
     },
   };

@@ -88,6 +88,13 @@ describe('paper', () => {
       expect(pr.record.events).toBe(bt.record.events);
       expect(shape(pr.record.fills, pr.record.firstTs)).toEqual(shape(bt.record.fills, bt.record.firstTs));
       expect(pr.engine.exchangeState().positions).toEqual(bt.engine.exchangeState().positions);
+
+      // The command: a bundled strategy on the same recording replayed at 10x, the summary last on stdout.
+      const cli = await flowcast(['paper', '--strategy', 'market-maker', '--param', 'size=0.01', '--replay', spec, '--speed', '10', '--latency-entry', '400000']);
+      expect(cli.code, cli.stderr).toBe(0);
+      const summary = JSON.parse(cli.stdout.trimEnd().split('\n').at(-1)!);
+      expect(summary).toMatchObject({ strategy: 'market-maker', symbols: ['BTCUSDT'], events: bt.record.events });
+      expect(summary.metrics.sharpe.annualisation).toContain('365 days');
     } finally {
       cleanup();
     }
