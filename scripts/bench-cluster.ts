@@ -17,6 +17,8 @@
  * so the cost per event of every role and of Redis itself is measured, not guessed.
  *
  *   npm run bench:cluster [-- --quick] [--no-doc]
+ *   (BENCH_HZ: updates per symbol per second in the latency part, default 5; BENCH_ONLY=1: only the
+ *   two-compute setup, no doc; BENCH_DEBUG=1: the compute processes' /healthz after the run)
  *
  * Producer and subscriber run in this process. All of it shares this machine's cores (2 here):
  * only ratios within one run mean much, and the machine's load is printed beside the numbers.
@@ -36,7 +38,7 @@ import { machineLine, percentile } from './lib/stats.ts';
 const quick = process.argv.includes('--quick');
 const noDoc = process.argv.includes('--no-doc');
 const SYMBOLS = 100;
-const HZ = 5;
+const HZ = Number(process.env['BENCH_HZ'] ?? 5);
 /** A snapshot every this many updates of a symbol: a book restarted after a shard moved resyncs from it (as a live venue's would). */
 const SNAPSHOT_EVERY = 50;
 const WARMUP_MS = 1500;
