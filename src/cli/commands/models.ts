@@ -88,7 +88,7 @@ async function list(argv: string[], strict: boolean): Promise<number> {
       const lines = [`models in ${d.modelsDir} (${providersLine(d.providers.available, providerAvailability('cuda').summary)})`];
       for (const m of d.models) {
         if (m.state === 'ready') {
-          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}${m.versionId ? ` (kept as ${m.versionId})` : ''}  ${m.input!.layout === 'NTLC' ? `raw book levels (${m.input!.columns.length} channels)` : `${m.input!.columns.length} columns`} x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}`);
+          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}  ${m.input!.layout === 'NTLC' ? `raw book levels (${m.input!.columns.length} channels)` : `${m.input!.columns.length} columns`} x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}${m.versionId ? `  (kept as ${m.versionId})` : ''}`);
         } else lines.push(`  ${m.name}  REFUSED  ${m.error}`);
       }
       if (d.models.length === 0) lines.push('  (none)');
