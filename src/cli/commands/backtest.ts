@@ -15,6 +15,8 @@ on stderr; a JSON summary as the last line of stdout.
   --strategy FILE|NAME     a module whose default export is a StrategyFactory, or a bundled one:
                            market-maker, taker, twap, vwap, pov, immediate
   --param k=v              a strategy parameter (repeatable)
+  --lot Q                  the L2 queue models' fills rounded to whole lots of Q (default 1 on
+                           LOBSTER, whose sizes are shares; 0 elsewhere: no rounding)
   --queue NAME             queue model: risk-averse (default), prob-power:N, prob-log, exact (LOBSTER)
   --latency-feed NS|measured   market data to the strategy: constant ns (default 0), or each
                            event's own tsLocal - ts where the source has local times
@@ -48,6 +50,7 @@ const command: Command = {
       strategy: { type: 'string' },
       param: { type: 'string', multiple: true },
       queue: { type: 'string' },
+      lot: { type: 'string' },
       'latency-feed': { type: 'string' },
       'latency-entry': { type: 'string' },
       'latency-response': { type: 'string' },
@@ -71,6 +74,8 @@ const command: Command = {
     const feeMakerBps = numberFlag(values['fee-maker'], 'fee-maker', 0);
     const feeTakerBps = numberFlag(values['fee-taker'], 'fee-taker', 0);
     const queueName = values.queue ?? 'risk-averse';
+    // LOBSTER sizes are shares: a probabilistic model's fractional fill is rounded to whole ones.
+    const lot = numberFlag(values.lot, 'lot', values.source.startsWith('lobster:') ? 1 : 0, { min: 0 });
     if (values.out) outputDir('out', values.out);
 
     const { parseParams, loadStrategy } = await import('../../backtest/load.ts');
@@ -112,7 +117,7 @@ const command: Command = {
       latency,
       feeMakerBps,
       feeTakerBps,
-      queue: () => queueModel(queueName),
+      queue: () => queueModel(queueName, { lot }),
       equityStepNs: numberFlag(values['equity-step-ms'], 'equity-step-ms', 1000, { min: 1 }) * 1e6,
       features: { levels, vpinBucket },
       vpinBucketBySymbol,

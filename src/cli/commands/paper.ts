@@ -18,6 +18,7 @@ after --duration, or on SIGINT/SIGTERM; then prints the JSON summary as the last
   --speed X                replay speed (default 1 = real time)
   --binance M:SYMS         live Binance feed, M = spot or usdm (repeatable)
   --models DIR             ONNX models (predictions reach onPrediction); default none
+  --lot Q                  the L2 queue models' fills rounded to whole lots of Q (default 0: none)
   --queue NAME             queue model: risk-averse (default), prob-power:N, prob-log, exact
   --latency-feed NS        extra feed latency on top of the live one (default 0)
   --latency-entry NS       strategy to simulated exchange (default 0)
@@ -48,6 +49,7 @@ const command: Command = {
       binance: { type: 'string', multiple: true },
       models: { type: 'string' },
       queue: { type: 'string' },
+      lot: { type: 'string' },
       'latency-feed': { type: 'string' },
       'latency-entry': { type: 'string' },
       'latency-response': { type: 'string' },
@@ -67,6 +69,7 @@ const command: Command = {
     const feeMakerBps = numberFlag(values['fee-maker'], 'fee-maker', 0);
     const feeTakerBps = numberFlag(values['fee-taker'], 'fee-taker', 0);
     const queueName = values.queue ?? 'risk-averse';
+    const lot = numberFlag(values.lot, 'lot', 0, { min: 0 });
     const { loadServerConfig, ConfigError } = await import('../../server/config.ts');
     let cfg;
     try {
@@ -98,7 +101,7 @@ const command: Command = {
     const predictor = cfg.models.dir ? (await loadPredictor(cfg)).predictor : undefined;
     const { PaperSession } = await import('../../backtest/paper.ts');
     const session = new PaperSession(cfg, strategy, {
-      latency, feeMakerBps, feeTakerBps, queue: () => queueModel(queueName),
+      latency, feeMakerBps, feeTakerBps, queue: () => queueModel(queueName, { lot }),
       predictor,
       alerts: typeof strategy.onAlert === 'function' ? [analyticsAlerts] : undefined,
       clockGraceMs: numberFlag(values['clock-grace-ms'], 'clock-grace-ms', 250, { min: 0 }),
