@@ -64,7 +64,7 @@ describe('market maker over the GOOG day', () => {
 });
 
 describe('execution algorithms over the Binance USD-M capture', () => {
-  // The capture starts at 23:54:13 UTC: the parent order runs from 20 s in for 4 minutes.
+  // The capture starts at 23:54:13 UTC: the parent order runs from 20 s in for 260 s (an offset end counts from the start).
   const base = { side: 'buy', qty: 0.5, start: '+20s', end: '+260s', lot: 0.001 };
   const results = new Map<string, { r: BacktestResult; s: ExecutionStrategy }>();
   let trades: { ts: number; size: number }[] = [];
@@ -139,5 +139,46 @@ describe('execution algorithms over the Binance USD-M capture', () => {
     expect(im.doneAt - im.start).toBeLessThan(1 * S);
     const tw = results.get('twap')!.s.summary();
     expect(tw.doneAt - tw.start).toBeGreaterThan(200 * S);
+  });
+});
+
+describe('taker on goog-gbdt over the GOOG test rows', () => {
+  let r: BacktestResult;
+  let emitted = 0;
+  let testFrom = 0;
+  beforeAll(async () => {
+    const { precomputePredictions, PrecomputedPredictor } = await import('../../src/backtest/strategies/model-predictions.ts');
+    const pre = await precomputePredictions('models/goog-gbdt', GOOG);
+    testFrom = pre.testFrom;
+    const pred = new PrecomputedPredictor(pre, pre.testFrom);
+    const t = builtinStrategies['taker']!({ size: 100, maxPosition: 200, threshold: 0.55, hold: '5s', model: 'goog-gbdt' });
+    r = await runBacktest(GOOG, t, {
+      queue: () => queueModel('exact'), feeMakerBps: 0, feeTakerBps: 0.05, latency: { feed: 1 * MS, entry: 1 * MS, response: 1 * MS }, predictor: pred,
+    });
+    emitted = pred.emitted;
+  }, LONG);
+
+  it('gets one prediction per test row and trades only market orders after the first of them', () => {
+    // The model reads one row: every test row has a prediction.
+    expect(testFrom).toBeGreaterThan(100_000);
+    expect(emitted).toBe(r.record.rows - testFrom);
+    expect(r.record.fills.length).toBeGreaterThan(10);
+    for (const o of r.record.orders.values()) expect(o.kind).toBe('market');
+    const firstTestTs = Math.min(...r.record.fills.map((f) => f.ts));
+    expect(firstTestTs).toBeGreaterThan(r.record.firstTs);
+  });
+
+  it('never holds more than its limit, and keeps a position at least the holding period', () => {
+    let pos = 0, openedSeen = -Infinity;
+    for (const f of r.record.fills) {
+      const before = pos;
+      pos += f.side === 'buy' ? f.qty : -f.qty;
+      expect(Math.abs(pos)).toBeLessThanOrEqual(200);
+      const grows = Math.abs(pos) > Math.abs(before) && before * pos >= 0;
+      // A fill that reduces or reverses the position comes from an order sent once the hold was over.
+      if (!grows) expect(f.ts - openedSeen).toBeGreaterThanOrEqual(5 * S);
+      // The strategy's clock of the hold restarts when it hears of a fill that opens or grows a position.
+      if (grows || before * pos < 0) openedSeen = f.seenAt;
+    }
   });
 });
