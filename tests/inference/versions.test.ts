@@ -163,6 +163,8 @@ describe('model versions', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(new RegExp(`cannot roll lin back to v1: ${join(v1, 'model.onnx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has sha256 [0-9a-f]{12}…, \\.version\\.json recorded [0-9a-f]{12}… \\(the file changed after the version was kept\\); nothing was changed`));
     expect(dirHash(join(root, 'lin'))).toBe(before);
+    // The listing checks each version as a rollback would.
+    expect((await cli('versions', 'lin', '--models', root)).out).toMatch(/\n {2}v1 +\S+ +[0-9a-f]{12} +CORRUPT +\S+v1\/model\.onnx has sha256 /);
     // A missing file, an extra file, no record.
     rmSync(join(v1, 'model.onnx'));
     expect(() => rollback(root, 'lin')).toThrow(`${join(v1, 'model.onnx')} is missing (.version.json lists it)`);

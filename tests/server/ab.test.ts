@@ -188,6 +188,8 @@ describe('model versions in a running server', () => {
     expect(ok.out).toMatch(/^lin: rolled back from v3 to v1 \(other one, [0-9a-f]{12}\)/);
     const back = await poll((m) => m.versionId === 'v1', 'the rollback reloaded');
     const swapMs = performance.now() - t0; // reported, never asserted: the machine is shared
+    // The broken copy it left was kept (v3) and is listed as what it is.
+    expect((await run('versions', 'lin')).out).toMatch(/\n {2}v3 +\S+ +[0-9a-f]{12} +CORRUPT +\S+v3\/model\.onnx does not match the manifest's onnx\.sha256\n/);
     expect(back).toMatchObject({ state: 'ready', versionId: 'v1', rolledBack: true, previousVersionId: 'v2' });
     expect(back.lastReloadError).toBeUndefined();
     const line = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'model rolled back: an earlier version serves again');

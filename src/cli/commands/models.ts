@@ -107,9 +107,18 @@ async function versions(argv: string[]): Promise<number> {
   if (extra) throw new UsageError(`unexpected argument "${extra}"`);
   const { join } = await import('node:path');
   const { existsSync } = await import('node:fs');
-  const { currentVersion, listVersions, versionsDir } = await import('../../inference/versions.ts');
+  const { currentVersion, listVersions, verifyVersion, versionsDir } = await import('../../inference/versions.ts');
   const root = values.models ?? 'models';
-  const list = listVersions(root, name);
+  // Each version is checked as a rollback would check it, so the listing says which ones can be restored.
+  const list = listVersions(root, name).map((v) => {
+    if (v.error) return v;
+    try {
+      verifyVersion(root, name, v.id);
+      return v;
+    } catch (e) {
+      return { ...v, error: (e as Error).message };
+    }
+  });
   const current = currentVersion(root, name);
   if (!current && list.length === 0) throw new UsageError(`no model ${join(root, name)} and no kept versions in ${versionsDir(root, name)}`);
   const currentId = current?.entry?.id;
@@ -121,6 +130,7 @@ async function versions(argv: string[]): Promise<number> {
   for (const v of list) {
     const r = v.record;
     if (!r) lines.push(`  ${v.id.padEnd(4)}  CORRUPT  ${v.error}`);
+    else if (v.error) lines.push(`  ${v.id.padEnd(4)}  ${r.created.replace(/\.\d+Z$/, 'Z')}  ${r.hash.slice(0, 12)}  CORRUPT  ${v.error}${v.id === currentId ? '  <- current' : ''}`);
     else lines.push(`  ${v.id.padEnd(4)}  ${r.created.replace(/\.\d+Z$/, 'Z')}  ${r.hash.slice(0, 12)}  ${r.kind} ${r.manifestVersion}  ${r.evaluation ?? 'no evaluation in its manifest'}  (kept: ${r.source})${v.id === currentId ? '  <- current' : ''}`);
   }
   if (!existsSync(join(root, name))) lines.push(`  current: none (no ${join(root, name)})`);
