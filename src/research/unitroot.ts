@@ -130,7 +130,7 @@ const KPSS_P = [0.1, 0.05, 0.025, 0.01];
 
 export interface KpssOptions {
   trend?: Trend;
-  /** 'auto' (default: Newey-West 1994 / Hobijn et al. 1998), 'legacy' (floor(12 (n/100)^{1/4})) or a fixed bandwidth. */
+  /** 'auto' (default: Newey-West 1994 / Hobijn et al. 1998), 'legacy' (ceil(12 (n/100)^{1/4}), as statsmodels computes it) or a fixed bandwidth. */
   nlags?: 'auto' | 'legacy' | number;
 }
 
@@ -181,7 +181,7 @@ export function kpss(x: ArrayLike<number>, o: KpssOptions = {}): KpssResult {
     e = ols(x, [Float64Array.from({ length: n }, (_, i) => i + 1)], true, 'kpss').resid;
   }
   const nl = o.nlags ?? 'auto';
-  const lags = nl === 'auto' ? neweyWestBandwidth(e) : nl === 'legacy' ? Math.min(n - 1, Math.floor(12 * Math.pow(n / 100, 0.25))) : nl;
+  const lags = nl === 'auto' ? neweyWestBandwidth(e) : nl === 'legacy' ? Math.min(n - 1, Math.ceil(12 * Math.pow(n / 100, 0.25))) : nl;
   if (!(Number.isInteger(lags) && lags >= 0 && lags < n)) throw new Error(`kpss: bandwidth ${lags} outside 0..${n - 1}`);
   let s2 = 0;
   for (let t = 0; t < n; t++) s2 += e[t]! * e[t]!;
