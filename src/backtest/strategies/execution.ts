@@ -232,7 +232,6 @@ export function createExecution(algo: ExecutionAlgo, params: Params, opts: Execu
   return {
     name,
     fills,
-    onStart() {},
     onBook(ctx: StrategyContext, book: BookView) {
       symbol ??= book.symbol;
       if (book.symbol !== symbol) return;
@@ -241,7 +240,8 @@ export function createExecution(algo: ExecutionAlgo, params: Params, opts: Execu
       if (anchor !== anchor) {
         anchor = ctx.now();
         start = resolveTime(startSpec, anchor);
-        end = resolveTime(endSpec, startSpec.kind === 'offset' && endSpec.kind === 'offset' ? start : anchor);
+        // An offset end counts from the start, whatever form the start has; a time of day is on the start's day.
+        end = resolveTime(endSpec, start);
         if (!(end > start)) throw new StrategyParamError(name, 'end', `must be after the start (start ${start} ns, end ${end} ns on the run's clock)`);
       }
       step(ctx);
