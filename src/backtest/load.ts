@@ -32,6 +32,11 @@ export async function loadStrategy(spec: string, params: StrategyParams): Promis
   } else {
     const path = resolve(spec);
     if (!existsSync(path)) throw new RangeError(`--strategy ${spec}: no such file`);
+    // A TypeScript strategy under the compiled CLI: tsx's loader (a dependency) is registered for it.
+    if (/\.m?ts$/.test(path) && !import.meta.url.endsWith('.ts')) {
+      const { register } = await import('tsx/esm/api');
+      register();
+    }
     const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
     if (typeof mod.default !== 'function') throw new RangeError(`--strategy ${spec}: the module's default export must be a StrategyFactory (params => Strategy), got ${typeof mod.default}`);
     factory = mod.default as StrategyFactory;

@@ -33,7 +33,7 @@ on stderr; a JSON summary as the last line of stdout.
 
 Examples:
   flowcast backtest --source lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz --strategy market-maker --latency-entry 100000 --latency-response 100000 --out out/mm
-  flowcast backtest --source binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz --strategy ./my-strategy.ts --latency-feed measured --fee-taker 5 --fee-maker -1
+  flowcast backtest --source binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz --strategy ./my-strategy.ts --latency-feed measured --fee-taker 5 --fee-maker=-1
 `;
 
 function nsFlag(v: string | undefined, name: string): number {
