@@ -1,7 +1,8 @@
 /**
  * Published worked examples: the reference values statsmodels' own test suite checks its
- * `adfuller`, `kpss` and `grangercausalitytests` against (statsmodels/tsa/tests/test_stattools.py,
- * statsmodels@82c59e37), which were computed by other packages: ADF by Stata, KPSS statistics by R
+ * `acf`, `adfuller`, `kpss` and `grangercausalitytests` against (statsmodels/tsa/tests/test_stattools.py,
+ * statsmodels@82c59e37), which were computed by other packages: ACF, its Bartlett band and Ljung-Box Q by Stata
+ * (statsmodels/tsa/tests/results/results_corrgram.csv), ADF by Stata, KPSS statistics by R
  * `tseries::kpss.stat`, the KPSS automatic bandwidth by SAS 9.3, Granger by R `lmtest::grangertest`.
  * The data are statsmodels' `macrodata` (US quarterly 1959Q1-2009Q3, FRED and BLS, public domain)
  * and `nile` (Nile flow at Aswan 1871-1970, public domain), copied below from
@@ -10,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { adf, kpss } from '../../src/research/unitroot.ts';
+import { acf } from '../../src/research/acf.ts';
 import { granger } from '../../src/research/granger.ts';
 
 const REALGDP = [
@@ -84,6 +86,21 @@ const NILE = [
 ];
 
 describe('statsmodels test-suite references (Stata, R, SAS values)', () => {
+  it('ACF, Bartlett half-widths and Ljung-Box Q of real GDP (Stata corrgram)', () => {
+    const a = acf(REALGDP, 5);
+    const stata = [
+      [0.98685781, 0.1375625, 200.6355],
+      [0.97371846, 0.23618231, 396.9356],
+      [0.96014366, 0.30276354, 588.7549],
+      [0.94568545, 0.35574695, 775.7759],
+      [0.93054425, 0.40050362, 957.7706],
+    ];
+    stata.forEach(([r, half, q], k) => {
+      expect(Math.abs(a.acf[k + 1]! - r!)).toBeLessThan(1.5e-8);
+      expect(Math.abs((a.ci[k + 1]![1] - a.ci[k + 1]![0]) / 2 - half!)).toBeLessThan(1.5e-8);
+      expect(Math.abs(a.q[k]! - q!)).toBeLessThan(1.5e-3); // Stata prints Q to 4 decimals
+    });
+  });
   it('ADF with a fixed lag, constant and constant + trend (Stata): τ to 5 decimals, MacKinnon p to 5', () => {
     const cases: [number[], 'c' | 'ct', number, number, number][] = [
       [REALGDP, 'c', 4, 0.97505319, 0.99399563],
