@@ -154,7 +154,8 @@ async function serveCluster(cfg: import('../../server/config.ts').ServerConfig):
 
 function modelsLine(models: string[], scope: Record<string, string[]>): string {
   if (models.length === 0) return 'none (see /healthz, inference)';
-  return models.map((m) => `${m} -> ${(scope[m] ?? scope['*'] ?? ['*']).join(',')}`).join('; ');
+  // A pinned version (NAME@vN) serves its base model's symbols, as the predictor scopes it.
+  return models.map((m) => `${m} -> ${(scope[m] ?? scope[m.split('@')[0]!] ?? scope['*'] ?? ['*']).join(',')}`).join('; ');
 }
 
 /** The model and alert plug-ins this build has. */
