@@ -35,14 +35,14 @@ export interface SeriesReport {
 }
 
 export function runBattery(label: string, source: string, s: Sampled, o: BatteryOptions): SeriesReport {
-  const where = (what: string, f: () => unknown) => {
+  // Each statistic's error names the series and the test (e.g. a constant OFI column makes a regression singular).
+  const A = <T>(what: string, f: () => T): T => {
     try {
       return f();
     } catch (e) {
       throw new Error(`${label} (${source}), ${what}: ${(e as Error).message}`);
     }
   };
-  const A = <T>(what: string, f: () => T) => where(what, f) as T;
   return {
     label, source, sampling: formatEvery(s.clock), n: s.ret.length,
     ...(s.emptyIntervals !== undefined ? { emptyIntervals: s.emptyIntervals } : {}),
@@ -83,9 +83,8 @@ export interface PairReport {
 export function runPair(a: { label: string; clock?: Sampled; events: Sampled }, b: { label: string; clock?: Sampled; events: Sampled }, o: { maxLag: number; hyMaxNs: number; hyStepNs: number }): PairReport {
   const out: PairReport = { a: a.label, b: b.label };
   if (a.clock && b.clock) {
-    const n = Math.min(a.clock.ret.length, b.clock.ret.length);
-    if (a.clock.t[0] !== b.clock.t[0] || a.clock.ret.length !== b.clock.ret.length) throw new Error(`lead-lag ${a.label} / ${b.label}: the clocks do not line up (a bug: they are sampled on one span)`);
-    const c = ccf(a.clock.ret.subarray(0, n), b.clock.ret.subarray(0, n), o.maxLag);
+    if (a.clock.t[0] !== b.clock.t[0] || a.clock.ret.length !== b.clock.ret.length) throw new Error(`lead-lag ${a.label} / ${b.label}: the clocks do not line up (they must be sampled on one span)`);
+    const c = ccf(a.clock.ret, b.clock.ret, o.maxLag);
     out.ccf = { ...c, sampling: formatEvery(a.clock.clock), stepNs: a.clock.clock as number };
   }
   if (o.hyMaxNs > 0) {

@@ -67,14 +67,18 @@ function takePair(argv: string[]): { rest: string[]; pair?: [string, string] } {
   return { rest, pair: [a, b] };
 }
 
-function duration(v: string | undefined, flag: string, dflt: string, allowZero = false): number {
+/** A duration flag in ns; `0` (any unit) only where `allowZero`. */
+function duration(parse: (s: string) => 'event' | number, v: string | undefined, flag: string, dflt: string, allowZero = false): number {
   const s = v ?? dflt;
-  if (allowZero && (s === '0' || /^0(ns|us|ms|s|m)$/.test(s))) return 0;
-  const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m)$/.exec(s);
-  if (!m) throw new UsageError(`--${flag}: expected a duration like 1s, 10ms, 500us; got "${s}"`);
-  const ns = Number(m[1]) * { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9 }[m[2] as 'ns' | 'us' | 'ms' | 's' | 'm'];
-  if (!(ns >= 1)) throw new UsageError(`--${flag}: ${s} is below 1 ns`);
-  return Math.round(ns);
+  if (allowZero && /^0(ns|us|ms|s|m)?$/.test(s)) return 0;
+  let ns: 'event' | number;
+  try {
+    ns = parse(s);
+  } catch (e) {
+    throw new UsageError(`--${flag}: ${(e as Error).message}`);
+  }
+  if (ns === 'event') throw new UsageError(`--${flag}: expected a duration like 1s or 10ms, got "${s}"`);
+  return ns;
 }
 
 const command: Command = {
@@ -110,8 +114,8 @@ const command: Command = {
     });
     const bootstrap = numberFlag(values.bootstrap, 'bootstrap', 100, { min: 0, integer: true });
     const seed = numberFlag(values.seed, 'seed', 1, { integer: true });
-    const hyMaxNs = duration(values['hy-max'], 'hy-max', '1s', true);
-    const hyStepNs = duration(values['hy-step'], 'hy-step', '10ms');
+    const hyMaxNs = duration(parseEvery, values['hy-max'], 'hy-max', '1s', true);
+    const hyStepNs = duration(parseEvery, values['hy-step'], 'hy-step', '10ms');
     if (hyMaxNs > 0 && hyMaxNs / hyStepNs > 5000) throw new UsageError(`--hy-max / --hy-step: ${Math.floor(hyMaxNs / hyStepNs) * 2 + 1} shifts (at most 10,001)`);
     const symbols = symbolsFlag(values.symbol);
 
