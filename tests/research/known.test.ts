@@ -154,6 +154,16 @@ describe('lead-lag', () => {
     // Swapping the roles flips the sign of the lead.
     const back = hyLeadLag(y.t, y.p, x.t, x.p, thetas);
     expect(Math.abs(back.thetaHat + delay)).toBeLessThanOrEqual(50);
+    // Two independent prices: the peak over 41 shifts is not significant once Bonferroni counts them.
+    const other = cumsum(noise(T, 53, 1e-4));
+    const z = { t: [] as number[], p: [] as number[] };
+    for (let s = 1000; s < T; s += Math.max(1, Math.round(-70 * Math.log(1 - r())))) {
+      z.t.push(s);
+      z.p.push(other[s]!);
+    }
+    const none = hyLeadLag(x.t, x.p, z.t, z.p, thetas);
+    expect(none.pBonferroni).toBeGreaterThan(0.05);
+    expect(Math.abs(none.rho0)).toBeLessThan(0.1);
   });
 });
 
