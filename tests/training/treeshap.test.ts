@@ -14,6 +14,7 @@ import { coversFromData, expectedValue, fromEnsemble, readOnnxTrees, shapMargins
 import { readXgboostJson } from '../../src/training/gbdt/xgboost.ts';
 import { ensembleToOnnx } from '../../src/training/gbdt/onnx.ts';
 import { predictMargins } from '../../src/training/gbdt/ensemble.ts';
+import { mulberry32 } from '../../src/training/random.ts';
 
 /** A tree from (feature, threshold, left, right) per internal node and values at leaves; covers given. */
 function tree(nodes: { f?: number; t?: number; l?: number; r?: number; v?: number; c: number }[]): ShapTree {
@@ -164,6 +165,54 @@ json.dump({'X': [[None if np.isnan(v) else float(v) for v in row] for row in X],
 });
 
 describe('readOnnxTrees', () => {
+  it('reads the shipped goog-gbdt graph: its margins and probabilities equal ONNX Runtime on inputs probing every split', async () => {
+    const bytes = readFileSync('models/goog-gbdt/model.onnx');
+    const e = readOnnxTrees(bytes, 'models/goog-gbdt/model.onnx');
+    expect(e.trees).toHaveLength(144);
+    expect(e.K).toBe(3);
+    const F = e.nFeatures;
+    expect(F).toBe(22);
+    // Each value a split threshold of that feature, one float32 step either side of it, or NaN.
+    const th: number[][] = Array.from({ length: F }, () => []);
+    for (const t of e.trees) for (let i = 0; i < t.feature.length; i++) if (t.feature[i]! >= 0) th[t.feature[i]!]!.push(t.threshold[i]!);
+    const r = mulberry32(9);
+    const n = 400;
+    const X = new Float32Array(n * F);
+    const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+    for (let i = 0; i < n * F; i++) {
+      const list = th[i % F]!;
+      const u = r();
+      if (u < 0.05 || !list.length) X[i] = NaN;
+      else {
+        f32[0] = list[Math.floor(r() * list.length)]!;
+        if (u < 0.35 && f32[0] !== 0) u32[0]! += u < 0.2 ? 1 : -1;
+        X[i] = f32[0]!;
+      }
+    }
+    const s = await ort.InferenceSession.create(bytes);
+    const out = await s.run({ features: new ort.Tensor('float32', X, [n, F]) }, ['margins', 'probs']);
+    const margins = out.margins!.data as Float32Array, probs = out.probs!.data as Float32Array;
+    coversFromData(e, X, n, F);
+    const phi = treeShap(e, X, n, F);
+    let maxM = 0, maxP = 0, maxSum = 0;
+    for (let i = 0; i < n; i++) {
+      const m = shapMargins(e, X.subarray(i * F, (i + 1) * F));
+      const mx = Math.max(...m);
+      const z = m.reduce((a, v) => a + Math.exp(v - mx), 0);
+      for (let k = 0; k < 3; k++) {
+        maxM = Math.max(maxM, Math.abs(m[k]! - margins[i * 3 + k]!));
+        maxP = Math.max(maxP, Math.abs(Math.exp(m[k]! - mx) / z - probs[i * 3 + k]!));
+        let sum = 0;
+        for (let f = 0; f <= F; f++) sum += phi[(i * (F + 1) + f) * 3 + k]!;
+        maxSum = Math.max(maxSum, Math.abs(sum - m[k]!));
+      }
+    }
+    expect(maxM).toBeLessThan(1e-5);
+    expect(maxP).toBeLessThan(1e-6);
+    expect(maxSum).toBeLessThan(1e-9);
+    await s.release();
+  });
+
   it('refuses a graph without a tree ensemble, naming the file', () => {
     expect(() => readOnnxTrees(new Uint8Array([0x3a, 0x00]), 'x.onnx')).toThrow(/x\.onnx: TreeSHAP needs exactly one/);
   });
