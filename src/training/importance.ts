@@ -117,7 +117,7 @@ export async function permutationImportance(o: PermutationOptions): Promise<Impo
       reps.push(predsAndLoss(y, await o.predict({ feature: f, order }), n, C));
     }
     runs.push(reps);
-    o.onLog?.(`    permutation importance: ${o.features[f]} (${f + 1}/${o.features.length}) x ${o.repeats}`);
+    o.onLog?.(`    permutation importance: ${o.features[f]} (${f + 1}/${o.features.length}), ${o.repeats} shuffles`);
   }
   const conf = new Float64Array(C * C);
   const stat = (w: Float64Array): number[] => {

@@ -451,7 +451,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
           for (let k = 0; k < models.length; k++) {
             const m = models[k]!;
             const t0 = performance.now();
-            const result = await permutationImportance({ y, n, C: 3, features: m.manifest.input.columns, predict: servedPredictor(m, dsModels[k]!, rows), repeats: imp.repeats, seed: o.seed + k, bootstrap: bs });
+            const result = await permutationImportance({ y, n, C: 3, features: m.manifest.input.columns, predict: servedPredictor(m, dsModels[k]!, rows), repeats: imp.repeats, seed: o.seed + k, bootstrap: bs, onLog: log });
             importance.push({ model: m.name, result });
             log(`  ${m.name}: permutation importance (${m.manifest.input.columns.length} columns x ${imp.repeats}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
             const tr = own.get(m.name);
