@@ -5,7 +5,7 @@
  * streams the source through it. The matching and the clock are in engine.ts / exchange.ts.
  */
 import { BadInputPolicy } from '../core/errors.ts';
-import type { DepthEvent, MarketSink, OrderEvent, QuoteEvent, TradeEvent } from '../model/events.ts';
+import { DepthEvent, OrderEvent, QuoteEvent, TradeEvent, type MarketSink } from '../model/events.ts';
 import { resolveDepth } from '../model/depth.ts';
 import { LivePipeline } from '../pipeline/live.ts';
 import type { SourceHandle } from '../pipeline/source.ts';
@@ -30,6 +30,11 @@ export interface BacktestRunOptions extends EngineOptions {
   features?: Partial<FeatureParams>;
   /** The server's predictor over a models directory (src/server/wiring.ts loadPredictor). */
   predictor?: RowPredictor & { close?(): Promise<void> };
+  /**
+   * Its predict calls in flight (predict.ts): given, each event goes on only once none is, so
+   * every row is predicted before the next event (repeatable runs); events wait in a buffer.
+   */
+  paced?: { inFlight(): number; idle(): Promise<void> };
   /** VPIN buckets per symbol fixed beforehand (a predictor adopts its models'). */
   vpinBucketBySymbol?: Record<string, number>;
   /** The server's analytics as alert producers (alerts reach the strategy's onAlert). */
@@ -73,7 +78,7 @@ export async function runBacktest(spec: string, strategy: Strategy, opts: Backte
     );
     return (handle = pipeline.addSource(spec, 'replay'));
   };
-  const sink: MarketSink = {
+  const direct: MarketSink = {
     onDepth: (e: DepthEvent) => (handle ?? start()).onDepth(e),
     onTrade: (e: TradeEvent) => (handle ?? start()).onTrade(e),
     onQuote: (e: QuoteEvent) => (handle ?? start()).onQuote(e),
@@ -81,7 +86,30 @@ export async function runBacktest(spec: string, strategy: Strategy, opts: Backte
   };
   const total = 'totalBytes' in source ? (source as { totalBytes: number }).totalBytes : 0;
   const read = (): number => ('bytesRead' in source ? (source as { bytesRead(): number }).bytesRead() : 0);
-  await source.run(sink, () => opts.onProgress?.(engine.record.events, read(), total));
+  const progress = (): void => opts.onProgress?.(engine.record.events, read(), total);
+  const paced = opts.paced;
+  if (!paced) {
+    await source.run(direct, progress);
+  } else {
+    // The source parses a chunk into copies; at its pause point they go on one at a time, each
+    // after the predictions the previous one asked for have come back.
+    const held: (() => void)[] = [];
+    const drain = async (): Promise<void> => {
+      for (let i = 0; i < held.length; i++) {
+        held[i]!();
+        if (paced.inFlight() > 0) await paced.idle();
+      }
+      held.length = 0;
+      progress();
+    };
+    await source.run({
+      onDepth: (e) => { const c = e.clone(); held.push(() => direct.onDepth(c)); },
+      onTrade: (e) => { const c = new TradeEvent(); c.copyFrom(e); held.push(() => direct.onTrade(c)); },
+      onQuote: (e) => { const c = Object.assign(new QuoteEvent(), e); held.push(() => direct.onQuote!(c)); },
+      onOrder: (e) => { const c = Object.assign(new OrderEvent(), e); held.push(() => direct.onOrder!(c)); },
+    }, drain);
+    await drain();
+  }
   handle?.builder.finish();
   pipeline?.flush();
   engine.finish();

@@ -25,7 +25,8 @@ on stderr; a JSON summary as the last line of stdout.
   --fee-maker BPS          maker fee in bps of notional, negative = rebate (default 0)
   --fee-taker BPS          taker fee in bps (default 0)
   --out DIR                fills.csv, orders.csv, equity.csv, summary.json, report.html
-  --models DIR             ONNX models (predictions reach onPrediction), as the server serves them
+  --models DIR             ONNX models, as the server serves them: every row is predicted (the
+                           next event waits for it), and reaches onPrediction after the feed latency
   --vpin-bucket V|auto     VPIN bucket volume (default auto, as flowcast features)
   --levels L               feature / book-view levels (default 10)
   --equity-step-ms MS      equity series step in exchange time (default 1000)
@@ -92,20 +93,23 @@ const command: Command = {
     const { Progress } = await import('../../core/progress.ts');
     const vpinBucket = vpinBucketFlag(values['vpin-bucket']);
     const levels = numberFlag(values.levels, 'levels', 10, { min: 1, integer: true });
-    let predictor;
+    let paced;
     const vpinBucketBySymbol: Record<string, number> = {};
     if (values.models) {
-      // The server's predictor over the directory; models on an auto V adopt their own V first.
+      // The server's predictor over the directory, every row answered before the market moves on
+      // (src/backtest/predict.ts); models on an auto V adopt their own V first.
       const { defaultConfig } = await import('../../server/config.ts');
-      const { loadPredictor } = await import('../../server/wiring.ts');
+      const { pacedPredictor } = await import('../../backtest/predict.ts');
       const cfg = defaultConfig();
       cfg.models.dir = values.models;
       cfg.features.levels = levels;
       cfg.features.vpinBucket = vpinBucket;
       cfg.features.vpinBucketBySymbol = vpinBucketBySymbol;
-      const p = await loadPredictor(cfg);
-      if (!p.predictor) throw new UsageError(`--models ${values.models}: ${p.inferenceStatus ?? 'no model loaded'}`);
-      predictor = p.predictor;
+      try {
+        paced = await pacedPredictor(cfg.models, cfg.features);
+      } catch (e) {
+        throw new UsageError(`--models ${values.models}: ${(e as Error).message}`);
+      }
     }
     let alerts;
     if (typeof strategy.onAlert === 'function') {
@@ -121,7 +125,8 @@ const command: Command = {
       equityStepNs: numberFlag(values['equity-step-ms'], 'equity-step-ms', 1000, { min: 1 }) * 1e6,
       features: { levels, vpinBucket },
       vpinBucketBySymbol,
-      predictor,
+      predictor: paced?.predictor,
+      paced,
       alerts,
       onProgress: (n, read, total) => progress.tick(n, read, total),
     });
