@@ -32,6 +32,8 @@ export interface ShipContext {
   version: string;
   command: string;
   dataSource: string;
+  /** The dataset directory's row filter the data was read with (manifest training.where). */
+  where?: string;
   description?: string;
   /** The parameters the features were computed with (manifest input.features). */
   featureParams?: FeatureParams;
@@ -133,6 +135,7 @@ function trainingBlock(ctx: ShipContext, ds: Dataset, extra: Record<string, unkn
   return {
     command: ctx.command,
     data: ctx.dataSource,
+    ...(ctx.where !== undefined ? { where: ctx.where } : {}),
     symbol: ds.symbol,
     split: ds.opts.split,
     dataset: ds.describe(),

@@ -35,10 +35,27 @@ describe('train reads a dataset directory with a partition filter', { timeout: 3
     const r = await flowcast(['train', 'transformer', '--data', ds, '--where', "date < '2024-08-10'", '--models', models, '--name', 'ds-tiny', '--window', '20', '--patch', '4',
       '--d-model', '8', '--heads', '2', '--layers', '1', '--ffn', '16', '--epochs', '1', '--samples-per-epoch', '256', '--val-samples', '128', '--version', 't1']);
     expect(r.code, r.stderr).toBe(0);
-    const m = JSON.parse(readFileSync(join(models, 'ds-tiny', 'manifest.json'), 'utf8')) as { input: { features: { vpinBucket: Record<string, number>; vpinSizing: string } }; training: { data: string } };
-    expect(m.training.data).toBe(`${ds} (where date < '2024-08-10')`);
+    const m = JSON.parse(readFileSync(join(models, 'ds-tiny', 'manifest.json'), 'utf8')) as { input: { features: { vpinBucket: Record<string, number>; vpinSizing: string } }; training: { data: string; where: string } };
+    expect([m.training.data, m.training.where]).toEqual([ds, "date < '2024-08-10'"]);
     const day2 = readRecord(ds)!.partitions['venue=binance-spot/symbol=BTCUSDT/date=2024-08-09']!;
     expect(m.input.features.vpinBucket).toEqual({ BTCUSDT: day2.vpinBucket });
     expect(m.input.features.vpinSizing).toMatch(/^dataset .*: auto from warm-up 2m/);
+  });
+
+  it('flowcast evaluate --data DIR --where scores the filtered rows; the baselines fit on the rows the model was trained on', async () => {
+    const models = join(dir, 'models');
+    const rec = readRecord(ds)!;
+    const rows = (d: string): number => rec.partitions[`venue=binance-spot/symbol=BTCUSDT/date=${d}`]!.rows;
+    const r = await flowcast(['evaluate', join(models, 'ds-tiny'), '--data', ds, '--where', "date = '2024-08-10'", '--baselines', 'none', '--calibration-bins', '0', '--importance', 'none', '--replicates', '20']);
+    expect(r.code, r.stderr).toBe(0);
+    // The baselines' training data is the model's own filtered rows (days 1 and 2, split as the model was).
+    const base = /Baselines are fitted on the train split of (.*) \(BTCUSDT, rows 0\.\.(\d+),/.exec(r.stdout);
+    expect(base?.[1]).toBe(`${ds} (where date < '2024-08-10')`);
+    expect(Number(base![2]) + 1).toBe(Math.floor((rows('2024-08-08') + rows('2024-08-09')) * 0.7));
+    // Day 3 alone is scored, every row of it (it is not the training data).
+    expect(r.stdout).toContain(`## BTCUSDT: ${ds} (where date = '2024-08-10')`);
+    expect(r.stdout).toContain(`all rows (${rows('2024-08-10')});`);
+    const bad = await flowcast(['evaluate', join(models, 'ds-tiny'), '--data', join(dir, 'in', 'binance-spot_btcusdt_20240808.jsonl.gz'), '--where', 'true']);
+    expect(bad.stderr).toMatch(/--where needs a dataset directory/);
   });
 });

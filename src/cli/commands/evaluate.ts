@@ -21,8 +21,11 @@ left out and counted in the report. Source specs are computed with each model's 
 parameters (levels, VPIN bucket per symbol, bars); a features file computed otherwise is noted.
 
   MODEL                a model directory (models/goog-transformer) or a name under --models
-  --data FILE|SPEC     features (.csv, .csv.gz, .parquet from \`flowcast features\`) or a source spec;
-                       repeat for several data sets
+  --data FILE|SPEC     features (.csv, .csv.gz, .parquet from \`flowcast features\`), a source spec, or a
+                       dataset directory (\`flowcast dataset build\`); repeat for several data sets
+  --where COND         the rows of the dataset directories among --data, a SQL condition DuckDB
+                       evaluates (partition keys venue, symbol, date), e.g. "symbol='AMZN'". A model
+                       trained with --where has its baselines fitted on the same filtered rows
   --train-data F|SPEC  training data for the baselines (default: the manifest's training.data)
   --models DIR         where model names are looked up (default models)
   --report FILE.md     write the markdown report there and an HTML page with SVG charts next to it
@@ -64,6 +67,7 @@ const command: Command = {
       data: { type: 'string', multiple: true }, 'train-data': { type: 'string' }, models: { type: 'string' },
       report: { type: 'string' }, 'include-training-rows': { type: 'boolean' }, baselines: { type: 'string' }, block: { type: 'string' }, replicates: { type: 'string' }, level: { type: 'string' },
       'calibration-bins': { type: 'string' }, importance: { type: 'string' }, 'importance-repeats': { type: 'string' }, 'shap-rows': { type: 'string' },
+      where: { type: 'string' },
     }, true);
     const importanceOn = values.importance ?? 'test';
     if (importanceOn !== 'test' && importanceOn !== 'all' && importanceOn !== 'none') throw new UsageError(`--importance: expected test, all or none, got "${importanceOn}"`);
@@ -75,7 +79,14 @@ const command: Command = {
     const { join } = await import('node:path');
     const dirs = positionals.map((m) => (existsSync(join(m, 'manifest.json')) ? m : join(values.models ?? 'models', m)));
     for (const d of dirs) if (!existsSync(d)) throw new UsageError(`no model directory ${d}`);
-    const { evaluate, DEFAULT_EVALUATE } = await import('../../training/evaluate/evaluate.ts');
+    const { evaluate, DEFAULT_EVALUATE, filteredSource } = await import('../../training/evaluate/evaluate.ts');
+    let data = values.data;
+    if (values.where !== undefined) {
+      const { isDatasetDir } = await import('../../dataset/reader.ts');
+      if (!data.some(isDatasetDir)) throw new UsageError('--where needs a dataset directory (flowcast dataset build) among --data');
+      const where = values.where;
+      data = data.map((d) => (isDatasetDir(d) ? filteredSource(d, where) : d));
+    }
     const { reportMarkdown, reportHtml, keepMarkedSections } = await import('../../training/evaluate/report.ts');
     const level = numberFlag(values.level, 'level', DEFAULT_EVALUATE.level, { min: 0 });
     if (!(level > 0 && level < 1)) throw new UsageError(`--level must be in (0, 1), got ${level}`);
@@ -85,7 +96,7 @@ const command: Command = {
     const t0 = performance.now();
     const r = await evaluate({
       models: dirs,
-      data: values.data,
+      data,
       trainData: values['train-data'],
       block: numberFlag(values.block, 'block', DEFAULT_EVALUATE.block, { min: 1, integer: true }),
       replicates: numberFlag(values.replicates, 'replicates', DEFAULT_EVALUATE.replicates, { min: 10, integer: true }),

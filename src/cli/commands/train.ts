@@ -138,8 +138,10 @@ const command: Command = {
       modelsDir: values.models ?? 'models',
       version: values.version ?? compactUtcStamp(),
       command: `flowcast train ${argv.join(' ')}`,
-      // The filter is part of what was trained on: a later reload of the bare directory would be other rows.
-      dataSource: values.where !== undefined ? `${values.data} (where ${values.where})` : values.data,
+      // The filter is part of what was trained on (a reload of the bare directory would be other
+      // rows): its own field, so evaluate can read the same rows again for the baselines.
+      dataSource: values.data,
+      ...(values.where !== undefined ? { where: values.where } : {}),
       featureParams,
       inputs,
       onLog: say,

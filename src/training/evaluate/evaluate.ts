@@ -130,7 +130,22 @@ interface TrainingInfo {
 
 function trainingInfo(m: ModelManifest): TrainingInfo {
   const t = (m.training ?? {}) as Record<string, unknown>;
-  return { data: t.data as string | undefined, symbol: t.symbol as string | undefined, split: t.split as SplitFractions | undefined };
+  const data = t.data as string | undefined;
+  const where = t.where as string | undefined;
+  return { data: data !== undefined && where !== undefined ? filteredSource(data, where) : data, symbol: t.symbol as string | undefined, split: t.split as SplitFractions | undefined };
+}
+
+/**
+ * A dataset directory read through a row filter, as one source string: `DIR (where COND)` (what
+ * manifests before training.where wrote as training.data, so those still read the same rows).
+ */
+export function filteredSource(dir: string, where: string): string {
+  return `${dir} (where ${where})`;
+}
+
+function splitSource(src: string): { path: string; where?: string } {
+  const m = /^(.*) \(where (.+)\)$/s.exec(src);
+  return m ? { path: m[1]!, where: m[2]! } : { path: src };
 }
 
 export async function loadServed(dir: string): Promise<ServedModel> {
@@ -243,7 +258,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     const load = (src: string, lo: LoadOptions): Promise<FeatureData> => {
       const key = `${src}\n${JSON.stringify(lo)}`;
       let p = cache.get(key);
-      if (!p) cache.set(key, (p = loadFeatures(src, lo)));
+      if (!p) {
+        const { path, where } = splitSource(src);
+        cache.set(key, (p = loadFeatures(path, where !== undefined ? { ...lo, where } : lo)));
+      }
       return p;
     };
     /** The data a model is scored on: for a source spec, recomputed with the model's V where auto sizing gave another. */
