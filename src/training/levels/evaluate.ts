@@ -149,7 +149,7 @@ export function levelsSection(r: LevelsEvalResult, o: LevelsEvalOptions, command
     SECTION_BEGIN,
     '## Raw book levels: goog-levels-transformer (issue 14)',
     '',
-    `Generated ${created} by \`${command}\` (\`flowcast evaluate\` feeds models feature windows only, so this section comes from src/training/levels/evaluate.ts with the same tools: computeMetrics, the circular block bootstrap, paired differences; it survives a rerun of \`flowcast evaluate\` only if this section is pasted back).`,
+    `Generated ${created} by \`${command}\` (\`flowcast evaluate\` feeds models feature windows only, so this section comes from src/training/levels/evaluate.ts with the same tools: computeMetrics, the circular block bootstrap, paired differences; \`flowcast evaluate --report\` keeps this section, between its markers, when it rewrites the file).`,
     '',
     `**${basename(resolve(o.levelsModel))}** reads the raw book, nothing computed: the last 100 rows x 10 levels x (bid px, bid size, ask px, ask size) as SnapshotBatch holds them (prices in ticks from the window's reference mid, sizes in lots; sizes signed-log, then z-score per channel, inside the ONNX graph), the goog-transformer architecture with each row's 40 values as its token row. Same labels (label_50, alpha 0.00002), same chronological splits, same test rows as the feature models, scored as served (ONNX Runtime).`,
     '',
