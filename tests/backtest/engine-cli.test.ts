@@ -21,6 +21,7 @@ const factory: StrategyFactory = (p) => {
       if (sent) return;
       sent = true;
       ctx.place({ symbol: b.symbol, side: p.side as 'buy' | 'sell', kind: 'market', qty: Number(p.qty) });
+      ctx.log('sent', { qty: Number(p.qty), bid: b.bidPx[0] });
     },
   };
 };
@@ -46,6 +47,9 @@ describe('flowcast backtest command', () => {
       const notional = 11657.07 * 10.896 + 11656.97 * 0.2 + 11655.78 * 0.2 + 11655.77 * 0.704;
       expect(s.metrics.fees.taker).toBeCloseTo(notional / 1e4, 6);
       expect(s.metrics.pnl.position).toEqual({ BTCUSDT: -12 });
+      // The strategy's log line, at the time it was written (the first row's exchange time, no feed latency).
+      const logs = readFileSync(join(dir, 'logs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(logs).toEqual([{ ts_ns: Number(fills[0]![0]), time: '2020-09-01T00:00:03.696Z', message: 'sent', qty: 12, bid: 11657.07 }]);
     } finally {
       cleanup();
     }

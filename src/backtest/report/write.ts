@@ -1,5 +1,6 @@
 /**
- * The files of `--out DIR`: fills.csv, orders.csv, equity.csv, summary.json and report.html (one
+ * The files of `--out DIR`: fills.csv, orders.csv, equity.csv, summary.json, logs.jsonl (the
+ * strategy's ctx.log lines) and report.html (one
  * self-contained page: uPlot's script and styles and the data inlined, so it opens from disk or
  * as a mail attachment with no server and no network).
  */
@@ -12,6 +13,8 @@ const require = createRequire(import.meta.url);
 
 export interface ReportInput {
   fills: readonly FillRecord[];
+  /** The strategy's ctx.log lines (exchange-time ns). */
+  logs?: readonly { ts: number; message: string; fields?: Record<string, unknown> }[];
   orders: readonly OrderRecord[];
   equity: readonly EquityPoint[];
   /** Epoch ms of exchange time 0. */
@@ -82,6 +85,7 @@ body{font:14px system-ui,sans-serif;margin:16px;color:#222}h1{font-size:18px}h2{
 table{border-collapse:collapse;font-size:12px}td{border-bottom:1px solid #eee;padding:2px 8px}td:first-child{color:#555}</style>
 </head><body>
 <h1>${esc(r.title)}</h1>
+<p>${esc(headline(r.summary))} &middot; times in UTC</p>
 <h2>Equity (cash + position marked to mid, fees included)</h2><div id="equity"></div>
 <h2>Position</h2><div id="position"></div>
 <h2>Fills over price (mid; buys green, sells red)</h2><div id="price"></div>
@@ -91,8 +95,11 @@ table{border-collapse:collapse;font-size:12px}td{border-bottom:1px solid #eee;pa
 const R = ${json};
 const d = R.data;
 const W = Math.min(1100, window.innerWidth - 40);
-new uPlot({ width: W, height: 260, series: [{}, { label: 'equity', stroke: '#2a6' }] }, [d.t, d.equity], document.getElementById('equity'));
-new uPlot({ width: W, height: 200, series: [{}, { label: 'position', stroke: '#36c', paths: uPlot.paths.stepped({ align: 1 }) }] }, [d.t, d.position], document.getElementById('position'));
+// Exchange time is shown in UTC, whatever the reader's zone.
+const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
+const base = { tzDate: utc };
+new uPlot({ ...base, width: W, height: 260, series: [{}, { label: 'equity', stroke: '#2a6' }] }, [d.t, d.equity], document.getElementById('equity'));
+new uPlot({ ...base, width: W, height: 200, series: [{}, { label: 'position', stroke: '#36c', paths: uPlot.paths.stepped({ align: 1 }) }] }, [d.t, d.position], document.getElementById('position'));
 // One x axis for the mid and the fills: the union of their times, nulls where a series has no value.
 const xs = d.t.map((t, i) => [t, 0, i]).concat(d.fills.map((f, i) => [f[0], 1, i])).sort((a, b) => a[0] - b[0]);
 const X = [], M = [], B = [], S = [];
@@ -103,11 +110,18 @@ for (const [t, k, i] of xs) {
   S.push(k === 1 && d.fills[i][2] < 0 ? d.fills[i][1] : null);
 }
 const dots = (c) => ({ stroke: c, fill: c, paths: () => null, points: { show: true, size: 5, fill: c } });
-new uPlot({ width: W, height: 300, series: [{}, { label: 'mid', stroke: '#888', spanGaps: true }, { label: 'buy', ...dots('#1a1') }, { label: 'sell', ...dots('#d22') }] },
+new uPlot({ ...base, width: W, height: 300, series: [{}, { label: 'mid', stroke: '#888', spanGaps: true }, { label: 'buy', ...dots('#1a1') }, { label: 'sell', ...dots('#d22') }] },
   [X, M, B, S], document.getElementById('price'));
 </script>
 </body></html>
 `;
+}
+
+/** PnL, Sharpe, drawdown, fills in one line (the summary's own numbers). */
+function headline(s: Record<string, unknown>): string {
+  const n = (v: unknown, d = 2): string => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+  const m = s['metrics'] as { fills?: number; fees?: { total?: number } } | undefined;
+  return `PnL ${n(s['pnl'])} (fees ${n(m?.fees?.total)}) \u00b7 Sharpe ${n(s['sharpe'])} \u00b7 max drawdown ${n(s['maxDrawdown'])} \u00b7 ${m?.fills ?? 0} fills`;
 }
 
 function esc(s: string): string {
@@ -132,6 +146,7 @@ export function writeReport(dir: string, r: ReportInput): string[] {
     ['orders.csv', ordersCsv(r.orders, r.baseMs)],
     ['equity.csv', equityCsv(r.equity, r.baseMs)],
     ['summary.json', JSON.stringify(r.summary, null, 2) + '\n'],
+    ['logs.jsonl', (r.logs ?? []).map((l) => JSON.stringify({ ts_ns: l.ts, time: iso(r.baseMs, l.ts), message: l.message, ...l.fields })).join('\n') + ((r.logs?.length ?? 0) > 0 ? '\n' : '')],
     ['report.html', reportHtml(r)],
   ];
   for (const [name, body] of files) writeFileSync(join(dir, name), body);

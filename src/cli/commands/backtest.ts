@@ -24,7 +24,7 @@ on stderr; a JSON summary as the last line of stdout.
   --latency-response NS    exchange to strategy: acks and fills (default 0)
   --fee-maker BPS          maker fee in bps of notional, negative = rebate (default 0)
   --fee-taker BPS          taker fee in bps (default 0)
-  --out DIR                fills.csv, orders.csv, equity.csv, summary.json, report.html
+  --out DIR                fills.csv, orders.csv, equity.csv, summary.json, logs.jsonl, report.html
   --models DIR             ONNX models, as the server serves them: every row is predicted (the
                            next event waits for it), and reaches onPrediction after the feed latency
   --vpin-bucket V|auto     VPIN bucket volume (default auto, as flowcast features)
@@ -138,6 +138,7 @@ const command: Command = {
         fills: res.record.fills,
         orders: [...res.record.orders.values()],
         equity: res.record.equity,
+        logs: res.record.logs,
         baseMs: res.baseMs,
         summary,
         title: `${strategy.name} on ${res.symbols.join(',')}: flowcast backtest`,

@@ -28,7 +28,7 @@ after --duration, or on SIGINT/SIGTERM; then prints the JSON summary as the last
   --clock-grace-ms MS      how late a live event may arrive before the clock moves past it on its
                            own in a quiet market (default 250)
   --duration S             stop after S seconds
-  --out DIR                the backtest's report files (fills.csv, orders.csv, equity.csv, summary.json, report.html)
+  --out DIR                the backtest's report files (fills.csv, orders.csv, equity.csv, summary.json, logs.jsonl, report.html)
 
 Examples:
   flowcast paper --strategy market-maker --replay recording:rec/
@@ -124,7 +124,7 @@ const command: Command = {
     if (values.out) {
       const { writeReport } = await import('../../backtest/report/write.ts');
       writeReport(values.out, {
-        fills: res.record.fills, orders: [...res.record.orders.values()], equity: res.record.equity, baseMs: res.baseMs,
+        fills: res.record.fills, orders: [...res.record.orders.values()], equity: res.record.equity, logs: res.record.logs, baseMs: res.baseMs,
         summary, title: `${strategy.name} on ${res.symbols.join(',')}: flowcast paper`,
       });
     }
