@@ -27,7 +27,7 @@ export interface MarketMakerStats {
 }
 
 export interface MarketMaker extends Strategy {
-  readonly params: QuoteParams & { ofiColumn: string; symbol?: string };
+  readonly params: QuoteParams & { ofiColumn: string; requoteTicks: number; symbol?: string };
   readonly stats: MarketMakerStats;
   /** The last quotes computed (undefined before the first book). */
   lastQuotes(): Quotes | undefined;
@@ -54,6 +54,9 @@ export function createMarketMaker(params: Params): MarketMaker {
   }
   // The OFI scale adapts over about this many feature rows.
   const ofiHalfLife = r.num('ofiHalfLife', 500, { min: 1 });
+  // Hysteresis: a resting quote within this many ticks of the desired price stays (keeps its queue
+  // place) instead of being re-queued at the back for a one-tick wiggle of the microprice.
+  const requoteTicks = r.num('requoteTicks', 0, { min: 0 });
   const symbolParam = r.str('symbol');
   const grid = new Grid(r.optNum('tick', { min: 0 }), r.optNum('lot', { min: 0 }));
   r.done();
@@ -110,10 +113,11 @@ export function createMarketMaker(params: Params): MarketMaker {
       return;
     }
     const remaining = o.qty - o.filled;
-    if (o.price === want.price && Math.abs(remaining - want.qty) < 1e-12) return;
+    const price = Math.abs(o.price - want.price) <= requoteTicks * grid.tick + 1e-9 * grid.tick ? o.price : want.price;
+    if (o.price === price && Math.abs(remaining - want.qty) < 1e-12) return;
     // qty is the order's total: what it has filled (as far as we know) plus what we want resting.
     const change: { price?: number; qty?: number } = { qty: o.filled + want.qty };
-    if (o.price !== want.price) change.price = want.price;
+    if (o.price !== price) change.price = price;
     ctx.modify(o.id, change);
     inflight.add(o.id);
     stats.requotes++;
@@ -121,7 +125,7 @@ export function createMarketMaker(params: Params): MarketMaker {
 
   return {
     name: 'market-maker',
-    params: { ...qp, ofiColumn, ...(symbolParam === undefined ? {} : { symbol: symbolParam }) },
+    params: { ...qp, ofiColumn, requoteTicks, ...(symbolParam === undefined ? {} : { symbol: symbolParam }) },
     stats,
     lastQuotes: () => last,
     onBook(ctx: StrategyContext, book: BookView) {
