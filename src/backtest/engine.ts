@@ -414,7 +414,7 @@ export class BacktestEngine {
   }
 
   private deliverMarket(m: MarketItem): void {
-    this.now = m.due;
+    this.tick(m.due);
     const s = this.strategy;
     if (m.kind === K_ROW) {
       let b = this.seenBooks.get(m.symbol);
@@ -472,12 +472,21 @@ export class BacktestEngine {
     return id;
   }
 
+  /**
+   * The strategy's clock moves to an item's due time, never back: in a backtest items come in due
+   * order anyway; live (paper), an event older than what the quiet-market timer already let happen
+   * is handled at the clock's time, not before it.
+   */
+  private tick(due: number): void {
+    if (!(due < this.now)) this.now = due;
+  }
+
   private schedule(t: Timed): void {
     this.heap.push(t);
   }
 
   private run(t: Timed): void {
-    this.now = t.due;
+    this.tick(t.due);
     const x = this.exchange;
     switch (t.k) {
       case 'submit': x.submit(t.o, t.due); break;
