@@ -4,7 +4,7 @@
  * tree models, validate the repository, evaluate against the baselines with a report, and train a
  * tree model where XGBoost is installed.
  */
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -119,6 +119,15 @@ describe('flowcast train / models / evaluate', () => {
     expect(md).toMatch(/### Feature importance: GOOG[\s\S]*tiny \(unpermuted: macro-F1 0\.\d{3}/);
     expect(md).toContain(kept);
     expect(md).not.toContain('# old report');
+    // Two models: their paired difference; a copy of a model differs from it by exactly nothing.
+    cpSync(join(models, 'tiny'), join(models, 'tiny-copy'), { recursive: true });
+    const mf = join(models, 'tiny-copy', 'manifest.json');
+    writeFileSync(mf, JSON.stringify({ ...JSON.parse(readFileSync(mf, 'utf8')), name: 'tiny-copy' }));
+    const two = await flowcast(['evaluate', 'tiny', 'tiny-copy', '--models', models, '--data', csv, '--baselines', 'none', '--calibration-bins', '0', '--importance', 'none', '--replicates', '20', '--block', '200']);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout).toContain('Differences between the models (first minus second, paired):');
+    expect(two.stdout).toMatch(/\| tiny \| tiny-copy \| [+]?0\.000 \[[+-]?0\.000, [+]?0\.000\] \| [+]?0\.000 \[[+-]?0\.000, [+]?0\.000\] \| no clear difference \|/);
+    rmSync(join(models, 'tiny-copy'), { recursive: true });
     const html = readFileSync(report.replace(/\.md$/, '.html'), 'utf8');
     expect(html).toMatch(/<svg [^>]*aria-label="macro-F1"/);
     expect(html).toMatch(/aria-label="Reliability: tiny/);

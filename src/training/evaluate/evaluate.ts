@@ -82,6 +82,8 @@ export interface SystemResult {
   };
   /** Paired differences against each baseline: this system minus the baseline. */
   vsBaselines: Record<string, { macroF1: Interval; macroAuc: Interval }>;
+  /** A model's paired differences against each model evaluated after it: this model minus that one. */
+  vsModels?: Record<string, { macroF1: Interval; macroAuc: Interval }>;
   /** ROC points per class (false positive rate, true positive rate), at most ~200 each. */
   roc: { fpr: number[]; tpr: number[] }[];
 }
@@ -432,11 +434,15 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
         const losses = probs.map((s) => sampleLoss(y, s.p, n, 3));
         const baselines = probs.map((s, i) => [s, i] as const).filter(([s]) => s.kind === 'baseline');
         const perSystem = 9;
+        const modelIdx = probs.map((s, i) => [s, i] as const).filter(([s]) => s.kind === 'model').map(([, i]) => i);
+        const modelPairs = modelIdx.flatMap((a, k) => modelIdx.slice(k + 1).map((b) => [a, b] as const));
         const stat = (w: Float64Array): number[] => {
           const ms = probs.map((s, i) => computeMetrics(y, s.p, n, 3, { weights: w, order: orders[i], pred: preds[i], loss: losses[i] }));
           const out: number[] = [];
           for (const m of ms) out.push(m.macroF1, m.accuracy, m.macroAuc, ...m.perClass.map((c) => c.precision), ...m.perClass.map((c) => c.recall));
           for (const m of ms) for (const [, b] of baselines) out.push(m.macroF1 - ms[b]!.macroF1, m.macroAuc - ms[b]!.macroAuc);
+          // Model against model, on the same resampled rows (which of two models is better, with confidence).
+          for (const [a, b] of modelPairs) out.push(ms[a]!.macroF1 - ms[b]!.macroF1, ms[a]!.macroAuc - ms[b]!.macroAuc);
           return out;
         };
         const t0 = performance.now();
@@ -450,9 +456,15 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
             const at = base + (i * baselines.length + j) * 2;
             if (b !== s) vs[b.name] = { macroF1: ci[at]!, macroAuc: ci[at + 1]! };
           });
+          const pairsAt = base + probs.length * baselines.length * 2;
+          const vsModels: NonNullable<SystemResult['vsModels']> = {};
+          modelPairs.forEach(([a, b], j) => {
+            if (a === i) vsModels[probs[b]!.name] = { macroF1: ci[pairsAt + j * 2]!, macroAuc: ci[pairsAt + j * 2 + 1]! };
+          });
           return {
             name: s.name,
             kind: s.kind,
+            ...(Object.keys(vsModels).length ? { vsModels } : {}),
             metrics: computeMetrics(y, s.p, n, 3, { order: orders[i], pred: preds[i], loss: losses[i] }),
             ci: { macroF1: c[0]!, accuracy: c[1]!, macroAuc: c[2]!, precision: c.slice(3, 6), recall: c.slice(6, 9) },
             vsBaselines: vs,

@@ -73,6 +73,13 @@ function setMarkdown(s: EvaluationSet, level: number): string[] {
     L.push('| model | baseline | Δ macro-F1 | Δ macro AUC | verdict (macro-F1) |', '|---|---|---|---|---|');
     for (const m of models) for (const [b, d] of Object.entries(m.vsBaselines)) L.push(`| ${m.name} | ${b} | ${signed(d.macroF1)} | ${signed(d.macroAuc)} | ${verdict(d.macroF1)} |`);
     L.push('');
+    const pairs = models.flatMap((m) => Object.entries(m.vsModels ?? {}).map(([other, d]) => [m.name, other, d] as const));
+    if (pairs.length) {
+      L.push('Differences between the models (first minus second, paired):', '');
+      L.push('| model | other model | Δ macro-F1 | Δ macro AUC | verdict (macro-F1) |', '|---|---|---|---|---|');
+      for (const [a, b, d] of pairs) L.push(`| ${a} | ${b} | ${signed(d.macroF1)} | ${signed(d.macroAuc)} | ${verdict(d.macroF1)} |`);
+      L.push('');
+    }
   }
   L.push('Confusion matrices (rows: true class, columns: predicted):', '');
   for (const x of s.systems) {
