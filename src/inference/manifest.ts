@@ -95,6 +95,8 @@ export interface ModelManifest {
      * is max(lags) + 1 rows, and the model reads the newest row and the rows these many before it.
      */
     lags?: number[];
+    /** The columns lagged (absent: every input column). */
+    lagColumns?: string[];
     featureSpecVersion: number;
     /**
      * The parameters the feature columns were computed with at training. A server feeds the model

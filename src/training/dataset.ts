@@ -52,6 +52,8 @@ export interface DatasetOptions {
    * rows, so a sample never reads before its symbol's first row or past its own row.
    */
   lags?: number[];
+  /** With lags: only these columns are lagged (default: every input column). */
+  lagColumns?: string[];
   /** Chronological fractions of rows (test = the rest). {train: 1, val: 0} uses everything as train. */
   split: SplitFractions;
   clip?: number;
@@ -87,6 +89,11 @@ export class Dataset {
   readonly labelsComputed: boolean;
   /** Row offsets back from a sample's row that make its design vector: 0 first, then the lags. */
   readonly lagSteps: readonly number[];
+  /**
+   * The design vector as (rows back, column) pairs: every column at 0, then the lagged columns at
+   * each lag. Flat offsets into a sample's window (row-major [T, F], oldest row first) in `designPick`.
+   */
+  private readonly designEntries: readonly (readonly [number, number])[];
 
   constructor(readonly data: FeatureData, readonly opts: DatasetOptions, readonly symbol: string) {
     const { columns, window: T, horizon: k } = opts;
@@ -100,6 +107,12 @@ export class Dataset {
       throw new RangeError(`lags must be distinct integers >= 1, got ${opts.lags.join(',')}`);
     }
     this.T = opts.lags?.length ? Math.max(T, Math.max(...opts.lags) + 1) : T;
+    const lagCols = (opts.lagColumns ?? columns).map((c) => {
+      const f = columns.indexOf(c);
+      if (f < 0) throw new RangeError(`lag column ${c} is not one of the input columns (${columns.join(', ')})`);
+      return f;
+    });
+    this.designEntries = [...columns.map((_, f) => [0, f] as const), ...(opts.lags ?? []).flatMap((l) => lagCols.map((f) => [l, f] as const))];
     const cols = columns.map((c) => column(data, c));
     this.raw = new Float64Array(n * F);
     for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) this.raw[r * F + f] = cols[f]![rows[r]!]!;
@@ -179,23 +192,26 @@ export class Dataset {
     return Int32Array.from(out);
   }
 
-  /** Width of a design vector: the columns at each lag step. */
+  /** Width of a design vector. */
   get designWidth(): number {
-    return this.F * this.lagSteps.length;
+    return this.designEntries.length;
   }
 
   /** Names of a design vector's entries: `ofi_1`, then `ofi_1@lag2` for lag 2. */
   designNames(): string[] {
-    return this.lagSteps.flatMap((l) => this.opts.columns.map((c) => (l === 0 ? c : `${c}@lag${l}`)));
+    return this.designEntries.map(([l, f]) => (l === 0 ? this.opts.columns[f]! : `${this.opts.columns[f]!}@lag${l}`));
   }
 
-  /** The raw design vector of sample row i (its columns, then theirs at each lag) into out[offset..]. */
+  /** Where each design entry sits in a sample's window, row-major [T, F] with the oldest row first. */
+  designPick(): number[] {
+    return this.designEntries.map(([l, f]) => (this.T - 1 - l) * this.F + f);
+  }
+
+  /** The raw design vector of sample row i (its columns, then the lagged ones at each lag) into out[offset..]. */
   design(i: number, out: Float64Array, offset = 0): void {
     const F = this.F;
-    for (let k = 0; k < this.lagSteps.length; k++) {
-      const r = i - this.lagSteps[k]!;
-      for (let f = 0; f < F; f++) out[offset + k * F + f] = this.raw[r * F + f]!;
-    }
+    const e = this.designEntries;
+    for (let k = 0; k < e.length; k++) out[offset + k] = this.raw[(i - e[k]![0]) * F + e[k]![1]]!;
   }
 
   labelsOf(rows: ArrayLike<number>): Int32Array {

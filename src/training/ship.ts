@@ -191,14 +191,14 @@ export async function shipGbdt(ctx: ShipContext, ds: Dataset, engine: GbdtEngine
   const lagged = ds.lagSteps.length > 1;
   const onnx = ensembleToOnnx(ens, {
     metadata: { 'flowcast.model': ctx.name, 'flowcast.version': ctx.version },
-    ...(lagged ? { lags: { window: ds.T, columns: ds.F, steps: ds.lagSteps } } : {}),
+    ...(lagged ? { lags: { window: ds.T, columns: ds.F, pick: ds.designPick() } } : {}),
   });
   const draft: ManifestDraft = {
     name: ctx.name,
     version: ctx.version,
     kind: 'gbdt',
-    description: ctx.description ?? `gradient-boosted trees (${ens.source}, ${ens.trees.length} trees) on the latest row${lagged ? ` and the rows ${ds.lagSteps.slice(1).join(', ')} before it` : ''}`,
-    input: lagged ? { ...inputSpec(ctx, ds, onnx.inputName, ds.T, 'NTF'), lags: ds.lagSteps.slice(1) } : inputSpec(ctx, ds, onnx.inputName, 1, 'NF'),
+    description: ctx.description ?? `gradient-boosted trees (${ens.source}, ${ens.trees.length} trees) on the latest row${lagged ? ` and ${ds.opts.lagColumns ? ds.opts.lagColumns.join(', ') : 'its columns'} ${ds.lagSteps.slice(1).join(', ')} rows before it` : ''}`,
+    input: lagged ? { ...inputSpec(ctx, ds, onnx.inputName, ds.T, 'NTF'), lags: ds.lagSteps.slice(1), ...(ds.opts.lagColumns ? { lagColumns: ds.opts.lagColumns } : {}) } : inputSpec(ctx, ds, onnx.inputName, 1, 'NF'),
     normalization: null,
     output: outputSpec(ds),
     training: trainingBlock(ctx, ds, {

@@ -32,6 +32,7 @@ Data and labels:
   --lags L,L,..        gbdt: past-only lag columns: each column also as it was L rows before
                        (e.g. 1,2,5,10); the model's window becomes max(L)+1 rows and its graph
                        picks those rows, so a server feeds it like any windowed model
+  --lag-columns C,C,.. with --lags: lag only these input columns (default: all of them)
 
 Feature parameters (recorded in the manifest's input.features; a server feeds the model only with
 the same ones, or refuses it and says why):
@@ -79,7 +80,7 @@ const command: Command = {
       lr: { type: 'string' }, 'samples-per-epoch': { type: 'string' }, 'val-samples': { type: 'string' }, patience: { type: 'string' },
       seed: { type: 'string' }, backend: { type: 'string' }, engine: { type: 'string' }, rounds: { type: 'string' }, 'max-depth': { type: 'string' },
       'num-leaves': { type: 'string' }, subsample: { type: 'string' }, colsample: { type: 'string' }, 'min-child-weight': { type: 'string' },
-      'early-stopping': { type: 'string' }, threads: { type: 'string' }, lags: { type: 'string' }, cv: { type: 'string' }, embargo: { type: 'string' },
+      'early-stopping': { type: 'string' }, threads: { type: 'string' }, lags: { type: 'string' }, 'lag-columns': { type: 'string' }, cv: { type: 'string' }, embargo: { type: 'string' },
       levels: { type: 'string' }, 'vpin-bucket': { type: 'string' }, 'vpin-buckets': { type: 'string' }, 'bar-ms': { type: 'string' }, 'bar-window': { type: 'string' },
     }, true);
     const kind = positionals[0];
@@ -90,7 +91,7 @@ const command: Command = {
       for (const f of flags) if ((values as Record<string, unknown>)[f] !== undefined && !names.includes(kind)) throw new UsageError(`--${f} applies to ${kind === 'gbdt' ? 'transformer' : 'gbdt'} training only`);
     };
     only(['transformer'], ['window', 'patch', 'd-model', 'heads', 'layers', 'ffn', 'dropout', 'pool', 'epochs', 'batch', 'samples-per-epoch', 'val-samples', 'patience', 'backend']);
-    only(['gbdt'], ['lags', 'cv', 'embargo', 'engine', 'rounds', 'max-depth', 'num-leaves', 'subsample', 'colsample', 'min-child-weight', 'early-stopping', 'threads']);
+    only(['gbdt'], ['lags', 'lag-columns', 'cv', 'embargo', 'engine', 'rounds', 'max-depth', 'num-leaves', 'subsample', 'colsample', 'min-child-weight', 'early-stopping', 'threads']);
 
     const splitList = (values.split ?? '0.7,0.15').split(',').map(Number);
     if (splitList.length !== 2 || splitList.some((v) => !(v >= 0 && v < 1)) || splitList[0]! <= 0 || splitList[0]! + splitList[1]! >= 1) {
@@ -123,11 +124,16 @@ const command: Command = {
     });
     const lags = values.lags === undefined ? undefined : values.lags.split(',').map((v) => numberFlag(v.trim(), 'lags', 0, { min: 1, integer: true }));
     if (lags && new Set(lags).size !== lags.length) throw new UsageError(`--lags: a lag is repeated in "${values.lags}"`);
+    const lagColumns = values['lag-columns']?.split(',').map((c) => c.trim()).filter(Boolean);
+    if (lagColumns && !lags) throw new UsageError('--lag-columns goes with --lags');
+    const notInput = lagColumns?.filter((c) => !columns.includes(c)) ?? [];
+    if (notInput.length) throw new UsageError(`--lag-columns: ${notInput.join(', ')} not among the input columns (--columns)`);
     const window = kind === 'transformer' ? numberFlag(values.window, 'window', 100, { min: 1, integer: true }) : 1;
     const ds = buildDataset(data, {
       columns, transforms: columns.map(transformFor), window, horizon, alpha,
       ...(horizonMs !== undefined ? { horizonMs } : {}),
       ...(lags ? { lags } : {}),
+      ...(lagColumns ? { lagColumns } : {}),
       split, symbol,
       ...(kind === 'gbdt' ? { normalization: null } : {}),
     });

@@ -37,10 +37,11 @@ export interface TreeOnnxOptions extends ModelOptions {
   graphName?: string;
   /**
    * Trees over lag columns: the input is a window [N, window, columns] (what a server gathers for
-   * any windowed model) and the graph picks the rows `steps` back from the newest (0 = the newest)
-   * and flattens them lag-major, the order the trees were trained on (Dataset.design).
+   * any windowed model) and the graph gathers the trees' features from it: `pick` holds each one's
+   * offset in the flattened window (row-major, oldest row first), in the order the trees were
+   * trained on (Dataset.designPick).
    */
-  lags?: { window: number; columns: number; steps: readonly number[] };
+  lags?: { window: number; columns: number; pick: readonly number[] };
 }
 
 export interface TreeOnnx {
@@ -58,11 +59,10 @@ export function ensembleToOnnx(e: TreeEnsemble, opts: TreeOnnxOptions = {}): Tre
   let treesIn = inputName;
   const lags = opts.lags;
   if (lags) {
-    const width = lags.columns * lags.steps.length;
-    if (e.nFeatures > width) throw new Error(`the trees read feature ${e.nFeatures - 1}, but ${lags.steps.length} lag steps of ${lags.columns} columns give ${width}`);
+    if (e.nFeatures > lags.pick.length) throw new Error(`the trees read feature ${e.nFeatures - 1}, but the lag design has ${lags.pick.length}`);
     g.input(inputName, DataType.FLOAT, ['N', lags.window, lags.columns]);
-    const picked = g.node('Gather', [inputName, g.int64s('lag_rows', lags.steps.map((l) => lags.window - 1 - l))], { axis: attr.i(1) });
-    treesIn = g.node('Reshape', [picked, g.int64s('design_shape', [-1, width])]);
+    const flat = g.node('Reshape', [inputName, g.int64s('window_flat', [-1, lags.window * lags.columns])]);
+    treesIn = g.node('Gather', [flat, g.int64s('design_pick', [...lags.pick])], { axis: attr.i(1) });
   } else g.input(inputName, DataType.FLOAT, ['N', e.nFeatures]);
 
   const treeIds: number[] = [], nodeIds: number[] = [], featureIds: number[] = [], values: number[] = [];
