@@ -102,19 +102,25 @@ async function strategiesPart(): Promise<string> {
   const t0 = performance.now();
   lines.push(`Produced by \`${command}\` (${new Date().toISOString().slice(0, 10)}). Costs and latencies:`);
   lines.push('');
-  for (const v of [GOOG_V, USDM_V]) lines.push(`- ${v.name}: maker ${v.feeMakerBps} bps, taker ${v.feeTakerBps} bps of notional; ${latencyText(v.latency)}; queue model \`${v.queue}\`.`);
+  for (const v of [GOOG_V, USDM_V]) lines.push(`- ${v.name}: maker ${v.feeMakerBps} bps, taker ${v.feeTakerBps} bps of notional; ${latencyText(v.latency)}; the execution orders rest under the \`${v.queue}\` queue model.`);
   lines.push('');
 
   // Market maker.
-  lines.push('**Market maker** (defaults except size and limit; PnL marked to the last mid, fees included):');
+  lines.push('**Market maker** (defaults except size and limit; PnL marked to the last mid, fees included). The same quotes under each queue model: how much of the result is the fill model\'s (on GOOG the exact queue from the order ids is the reference; the L2 models are validated against it in the queue section above):');
   lines.push('');
-  lines.push('| data | size / limit | fills | maker volume | PnL | fees | max \\|position\\| | requotes (modify) | orders | Sharpe (annualised) | max drawdown |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const [v, size, limit] of [[GOOG_V, 100, 500], [USDM_V, 0.01, 0.05]] as const) {
-    log(`market maker on ${v.name}`);
-    const mm = createMarketMaker({ size, maxPosition: limit });
+  lines.push('| data | queue model | size / limit | fills | maker volume | PnL | fees | max \\|position\\| | requotes (modify) | orders | Sharpe (annualised) | max drawdown |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const mmRuns = [
+    ...['exact', 'risk-averse', 'prob-power:2'].map((q) => [{ ...GOOG_V, queue: q }, 100, 500, 0] as const),
+    // Quotes that keep their queue place through small moves of the desired price.
+    ...['exact', 'risk-averse'].map((q) => [{ ...GOOG_V, queue: q }, 100, 500, 5] as const),
+    ...['prob-power:2', 'risk-averse'].map((q) => [{ ...USDM_V, queue: q }, 0.01, 0.05, 0] as const),
+  ];
+  for (const [v, size, limit, requoteTicks] of mmRuns) {
+    log(`market maker on ${v.name}, queue ${v.queue}, requoteTicks ${requoteTicks}`);
+    const mm = createMarketMaker({ size, maxPosition: limit, requoteTicks });
     const { r, sum } = await run(v, mm);
-    lines.push(`| ${v.name} | ${size} / ${limit} | ${sum.fills} | ${fmt(sum.fees.makerQty, size < 1 ? 3 : 0)} | ${fmt(sum.pnl.total)} | ${fmt(sum.pnl.fees)} | ${fmt(sum.pnl.maxAbsPosition, size < 1 ? 3 : 0)} | ${mm.stats.requotes} | ${r.record.orders.size} | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
+    lines.push(`| ${v.name} | \`${v.queue}\` | ${size} / ${limit}${requoteTicks ? `, requoteTicks ${requoteTicks}` : ''} | ${sum.fills} | ${fmt(sum.fees.makerQty, size < 1 ? 3 : 0)} | ${fmt(sum.pnl.total)} | ${fmt(sum.pnl.fees)} | ${fmt(sum.pnl.maxAbsPosition, size < 1 ? 3 : 0)} | ${mm.stats.requotes} | ${r.record.orders.size} | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
   }
   lines.push('');
 
