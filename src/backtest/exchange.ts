@@ -301,8 +301,10 @@ export class SimExchange {
       const through = hits === BID ? price < o.price : price > o.price;
       let q = 0;
       if (through) q = o.qty - o.filled;
-      // An execution against hidden liquidity does not consume the visible queue we stand in.
-      else if (price === o.price && !hidden) q = r.model.onTrade(r.q, size, ts);
+      // Executions against hidden liquidity at our price count too: displayed orders have priority
+      // (NASDAQ), so one happening means the visible queue ahead had gone, and a validation against
+      // the exact LOBSTER queue finds every model later without them (docs/backtest.md, queue block).
+      else if (price === o.price) q = r.model.onTrade(r.q, size, ts);
       if (q > 0) {
         this.fill(o, o.price, snapQty(Math.min(q, o.qty - o.filled)), 'maker', ts);
         if (through) r.q.remaining = 0;

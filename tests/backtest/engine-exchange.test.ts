@@ -130,12 +130,13 @@ describe('limit orders', () => {
     x.onTrade('X', 100.0, 250, -1, false, 13);
     expect(fills.map((f) => [f.price, f.qty, f.liquidity, f.ts])).toEqual([[100.0, 50, 'maker', 13]]);
     expect(x.openOrders('X')[0]!.o).toMatchObject({ status: 'open', filled: 50 });
-    // A hidden execution at our price does not consume the visible queue.
-    x.onTrade('X', 100.0, 1000, -1, true, 14);
-    expect(fills).toHaveLength(1);
-    // A sell at 99.99, through our price: our remaining 50 would have traded first.
+    // A hidden execution of 30 at our price with nothing visible ahead: displayed orders trade
+    // first, so 30 of our remaining 50 fill.
+    x.onTrade('X', 100.0, 30, -1, true, 14);
+    expect(fills.map((f) => [f.price, f.qty])).toEqual([[100.0, 50], [100.0, 30]]);
+    // A sell at 99.99, through our price: our remaining 20 would have traded first.
     x.onTrade('X', 99.99, 10, -1, false, 15);
-    expect(fills.map((f) => [f.price, f.qty])).toEqual([[100.0, 50], [100.0, 50]]);
+    expect(fills.map((f) => [f.price, f.qty])).toEqual([[100.0, 50], [100.0, 30], [100.0, 20]]);
     expect(last(updates)).toMatchObject({ status: 'filled', filled: 100 });
     expect(x.openOrders('X')).toHaveLength(0);
   });
