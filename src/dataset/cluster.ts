@@ -191,15 +191,15 @@ export interface WorkerSummary {
   built: number;
   failedTries: number;
   deadLettered: number;
-  /** Tasks abandoned because another worker took them over (this one was silent too long). */
+  /** Tasks whose result was dropped because another worker took them over (this one was silent too long). */
   lost: number;
 }
 
 interface InFlight {
   run: number;
   claim: Claimed;
-  abort: AbortController;
-  why?: string;
+  /** Set when a refresh finds the claim taken by another worker. */
+  lost?: boolean;
 }
 
 /** Points a task made for the coordinator's directory at this machine's mount of it. */
@@ -212,7 +212,10 @@ function remap(task: Omit<BuildTask, 'port'>, dir: string): Omit<BuildTask, 'por
   return { ...task, datasetDir: dir, partitions: task.partitions.map((q) => ({ ...q, out: out(q.out) })) };
 }
 
-/** A worker process: serves DIR's runs until `signal` (or, with untilDone, until the current run ends). */
+/**
+ * A worker process: serves DIR's runs until `signal` (then it finishes the tasks in hand and returns)
+ * or, with untilDone, until the current run ends.
+ */
 export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerSummary> {
   const log = o.log ?? stderrLog;
   const dir = resolve(o.out);
@@ -242,8 +245,11 @@ export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerS
   let beat: NodeJS.Timeout | undefined;
   let closed = false;
 
-  // Claims stay fresh while their tasks run; a claim another worker took (this one was silent past
-  // the idle time) is abandoned at once, so two workers never finish the same task for long.
+  // Claims stay fresh while their tasks run. A claim another worker took (this one was silent past
+  // the idle time) is not aborted: terminating a worker thread in the middle of its Parquet writer
+  // aborts the whole process when it exits (a native Napi::Error at the thread's teardown). The task
+  // runs to its end and its ack is refused; its file, renamed into place, has the same bytes as the
+  // other worker's (a partition's build is deterministic).
   const heartbeat = async (): Promise<void> => {
     try {
       await q.heartbeat();
@@ -252,14 +258,15 @@ export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerS
       for (const [r, ids] of byRun) {
         for (const lost of await q.refresh(r, ids)) {
           const f = inflight.get(lost);
-          if (f && !f.abort.signal.aborted) { f.why = 'lost'; f.abort.abort(); }
+          if (f && !f.lost) {
+            f.lost = true;
+            log(`${who}: task ${f.claim.task} (${lost}): another worker took it over (this one was silent past the claim idle time); its result will be dropped`);
+          }
         }
       }
     } catch { /* Redis down: the read loop says so; the claims may expire meanwhile */ }
     if (!closed) beat = setTimeout(() => void heartbeat(), Math.max(50, Math.min(1000, (run?.claimIdleMs ?? 3000) / 3)));
   };
-  const onStop = (): void => { for (const f of inflight.values()) { f.why = 'stopped'; f.abort.abort(); } };
-  o.signal?.addEventListener('abort', onStop);
 
   const slot = async (reader: Redis): Promise<void> => {
     let fails = 0;
@@ -282,6 +289,11 @@ export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerS
         continue;
       }
       if (!c) continue;
+      if (stopped()) {
+        // Claimed as the stop came: handed back at once for another worker.
+        await settle(() => q.retry(r!, c!, `${who} stopped before building it`, r!.claimIdleMs));
+        return;
+      }
       await work(r, c);
     }
   };
@@ -307,10 +319,10 @@ export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerS
       return;
     }
     log(`${who}: building ${what} (try ${c.deliveries} of ${r.maxTries}, run ${r.run})`);
-    const f: InFlight = { run: r.run, claim: c, abort: new AbortController() };
+    const f: InFlight = { run: r.run, claim: c };
     inflight.set(c.id, f);
     try {
-      const res = (await pool.run(task, { signal: f.abort.signal })) as BuildResult;
+      const res = (await pool.run(task)) as BuildResult;
       if (await settle(() => q.done(r.run, c, JSON.stringify(res)))) {
         sum.built++;
         log(`${who}: built ${what} (${res.partitions.reduce((a, p) => a + p.rows, 0)} rows)`);
@@ -319,21 +331,24 @@ export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerS
         log(`${who}: ${what}: built, but another worker holds it now (this one was silent past the claim idle time); result dropped`);
       }
     } catch (e) {
-      if (f.why === 'lost') {
+      if (f.lost) {
+        // Another worker holds it: its failure or success is that worker's to report.
         sum.lost++;
-        log(`${who}: ${what}: another worker took it over (this one was silent past the claim idle time); abandoned`);
-      } else if (f.why === 'stopped') {
-        await settle(() => q.retry(r, c, `${who} stopped while building it`, 0));
-        log(`${who}: ${what}: handed back (stopping)`);
+        log(`${who}: ${what}: failed after another worker took it over: ${(e as Error).message}`);
       } else {
         const msg = (e as Error).message;
-        if (c.deliveries >= r.maxTries) {
-          if (await settle(() => q.dead(r.run, c, c.deliveries, msg))) sum.deadLettered++;
+        const last = c.deliveries >= r.maxTries;
+        // Tried again after a delay that doubles with each try (a file share's hiccup may pass).
+        const held = await settle(() => (last ? q.dead(r.run, c, c.deliveries, msg)
+          : q.retry(r, c, msg, Math.min(r.claimIdleMs, 500 * 2 ** (c.deliveries - 1)))));
+        if (!held) {
+          sum.lost++;
+          log(`${who}: ${what}: failed after another worker took it over: ${msg}`);
+        } else if (last) {
+          sum.deadLettered++;
           log(`${who}: ${what}: failed on try ${c.deliveries}, the last: dead-lettered (${keys.dead(r.run)}): ${msg}`);
         } else {
           sum.failedTries++;
-          // Tried again after a delay that doubles with each try (a file share's hiccup may pass).
-          await settle(() => q.retry(r, c, msg, Math.min(r.claimIdleMs, 500 * 2 ** (c.deliveries - 1))));
           log(`${who}: ${what}: failed on try ${c.deliveries} of ${r.maxTries}: ${msg}`);
         }
       }
@@ -361,7 +376,6 @@ export async function runDatasetWorker(o: DatasetWorkerOptions): Promise<WorkerS
     log(`${who}: serving ${dir} (${keys.current()} on ${redactUrl(o.url)}, ${jobs} at once)`);
     await Promise.all(readers.map((l) => slot(l.redis)));
   } finally {
-    o.signal?.removeEventListener('abort', onStop);
     closed = true;
     if (beat) clearTimeout(beat);
     await pool.destroy();

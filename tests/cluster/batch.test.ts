@@ -143,6 +143,33 @@ describe.skipIf(!HAVE)('dataset build --cluster: a coordinator and two workers a
     expect(await admin.get(`flowcast:batch:${id}:runs`)).toBe('1');
   });
 
+  it('a worker paused past the claim idle time loses its partition to another; resumed, its result is dropped: recorded once', async () => {
+    const src = join(dir, 'in-paused');
+    lobsterDays(src, ['2012-06-27']);
+    const out = join(dir, 'ds-paused');
+    const coord = flowcast('coordinator-paused', ['dataset', 'build', '--cluster', r.url, '--source', src, '--out', out, '--claim-idle-ms', '2000', ...flags]);
+    await coord.line(/dataset coordinator: run 1: 1 tasks/);
+    const a = flowcast('worker-e', ['dataset', 'worker', '--cluster', r.url, '--out', out, '--name', 'worker-e']);
+    const key = (await a.line(/building (venue=\S+) \(try 1 of 3, run 1\)/))[1]!;
+    await until(() => existsSync(join(out, key, `.part-0.parquet.${a.p.pid}.tmp`)) || a.p.exitCode !== null, 'worker E mid-partition', 120_000);
+    a.p.kill('SIGSTOP');
+    const b = flowcast('worker-f', ['dataset', 'worker', '--cluster', r.url, '--out', out, '--name', 'worker-f', '--until-done']);
+    expect((await coord.exited).code, coord.err.slice(-3000)).toBe(0);
+    const s = JSON.parse(coord.out) as Summary;
+    expect(s.runner.partitions[key]).toEqual({ worker: 'worker-f', tries: 2, state: 'done' });
+    expect((await b.exited).code).toBe(0);
+    // Resumed, E finds its claim gone (at its next refresh, or when its ack is refused; or its write
+    // fails, the coordinator having removed the run's temporaries when it ended): nothing of it counts.
+    a.p.kill('SIGCONT');
+    await a.line(/another worker (took it over|holds it now)/);
+    a.p.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(a.err).toMatch(/worker-e: built 0, 0 failed tries, 0 dead-lettered, 1 taken over by others/);
+    const rec = readRecord(out)!;
+    expect(Object.keys(rec.partitions)).toEqual([key]);
+    expect((await datasetRows(out)).n).toBe(rec.partitions[key]!.rows);
+  });
+
   it('a partition that always fails is dead-lettered after --max-tries tries and reported; the others are built', async () => {
     const src = join(dir, 'in-bad');
     const [msg] = lobsterDays(src, ['2012-06-25', '2012-06-26']);

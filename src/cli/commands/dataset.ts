@@ -52,8 +52,9 @@ const usage = `flowcast dataset build|worker|info ...
 
   flowcast dataset worker --cluster redis://... --out DIR [--jobs N] [--name NAME] [--until-done]
       Builds the partitions that coordinators of DIR publish (DIR: this machine's mount of the shared
-      dataset directory), N at once (default 1), until stopped (SIGINT/SIGTERM hand its tasks back),
-      or with --until-done until the current run is finished.
+      dataset directory), N at once (default 1), until stopped (SIGINT/SIGTERM: it builds the tasks
+      in hand, then exits; a second signal exits at once), or with --until-done until the current
+      run is finished.
 
   flowcast dataset info DIR [--json]
       Parameters, partitions (rows, VPIN bucket and where it came from) and totals from
@@ -214,7 +215,7 @@ async function worker(argv: string[]): Promise<number> {
   const stop = new AbortController();
   const onSignal = (): void => {
     if (stop.signal.aborted) process.exit(130);
-    process.stderr.write('dataset worker: stopping (tasks in hand go back to the stream; again to exit now)\n');
+    process.stderr.write('dataset worker: stopping once the tasks in hand are built (again to exit now: they are then claimed by others after the claim idle time)\n');
     stop.abort();
   };
   process.on('SIGINT', onSignal);
