@@ -294,6 +294,9 @@ export class SimExchange {
     }
     // A sell aggressor trades against bids, a buy aggressor against asks.
     const hits: Side = s < 0 ? BID : ASK;
+    // Several of our orders at the trade's price share it, in the order they joined: what one of
+    // them took is not there for the next (each L2 model alone would hand every one the whole trade).
+    let left = size;
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
       if (r.side !== hits) continue;
@@ -304,7 +307,10 @@ export class SimExchange {
       // Executions against hidden liquidity at our price count too: displayed orders have priority
       // (NASDAQ), so one happening means the visible queue ahead had gone, and a validation against
       // the exact LOBSTER queue finds every model later without them (docs/backtest.md, queue block).
-      else if (price === o.price) q = r.model.onTrade(r.q, size, ts);
+      else if (price === o.price && left > 0) {
+        q = r.model.onTrade(r.q, left, ts);
+        left -= Math.min(q, o.qty - o.filled);
+      }
       if (q > 0) {
         this.fill(o, o.price, snapQty(Math.min(q, o.qty - o.filled)), 'maker', ts);
         if (through) r.q.remaining = 0;

@@ -141,6 +141,19 @@ describe('limit orders', () => {
     expect(x.openOrders('X')).toHaveLength(0);
   });
 
+  it('two of our orders at one price share a trade in the order they joined', () => {
+    const { x, fills, models, order } = setup();
+    x.submit(order({ price: 100.0, qty: 100 }), 10);
+    x.submit(order({ price: 100.0, qty: 100 }), 11);
+    // Sell 550: 500 ahead of each go; the first order takes 50, and only the 0 left after that reaches the second.
+    x.onTrade('X', 100.0, 550, -1, false, 12);
+    expect(fills.map((f) => [f.orderId, f.qty])).toEqual([[1, 50]]);
+    expect(models[1]).toEqual({ ahead: 0, remaining: 100 });
+    // Sell 80: the first order's last 50, then 30 for the second.
+    x.onTrade('X', 100.0, 80, -1, false, 13);
+    expect(fills.map((f) => [f.orderId, f.qty])).toEqual([[1, 50], [1, 50], [2, 30]]);
+  });
+
   it('the other side closing over a resting order fills it as maker at its price', () => {
     const { x, book, fills, order } = setup();
     // Inside the spread: nothing recorded at 100.005.
