@@ -208,6 +208,7 @@ async function takerPart(): Promise<string> {
     { threshold: 0.6, hold: '10s' },
   ];
   const rows: string[] = [];
+  const nets: number[] = [], per100: number[] = [];
   for (const dir of dirs) {
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { name: string; input: { layout: string } };
     if (manifest.input.layout === 'NTLC') {
@@ -227,6 +228,8 @@ async function takerPart(): Promise<string> {
         const { sum } = await run(v, t, pred);
         const gross = sum.pnl.total + sum.pnl.fees;
         const traded = sum.fees.takerQty + sum.fees.makerQty;
+        nets.push(sum.pnl.total);
+        if (traded > 0) per100.push((100 * gross) / traded);
         rows.push(`| ${manifest.name} | ${v.name.split(' ')[0]}, ${rowsText} | ${c.threshold} | ${c.hold} | ${pred.emitted} | ${t.stats.signals.buy} / ${t.stats.signals.sell} | ${sum.fills} | ${fmt(traded, 0)} | ${fmt(gross)} | ${fmt(sum.pnl.fees)} | **${fmt(sum.pnl.total)}** | ${traded > 0 ? fmt((100 * gross) / traded, 2) : 'n/a'} | ${fmt(sum.slippage.vsMidBps ?? NaN)} | ${sum.roundTrips.trips} / ${fmt(100 * (sum.roundTrips.winRate ?? NaN), 0)}% | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
       }
     }
@@ -237,9 +240,11 @@ async function takerPart(): Promise<string> {
   lines.push('');
   lines.push('Each feature model\'s predictions traded by the bundled `taker` strategy (docs/backtest.md, Strategies) through `flowcast backtest`\'s engine: buy when P(up) > threshold, sell when P(down) > threshold, flat otherwise; 100 shares per order, position limit 100 shares, market orders; with a holding period the position is kept at least that long after the fill that opened it.');
   lines.push(`Costs: maker ${GOOG_V.feeMakerBps} bps, taker ${GOOG_V.feeTakerBps} bps of notional (NASDAQ 2012, about $0.003 a share to take), and the spread, paid by every market order; ${latencyText(GOOG_V.latency)}; queue model \`${GOOG_V.queue}\`.`);
-  lines.push('Predictions are the ones `flowcast evaluate` scores, computed for every row before the run and delivered with the row that made them (src/backtest/strategies/model-predictions.ts): the server\'s asynchronous predictor skips rows while busy, which in a replay faster than real time would leave most rows without a prediction and make every run different.');
+  lines.push('Predictions are the ones `flowcast evaluate` scores, computed for every row before the run and delivered with the row that made them (src/backtest/strategies/model-predictions.ts), as `flowcast backtest --models` delivers them (both give the same fills over the whole GOOG day); precomputing lets the run trade only the model\'s test rows.');
   lines.push('On GOOG only the model\'s test rows are traded (the rest is its training and validation data); AMZN is a symbol the models never saw.');
   lines.push('PnL is in USD, marked to the last mid; "gross / 100 sh" is the PnL before fees per 100 shares traded; "slippage vs mid" is the fills\' distance from the mid at the fill (half the spread for a market order at the touch).');
+  lines.push('');
+  lines.push(`**${nets.filter((x) => x > 0).length} of ${nets.length} configurations make money.** Before fees the taker loses ${fmt(-Math.max(...per100))} to ${fmt(-Math.min(...per100))} USD per 100 shares traded, about what crossing the spread costs (the slippage column): over 50 rows the models\' edge is smaller than the spread a market order pays. A holding period and a higher threshold trade less and so lose less; none turns the sign.`);
   lines.push('');
   lines.push('| model | data | threshold | hold | predictions | buy / sell signals | fills | shares traded | gross PnL | fees | net PnL | gross / 100 sh | slippage vs mid (bps) | round trips / won | Sharpe (annualised, 252 x 390 min) | max drawdown |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
