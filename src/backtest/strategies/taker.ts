@@ -80,6 +80,8 @@ export function createTaker(params: Params): Taker {
   const orderType = r.oneOf('orderType', 'market', ['market', 'ioc'] as const);
   // For ioc: how many ticks past the far touch the limit may reach.
   const slipTicks = r.num('slipTicks', 0, { min: 0 });
+  // Out-of-sample runs: predictions of earlier rows (a model's training rows) are not traded.
+  const fromRow = r.num('fromRow', 0, { min: 0, integer: true });
   const symbolParam = r.str('symbol');
   const grid = new Grid(r.optNum('tick', { min: 0 }), r.optNum('lot', { min: 0 }));
   r.done();
@@ -119,7 +121,7 @@ export function createTaker(params: Params): Taker {
       if (book.symbol === symbol) grid.observe(book);
     },
     onPrediction(ctx: StrategyContext, p: Prediction) {
-      if (symbol !== undefined && p.symbol !== symbol) return;
+      if ((symbol !== undefined && p.symbol !== symbol) || p.row < fromRow) return;
       if (tradedModel === undefined) {
         tradedModel = p.model;
         ctx.log('taker: trading the first model that predicted (set model= to choose)', { model: p.model });
