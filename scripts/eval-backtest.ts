@@ -23,6 +23,10 @@ import { precomputePredictions, PrecomputedPredictor } from '../src/backtest/str
 import { volumeCurveFromSource } from '../src/backtest/strategies/volume-curve-source.ts';
 import type { VolumeCurve } from '../src/backtest/strategies/volume-curve.ts';
 import type { RowPredictor } from '../src/pipeline/plugins.ts';
+import { pacedPredictor, type PacedPredictor } from '../src/backtest/predict.ts';
+import { defaultConfig } from '../src/server/config.ts';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { Strategy } from '../src/backtest/strategy.ts';
 import { AMZN, GOOG, SPOT, USDM } from '../src/sources/samples.ts';
 
@@ -63,9 +67,10 @@ const USDM_V: Venue = {
   latency: { feed: 'measured', entry: 10 * MS, response: 10 * MS }, queue: 'prob-power:2',
 };
 
-async function run(v: Venue, s: Strategy, predictor?: RowPredictor): Promise<{ r: BacktestResult; sum: Summary }> {
+async function run(v: Venue, s: Strategy, predictor?: RowPredictor, served?: { paced: PacedPredictor; vpinBucketBySymbol: Record<string, number> }): Promise<{ r: BacktestResult; sum: Summary }> {
   const r = await runBacktest(v.spec, s, {
     queue: () => queueModel(v.queue), feeMakerBps: v.feeMakerBps, feeTakerBps: v.feeTakerBps, latency: v.latency, ...(predictor ? { predictor } : {}),
+    ...(served ? { predictor: served.paced.predictor, paced: served.paced, vpinBucketBySymbol: served.vpinBucketBySymbol } : {}),
   });
   const last = r.record.equity[r.record.equity.length - 1];
   const lastMid: Record<string, number> = {};
@@ -198,7 +203,12 @@ async function takerPart(): Promise<string> {
   const dirs = readdirSync(values.models!, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(values.models!, d.name, 'manifest.json')))
     .map((d) => join(values.models!, d.name))
-    .sort();
+    .sort()
+    .map((dir) => ({ dir, levels: (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { input: { layout: string } }).input.layout === 'NTLC' }))
+    // Raw-levels models last: they trade from the first test row the feature models' split gives.
+    .sort((a, b) => Number(a.levels) - Number(b.levels))
+    .map((d) => d.dir);
+  let goodTestFrom = NaN;
   const lines: string[] = [];
   const skipped: string[] = [];
   const configs = [
@@ -212,7 +222,30 @@ async function takerPart(): Promise<string> {
   for (const dir of dirs) {
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { name: string; input: { layout: string } };
     if (manifest.input.layout === 'NTLC') {
-      skipped.push(`${manifest.name} (raw book levels: precomputed predictions cover feature models only)`);
+      // Raw book levels: the server's predictor through the engine (as `flowcast backtest --models`
+      // runs it, every row predicted before the next event), trading from the feature models' first
+      // test row (the same split fractions of the same day). It serves only the symbols whose book
+      // grid it was trained on (GOOG).
+      const v = GOOG_V;
+      const testFrom = goodTestFrom;
+      if (!(testFrom > 0)) throw new Error(`${manifest.name}: no feature model's GOOG test split to start from`);
+      const tmp = mkdtempSync(join(tmpdir(), 'flowcast-eval-'));
+      try {
+        cpSync(dir, join(tmp, manifest.name), { recursive: true });
+        for (const c of configs) {
+          log(`taker ${manifest.name} on ${v.name}, threshold ${c.threshold}, hold ${c.hold} (server predictor)`);
+          const cfg = defaultConfig();
+          const vpinBucketBySymbol: Record<string, number> = {};
+          cfg.models.dir = tmp;
+          cfg.features.vpinBucketBySymbol = vpinBucketBySymbol;
+          const paced = await pacedPredictor(cfg.models, cfg.features);
+          const t = createTaker({ size: 100, maxPosition: 100, buyThreshold: c.threshold, sellThreshold: c.threshold, hold: c.hold, model: manifest.name, fromRow: testFrom });
+          const { r, sum } = await run(v, t, undefined, { paced, vpinBucketBySymbol });
+          row(manifest.name, `GOOG, test rows ${testFrom}..${r.record.rows - 1}`, c, t.stats.predictions, t, sum);
+        }
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
       continue;
     }
     for (const v of [GOOG_V, AMZN_V]) {
@@ -220,27 +253,31 @@ async function takerPart(): Promise<string> {
       const pre = await precomputePredictions(dir, v.spec);
       // On GOOG, the model's own test rows only: the rest is what it was trained and validated on.
       const from = v === GOOG_V ? pre.testFrom : 0;
+      if (v === GOOG_V) goodTestFrom = pre.testFrom;
       const rowsText = v === GOOG_V ? `test rows ${from}..${pre.n - 1}` : `all ${pre.n} rows`;
       for (const c of configs) {
         log(`taker ${manifest.name} on ${v.name}, threshold ${c.threshold}, hold ${c.hold}`);
         const t = createTaker({ size: 100, maxPosition: 100, buyThreshold: c.threshold, sellThreshold: c.threshold, hold: c.hold, model: pre.model });
         const pred = new PrecomputedPredictor(pre, from);
         const { sum } = await run(v, t, pred);
-        const gross = sum.pnl.total + sum.pnl.fees;
-        const traded = sum.fees.takerQty + sum.fees.makerQty;
-        nets.push(sum.pnl.total);
-        if (traded > 0) per100.push((100 * gross) / traded);
-        rows.push(`| ${manifest.name} | ${v.name.split(' ')[0]}, ${rowsText} | ${c.threshold} | ${c.hold} | ${pred.emitted} | ${t.stats.signals.buy} / ${t.stats.signals.sell} | ${sum.fills} | ${fmt(traded, 0)} | ${fmt(gross)} | ${fmt(sum.pnl.fees)} | **${fmt(sum.pnl.total)}** | ${traded > 0 ? fmt((100 * gross) / traded, 2) : 'n/a'} | ${fmt(sum.slippage.vsMidBps ?? NaN)} | ${sum.roundTrips.trips} / ${fmt(100 * (sum.roundTrips.winRate ?? NaN), 0)}% | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
+        row(manifest.name, `${v.name.split(' ')[0]}, ${rowsText}`, c, pred.emitted, t, sum);
       }
     }
+  }
+  function row(model: string, data: string, c: { threshold: number; hold: string }, predictions: number, t: ReturnType<typeof createTaker>, sum: Summary): void {
+    const gross = sum.pnl.total + sum.pnl.fees;
+    const traded = sum.fees.takerQty + sum.fees.makerQty;
+    nets.push(sum.pnl.total);
+    if (traded > 0) per100.push((100 * gross) / traded);
+    rows.push(`| ${model} | ${data} | ${c.threshold} | ${c.hold} | ${predictions} | ${t.stats.signals.buy} / ${t.stats.signals.sell} | ${sum.fills} | ${fmt(traded, 0)} | ${fmt(gross)} | ${fmt(sum.pnl.fees)} | **${fmt(sum.pnl.total)}** | ${traded > 0 ? fmt((100 * gross) / traded, 2) : 'n/a'} | ${fmt(sum.slippage.vsMidBps ?? NaN)} | ${sum.roundTrips.trips} / ${fmt(100 * (sum.roundTrips.winRate ?? NaN), 0)}% | ${fmt(sum.sharpe.sharpe ?? NaN)} | ${fmt(sum.drawdown.maxDrawdown)} |`);
   }
   lines.push('## Backtest through the taker strategy');
   lines.push('');
   lines.push(`Generated ${new Date().toISOString()} by \`${command}\`.`);
   lines.push('');
-  lines.push('Each feature model\'s predictions traded by the bundled `taker` strategy (docs/backtest.md, Strategies) through `flowcast backtest`\'s engine: buy when P(up) > threshold, sell when P(down) > threshold, flat otherwise; 100 shares per order, position limit 100 shares, market orders; with a holding period the position is kept at least that long after the fill that opened it.');
+  lines.push('Each shipped model\'s predictions traded by the bundled `taker` strategy (docs/backtest.md, Strategies) through `flowcast backtest`\'s engine: buy when P(up) > threshold, sell when P(down) > threshold, flat otherwise; 100 shares per order, position limit 100 shares, market orders; with a holding period the position is kept at least that long after the fill that opened it.');
   lines.push(`Costs: maker ${GOOG_V.feeMakerBps} bps, taker ${GOOG_V.feeTakerBps} bps of notional (NASDAQ 2012, about $0.003 a share to take), and the spread, paid by every market order; ${latencyText(GOOG_V.latency)}; queue model \`${GOOG_V.queue}\`.`);
-  lines.push('Predictions are the ones `flowcast evaluate` scores, computed for every row before the run and delivered with the row that made them (src/backtest/strategies/model-predictions.ts), as `flowcast backtest --models` delivers them (both give the same fills over the whole GOOG day); precomputing lets the run trade only the model\'s test rows.');
+  lines.push('Predictions are the ones `flowcast evaluate` scores, computed for every row before the run and delivered with the row that made them (src/backtest/strategies/model-predictions.ts), as `flowcast backtest --models` delivers them (both give the same fills over the whole GOOG day); precomputing lets the run trade only the model\'s test rows. The raw-levels model reads book levels, which the precomputation does not cover: it runs on the server\'s predictor as `flowcast backtest --models` does, and the taker ignores predictions of rows before the test split (`fromRow`); it serves only GOOG, whose book grid it was trained on.');
   lines.push('On GOOG only the model\'s test rows are traded (the rest is its training and validation data); AMZN is a symbol the models never saw.');
   lines.push('PnL is in USD, marked to the last mid; "gross / 100 sh" is the PnL before fees per 100 shares traded; "slippage vs mid" is the fills\' distance from the mid at the fill (half the spread for a market order at the touch).');
   lines.push('');
