@@ -243,10 +243,12 @@ export interface ConfigOverrides {
   models?: string;
   compute?: string;
   anonymous?: boolean;
-  /** --cluster URL, --role ingest|compute|edge|all (comma-separated), --shards N. */
+  /** --cluster URL, --role ingest|compute|edge|all (comma-separated), --shards N, --lease-ms MS. */
   cluster?: string;
   role?: string;
   shards?: number;
+  /** --lease-ms: how long a compute process's shard lease lasts unrenewed (takeover time). */
+  leaseMs?: number;
 }
 
 export function hashKey(key: string): Buffer {
@@ -565,7 +567,7 @@ function applyCluster(cfg: ServerConfig, o: ConfigOverrides): void {
   }
   if (!/^rediss?:\/\//.test(o.cluster)) throw new ConfigError('--cluster: expected redis://[user:password@]HOST:PORT[/db]');
   cfg.cluster = {
-    url: o.cluster, roles: roles as ClusterConfig['roles'], prefix: 'flowcast', shards: o.shards ?? 16, leaseMs: 3000,
+    url: o.cluster, roles: roles as ClusterConfig['roles'], prefix: 'flowcast', shards: o.shards ?? 16, leaseMs: o.leaseMs ?? 3000,
     inMaxLen: 1_000_000, outMaxLen: 10_000, maxQueuedBytes: 64 << 20,
   };
 }

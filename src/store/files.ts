@@ -1,6 +1,7 @@
 /** Synchronous file writing shared by the writers, and output files that appear only when complete. */
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { hostname } from 'node:os';
 
 /** Writes all of `bytes` at the file's position (writeSync may write fewer than asked). */
 export function writeAllSync(fd: number, bytes: Uint8Array): void {
@@ -29,7 +30,7 @@ export function ensureDir(dir: string): void {
 }
 
 /**
- * An output file written under a temporary name beside it (`.NAME.PID.tmp`, same file system) and
+ * An output file written under a temporary name beside it (`.NAME.HOST-PID.tmp`, same file system) and
  * renamed over `path` only when the run has succeeded: a failed run leaves neither a partial file
  * nor a changed earlier one. The directory is created if missing, and a path that cannot be
  * written is refused here, before any work is done.
@@ -41,7 +42,8 @@ export class PendingOutput {
     if (existsSync(path) && statSync(path).isDirectory()) throw new OutputPathError('is a directory');
     const dir = dirname(path);
     ensureDir(dir);
-    this.tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+    // The host too: cluster workers on a shared directory may all run as pid 1 in their containers.
+    this.tmp = join(dir, `.${basename(path)}.${hostname()}-${process.pid}.tmp`);
     try {
       accessSync(dir, constants.W_OK);
     } catch (e) {

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -108,7 +109,7 @@ describe.skipIf(!HAVE)('dataset build --cluster: a coordinator and two workers a
     const b = flowcast('worker-b', ['dataset', 'build', '--role', 'worker', '--cluster', r.url, '--out', out, '--name', 'worker-b', '--until-done']);
 
     // A is mid-partition once its temporary Parquet file (named with its pid) is on disk.
-    const tmp = join(out, key, `.part-0.parquet.${a.p.pid}.tmp`);
+    const tmp = join(out, key, `.part-0.parquet.${hostname()}-${a.p.pid}.tmp`);
     await until(() => existsSync(tmp) || a.p.exitCode !== null, `worker A's temporary ${tmp}`, 120_000);
     expect(existsSync(join(out, key, 'part-0.parquet')), 'A had not finished it').toBe(false);
     a.p.kill('SIGKILL');
@@ -151,7 +152,7 @@ describe.skipIf(!HAVE)('dataset build --cluster: a coordinator and two workers a
     await coord.line(/dataset coordinator: run 1: 1 tasks/);
     const a = flowcast('worker-e', ['dataset', 'worker', '--cluster', r.url, '--out', out, '--name', 'worker-e']);
     const key = (await a.line(/building (venue=\S+) \(try 1 of 3, run 1\)/))[1]!;
-    await until(() => existsSync(join(out, key, `.part-0.parquet.${a.p.pid}.tmp`)) || a.p.exitCode !== null, 'worker E mid-partition', 120_000);
+    await until(() => existsSync(join(out, key, `.part-0.parquet.${hostname()}-${a.p.pid}.tmp`)) || a.p.exitCode !== null, 'worker E mid-partition', 120_000);
     a.p.kill('SIGSTOP');
     const b = flowcast('worker-f', ['dataset', 'worker', '--cluster', r.url, '--out', out, '--name', 'worker-f', '--until-done']);
     expect((await coord.exited).code, coord.err.slice(-3000)).toBe(0);

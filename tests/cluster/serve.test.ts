@@ -28,6 +28,7 @@ describe('serve --cluster config', () => {
     expect(load({ role: 'all' }).cluster).toBeUndefined();
     expect(load({ cluster: 'redis://h:1', role: 'edge,compute', shards: 8 }).cluster).toMatchObject({ roles: ['edge', 'compute'], shards: 8, url: 'redis://h:1' });
     expect(load({ cluster: 'redis://h:1' }).cluster!.roles).toEqual(['ingest', 'compute', 'edge']);
+    expect([load({ cluster: 'redis://h:1' }).cluster!.leaseMs, load({ cluster: 'redis://h:1', leaseMs: 8000 }).cluster!.leaseMs]).toEqual([3000, 8000]);
   });
 });
 

@@ -24,7 +24,7 @@ function recorded(out: string): number {
 }
 
 const temporaries = (out: string): string[] =>
-  existsSync(out) ? (readdirSync(out, { recursive: true }) as string[]).filter((f) => /(^|\/)\.part-0\.parquet\.\d+\.tmp$/.test(f)) : [];
+  existsSync(out) ? (readdirSync(out, { recursive: true }) as string[]).filter((f) => /(^|\/)\.part-0\.parquet\.[^/]*-\d+\.tmp$/.test(f)) : [];
 
 describe('dataset build killed with kill -9 and run again', { timeout: 300_000 }, () => {
   it('ends with exactly the rows of an uninterrupted run', async () => {

@@ -27,6 +27,9 @@ GOOG and AMZN days) in a loop at real-time speed: the demo \`npm start\` runs.
   --cluster URL        cluster mode on Redis Streams: redis://[user:password@]HOST:PORT (docs/cluster.md)
   --role ROLES         with --cluster: ingest, compute, edge (comma-separated) or all (default all)
   --shards N           with --cluster: shards of the input streams (default 16; every role must agree)
+  --lease-ms MS        with --cluster: a compute process's shard lease (default 3000): another
+                       takes its shards over after this much silence. Longer on a loaded machine,
+                       whose pauses would otherwise hand shards back and forth
 
 Examples:
   npm start
@@ -55,6 +58,7 @@ const command: Command = {
       cluster: { type: 'string' },
       role: { type: 'string' },
       shards: { type: 'string' },
+      'lease-ms': { type: 'string' },
     });
     const { loadServerConfig, ConfigError, isReplay } = await import('../../server/config.ts');
     let cfg;
@@ -74,6 +78,7 @@ const command: Command = {
           cluster: values.cluster,
           role: values.role,
           shards: values.shards === undefined ? undefined : numberFlag(values.shards, 'shards', 16, { min: 1, integer: true }),
+          leaseMs: values['lease-ms'] === undefined ? undefined : numberFlag(values['lease-ms'], 'lease-ms', 3000, { min: 100, integer: true }),
         },
       });
     } catch (e) {
