@@ -38,11 +38,14 @@ export function numberFlag(value: string | undefined, name: string, dflt: number
   return v;
 }
 
-export function listFlag(value: string | undefined, name: string, dflt: number[]): number[] {
+/** A comma-separated list of positive numbers (integers unless `integer` is false). */
+export function listFlag(value: string | undefined, name: string, dflt: number[], integer = true): number[] {
   if (value === undefined) return dflt;
   const out = value.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
     const v = Number(s);
-    if (!Number.isInteger(v) || v <= 0) throw new UsageError(`--${name}: expected positive integers separated by commas, got "${value}"`);
+    if (!(Number.isFinite(v) && v > 0 && (!integer || Number.isInteger(v)))) {
+      throw new UsageError(`--${name}: expected positive ${integer ? 'integers' : 'numbers'} separated by commas, got "${value}"`);
+    }
     return v;
   });
   if (out.length === 0) throw new UsageError(`--${name}: empty list`);

@@ -5,16 +5,8 @@
  * involved is NaN. Summed in the same order as the feature engine, so both give identical labels.
  */
 export function computeLabels(mid: Float64Array, symbolId: Uint16Array, k: number, alpha: number): Float64Array {
-  const n = mid.length;
-  const out = new Float64Array(n).fill(NaN);
-  // Row indices per symbol, in order.
-  const bySymbol = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    let l = bySymbol.get(symbolId[i]!);
-    if (!l) bySymbol.set(symbolId[i]!, (l = []));
-    l.push(i);
-  }
-  for (const rows of bySymbol.values()) {
+  const out = new Float64Array(mid.length).fill(NaN);
+  for (const rows of rowsBySymbol(symbolId)) {
     for (let p = 0; p + k < rows.length; p++) {
       const m0 = mid[rows[p]!]!;
       let sum = 0;
@@ -24,6 +16,17 @@ export function computeLabels(mid: Float64Array, symbolId: Uint16Array, k: numbe
     }
   }
   return out;
+}
+
+/** Row indices per symbol, each in row order. */
+function rowsBySymbol(symbolId: Uint16Array): Iterable<number[]> {
+  const bySymbol = new Map<number, number[]>();
+  for (let i = 0; i < symbolId.length; i++) {
+    let l = bySymbol.get(symbolId[i]!);
+    if (!l) bySymbol.set(symbolId[i]!, (l = []));
+    l.push(i);
+  }
+  return bySymbol.values();
 }
 
 /** The three classes of the labels, in output order. */
@@ -43,15 +46,8 @@ export function classIndex(label: number): number {
  * symbol's rows end before t + h, and where a NaN mid holds anywhere in the interval or at t.
  */
 export function computeTimeLabels(mid: Float64Array, ts: Float64Array, symbolId: Uint16Array, h: number, alpha: number): Float64Array {
-  const n = mid.length;
-  const out = new Float64Array(n).fill(NaN);
-  const bySymbol = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    let l = bySymbol.get(symbolId[i]!);
-    if (!l) bySymbol.set(symbolId[i]!, (l = []));
-    l.push(i);
-  }
-  for (const rows of bySymbol.values()) {
+  const out = new Float64Array(mid.length).fill(NaN);
+  for (const rows of rowsBySymbol(symbolId)) {
     const m = rows.length;
     // Integrals of (mid - ref) over time from the first row, relative to the first row's time:
     // the products stay far below 2^53 whatever the prices and the length of the day.

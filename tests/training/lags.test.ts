@@ -18,6 +18,32 @@ function stump(f: number, t: number): Tree {
   };
 }
 
+/**
+ * One stump per design entry, exported with the dataset's lag gather; ONNX Runtime on the windows
+ * of `rows` against the stumps evaluated on the design vectors built in JavaScript.
+ */
+async function graphAgainstDesign(ds: Dataset, thresholds: number[], rows: number[]): Promise<{ out: number[]; expected: number[] }> {
+  const e: TreeEnsemble = {
+    source: 'xgboost', objective: 'reg:squarederror', cmp: 'LT', trees: thresholds.map((t, f) => stump(f, t)), nFeatures: thresholds.length,
+    nTargets: 1, baseMargin: [0], link: 'identity', sigmoidScale: 1, average: false,
+  };
+  const onnx = ensembleToOnnx(e, { lags: { window: ds.T, columns: ds.F, pick: ds.designPick() } });
+  const session = await ort.InferenceSession.create(onnx.bytes);
+  try {
+    const win = new Float32Array(rows.length * ds.T * ds.F);
+    rows.forEach((i, j) => win.set(Float32Array.from(ds.windowRaw(i)), j * ds.T * ds.F));
+    const out = (await session.run({ [onnx.inputName]: new ort.Tensor('float32', win, [rows.length, ds.T, ds.F]) }))[onnx.outputName]!.data as Float32Array;
+    const x = new Float64Array(ds.designWidth);
+    const expected = rows.map((i) => {
+      ds.design(i, x);
+      return thresholds.reduce((s, t, f) => s + (x[f]! < t ? 1 : -1), 0);
+    });
+    return { out: Array.from(out), expected };
+  } finally {
+    await session.release();
+  }
+}
+
 describe('lag columns', () => {
   const n = 30;
   const a = Float64Array.from({ length: n }, (_, i) => i);
@@ -44,29 +70,10 @@ describe('lag columns', () => {
   it('the graph picks the lag rows out of the window: ONNX Runtime on windows equals the trees on design vectors', async () => {
     const ds = new Dataset(data, { columns: ['a', 'b'], window: 1, horizon: 2, alpha: 0.0001, lags: [1, 3], split: { train: 0.6, val: 0.2 }, normalization: null }, 'X');
     // One stump per design entry: each reads a different lag of a different column.
-    const thresholds = [10.5, 195, 8.5, 185, 5.5, 170.5];
-    const e: TreeEnsemble = {
-      source: 'xgboost', objective: 'reg:squarederror', cmp: 'LT', trees: thresholds.map((t, f) => stump(f, t)), nFeatures: 6,
-      nTargets: 1, baseMargin: [0], link: 'identity', sigmoidScale: 1, average: false,
-    };
-    const onnx = ensembleToOnnx(e, { lags: { window: ds.T, columns: ds.F, pick: ds.designPick() } });
-    const session = await ort.InferenceSession.create(onnx.bytes);
-    try {
-      const rows = [3, 6, 9, 10, 12, 20];
-      const win = new Float32Array(rows.length * ds.T * ds.F);
-      rows.forEach((i, j) => win.set(Float32Array.from(ds.windowRaw(i)), j * ds.T * ds.F));
-      const out = (await session.run({ [onnx.inputName]: new ort.Tensor('float32', win, [rows.length, ds.T, ds.F]) }))[onnx.outputName]!.data as Float32Array;
-      const x = new Float64Array(ds.designWidth);
-      const expected = rows.map((i) => {
-        ds.design(i, x);
-        return thresholds.reduce((s, t, f) => s + (x[f]! < t ? 1 : -1), 0);
-      });
-      expect(Array.from(out)).toEqual(expected);
-      // The rows were chosen so that the answers differ: a wrong lag order would change them.
-      expect(new Set(expected).size).toBeGreaterThan(2);
-    } finally {
-      await session.release();
-    }
+    const { out, expected } = await graphAgainstDesign(ds, [10.5, 195, 8.5, 185, 5.5, 170.5], [3, 6, 9, 10, 12, 20]);
+    expect(out).toEqual(expected);
+    // The rows were chosen so that the answers differ: a wrong lag order would change them.
+    expect(new Set(expected).size).toBeGreaterThan(2);
   });
 
   it('lags only the named columns; the graph gathers the same entries', async () => {
@@ -78,26 +85,8 @@ describe('lag columns', () => {
     // Offsets in the flattened 4-row window: the newest row's a and b, then b one and three rows back.
     expect(ds.designPick()).toEqual([6, 7, 5, 1]);
     expect(() => new Dataset(data, { columns: ['a'], window: 1, horizon: 2, alpha: 0, lags: [1], lagColumns: ['b'], split: { train: 0.6, val: 0.2 }, normalization: null }, 'X')).toThrow(/lag column b is not one of the input columns/);
-    const thresholds = [10.5, 195, 185, 170.5];
-    const e: TreeEnsemble = {
-      source: 'xgboost', objective: 'reg:squarederror', cmp: 'LT', trees: thresholds.map((t, f) => stump(f, t)), nFeatures: 4,
-      nTargets: 1, baseMargin: [0], link: 'identity', sigmoidScale: 1, average: false,
-    };
-    const onnx = ensembleToOnnx(e, { lags: { window: ds.T, columns: ds.F, pick: ds.designPick() } });
-    const session = await ort.InferenceSession.create(onnx.bytes);
-    try {
-      const rows = [3, 8, 10, 12, 19, 25];
-      const win = new Float32Array(rows.length * ds.T * ds.F);
-      rows.forEach((i, j) => win.set(Float32Array.from(ds.windowRaw(i)), j * ds.T * ds.F));
-      const out = (await session.run({ [onnx.inputName]: new ort.Tensor('float32', win, [rows.length, ds.T, ds.F]) }))[onnx.outputName]!.data as Float32Array;
-      const expected = rows.map((i) => {
-        ds.design(i, x);
-        return thresholds.reduce((s, t, f) => s + (x[f]! < t ? 1 : -1), 0);
-      });
-      expect(Array.from(out)).toEqual(expected);
-      expect(new Set(expected).size).toBeGreaterThan(2);
-    } finally {
-      await session.release();
-    }
+    const { out, expected } = await graphAgainstDesign(ds, [10.5, 195, 185, 170.5], [3, 8, 10, 12, 19, 25]);
+    expect(out).toEqual(expected);
+    expect(new Set(expected).size).toBeGreaterThan(2);
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags, vpinBucketFlag } from '../args.ts';
 import { outputDir } from '../output.ts';
+import { SIM_FLAGS, loadSimStrategy, simSettings } from '../sim-flags.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 
 const usage = `flowcast backtest --source SPEC --strategy FILE|NAME [flags]
@@ -37,57 +38,25 @@ Examples:
   flowcast backtest --source binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz --strategy ./my-strategy.ts --latency-feed measured --fee-taker 5 --fee-maker=-1
 `;
 
-function nsFlag(v: string | undefined, name: string): number {
-  return numberFlag(v, name, 0, { min: 0 });
-}
-
 const command: Command = {
   name: 'backtest',
   summary: 'run a strategy over a source through a simulated exchange with latency and queue models',
   usage,
   async run(argv) {
     const { values } = parseFlags(argv, {
+      ...SIM_FLAGS,
       source: { type: 'string' },
-      strategy: { type: 'string' },
-      param: { type: 'string', multiple: true },
-      queue: { type: 'string' },
-      lot: { type: 'string' },
-      'latency-feed': { type: 'string' },
-      'latency-entry': { type: 'string' },
-      'latency-response': { type: 'string' },
-      'fee-maker': { type: 'string' },
-      'fee-taker': { type: 'string' },
-      out: { type: 'string' },
-      models: { type: 'string' },
       'vpin-bucket': { type: 'string' },
       levels: { type: 'string' },
       'equity-step-ms': { type: 'string' },
       progress: { type: 'boolean' },
     });
     if (!values.source) throw new UsageError('--source is required');
-    if (!values.strategy) throw new UsageError('--strategy is required');
-    const feedFlag = values['latency-feed'];
-    const latency = {
-      feed: feedFlag === 'measured' ? ('measured' as const) : nsFlag(feedFlag, 'latency-feed'),
-      entry: nsFlag(values['latency-entry'], 'latency-entry'),
-      response: nsFlag(values['latency-response'], 'latency-response'),
-    };
-    const feeMakerBps = numberFlag(values['fee-maker'], 'fee-maker', 0);
-    const feeTakerBps = numberFlag(values['fee-taker'], 'fee-taker', 0);
-    const queueName = values.queue ?? 'risk-averse';
     // LOBSTER sizes are shares: a probabilistic model's fractional fill is rounded to whole ones.
-    const lot = numberFlag(values.lot, 'lot', values.source.startsWith('lobster:') ? 1 : 0, { min: 0 });
+    const { latency, feeMakerBps, feeTakerBps, queueName, lot } = simSettings(values, { measuredFeed: true, defaultLot: values.source.startsWith('lobster:') ? 1 : 0 });
     if (values.out) outputDir('out', values.out);
-
-    const { parseParams, loadStrategy } = await import('../../backtest/load.ts');
+    const strategy = await loadSimStrategy(values, queueName);
     const { queueModel } = await import('../../backtest/queue/index.ts');
-    let strategy;
-    try {
-      queueModel(queueName);
-      strategy = await loadStrategy(values.strategy, parseParams(values.param ?? []));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
     const { runBacktest } = await import('../../backtest/run.ts');
     const { buildSummary } = await import('../../backtest/report/summary.ts');
     const { Progress } = await import('../../core/progress.ts');

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberFlag, parseFlags, skipBadFlag, symbolsFlag } from '../args.ts';
+import { listFlag, numberFlag, parseFlags, skipBadFlag, symbolsFlag } from '../args.ts';
 import { outputFile } from '../output.ts';
 import { SOURCE_SPEC_HELP } from '../../sources/spec.ts';
 
@@ -41,15 +41,9 @@ Examples:
   flowcast impact --source binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz --sizes 0.1,1 --bar-window 60 --json
 `;
 
+/** Sizes, band factors and horizons may be fractional (0.1 BTC). */
 function positiveList(value: string | undefined, name: string, dflt: number[]): number[] {
-  if (value === undefined) return dflt;
-  const out = value.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const v = Number(s);
-    if (!(Number.isFinite(v) && v > 0)) throw new UsageError(`--${name}: expected positive numbers separated by commas, got "${value}"`);
-    return v;
-  });
-  if (out.length === 0) throw new UsageError(`--${name}: empty list`);
-  return out;
+  return listFlag(value, name, dflt, false);
 }
 
 const command: Command = {

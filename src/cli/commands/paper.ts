@@ -2,6 +2,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { outputDir } from '../output.ts';
+import { SIM_FLAGS, loadSimStrategy, simSettings } from '../sim-flags.ts';
 
 const usage = `flowcast paper --strategy FILE|NAME [flags]
 
@@ -41,35 +42,18 @@ const command: Command = {
   usage,
   async run(argv) {
     const { values } = parseFlags(argv, {
-      strategy: { type: 'string' },
-      param: { type: 'string', multiple: true },
+      ...SIM_FLAGS,
       config: { type: 'string' },
       replay: { type: 'string', multiple: true },
       speed: { type: 'string' },
       binance: { type: 'string', multiple: true },
-      models: { type: 'string' },
-      queue: { type: 'string' },
-      lot: { type: 'string' },
-      'latency-feed': { type: 'string' },
-      'latency-entry': { type: 'string' },
-      'latency-response': { type: 'string' },
-      'fee-maker': { type: 'string' },
-      'fee-taker': { type: 'string' },
       'clock-grace-ms': { type: 'string' },
       duration: { type: 'string' },
-      out: { type: 'string' },
     });
     if (!values.strategy) throw new UsageError('--strategy is required');
     if (values.out) outputDir('out', values.out);
-    const latency = {
-      feed: numberFlag(values['latency-feed'], 'latency-feed', 0, { min: 0 }),
-      entry: numberFlag(values['latency-entry'], 'latency-entry', 0, { min: 0 }),
-      response: numberFlag(values['latency-response'], 'latency-response', 0, { min: 0 }),
-    };
-    const feeMakerBps = numberFlag(values['fee-maker'], 'fee-maker', 0);
-    const feeTakerBps = numberFlag(values['fee-taker'], 'fee-taker', 0);
-    const queueName = values.queue ?? 'risk-averse';
-    const lot = numberFlag(values.lot, 'lot', 0, { min: 0 });
+    // Live, the feed latency is a constant: the events' own local stamps are the server's clock.
+    const { latency, feeMakerBps, feeTakerBps, queueName, lot } = simSettings(values, { measuredFeed: false, defaultLot: 0 });
     const { loadServerConfig, ConfigError } = await import('../../server/config.ts');
     let cfg;
     try {
@@ -88,15 +72,8 @@ const command: Command = {
       throw e;
     }
     if (cfg.sources.length === 0) throw new UsageError('no source: give --replay SPEC, --binance M:SYMS or a --config with sources');
-    const { parseParams, loadStrategy } = await import('../../backtest/load.ts');
+    const strategy = await loadSimStrategy(values, queueName);
     const { queueModel } = await import('../../backtest/queue/index.ts');
-    let strategy;
-    try {
-      queueModel(queueName);
-      strategy = await loadStrategy(values.strategy, parseParams(values.param ?? []));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
     const { loadPredictor, analyticsAlerts } = await import('../../server/wiring.ts');
     const predictor = cfg.models.dir ? (await loadPredictor(cfg)).predictor : undefined;
     const { PaperSession } = await import('../../backtest/paper.ts');
