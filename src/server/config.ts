@@ -243,12 +243,16 @@ export interface ConfigOverrides {
   models?: string;
   compute?: string;
   anonymous?: boolean;
-  /** --cluster URL, --role ingest|compute|edge|all (comma-separated), --shards N, --lease-ms MS. */
+  /** --cluster URL, --role ingest|compute|edge|all (comma-separated), --shards N, --lease-ms MS, --retention N, --input-retention N. */
   cluster?: string;
   role?: string;
   shards?: number;
   /** --lease-ms: how long a compute process's shard lease lasts unrenewed (takeover time). */
   leaseMs?: number;
+  /** --retention N: entries each result stream keeps (how far back a subscriber can resume). */
+  retention?: number;
+  /** --input-retention N: entries each input stream keeps (how far a compute process may fall behind). */
+  inputRetention?: number;
 }
 
 export function hashKey(key: string): Buffer {
@@ -568,7 +572,7 @@ function applyCluster(cfg: ServerConfig, o: ConfigOverrides): void {
   if (!/^rediss?:\/\//.test(o.cluster)) throw new ConfigError('--cluster: expected redis://[user:password@]HOST:PORT[/db]');
   cfg.cluster = {
     url: o.cluster, roles: roles as ClusterConfig['roles'], prefix: 'flowcast', shards: o.shards ?? 16, leaseMs: o.leaseMs ?? 3000,
-    inMaxLen: 1_000_000, outMaxLen: 10_000, maxQueuedBytes: 64 << 20,
+    inMaxLen: o.inputRetention ?? 1_000_000, outMaxLen: o.retention ?? 10_000, maxQueuedBytes: 64 << 20,
   };
 }
 

@@ -29,6 +29,8 @@ describe('serve --cluster config', () => {
     expect(load({ cluster: 'redis://h:1', role: 'edge,compute', shards: 8 }).cluster).toMatchObject({ roles: ['edge', 'compute'], shards: 8, url: 'redis://h:1' });
     expect(load({ cluster: 'redis://h:1' }).cluster!.roles).toEqual(['ingest', 'compute', 'edge']);
     expect([load({ cluster: 'redis://h:1' }).cluster!.leaseMs, load({ cluster: 'redis://h:1', leaseMs: 8000 }).cluster!.leaseMs]).toEqual([3000, 8000]);
+    expect(load({ cluster: 'redis://h:1' }).cluster).toMatchObject({ outMaxLen: 10_000, inMaxLen: 1_000_000 });
+    expect(load({ cluster: 'redis://h:1', retention: 500, inputRetention: 20_000 }).cluster).toMatchObject({ outMaxLen: 500, inMaxLen: 20_000 });
   });
 });
 

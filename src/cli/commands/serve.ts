@@ -30,6 +30,10 @@ GOOG and AMZN days) in a loop at real-time speed: the demo \`npm start\` runs.
   --lease-ms MS        with --cluster: a compute process's shard lease (default 3000): another
                        takes its shards over after this much silence. Longer on a loaded machine,
                        whose pauses would otherwise hand shards back and forth
+  --retention N        with --cluster: frames each result stream keeps (default 10000; MAXLEN ~): how
+                       far back a client can resume with "from" (older seqs: a retention gap frame)
+  --input-retention N  with --cluster: events each input stream keeps (default 1000000; MAXLEN ~):
+                       how far a compute process may fall behind before it loses input
 
 Examples:
   npm start
@@ -59,6 +63,8 @@ const command: Command = {
       role: { type: 'string' },
       shards: { type: 'string' },
       'lease-ms': { type: 'string' },
+      retention: { type: 'string' },
+      'input-retention': { type: 'string' },
     });
     const { loadServerConfig, ConfigError, isReplay } = await import('../../server/config.ts');
     let cfg;
@@ -79,6 +85,8 @@ const command: Command = {
           role: values.role,
           shards: values.shards === undefined ? undefined : numberFlag(values.shards, 'shards', 16, { min: 1, integer: true }),
           leaseMs: values['lease-ms'] === undefined ? undefined : numberFlag(values['lease-ms'], 'lease-ms', 3000, { min: 100, integer: true }),
+          retention: values.retention === undefined ? undefined : numberFlag(values.retention, 'retention', 10_000, { min: 1, integer: true }),
+          inputRetention: values['input-retention'] === undefined ? undefined : numberFlag(values['input-retention'], 'input-retention', 1_000_000, { min: 1, integer: true }),
         },
       });
     } catch (e) {
