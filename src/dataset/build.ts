@@ -343,6 +343,9 @@ function localRunner(jobs: number): TaskRunner {
         // One task per worker at a time: a partition is CPU-bound from start to end.
         concurrentTasksPerWorker: 1,
         idleTimeout: 1000,
+        // Each worker's Parquet writer takes its share of the cores for its closing COPY: with every
+        // writer on every core, N workers oversubscribe the machine N times over.
+        env: { ...process.env, FLOWCAST_DUCKDB_THREADS: process.env['FLOWCAST_DUCKDB_THREADS'] ?? String(Math.max(1, Math.floor(availableParallelism() / Math.min(jobs, todo.length)))) },
       });
       try {
         await Promise.all(todo.map(async (t, id) => {

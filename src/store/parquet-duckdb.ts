@@ -26,6 +26,11 @@ export interface DuckParquetOptions {
   parquetVersion?: 'V1' | 'V2';
   /** DuckDB's memory limit for the buffered table (default 512MB), beyond which it spills to disk. */
   memoryLimit?: string;
+  /**
+   * DuckDB's threads for the closing COPY (default: FLOWCAST_DUCKDB_THREADS, else DuckDB's own, every
+   * core). Writers running side by side in a pool each take their share, not every core each.
+   */
+  threads?: number;
 }
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
@@ -69,6 +74,8 @@ export class DuckDbParquetWriter implements FeatureBlockSink {
     const d = duck();
     const config = d.create_config();
     d.set_config(config, 'memory_limit', this.opts.memoryLimit ?? '512MB');
+    const threads = this.opts.threads ?? Number(process.env['FLOWCAST_DUCKDB_THREADS'] ?? NaN);
+    if (threads >= 1) d.set_config(config, 'threads', String(Math.floor(threads)));
     d.set_config(config, 'temp_directory', this.spill);
     const db = await d.open(':memory:', config);
     const con = await d.connect(db);
