@@ -21,7 +21,7 @@ import type { BookRow } from '../model/row.ts';
 import { FEATURE_COLUMNS } from '../features/columns.ts';
 import type { AlertContext, AlertEvent, AlertProducer, AlertProducerFactory, Prediction } from '../pipeline/plugins.ts';
 import type { PipelineOutput, RowResult } from '../pipeline/live.ts';
-import { SimExchange, snapQty, type ExchangeOptions, type NewOrder } from './exchange.ts';
+import { SimExchange, snapQty, type ExchangeOptions, type NewOrder, type TouchedLevels } from './exchange.ts';
 import type { BookView, FeaturesView, Fill, Order, OrderRequest, Strategy, StrategyContext, TradeView } from './strategy.ts';
 
 export interface LatencyModel {
@@ -262,6 +262,9 @@ export class BacktestEngine {
     };
   }
 
+  /** Price levels each symbol's depth events listed since its last row. */
+  private readonly touched = new Map<string, TouchedLevels>();
+
   /** The tap the pipeline is built with (one engine, one pipeline). */
   readonly producer: AlertProducerFactory = (ctx) => {
     this.books = ctx.books;
@@ -270,7 +273,15 @@ export class BacktestEngine {
       update: (o, ts) => this.onExchangeUpdate(o, ts),
     });
     const tap: AlertProducer = {
-      onDepth: (e: DepthEvent) => this.marketEvent(e.ts),
+      onDepth: (e: DepthEvent) => {
+        this.marketEvent(e.ts);
+        // The levels it lists, for the row it makes: the exchange hands each of them to the queue
+        // model of an order resting there, even where the size comes out unchanged.
+        let t = this.touched.get(e.symbol);
+        if (!t) this.touched.set(e.symbol, (t = { bid: [], ask: [] }));
+        for (let i = 0; i < e.nBids; i++) t.bid.push(e.bidPx[i]!);
+        for (let i = 0; i < e.nAsks; i++) t.ask.push(e.askPx[i]!);
+      },
       onTrade: (e: TradeEvent) => {
         this.marketEvent(e.ts);
         this.exchange.onTrade(e.symbol, e.price, e.size, e.sign, e.hidden, e.ts);
@@ -282,7 +293,11 @@ export class BacktestEngine {
         this.exchange.onOrder(e);
       },
       // After the builder applied the event: the exchange reads the new book.
-      onRow: (row: BookRow) => this.exchange.onBook(row.symbol, row.ts),
+      onRow: (row: BookRow) => {
+        const t = this.touched.get(row.symbol);
+        this.exchange.onBook(row.symbol, row.ts, t);
+        if (t) t.bid.length = t.ask.length = 0;
+      },
     };
     return tap;
   };

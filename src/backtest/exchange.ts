@@ -324,7 +324,7 @@ export class SimExchange {
    * changed go to the queue model; the other side closing over a resting order fills it; our
    * consumption of a level is forgotten once the level's recorded size is new.
    */
-  onBook(symbol: string, ts: number): void {
+  onBook(symbol: string, ts: number, touched?: TouchedLevels): void {
     const cons = this.consumed.get(symbol);
     if (cons) {
       for (let s = 0; s < 2; s++) {
@@ -340,7 +340,10 @@ export class SimExchange {
       const r = list[i]!;
       const own = this.books.side(symbol, r.side)!;
       const now = own.sizeAt(r.o.price);
-      if (now !== r.levelSize) {
+      // Every update of the order's level goes to the model, its size changed or not: the L2 models
+      // settle their tally of traded quantity there (a trade and a new order cancelling out exactly
+      // must not leave the trade to be counted again at a later update).
+      if (now !== r.levelSize || (touched !== undefined && touches(r.side === BID ? touched.bid : touched.ask, r.o.price))) {
         r.model.onDepth(r.q, r.levelSize, now, ts);
         r.levelSize = now;
       }
@@ -399,4 +402,16 @@ export class SimExchange {
     if (!c) this.consumed.set(symbol, (c = [new Map(), new Map()]));
     return c;
   }
+}
+
+/** The price levels a depth event listed, by side (what the engine saw it update). */
+export interface TouchedLevels {
+  bid: number[];
+  ask: number[];
+}
+
+function touches(prices: readonly number[], price: number): boolean {
+  const eps = 1e-9 * Math.max(1, Math.abs(price));
+  for (let i = 0; i < prices.length; i++) if (Math.abs(prices[i]! - price) <= eps) return true;
+  return false;
 }

@@ -141,6 +141,28 @@ describe('limit orders', () => {
     expect(x.openOrders('X')).toHaveLength(0);
   });
 
+  it('a depth update of the order\'s level reaches its queue model even when the size comes out unchanged', () => {
+    const { book, x, order } = setup();
+    const seen: [number, number][] = [];
+    x.submit(order({ price: 100.0, qty: 100 }), 10);
+    // Spy on the resting order's model: the exchange made it through setup's queue factory.
+    const rest = (x as unknown as { resting: Map<string, { model: { onDepth: (...a: unknown[]) => void } }[]> }).resting.get('X')![0]!;
+    const inner = rest.model.onDepth.bind(rest.model);
+    rest.model = { ...rest.model, onDepth: (q: unknown, before: unknown, after: unknown, ts: unknown) => { seen.push([before as number, after as number]); inner(q, before, after, ts); } };
+    // A trade of 100 and a new order of 100 at 100.00: the level's size is 500 again.
+    setLevel(book, BID, 100.0, 500);
+    x.onBook('X', 11, { bid: [100.0], ask: [] });
+    expect(seen).toEqual([[500, 500]]);
+    // An update elsewhere with our level unchanged: nothing for our model.
+    setLevel(book, BID, 99.99, 350);
+    x.onBook('X', 12, { bid: [99.99], ask: [] });
+    expect(seen).toEqual([[500, 500]]);
+    // A change of our level's size reaches it whatever the event listed.
+    setLevel(book, BID, 100.0, 450);
+    x.onBook('X', 13);
+    expect(seen).toEqual([[500, 500], [500, 450]]);
+  });
+
   it('two of our orders at one price share a trade in the order they joined', () => {
     const { x, fills, models, order } = setup();
     x.submit(order({ price: 100.0, qty: 100 }), 10);
