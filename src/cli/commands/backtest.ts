@@ -13,6 +13,9 @@ a strategy written against the strategy API (src/backtest/strategy.ts; docs/back
 on stderr; a JSON summary as the last line of stdout.
 
   --source SPEC            ${SOURCE_SPEC_HELP} | recording:DIR
+                           | a dataset directory (flowcast dataset build) with --where keeping one
+                           partition: its recorded source, with the VPIN bucket it was built with
+  --where COND             with a dataset directory: which partition (DuckDB on venue, symbol, date)
   --strategy FILE|NAME     a module whose default export is a StrategyFactory, or a bundled one:
                            market-maker, taker, twap, vwap, pov, immediate
   --param k=v              a strategy parameter (repeatable)
@@ -46,21 +49,37 @@ const command: Command = {
     const { values } = parseFlags(argv, {
       ...SIM_FLAGS,
       source: { type: 'string' },
+      where: { type: 'string' },
       'vpin-bucket': { type: 'string' },
       levels: { type: 'string' },
       'equity-step-ms': { type: 'string' },
       progress: { type: 'boolean' },
     });
     if (!values.source) throw new UsageError('--source is required');
+    let source = values.source;
+    let vpinBucket = vpinBucketFlag(values['vpin-bucket']);
+    const { isDatasetDir, selectPartitions } = await import('../../dataset/reader.ts');
+    if (isDatasetDir(source)) {
+      // A dataset holds feature rows, not the events an exchange matches against: the backtest
+      // replays the source one partition was built from, on the scale its features were computed.
+      const parts = await selectPartitions(source, values.where);
+      if (parts.length !== 1) {
+        const keys = parts.map((p) => `${p.venue}/${p.symbol}/${p.date}`);
+        throw new UsageError(`${source}: ${values.where === undefined ? 'no --where' : `--where ${values.where}`} keeps ${parts.length} partitions${keys.length ? ` (${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', ...' : ''})` : ''}; a backtest replays one: narrow it to one venue, symbol and date`);
+      }
+      const p = parts[0]!;
+      source = p.spec;
+      if (values['vpin-bucket'] === undefined && p.vpinBucket !== null) vpinBucket = p.vpinBucket;
+      process.stderr.write(`backtest: ${values.source} ${p.venue}/${p.symbol}/${p.date} -> ${source}\n`);
+    } else if (values.where !== undefined) throw new UsageError('--where needs a dataset directory as --source');
     // LOBSTER sizes are shares: a probabilistic model's fractional fill is rounded to whole ones.
-    const { latency, feeMakerBps, feeTakerBps, queueName, lot } = simSettings(values, { measuredFeed: true, defaultLot: values.source.startsWith('lobster:') ? 1 : 0 });
+    const { latency, feeMakerBps, feeTakerBps, queueName, lot } = simSettings(values, { measuredFeed: true, defaultLot: source.startsWith('lobster:') ? 1 : 0 });
     if (values.out) outputDir('out', values.out);
     const strategy = await loadSimStrategy(values, queueName);
     const { queueModel } = await import('../../backtest/queue/index.ts');
     const { runBacktest } = await import('../../backtest/run.ts');
     const { buildSummary } = await import('../../backtest/report/summary.ts');
     const { Progress } = await import('../../core/progress.ts');
-    const vpinBucket = vpinBucketFlag(values['vpin-bucket']);
     const levels = numberFlag(values.levels, 'levels', 10, { min: 1, integer: true });
     let paced;
     const vpinBucketBySymbol: Record<string, number> = {};
@@ -86,7 +105,7 @@ const command: Command = {
       alerts = [analyticsAlerts];
     }
     const progress = new Progress({ label: 'backtest', unit: 'events', enabled: values.progress ? true : undefined });
-    const res = await runBacktest(values.source, strategy, {
+    const res = await runBacktest(source, strategy, {
       latency,
       feeMakerBps,
       feeTakerBps,
