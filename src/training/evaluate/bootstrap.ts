@@ -7,6 +7,7 @@
  * Several statistics evaluated on the same replicates give paired intervals (e.g. the difference
  * between a model and a baseline).
  */
+import { quantileSorted } from '../../core/quantile.ts';
 import { mulberry32 } from '../random.ts';
 
 export interface Interval {
@@ -54,11 +55,4 @@ export function blockBootstrap(n: number, stats: (w: Float64Array) => number[], 
     if (d.length === 0) return { estimate, lo: NaN, hi: NaN };
     return { estimate, lo: quantileSorted(d, a), hi: quantileSorted(d, 1 - a) };
   });
-}
-
-function quantileSorted(d: number[], q: number): number {
-  const pos = q * (d.length - 1);
-  const i = Math.floor(pos);
-  const f = pos - i;
-  return i + 1 < d.length ? d[i]! * (1 - f) + d[i + 1]! * f : d[i]!;
 }
