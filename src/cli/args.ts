@@ -70,3 +70,14 @@ export function skipBadFlag(value: string | undefined): BadInputPolicy {
     throw new UsageError((e as Error).message);
   }
 }
+
+/** A duration flag (500ms, 30s, 15m, 1h, 1d) in milliseconds; `dflt` when absent. */
+export function durationMsFlag(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v.trim());
+  if (!m) throw new UsageError(`--${name}: expected a duration such as 500ms, 30s, 15m, 1h or 1d, got "${v}"`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  const ms = Number(m[1]) * mult;
+  if (!(ms > 0)) throw new UsageError(`--${name}: must be positive, got "${v}"`);
+  return ms;
+}

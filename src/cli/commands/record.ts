@@ -1,6 +1,6 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberFlag, parseFlags } from '../args.ts';
+import { durationMsFlag, numberFlag, parseFlags } from '../args.ts';
 import { outputDir } from '../output.ts';
 import type { ConnectorTarget } from '../../venues/venue.ts';
 
@@ -32,16 +32,6 @@ Examples:
   flowcast record --source binance:data/binance/binance-usdm_btcusdt_20240808.jsonl.gz --out rec/
   flowcast serve --replay recording:rec/
 `;
-
-export function parseDuration(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${name}: expected a duration such as 500ms, 30s, 15m, 1h or 1d, got "${v}"`);
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  const ms = Number(m[1]) * mult;
-  if (!(ms > 0)) throw new UsageError(`--${name}: must be positive, got "${v}"`);
-  return ms;
-}
 
 function duplicates(rows: number): string {
   return rows ? `; ${rows} rows already in the recording dropped as duplicates` : '';
@@ -96,8 +86,8 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
   for (const r of await Recorder.recover(out)) process.stdout.write(`recovered ${r.file}: ${r.rows} rows${duplicates(r.duplicates)}\n`);
   if (values.recover) return 0;
   if (!values.binance === !values.source) throw new UsageError('give one of --binance or --source');
-  const rotateMs = parseDuration(values.rotate, 'rotate', 3_600_000);
-  const rowGroupMs = parseDuration(values['row-group'], 'row-group', 10_000);
+  const rotateMs = durationMsFlag(values.rotate, 'rotate', 3_600_000);
+  const rowGroupMs = durationMsFlag(values['row-group'], 'row-group', 10_000);
   const rowGroupRows = numberFlag(values['row-group-rows'], 'row-group-rows', 131_072, { min: 1, integer: true });
   const fsync = !values['no-fsync'];
   const { TimeBase, TimeBaseRef } = await import('../../model/time.ts');
@@ -155,7 +145,7 @@ async function recordInto(out: string, values: RecordFlags): Promise<number> {
   const conn = live.connect({ ...b, wsUrl: values['ws-url'], restUrl: values['rest-url'], depthStream: values['depth-stream'] }, timeBase, target);
   await conn.start();
   process.stdout.write(`recording ${conn.name} into ${out} (row groups every ${rowGroupMs} ms, files every ${rotateMs} ms)\n`);
-  const duration = values.duration ? parseDuration(values.duration, 'duration', 0) : undefined;
+  const duration = values.duration ? durationMsFlag(values.duration, 'duration', 0) : undefined;
   const { untilSignal } = await import('../../server/signals.ts');
   await untilSignal(duration);
   await conn.stop();

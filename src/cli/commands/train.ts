@@ -1,6 +1,6 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { numberFlag, parseFlags, vpinBucketFlag } from '../args.ts';
+import { durationMsFlag, numberFlag, parseFlags, vpinBucketFlag } from '../args.ts';
 import { compactUtcStamp } from '../../model/time.ts';
 import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
@@ -97,9 +97,9 @@ const command: Command = {
     if (splitList.length !== 2 || splitList.some((v) => !(v >= 0 && v < 1)) || splitList[0]! <= 0 || splitList[0]! + splitList[1]! >= 1) {
       throw new UsageError(`--split: expected TRAIN,VAL fractions with TRAIN > 0 and TRAIN + VAL < 1, got "${values.split}"`);
     }
-    const timeHorizon = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(values.horizon ?? '');
-    const horizonMs = timeHorizon ? Number(timeHorizon[1]) * (timeHorizon[2] === 's' ? 1000 : 1) : undefined;
-    if (horizonMs !== undefined && !(horizonMs > 0)) throw new UsageError(`--horizon: a time horizon must be above 0, got "${values.horizon}"`);
+    // A number of rows, or a time with its unit (5s, 500ms).
+    const timeHorizon = values.horizon !== undefined && /[a-z]$/.test(values.horizon.trim());
+    const horizonMs = timeHorizon ? durationMsFlag(values.horizon, 'horizon', 0) : undefined;
     const horizon = timeHorizon ? DEFAULT_LABEL.horizon : numberFlag(values.horizon, 'horizon', DEFAULT_LABEL.horizon, { min: 1, integer: true });
     const alpha = numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 });
 
