@@ -69,6 +69,8 @@ export class QueueFullError extends Error {
 
 interface Pending {
   raw: ArrayLike<number>;
+  /** Samples in `raw` (packed): 1 for submit(), up to maxBatchSize for a group from submitMany(), which runs alone. */
+  n: number;
   t0: number;
   resolve: (p: Float32Array) => void;
   reject: (e: Error) => void;
@@ -115,9 +117,51 @@ export class DynamicBatcher {
     }
     m.requests++;
     return new Promise<Float32Array>((resolve, reject) => {
-      this.queue.push({ raw: window, t0: performance.now(), resolve, reject });
+      this.queue.push({ raw: window, n: 1, t0: performance.now(), resolve, reject });
       m.queueDepth = this.queued;
       this.schedule();
+    });
+  }
+
+  /**
+   * Samples that already form a batch (the live pipeline's micro-batch: one window per symbol,
+   * packed, `n` x size raw values): they run together, without waiting for others and without
+   * being merged with other requests: one run per maxBatchSize samples. Resolves with n x
+   * outputWidth floats, in order.
+   */
+  submitMany(windows: Float32Array, n: number, what: string): Promise<Float32Array> {
+    const m = this.metrics;
+    const size = this.transform.size;
+    if (!(n >= 1) || windows.length < n * size) {
+      m.errors += Math.max(n, 1);
+      return Promise.reject(new RangeError(`model ${this.model}: ${what}: ${windows.length} values for ${n} windows of ${size}`));
+    }
+    if (this.queued >= this.settings.maxQueueSize) {
+      m.rejected += n;
+      return Promise.reject(new QueueFullError(this.model, this.queued));
+    }
+    m.requests += n;
+    const max = this.settings.maxBatchSize;
+    const parts: Promise<Float32Array>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += max) {
+      const k = Math.min(max, n - i);
+      parts.push(new Promise<Float32Array>((resolve, reject) => {
+        this.queue.push({ raw: windows.subarray(i * size, (i + k) * size), n: k, t0, resolve, reject });
+      }));
+    }
+    m.queueDepth = this.queued;
+    // The batch is formed: singles ahead of it go now rather than holding it for their delay.
+    this.schedule(true);
+    if (parts.length === 1) return parts[0]!;
+    return Promise.all(parts).then((outs) => {
+      const all = new Float32Array(n * this.outputWidth);
+      let at = 0;
+      for (const o of outs) {
+        all.set(o, at);
+        at += o.length;
+      }
+      return all;
     });
   }
 
@@ -135,7 +179,7 @@ export class DynamicBatcher {
       const s = this.settings;
       const oldest = this.queue[this.head]!;
       const waited = (performance.now() - oldest.t0) * 1000;
-      if (this.queued >= s.maxBatchSize || waited >= s.maxQueueDelayUs || flush || this.draining.length) {
+      if (oldest.n > 1 || this.queued >= s.maxBatchSize || waited >= s.maxQueueDelayUs || flush || this.draining.length) {
         this.dispatch();
         continue;
       }
@@ -150,8 +194,16 @@ export class DynamicBatcher {
   }
 
   private dispatch(): void {
+    if (this.queue[this.head]!.n > 1) return this.dispatchGroup();
     const s = this.settings;
     let k = Math.min(this.queued, s.maxBatchSize);
+    // Singles only: a group (submitMany) runs alone.
+    for (let j = 1; j < k; j++) {
+      if (this.queue[this.head + j]!.n > 1) {
+        k = j;
+        break;
+      }
+    }
     if (k < s.maxBatchSize && s.preferredBatchSizes.length) {
       let best = 0;
       for (const p of s.preferredBatchSizes) if (p <= k) best = p;
@@ -159,11 +211,7 @@ export class DynamicBatcher {
     }
     this.wake.cancel();
     const batch = this.queue.slice(this.head, this.head + k);
-    this.head += k;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+    this.advance(k);
     const m = this.metrics;
     m.queueDepth = this.queued;
     const size = this.transform.size;
@@ -205,6 +253,60 @@ export class DynamicBatcher {
         m.errors += k;
         const err = new Error(`model ${this.model}: batch of ${k} failed: ${e.message}`, { cause: e });
         for (const r of batch) r.reject(err);
+      },
+    ).finally(() => {
+      if (!lent) this.free.push(buf);
+      this.inflight--;
+      this.schedule();
+    });
+  }
+
+  private advance(k: number): void {
+    this.head += k;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** A group from submitMany: its samples are the batch (normalised here, as singles are). */
+  private dispatchGroup(): void {
+    this.wake.cancel();
+    const g = this.queue[this.head]!;
+    this.advance(1);
+    const m = this.metrics;
+    m.queueDepth = this.queued;
+    const size = this.transform.size, k = g.n;
+    const raw = g.raw as Float32Array;
+    const lent = this.runner.batchBuffer?.(k * size);
+    const buf = lent ?? this.free.pop() ?? new Float32Array(this.settings.maxBatchSize * size);
+    const t1 = performance.now();
+    m.queueSeconds.observe((t1 - g.t0) / 1000);
+    let failed: Error | undefined;
+    try {
+      for (let j = 0; j < k; j++) this.transform.write(raw.subarray(j * size, (j + 1) * size), buf, j * size);
+    } catch (e) {
+      failed = e as Error;
+    }
+    m.batches++;
+    m.batchSize.observe(k);
+    this.inflight++;
+    const run = failed ? Promise.reject(failed) : this.runner.run(buf.subarray(0, k * size), k);
+    run.then(
+      (out) => {
+        const t2 = performance.now();
+        m.runSeconds.observe((t2 - t1) / 1000);
+        if (out.length !== k * this.outputWidth) {
+          m.errors += k;
+          g.reject(new Error(`model ${this.model}: the session returned ${out.length} values for ${k} samples x ${this.outputWidth} outputs`));
+          return;
+        }
+        for (let j = 0; j < k; j++) m.latencySeconds.observe((t2 - g.t0) / 1000);
+        g.resolve(out.subarray(0, k * this.outputWidth));
+      },
+      (e: Error) => {
+        m.errors += k;
+        g.reject(new Error(`model ${this.model}: batch of ${k} failed: ${e.message}`, { cause: e }));
       },
     ).finally(() => {
       if (!lent) this.free.push(buf);

@@ -65,6 +65,17 @@ export class InferenceEngine {
     return m.predict(window, symbol);
   }
 
+  /**
+   * Class probabilities for n samples that already form a batch (packed windows, each as predict()
+   * takes it, in float32): one ONNX run per maxBatchSize samples, not merged with other requests.
+   * Resolves with n x classes floats, in order. `what` names the samples in errors.
+   */
+  predictMany(model: string, windows: Float32Array, n: number, what: string): Promise<Float32Array> {
+    const m = this.repository.get(model);
+    if (!m) return Promise.reject(this.unknown(model));
+    return m.predictMany(windows, n, what);
+  }
+
   /** What a request for this model must contain. */
   inputSpec(model: string): InputSpec {
     const m = this.repository.get(model);

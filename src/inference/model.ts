@@ -130,6 +130,11 @@ export class ServedModel {
     return this.batcher.submit(window, symbol);
   }
 
+  /** n packed samples that run as one batch (per maxBatchSize), not merged with other requests. */
+  predictMany(windows: Float32Array, n: number, what: string): Promise<Float32Array> {
+    return this.batcher.submitMany(windows, n, what);
+  }
+
   /** Lets queued and in-flight requests finish on this version, then releases the session. */
   async retire(): Promise<void> {
     if (this.retired) return;
