@@ -12,7 +12,7 @@
  */
 import { DENSE_HISTORY } from '../../kernels/dense.ts';
 import type { BookRow, RowSink } from '../model/row.ts';
-import { DENSE_INDEX } from '../features/columns.ts';
+import { DENSE_INDEX, FEATURE_COLUMNS } from '../features/columns.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import { SnapshotRings } from '../snapshots/ring.ts';
 import type { Depth } from '../model/depth.ts';
@@ -120,7 +120,8 @@ export class LiveDense implements RowSink {
   private readonly out = DENSE_COLUMNS.map(() => new Float64Array(1));
   private outMany: Float64Array[] = DENSE_COLUMNS.map(() => new Float64Array(1));
   private readonly cols = DENSE_INDEX;
-  private readonly groups = new Map<string, DenseRequest[]>();
+  /** Request indices by symbol, in arrival order. */
+  private readonly groups = new Map<string, number[]>();
   rows = 0;
   calls = 0;
   seconds = 0;
@@ -169,9 +170,11 @@ export class LiveDense implements RowSink {
    * The dense columns of many rows in one kernel call: one window per symbol, ending at its newest
    * requested row, whose output rows are that symbol's requested rows (consecutive in its stream,
    * as the pipeline asks for them). At most `maxBatchRows` rows of one symbol. `n`: the first n
-   * requests (the pipeline's queue hands its reused slots).
+   * requests (the pipeline's queue hands its reused slots). `f32`: also the kernel columns of
+   * request i, in float32, at f32[i * FEATURE_COLUMNS.length + column] (the batch's feature
+   * matrix the models read, src/pipeline/results.ts).
    */
-  computeBatch(reqs: readonly DenseRequest[], n = reqs.length): void {
+  computeBatch(reqs: readonly DenseRequest[], n = reqs.length, f32?: Float32Array): void {
     if (n === 0) return;
     const t0 = performance.now();
     const groups = this.groups;
@@ -181,13 +184,13 @@ export class LiveDense implements RowSink {
       const q = reqs[i]!;
       let g = groups.get(q.symbol);
       if (!g) groups.set(q.symbol, (g = []));
-      g.push(q);
+      g.push(i);
       if (g.length > most) most = g.length;
     }
     if (most > this.maxBatchRows) throw new RangeError(`a batch asks for ${most} rows of one symbol; the rings keep ${this.maxBatchRows}`);
     const batch = this.batchFor(groups.size, most);
     batch.clear();
-    for (const [symbol, g] of groups) batch.add(this.rings.get(symbol)!, g[g.length - 1]!.index, g.length);
+    for (const [symbol, g] of groups) batch.add(this.rings.get(symbol)!, reqs[g[g.length - 1]!]!.index, g.length);
     const raw = this.backend.computeSync(batch, this.depth.levels);
     if (this.outMany[0]!.length < most) this.outMany = DENSE_COLUMNS.map(() => new Float64Array(batch.T));
     const out = this.outMany;
@@ -196,8 +199,12 @@ export class LiveDense implements RowSink {
       const from = batch.T - g.length;
       writeDense(batch, raw, b++, from, batch.T, out, 0, this.depth.levels);
       for (let k = 0; k < g.length; k++) {
-        const v = g[k]!.values;
+        const v = reqs[g[k]!]!.values;
         for (let c = 0; c < this.cols.length; c++) v[this.cols[c]!] = out[c]![k]!;
+        if (f32) {
+          const at = g[k]! * NF;
+          for (let c = 0; c < this.cols.length; c++) f32[at + this.cols[c]!] = out[c]![k]!;
+        }
       }
     }
     this.seconds += (performance.now() - t0) / 1000;
@@ -214,6 +221,8 @@ export class LiveDense implements RowSink {
     return b;
   }
 }
+
+const NF = FEATURE_COLUMNS.length;
 
 function pow2AtLeast(n: number): number {
   let p = 1;
