@@ -120,10 +120,31 @@ export interface ModelManifest {
     /** Horizon of the label in time (ms), where it was a time horizon (then `horizon` is absent). */
     horizonMs?: number;
     alpha?: number;
+    /**
+     * Temperature scaling (Guo et al. 2017), fitted after training: the engine serves
+     * softmax(log p / T) for the graph's probabilities p (docs/models.md, "Calibration"). Absent:
+     * the graph's probabilities as they are. Written by `flowcast models calibrate`.
+     */
+    temperature?: OutputTemperature;
   };
   training?: Record<string, unknown>;
   metrics?: Record<string, unknown>;
   parity?: { reference: string; samples: number; maxAbsDiff: number; tolerance: number };
+}
+
+/** A fitted temperature and where it comes from (output.temperature). */
+export interface OutputTemperature {
+  /** T > 0: above 1 softens overconfident probabilities, below 1 sharpens underconfident ones. */
+  T: number;
+  /** Which rows it was fitted on (the model's validation split, by data, symbol and rows). */
+  fittedOn: string;
+  /** Samples it was fitted on, and their mean negative log-likelihood at T = 1 and at T. */
+  samples?: number;
+  nllBefore?: number;
+  nllAfter?: number;
+  /** When and by what command (ISO 8601; the command line). */
+  fitted?: string;
+  command?: string;
 }
 
 /** The parameters of the feature computation (src/features/options.ts) a model's columns depend on. */
@@ -253,7 +274,8 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
     return v as string;
   };
   const num = (v: unknown, path: string, check: (x: number) => boolean, what: string): number => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) fail(`${path} must be ${what}, got ${JSON.stringify(v)}`);
+    // String() for numbers: JSON.stringify would print Infinity (what 1e999 parses to) as null.
+    if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) fail(`${path} must be ${what}, got ${typeof v === 'number' ? String(v) : JSON.stringify(v)}`);
     return v as number;
   };
 
@@ -336,6 +358,14 @@ export function parseManifest(json: unknown, file: string): ModelManifest {
   }
   if (out.horizon !== undefined) num(out.horizon, 'output.horizon', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
   if (out.horizonMs !== undefined) num(out.horizonMs, 'output.horizonMs', (x) => x > 0, 'a positive number of milliseconds');
+  if (out.temperature !== undefined) {
+    const t = obj(out.temperature, 'output.temperature (or absent)');
+    // JSON has no NaN: JSON.stringify writes it as null, so null (and "NaN") land here, named as they were written.
+    num(t.T, 'output.temperature.T', (x) => x > 0, 'a finite number > 0 (the engine serves softmax(log p / T))');
+    str(t, 'fittedOn', 'output.temperature.');
+    if (t.samples !== undefined) num(t.samples, 'output.temperature.samples', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+    for (const k of ['nllBefore', 'nllAfter'] as const) if (t[k] !== undefined) num(t[k], `output.temperature.${k}`, (x) => x >= 0, 'a finite number >= 0');
+  }
   return m as unknown as ModelManifest;
 }
 

@@ -5,6 +5,10 @@
  * and a smoke run on one sample (finite probabilities that sum to 1). Any failure is a
  * ModelLoadError that names the file and the field.
  *
+ * What it serves is `run`: the graph's probabilities, rescaled by the manifest's temperature where
+ * it has one (output.temperature: softmax(log p / T), src/inference/temperature.ts). `runner` is
+ * the graph alone, for tools that compare graphs (ONNX Runtime against another runtime).
+ *
  * A version is immutable. Hot reload builds a new one and retires the old: its queued and
  * in-flight requests finish on the old session, which is released afterwards.
  */
@@ -17,6 +21,8 @@ import type { ProviderAttempt, ProviderName, SessionSettings } from './providers
 import { DynamicBatcher, type BatcherSettings } from './batcher.ts';
 import { AUTO_INLINE_MAX_MS, createRunner, type ModelRunner, type RunnerChoice, type ValueMeta } from './runner.ts';
 import type { ModelMetrics } from './metrics.ts';
+import { withTemperature } from './temperature.ts';
+import type { BatchRunner } from './batcher.ts';
 
 export class ModelLoadError extends Error {
   constructor(message: string) {
@@ -47,7 +53,10 @@ export class ServedModel {
     readonly bytes: number,
     readonly provider: ProviderName,
     readonly providerAttempts: ProviderAttempt[],
+    /** The ONNX graph's session: its raw outputs, before any temperature. */
     readonly runner: ModelRunner,
+    /** The served outputs: runner's, rescaled by output.temperature where the manifest has one. */
+    readonly served: BatchRunner,
     readonly transform: InputTransform,
     readonly batcher: DynamicBatcher,
     /** Why the session runs where it does (the measurement, for `auto`). */
@@ -114,8 +123,11 @@ export class ServedModel {
       const transform = new InputTransform(manifest);
       // A worker runner takes the next batch while one runs; in this thread one at a time.
       const maxInflight = o.batcher.maxInflight || (runner.mode === 'worker' ? 2 : 1);
-      const batcher = new DynamicBatcher(name, runner, transform, manifest.output.classes.length, { ...o.batcher, maxInflight }, o.metrics);
-      return new ServedModel(name, dir, manifest, sha256, bytes.length, runner.provider, runner.attempts, runner, transform, batcher, runnerReason);
+      const C = manifest.output.classes.length;
+      const T = manifest.output.temperature?.T;
+      const served = T === undefined ? runner : withTemperature(runner, C, T);
+      const batcher = new DynamicBatcher(name, served, transform, C, { ...o.batcher, maxInflight }, o.metrics);
+      return new ServedModel(name, dir, manifest, sha256, bytes.length, runner.provider, runner.attempts, runner, served, transform, batcher, runnerReason);
     } catch (e) {
       await runner.release().catch(() => undefined);
       throw e;
@@ -128,6 +140,16 @@ export class ServedModel {
 
   predict(window: ArrayLike<number>, symbol: string): Promise<Float32Array> {
     return this.batcher.submit(window, symbol);
+  }
+
+  /** The served probabilities of n transformed samples (temperature applied), without the batcher: for batch tools. */
+  run(input: Float32Array, n: number): Promise<Float32Array> {
+    return this.served.run(input, n);
+  }
+
+  /** The temperature the served probabilities are rescaled by (undefined: none). */
+  get temperature(): number | undefined {
+    return this.manifest.output.temperature?.T;
   }
 
   /** n packed samples that run as one batch (per maxBatchSize), not merged with other requests. */

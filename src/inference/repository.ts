@@ -28,7 +28,7 @@ import { ServedModel } from './model.ts';
 import { defaultSessionSettings, type SessionSettings } from './providers.ts';
 import { batcherSettings, type BatcherSettings } from './batcher.ts';
 import { InferenceMetrics } from './metrics.ts';
-import { MANIFEST_FILE } from './manifest.ts';
+import { MANIFEST_FILE, type OutputTemperature } from './manifest.ts';
 import { contentHash, findVersion, keepVersion, readModelFiles, VERSION_ID_RE, verifyVersion, type VersionSource } from './versions.ts';
 import type { RunnerChoice } from './runner.ts';
 
@@ -96,7 +96,8 @@ export interface ModelStatus {
   model?: string;
   pinned?: boolean;
   input?: { name: string; columns: string[]; window: number; layout: string };
-  output?: { name: string; classes: string[]; horizon?: number; labelColumn?: string };
+  /** temperature: the one the served probabilities are rescaled by (output.temperature), absent where none. */
+  output?: { name: string; classes: string[]; horizon?: number; labelColumn?: string; temperature?: OutputTemperature };
 }
 
 interface Entry {
@@ -194,7 +195,7 @@ export class ModelRepository extends EventEmitter {
         ...(e.previousVersionId ? { previousVersionId: e.previousVersionId, rolledBack: Boolean(e.rolledBack) } : {}),
         ...(e.pin ? { model: e.pin.name, pinned: true } : {}),
         input: { name: mf.input.name, columns: mf.input.columns, window: mf.input.window, layout: mf.input.layout },
-        output: { name: mf.output.name, classes: mf.output.classes, horizon: mf.output.horizon, labelColumn: mf.output.labelColumn },
+        output: { name: mf.output.name, classes: mf.output.classes, horizon: mf.output.horizon, labelColumn: mf.output.labelColumn, ...(mf.output.temperature ? { temperature: mf.output.temperature } : {}) },
       };
       if (e.lastReloadError) s.lastReloadError = e.lastReloadError;
       return s;

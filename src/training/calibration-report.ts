@@ -29,7 +29,7 @@ export function calibrationMarkdown(c: SetCalibration | undefined, classes: stri
   L.push('');
   const scaled = c.models.filter((m) => m.temperature);
   if (scaled.length) {
-    L.push('Temperature scaling: p_T = softmax(ln p / T), T fitted on the model\'s validation split only (minimum NLL; T > 1 softens an overconfident model, T < 1 sharpens a timid one), then applied to these rows. It cannot change any argmax, so macro-F1, accuracy and AUC are unchanged. Δ = after minus before, paired:', '');
+    L.push('Temperature scaling: p_T = softmax(ln p / T), T fitted on the model\'s validation split only (minimum NLL; T > 1 softens an overconfident model, T < 1 sharpens a timid one), then applied to these rows. It cannot change any argmax, so macro-F1, accuracy and AUC are unchanged. A model that serves a stored temperature (flowcast models calibrate) is scaled again on top of it, so T near 1 says the stored one still fits. Δ = after minus before, paired:', '');
     L.push('| model | T | fitted on | validation NLL before → after | log loss before → after | Δ log loss | Brier before → after | Δ Brier | ECE before → after |', '|---|---|---|---|---|---|---|---|---|');
     for (const m of scaled) {
       const t = m.temperature!;

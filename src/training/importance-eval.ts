@@ -24,7 +24,7 @@ export function servedPredictor(m: ServedModel, ds: Dataset, rows: Int32Array, b
     for (let s = 0; s < rows.length; s += batch) {
       const b = Math.min(batch, rows.length - s);
       for (let j = 0; j < b; j++) m.transform.write(permutedWindow(windowOf, s + j, ds.F, perm, win), buf, j * size);
-      out.set(await m.runner.run(buf.subarray(0, b * size), b), s * C);
+      out.set(await m.run(buf.subarray(0, b * size), b), s * C);
     }
     return out;
   };
@@ -80,6 +80,8 @@ export function shapForServed(m: ServedModel, ds: Dataset, rows: Int32Array, ser
   const meanAbs = new Float64Array(F * K);
   let maxEff = 0, maxP = 0;
   const sums = new Float64Array(K);
+  // A served temperature divides the margins: softmax(log softmax(m) / T) = softmax(m / T).
+  const T = m.temperature ?? 1;
   for (let r = 0; r < n; r++) {
     sums.fill(0);
     for (let f = 0; f <= F; f++) {
@@ -93,10 +95,10 @@ export function shapForServed(m: ServedModel, ds: Dataset, rows: Int32Array, ser
     let mx = -Infinity, z = 0;
     for (let k = 0; k < K; k++) {
       maxEff = Math.max(maxEff, Math.abs(sums[k]! - margin[k]!));
-      mx = Math.max(mx, sums[k]!);
+      mx = Math.max(mx, sums[k]! / T);
     }
-    for (let k = 0; k < K; k++) z += Math.exp(sums[k]! - mx);
-    for (let k = 0; k < K; k++) maxP = Math.max(maxP, Math.abs(Math.exp(sums[k]! - mx) / z - served[pick[r]! * K + k]!));
+    for (let k = 0; k < K; k++) z += Math.exp(sums[k]! / T - mx);
+    for (let k = 0; k < K; k++) maxP = Math.max(maxP, Math.abs(Math.exp(sums[k]! / T - mx) / z - served[pick[r]! * K + k]!));
   }
   const features = m.manifest.input.columns.map((feature, f) => {
     const v = Array.from({ length: K }, (_, k) => meanAbs[f * K + k]!);

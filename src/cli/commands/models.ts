@@ -5,7 +5,7 @@ import { UsageError } from '../command.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
-const usage = `flowcast models list|validate|describe|versions|rollback|import ...
+const usage = `flowcast models list|validate|describe|versions|rollback|calibrate|import ...
 
   flowcast models list [--models DIR] [--json]
       Loads every model under DIR (default models) as the server would (manifest, feature set,
@@ -23,6 +23,16 @@ const usage = `flowcast models list|validate|describe|versions|rollback|import .
       Makes the previous kept version (or vN) the current one, after checking it completely; the
       model directory is replaced whole (written aside, then renamed), and a server watching DIR
       reloads it and logs the rollback. The version rolled back from is kept, so --to undoes it.
+  flowcast models calibrate NAME [--data SRC] [--dry-run] [--clear] [--models DIR]
+      Fits a temperature T on the model's own validation split (minimum NLL of softmax(log p / T),
+      Guo et al. 2017) and stores it in its manifest (output.temperature); the server then serves
+      softmax(log p / T) instead of p (the most likely class never changes). The data is the
+      manifest's training.data, or --data where it has moved (checked by content against the
+      training inputs). Replaces an earlier temperature (fitted on the graph's own probabilities);
+      the version replaced is kept, so rollback undoes it. Check \`flowcast evaluate\`'s calibration
+      section first: store T where it improves log loss on held-out data.
+        --dry-run            fit and print T, write nothing
+        --clear              remove the stored temperature (serve the graph's probabilities again)
   flowcast models import xgboost MODEL.json [flags]
   flowcast models import lightgbm MODEL.txt [flags]
       Converts a trained tree model to an ONNX TreeEnsemble (ai.onnx.ml) with a manifest, checks
@@ -69,8 +79,9 @@ const command: Command = {
     if (sub === 'describe') return describe(rest);
     if (sub === 'versions') return versions(rest);
     if (sub === 'rollback') return rollbackModel(rest);
+    if (sub === 'calibrate') return calibrate(rest);
     if (sub === 'import') return importModel(rest);
-    throw new UsageError(`expected list, validate, describe, versions, rollback or import, got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
+    throw new UsageError(`expected list, validate, describe, versions, rollback, calibrate or import, got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
   },
 };
 export default command;
@@ -88,7 +99,7 @@ async function list(argv: string[], strict: boolean): Promise<number> {
       const lines = [`models in ${d.modelsDir} (${providersLine(d.providers.available, providerAvailability('cuda').summary)})`];
       for (const m of d.models) {
         if (m.state === 'ready') {
-          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}  ${m.input!.layout === 'NTLC' ? `raw book levels (${m.input!.columns.length} channels)` : `${m.input!.columns.length} columns`} x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})  on ${m.provider}${m.versionId ? `  (kept as ${m.versionId})` : ''}`);
+          lines.push(`  ${m.name}  ready  ${m.kind} v${m.version}  ${m.input!.layout === 'NTLC' ? `raw book levels (${m.input!.columns.length} channels)` : `${m.input!.columns.length} columns`} x ${m.input!.window} rows -> ${m.output!.classes.join('/')} (horizon ${m.output!.horizon ?? '?'})${m.output!.temperature ? `  T ${m.output!.temperature.T.toFixed(3)}` : ''}  on ${m.provider}${m.versionId ? `  (kept as ${m.versionId})` : ''}`);
         } else lines.push(`  ${m.name}  REFUSED  ${m.error}`);
       }
       if (d.models.length === 0) lines.push('  (none)');
@@ -161,6 +172,35 @@ async function rollbackModel(argv: string[]): Promise<number> {
   }
 }
 
+async function calibrate(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { models: { type: 'string' }, data: { type: 'string' }, 'dry-run': { type: 'boolean' }, clear: { type: 'boolean' } }, true);
+  const [name, extra] = positionals;
+  if (!name) throw new UsageError('calibrate needs a model name');
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  if (values.clear && values.data !== undefined) throw new UsageError('--clear fits nothing: it takes no --data');
+  const { join } = await import('node:path');
+  const { existsSync } = await import('node:fs');
+  const { calibrateModel, CalibrateError, temperatureLine } = await import('../../training/calibrate-model.ts');
+  const dir = join(values.models ?? 'models', name);
+  if (!existsSync(dir)) throw new UsageError(`no model directory ${dir}`);
+  try {
+    const r = await calibrateModel({
+      dir, data: values.data, clear: values.clear === true, dryRun: values['dry-run'] === true,
+      command: `flowcast models calibrate ${argv.join(' ')}`, onLog: (l) => process.stderr.write(l + '\n'),
+    });
+    const lines = [`${name}: before: ${temperatureLine(r.before)}`, `${name}: ${r.written ? 'now' : 'would be (--dry-run: nothing written)'}: ${temperatureLine(r.after)}`];
+    if (r.written) lines.push(`${name}: ${dir} replaced (kept ${r.replaced ? `the previous version as ${r.replaced.id}` : 'no previous version'}, the new one as ${r.installed!.id}; a watching server reloads it; \`flowcast models rollback ${name}\` undoes it)`);
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  } catch (e) {
+    if (e instanceof CalibrateError) {
+      process.stderr.write(`flowcast models calibrate: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
 /**
  * The execution providers in a few words: "on cpu; CUDA is not installed here: docs/deploy-cuda.md".
  * A CPU machine is the normal case, so it is said once; --json and --verbose carry the paths.
@@ -204,6 +244,7 @@ async function describe(argv: string[]): Promise<number> {
       `  feature parameters: ${featuresLine(mf.input.features)}`,
       `  normalisation: ${mf.normalization ? `z-score fitted on ${mf.normalization.fittedOn}, clip ${mf.normalization.clip}, NaN -> ${mf.normalization.nanValue}` : 'none (raw features; NaN is missing)'}`,
       `  output ${mf.output.name}: probabilities of ${mf.output.classes.join('/')} (${mf.output.labelColumn ?? 'label'}, horizon ${mf.output.horizon ?? '?'} rows, alpha ${mf.output.alpha ?? '?'})`,
+      `  temperature: ${(await import('../../training/calibrate-model.ts')).temperatureLine(mf.output.temperature)}`,
       `  onnx: ${mf.onnx.file} ${(m.bytes / 1024).toFixed(0)} KiB, sha256 ${m.sha256.slice(0, 16)}…, IR ${model.irVersion}, opsets ${model.opsetImports.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ')}, producer ${model.producerName ?? '?'}`,
       `  graph: ${graph.nodes.length} nodes (${[...ops].map(([k, v]) => `${k} ${v}`).join(', ')}), ${graph.initializers.length} initializers; inputs ${graph.inputs.map((v) => `${v.name} ${DATA_TYPE_NAMES[v.elemType]} [${(v.shape ?? []).join(', ')}]`).join('; ')}`,
     ];

@@ -162,8 +162,11 @@ export async function loadServed(dir: string): Promise<ServedModel> {
   });
 }
 
-/** Probabilities of a served model for sample rows of a dataset built with its inputs. */
-export async function predictRows(m: ServedModel, ds: Dataset, rows: Int32Array, batch = 512): Promise<Float32Array> {
+/**
+ * Probabilities of a served model for sample rows of a dataset built with its inputs: as served
+ * (its manifest's temperature applied, if any), or with `raw` the graph's own.
+ */
+export async function predictRows(m: ServedModel, ds: Dataset, rows: Int32Array, batch = 512, o: { raw?: boolean } = {}): Promise<Float32Array> {
   const C = m.manifest.output.classes.length;
   const size = m.transform.size;
   const out = new Float32Array(rows.length * C);
@@ -171,12 +174,13 @@ export async function predictRows(m: ServedModel, ds: Dataset, rows: Int32Array,
   for (let s = 0; s < rows.length; s += batch) {
     const b = Math.min(batch, rows.length - s);
     for (let j = 0; j < b; j++) m.transform.write(ds.windowRaw(rows[s + j]!), buf, j * size);
-    out.set(await m.runner.run(buf.subarray(0, b * size), b), s * C);
+    out.set(await (o.raw ? m.runner.run(buf.subarray(0, b * size), b) : m.run(buf.subarray(0, b * size), b)), s * C);
   }
   return out;
 }
 
-function datasetFor(m: ModelManifest, data: FeatureData, symbol: string, split: SplitFractions): Dataset {
+/** A model's dataset (its columns, window, label and normalisation) over loaded feature data. */
+export function datasetFor(m: ModelManifest, data: FeatureData, symbol: string, split: SplitFractions): Dataset {
   return buildDataset(data, {
     columns: m.input.columns,
     window: m.input.window,
@@ -211,6 +215,26 @@ function rocPoints(order: AucOrder, y: ArrayLike<number>, c: number): { fpr: num
 function loadOptionsFor(m: ModelManifest, horizon: number, alpha: number): LoadOptions {
   const p = m.input.features;
   return { horizons: [horizon], alpha, ...(p ? { levels: p.levels, vpinBuckets: p.vpinBuckets, barMs: p.barMs, barWindow: p.barWindow } : {}) };
+}
+
+/**
+ * Feature data for a model: loaded with the feature parameters it was trained with, and a source
+ * spec recomputed with the model's V where auto sizing gives another. `load` may cache.
+ */
+export async function modelFeatureData(src: string, m: ModelManifest, horizon: number, alpha: number, load: (src: string, lo: LoadOptions) => Promise<FeatureData> = loadSplit): Promise<FeatureData> {
+  const lo = loadOptionsFor(m, horizon, alpha);
+  const d = await load(src, lo);
+  const want = m.input.features?.vpinBucket;
+  if (!isSourceSpec(src) || !want || !featureDependencies(m.input.columns).vpin.length) return d;
+  const have = d.params?.vpinBucket ?? {};
+  if (d.symbols.every((s) => want[s] === undefined || want[s] === have[s])) return d;
+  return load(src, { ...lo, symbols: [...d.symbols], vpinBucket: Object.fromEntries(d.symbols.map((s) => [s, want[s] ?? have[s]!])) });
+}
+
+/** loadFeatures of a source string, a dataset directory's `DIR (where COND)` included. */
+function loadSplit(src: string, lo: LoadOptions): Promise<FeatureData> {
+  const { path, where } = splitSource(src);
+  return loadFeatures(path, where !== undefined ? { ...lo, where } : lo);
 }
 
 /** Where features a model reads were computed with other parameters than it was trained with: one line each. */
@@ -260,22 +284,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     const load = (src: string, lo: LoadOptions): Promise<FeatureData> => {
       const key = `${src}\n${JSON.stringify(lo)}`;
       let p = cache.get(key);
-      if (!p) {
-        const { path, where } = splitSource(src);
-        cache.set(key, (p = loadFeatures(path, where !== undefined ? { ...lo, where } : lo)));
-      }
+      if (!p) cache.set(key, (p = loadSplit(src, lo)));
       return p;
     };
     /** The data a model is scored on: for a source spec, recomputed with the model's V where auto sizing gave another. */
-    const dataFor = async (src: string, m: ModelManifest): Promise<FeatureData> => {
-      const lo = loadOptionsFor(m, horizon, alpha);
-      const d = await load(src, lo);
-      const want = m.input.features?.vpinBucket;
-      if (!isSourceSpec(src) || !want || !featureDependencies(m.input.columns).vpin.length) return d;
-      const have = d.params?.vpinBucket ?? {};
-      if (d.symbols.every((s) => want[s] === undefined || want[s] === have[s])) return d;
-      return load(src, { ...lo, symbols: [...d.symbols], vpinBucket: Object.fromEntries(d.symbols.map((s) => [s, want[s] ?? have[s]!])) });
-    };
+    const dataFor = (src: string, m: ModelManifest): Promise<FeatureData> => modelFeatureData(src, m, horizon, alpha, load);
 
     const trainData = await dataFor(trainSource, first);
     const trainSymbol = pickSymbol(trainData, info.symbol);

@@ -30,7 +30,7 @@ export function reportMarkdown(r: EvaluationResult, command?: string): string {
   L.push('Models:', '');
   for (const m of r.models) {
     const mf = m.manifest;
-    L.push(`- **${m.name}** (${mf.kind}, version ${mf.version}): ${mf.input.columns.length} columns x ${mf.input.window} rows -> ${mf.output.classes.join('/')} over ${mf.output.horizon ?? '?'} rows (alpha ${mf.output.alpha ?? '?'})${mf.description ? `. ${mf.description}` : ''}`);
+    L.push(`- **${m.name}** (${mf.kind}, version ${mf.version}): ${mf.input.columns.length} columns x ${mf.input.window} rows -> ${mf.output.classes.join('/')} over ${mf.output.horizon ?? '?'} rows (alpha ${mf.output.alpha ?? '?'})${mf.description ? `. ${mf.description}` : ''}${mf.output.temperature ? `. Serves its stored temperature T = ${mf.output.temperature.T.toFixed(3)} (output.temperature, fitted on ${mf.output.temperature.fittedOn}): every number below is of the probabilities it serves, softmax(ln p / T)` : ''}`);
   }
   const b = r.baselineTraining;
   L.push('', `Baselines are fitted on the train split of ${b.data} (${b.symbol}, rows ${b.rows[0]}..${b.rows[1] - 1}, ${b.samples} samples, classes down/flat/up ${b.classCounts.join('/')}):`);

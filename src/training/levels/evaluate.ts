@@ -57,7 +57,7 @@ export async function predictLevels(m: ServedModel, w: LevelsWindows, rows: Int3
     const part = Array.from(rows.subarray(s, Math.min(rows.length, s + B)));
     const raw = w.raw(part);
     for (let j = 0; j < part.length; j++) m.transform.write(raw.subarray(j * size, (j + 1) * size), buf, j * size);
-    out.set(await m.runner.run(buf.subarray(0, part.length * size), part.length), s * C);
+    out.set(await m.run(buf.subarray(0, part.length * size), part.length), s * C);
   }
   return out;
 }
