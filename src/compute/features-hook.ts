@@ -173,14 +173,15 @@ function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: De
   let fill: DenseFillSink | undefined;
   const stream = new DenseStream(backend, { depth: opts.depth, blockRows: opts.blockRows }, (block) =>
     fill?.accept({ row0: block.row[0]!, n: block.n, values: block.values }, () => stream.recycle(block)));
-  return kernelSplit(info, stream, (f) => (fill = f), () => backend.dispose());
+  return kernelSplit(() => info, stream, (f) => (fill = f), () => backend.dispose());
 }
 
 async function offloaded(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
   let fill: DenseFillSink | undefined;
-  const stream = await OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows) => fill?.accept(rows));
-  log.info('features compute', { ...stream.info });
-  return kernelSplit(stream.info, stream, (f) => (fill = f), () => stream.dispose());
+  // Not awaited: the parse runs while the thread starts (a backend it cannot create fails the run).
+  const stream = OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows) => fill?.accept(rows));
+  stream.ready.then((info) => log.info('features compute', { ...info }), () => undefined);
+  return kernelSplit(() => stream.info, stream, (f) => (fill = f), () => stream.dispose());
 }
 
 /**
@@ -189,13 +190,15 @@ async function offloaded(spec: ComputeSpec, opts: { depth: Depth; blockRows: num
  * the fill sink to the stream's callback).
  */
 function kernelSplit(
-  info: ComputeInfo,
+  info: () => ComputeInfo,
   stream: RowSink & KernelRowSource & { readonly stats: { rows: number; batches: number; computedRows: number; seconds: number } },
   setFill: (fill: DenseFillSink) => void,
   dispose: () => Promise<void>,
 ): FeaturesCompute {
   return {
-    info,
+    get info() {
+      return info();
+    },
     engineColumns: 'trade-state',
     kernelColumns: DENSE_COLUMNS,
     rows: (engine) => ({

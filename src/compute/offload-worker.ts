@@ -60,39 +60,9 @@ async function handle(m: ToWorker): Promise<void> {
       });
     } else if (m.type === 'chunk') {
       if (m.symbols.length) symbols = m.symbols;
-      const b = m.buffer;
-      const r = row!;
-      let o = 0;
-      for (let i = 0; i < m.rows; i++) {
-        const id = b[o++]!;
-        r.symbolId = id;
-        r.symbol = symbols[id]!;
-        r.ts = b[o++]!;
-        r.depthLimit = b[o++]!;
-        const nt = b[o++]!;
-        for (let l = 0; l < LT; l++) {
-          r.bidPx[l] = b[o++]!;
-          r.bidSz[l] = b[o++]!;
-          r.askPx[l] = b[o++]!;
-          r.askSz[l] = b[o++]!;
-        }
-        if (r.tradePx.length < nt) {
-          r.tradePx = new Float64Array(nt * 2);
-          r.tradeSz = new Float64Array(nt * 2);
-          r.tradeSign = new Int8Array(nt * 2);
-          r.tradeTs = new Float64Array(nt * 2);
-        }
-        r.nTrades = nt;
-        for (let t = 0; t < nt; t++) {
-          r.tradePx[t] = b[o++]!;
-          r.tradeSz[t] = b[o++]!;
-          r.tradeSign[t] = b[o++]!;
-        }
-        stream!.onRow(r);
-      }
-      if (o !== m.used) throw new Error(`src/compute/offload-worker.ts: a chunk of ${m.rows} rows unpacked to ${o} values, ${m.used} were sent`);
+      unpack(m.buffer, m.rows, m.used);
       flushOut();
-      post({ type: 'chunkDone', buffer: b, stats: stats() }, [b.buffer as ArrayBuffer]);
+      post({ type: 'chunkDone', buffer: m.buffer, stats: stats() }, [m.buffer.buffer as ArrayBuffer]);
     } else if (m.type === 'finish') {
       await stream!.finish();
       flushOut();
@@ -103,4 +73,38 @@ async function handle(m: ToWorker): Promise<void> {
   } catch (e) {
     post({ type: 'error', message: `the kernel thread: ${errorLine(e)}` });
   }
+}
+
+/** Feeds a chunk's packed rows (offload.ts onRow's layout) to the stream; a plain function of its own, which V8 optimises (a loop inside the async handler ran ~2x slower). */
+function unpack(b: Float64Array, rows: number, used: number): void {
+  const r = row!;
+  let o = 0;
+  for (let i = 0; i < rows; i++) {
+    const id = b[o++]!;
+    r.symbolId = id;
+    r.symbol = symbols[id]!;
+    r.ts = b[o++]!;
+    r.depthLimit = b[o++]!;
+    const nt = b[o++]!;
+    for (let l = 0; l < LT; l++) {
+      r.bidPx[l] = b[o++]!;
+      r.bidSz[l] = b[o++]!;
+      r.askPx[l] = b[o++]!;
+      r.askSz[l] = b[o++]!;
+    }
+    if (r.tradePx.length < nt) {
+      r.tradePx = new Float64Array(nt * 2);
+      r.tradeSz = new Float64Array(nt * 2);
+      r.tradeSign = new Int8Array(nt * 2);
+      r.tradeTs = new Float64Array(nt * 2);
+    }
+    r.nTrades = nt;
+    for (let t = 0; t < nt; t++) {
+      r.tradePx[t] = b[o++]!;
+      r.tradeSz[t] = b[o++]!;
+      r.tradeSign[t] = b[o++]!;
+    }
+    stream!.onRow(r);
+  }
+  if (o !== used) throw new Error(`src/compute/offload-worker.ts: a chunk of ${rows} rows unpacked to ${o} values, ${used} were sent`);
 }

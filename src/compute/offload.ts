@@ -55,8 +55,12 @@ export interface OffloadStats {
 
 /** Rows per chunk sent to the thread. */
 const CHUNK_ROWS = 2048;
-/** Chunks in flight before drain() waits for the thread. */
-const MAX_IN_FLIGHT = 4;
+/**
+ * Chunks in flight before drain() waits for the thread: enough for the parse to run on through the
+ * thread's start-up and its first compile (~0.4-0.6 s, ~40k-60k rows at the parse's rate); ~0.75 MB
+ * each (10 levels).
+ */
+const MAX_IN_FLIGHT = 32;
 
 /**
  * Starts the kernel thread. Under the TypeScript loader (.ts sources) the thread first registers
@@ -101,10 +105,18 @@ export class OffloadedDenseStream implements RowSink {
   private finishReject: ((e: Error) => void) | undefined;
   private ended = false;
 
-  private constructor(private readonly worker: Worker, readonly info: ComputeInfo, depth: Depth, private readonly emit: (rows: DenseRows) => void) {
+  /** Resolves once the thread holds its backend. */
+  readonly ready: Promise<ComputeInfo>;
+  private started: ComputeInfo | undefined;
+  private onReady: { resolve: (i: ComputeInfo) => void; reject: (e: Error) => void } | undefined;
+
+  private constructor(private readonly worker: Worker, depth: Depth, private readonly emit: (rows: DenseRows) => void) {
     this.LT = depth.tensorLevels;
     this.capacity = CHUNK_ROWS * (ROW_HEADER + 4 * this.LT + 3 * 4);
     this.buf = new Float64Array(this.capacity);
+    this.ready = new Promise<ComputeInfo>((resolve, reject) => (this.onReady = { resolve, reject }));
+    // Observed through drain / finish as well: an unawaited `ready` must not be an unhandled rejection.
+    this.ready.catch(() => undefined);
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.fail(new Error(`features --compute: the kernel thread failed: ${e.message}`)));
     worker.on('exit', (code) => {
@@ -112,22 +124,23 @@ export class OffloadedDenseStream implements RowSink {
     });
   }
 
-  static async create(spec: ComputeSpec, depth: Depth, blockRows: number, emit: (rows: DenseRows) => void): Promise<OffloadedDenseStream> {
+  /**
+   * Starts the thread and returns at once: rows can be sent while it loads gpu.js and compiles
+   * (~0.2-0.5 s), so the parse overlaps its start-up; they wait in its message queue (up to
+   * MAX_IN_FLIGHT chunks). `ready` resolves with the thread's backend; a backend the thread cannot
+   * create rejects it with BackendUnavailable and the thread's reason, and fails the stream (the
+   * next onRow, drain or finish throws it).
+   */
+  static create(spec: ComputeSpec, depth: Depth, blockRows: number, emit: (rows: DenseRows) => void): OffloadedDenseStream {
     const worker = startWorker();
     worker.postMessage({ type: 'start', spec, depth, blockRows } satisfies ToWorker);
-    const first = await new Promise<FromWorker>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    if (first.type !== 'ready') {
-      await worker.terminate();
-      if (first.type === 'unavailable') throw new BackendUnavailable(first.backend, first.reason);
-      throw new Error(`features --compute: the kernel thread did not start: ${first.type === 'error' ? first.message : first.type}`);
-    }
-    return new OffloadedDenseStream(worker, {
-      ...first.info,
-      libraryMode: `${first.info.libraryMode}, in a worker thread`,
-    }, depth, emit);
+    return new OffloadedDenseStream(worker, depth, emit);
+  }
+
+  /** The backend the thread computes with, once it has started. */
+  get info(): ComputeInfo {
+    if (!this.started) throw new Error('OffloadedDenseStream: the kernel thread has not started yet (await ready)');
+    return this.started;
   }
 
   onRow(row: BookRow): void {
@@ -211,7 +224,12 @@ export class OffloadedDenseStream implements RowSink {
   }
 
   private onMessage(m: FromWorker): void {
-    if (m.type === 'rows') {
+    if (m.type === 'ready') {
+      this.started = { ...m.info, libraryMode: `${m.info.libraryMode}, in a worker thread` };
+      this.onReady?.resolve(this.started);
+    } else if (m.type === 'unavailable') {
+      this.fail(new BackendUnavailable(m.backend, m.reason));
+    } else if (m.type === 'rows') {
       const values = DENSE_COLUMNS.map((_, c) => m.data.subarray(c * m.n, (c + 1) * m.n));
       this.emit({ row0: m.row0, n: m.n, values });
     } else if (m.type === 'chunkDone') {
@@ -231,6 +249,7 @@ export class OffloadedDenseStream implements RowSink {
 
   private fail(e: Error): void {
     this.failure ??= e;
+    this.onReady?.reject(this.failure);
     this.finishReject?.(this.failure);
     this.wake();
   }

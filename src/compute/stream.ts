@@ -18,6 +18,9 @@ import { DEFAULT_DEPTH, type Depth } from '../model/depth.ts';
 import type { DenseBackend } from './backend.ts';
 import { DENSE_COLUMNS, writeDense } from './dense.ts';
 
+/** Extra rows a flush computes rather than compile a new batch shape (see plan()). */
+const REUSE_ROWS = 65536;
+
 export interface DenseStreamOptions {
   /** Resolved depth (default DEFAULT_DEPTH): the rings and batches keep its tensorLevels. */
   depth?: Depth;
@@ -47,6 +50,8 @@ export class DenseStream implements RowSink {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private readonly pool = new Map<string, SnapshotBatch[]>();
+  /** Batch shapes planned so far ([B, T] by key): the backend has compiled them (see plan()). */
+  private readonly shapes = new Map<string, [number, number]>();
   private readonly freeBlocks: FeatureBlock[] = [];
   /** Rows and batches computed (for reports). */
   readonly stats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
@@ -162,18 +167,45 @@ export class DenseStream implements RowSink {
     firstWindow: number[]; perRing: number[]; lastEnd: number[];
   } {
     const pending: number[] = this.rings.map((r, i) => r.count - this.done[i]!);
-    let best = 0, bestCost = Infinity;
+    const cost = (T: number): { rows: number; windows: number } => {
+      let rows = 0, windows = 0;
+      for (const p of pending) {
+        if (p > 0) {
+          const k = Math.ceil(p / T);
+          windows += k;
+          rows += k * (T + DENSE_HISTORY);
+        }
+      }
+      return { rows, windows };
+    };
+    let best = 0, bestCost = Infinity, bestWindows = 1;
     for (let T = 16; T <= Math.max(16, this.maxT); T *= 2) {
-      let cost = 0;
-      for (const p of pending) if (p > 0) cost += Math.ceil(p / T) * (T + DENSE_HISTORY);
+      const c = cost(T);
       // Prefer the larger T on ties: fewer windows, same work.
-      if (cost <= bestCost) {
-        bestCost = cost;
+      if (c.rows <= bestCost) {
+        bestCost = c.rows;
         best = T;
+        bestWindows = c.windows;
       }
       if (T >= this.maxT) break;
     }
+    let B = 1;
+    while (B < bestWindows) B *= 2;
+    // A shape computed before is compiled already: a new one costs a compile (150-300 ms per shape
+    // with gpu.js webasm, as much as computing ~64k rows), so a smaller flush (the stream's last,
+    // a quiet symbol's) reuses a known shape that holds it unless that computes 64k more rows.
+    let reuse: { T: number; B: number; rows: number } | undefined;
+    for (const [kb, kt] of this.shapes.values()) {
+      const c = cost(kt);
+      const rows = kb * (kt + DENSE_HISTORY);
+      if (c.windows <= kb && rows <= B * (best + DENSE_HISTORY) + REUSE_ROWS && (!reuse || rows < reuse.rows)) reuse = { T: kt, B: kb, rows };
+    }
+    if (reuse && !this.shapes.has(`${B}x${best}`)) {
+      best = reuse.T;
+      B = reuse.B;
+    }
     const T = best;
+    this.shapes.set(`${B}x${T}`, [B, T]);
     const list: { ring: number; end: number; need: number }[] = [];
     const firstWindow: number[] = [], perRing: number[] = [], lastEnd: number[] = [];
     for (let i = 0; i < this.rings.length; i++) {
@@ -187,9 +219,7 @@ export class DenseStream implements RowSink {
       for (let j = 0; j < k; j++) list.push({ ring: i, end: e - (k - 1 - j) * T, need: j === 0 ? p - (k - 1) * T : T });
       this.done[i] = e + 1;
     }
-    let windows = 1;
-    while (windows < list.length) windows *= 2;
-    return { T, windows, list, firstWindow, perRing, lastEnd };
+    return { T, windows: B, list, firstWindow, perRing, lastEnd };
   }
 
   /**

@@ -12,6 +12,7 @@ import type { SnapshotBatch } from '../../src/snapshots/batch.ts';
 import type { BookRow } from '../../src/model/row.ts';
 import { realRows, GOOG, USDM } from './real-rows.ts';
 import { OffloadedDenseStream } from '../../src/compute/offload.ts';
+import { BackendUnavailable } from '../../src/compute/backend.ts';
 import { DEFAULT_DEPTH } from '../../src/model/depth.ts';
 
 let goog: BookRow[];
@@ -92,6 +93,25 @@ describe('DenseStream', () => {
     expectSame(soloUsdm.values, both.values, at('BTCUSDT').map(([f]) => f[1]), at('BTCUSDT').map(([, k]) => k));
   });
 
+  it('a smaller last flush reuses a batch shape computed before (no compile at the end of a stream)', async () => {
+    const cpu = new CpuBackend();
+    const shapes: string[] = [];
+    const counting: DenseBackend = {
+      name: 'cpu (counting shapes)', library: cpu.library, precision: cpu.precision, sync: true,
+      computeSync: (batch: SnapshotBatch, levels: number) => {
+        shapes.push(`${batch.B}x${batch.T}`);
+        return cpu.computeSync(batch, levels);
+      },
+      compute: (batch: SnapshotBatch, levels: number) => cpu.compute(batch, levels),
+      dispose: async () => undefined,
+    };
+    // 2,500 rows in blocks of 1,024: two full flushes at one shape, then 452 rows, which alone would plan T = 512.
+    const out = await run(counting, usdm, { blockRows: 1024 });
+    expect(shapes).toHaveLength(3);
+    expect(new Set(shapes).size).toBe(1);
+    expectSame((await run(cpu, usdm, { blockRows: 8192 })).values, out.values);
+  });
+
   it('an asynchronous backend (how webgpu runs) emits the same blocks in the same order', async () => {
     // gpujs:webasm driven through the asynchronous path: results arrive later, out of step with onRow.
     const asyncWasm: DenseBackend = {
@@ -121,15 +141,28 @@ describe('DenseStream', () => {
     const here = await run(wasm, mixed, { blockRows: 8192 });
     const got: Float64Array[] = DENSE_COLUMNS.map(() => new Float64Array(mixed.length).fill(-7));
     const seen: number[] = [];
-    const st = await OffloadedDenseStream.create('gpujs:webasm', DEFAULT_DEPTH, 8192, (r) => {
+    const st = OffloadedDenseStream.create('gpujs:webasm', DEFAULT_DEPTH, 8192, (r) => {
       for (let k = 0; k < r.n; k++) seen.push(r.row0 + k);
       for (let c = 0; c < DENSE_COLUMNS.length; c++) got[c]!.set(r.values[c]!, r.row0);
     });
-    expect(st.info.libraryMode).toMatch(/in a worker thread$/);
+    // Rows are sent while the thread is still starting: they wait for its backend, none is lost.
     for (const r of mixed) st.onRow(r);
+    expect((await st.ready).libraryMode).toMatch(/in a worker thread$/);
     await st.finish();
     await st.dispose();
     expect(seen).toEqual(mixed.map((_, i) => i));
     for (let c = 0; c < DENSE_COLUMNS.length; c++) expect(Array.from(got[c]!), DENSE_COLUMNS[c]).toEqual(Array.from(here.values[c]!));
+  });
+
+  it('in a worker thread: a backend the thread cannot create fails the stream with its reason, rows sent meanwhile included', async () => {
+    // headless-gl is overridden by an empty package here (package.json), so the thread cannot create it.
+    const st = OffloadedDenseStream.create('gpujs:headlessgl', DEFAULT_DEPTH, 8192, () => undefined);
+    for (const r of goog.slice(0, 5000)) st.onRow(r);
+    await expect(st.ready).rejects.toBeInstanceOf(BackendUnavailable);
+    const e = await st.finish().then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(BackendUnavailable);
+    expect((e as BackendUnavailable).backend).toBe('gpujs:headlessgl');
+    expect(() => st.onRow(goog[0]!)).toThrow(BackendUnavailable);
+    await st.dispose();
   });
 });
