@@ -99,7 +99,9 @@ async function fit(dir: string, name: string, o: CalibrateOptions, log: (l: stri
     const alpha = mf.output.alpha ?? DEFAULT_LABEL.alpha;
     log(`${name}: loading its training data ${src}`);
     const data = await modelFeatureData(src, mf, horizon, alpha);
-    const sym = pickSymbol(data, typeof t.symbol === 'string' ? t.symbol : undefined);
+    const trained = typeof t.symbol === 'string' ? t.symbol : undefined;
+    if (trained !== undefined && !data.symbols.includes(trained)) throw new CalibrateError(`${src} holds no ${trained} rows (symbols: ${data.symbols.join(', ')}): not ${name}'s training data; a temperature is fitted on the model's own validation split only`);
+    const sym = pickSymbol(data, trained);
     const ds = datasetFor(mf, data, sym, split);
     const fp = manifestInputs(mf.training);
     if (fp) {
