@@ -21,5 +21,35 @@ export interface FeatureData {
   /** What a features file records of its own inputs (Parquet key-value metadata `flowcast.*`). */
   recorded?: { source?: string; specVersion?: number; params?: Record<string, unknown> };
   /** From a dataset directory (`flowcast dataset build`): the partition files read and the inputs its record lists for them. */
-  dataset?: { parts: string[]; inputs: { path: string; bytes: number; sha256: string }[] };
+  dataset?: { parts: string[]; inputs: { path: string; bytes: number; sha256: string }[]; partitions?: DatasetPartRows[] };
+  /**
+   * Training data made of several (input, symbol, day) segments (src/training/segments.ts): each
+   * segment's rows are contiguous and in time order, and no window or label may cross from one to
+   * another. Absent for ordinary feature data (one input, its symbols' rows interleaved by time).
+   */
+  segments?: Segment[];
+}
+
+/** A dataset partition's rows as read: contiguous, in (symbol, date) order. */
+export interface DatasetPartRows {
+  key: string;
+  symbol: string;
+  date: string;
+  rows: number;
+  vpinBucket: number | null;
+  file: string;
+}
+
+/** Rows [from, to) of one (input, symbol, day) of training data. */
+export interface Segment {
+  /** Index of the input (`--data`) it came from, and that input as given. */
+  input: number;
+  spec: string;
+  symbol: string;
+  /** UTC date of its first row (a dataset partition: the partition's date). */
+  date: string;
+  /** A dataset partition's key, where the segment is one. */
+  partition?: string;
+  from: number;
+  to: number;
 }
