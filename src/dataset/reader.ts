@@ -82,6 +82,11 @@ export async function readDatasetFeatures(dir: string, o: ReadOptions = {}): Pro
     if (twice.length) throw new InputError(InputErrorCode.Format, src, undefined, `symbol ${twice.join(', ')} is in more than one venue; add venue='...' to the filter`);
     const parts = keys.map((k) => r.partitions[`venue=${k.venue}/symbol=${k.symbol}/date=${k.date}`]).filter((q): q is PartitionRecord => q !== undefined);
 
+    // Rows per kept partition: the rows below come in (symbol, time) order, so each partition's
+    // are one contiguous run, in date order within its symbol (training cuts them into segments).
+    const counts = (await con.runAndReadAll(
+      `SELECT venue, symbol, strftime(date, '%Y-%m-%d') AS date, count(*) AS n FROM ${parquetScan(dir)} ${where} GROUP BY ALL ORDER BY symbol, date`,
+    )).getRowObjectsJS() as { venue: string; symbol: string; date: string; n: bigint | number }[];
     const reader = await con.runAndReadAll(`SELECT * EXCLUDE (venue, date) FROM ${parquetScan(dir)} ${where} ORDER BY symbol, ts_ns, "row"`);
     const names = reader.columnNames();
     const cols = reader.getColumnsJS();
@@ -133,7 +138,15 @@ export async function readDatasetFeatures(dir: string, o: ReadOptions = {}): Pro
     return {
       source: src, n, columns, symbols, symbolId, ts, startNs, values, params,
       recorded: { source: parts.map((q) => q.spec).join(' '), specVersion: p.specVersion, params: { ...p } },
-      dataset: { parts: parts.map((q) => join(resolve(dir), q.file)), inputs: [...inputs.values()] },
+      dataset: {
+        parts: parts.map((q) => join(resolve(dir), q.file)),
+        inputs: [...inputs.values()],
+        partitions: counts.map((c) => {
+          const key = `venue=${c.venue}/symbol=${c.symbol}/date=${c.date}`;
+          const q = r.partitions[key];
+          return { key, symbol: c.symbol, date: c.date, rows: Number(c.n), vpinBucket: q?.vpinBucket ?? null, file: q ? join(resolve(dir), q.file) : '' };
+        }),
+      },
     };
   } finally {
     con.closeSync();

@@ -12,6 +12,8 @@ import { inverseFrequencyWeights } from './transformer/train.ts';
 
 /** Whether the label of sample row i reads row j or later (the dataset's row or time horizon). */
 export function labelReaches(ds: Dataset): (i: number, j: number) => boolean {
+  // Segmented data: rows of other segments interleave in time, so reaching is judged by time.
+  if (ds.segments) return (i, j) => ds.labelReachesTime(i, ds.ts[j]!);
   const hMs = ds.opts.horizonMs;
   if (hMs !== undefined) return (i, j) => ds.ts[i]! + hMs * 1e6 >= ds.ts[j]!;
   const k = ds.opts.horizon;

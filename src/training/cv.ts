@@ -1,7 +1,9 @@
 /**
  * Cross-validation folds over time for labels that look ahead (López de Prado, "Advances in
  * Financial Machine Learning", ch. 7): the samples are cut into contiguous groups by row order,
- * which is time order within one symbol.
+ * which is time order within one symbol. Segmented training data (several days or symbols) gives
+ * its samples sorted by time across the segments (Dataset.sampleRows), and `reaches` judges by
+ * time, so a group is a period of time over every segment and the purge and embargo hold at it.
  *
  * - purged k-fold: each group is the test set once; the training set is every other sample except
  *   those whose label reads into the test group (purged: the `horizon` before it) and those just

@@ -10,6 +10,12 @@
  *
  * The raw rows stay float64 (what a server sends); the normalised rows are float32, produced by
  * the same InputTransform that serves the model, so training and serving see identical inputs.
+ *
+ * Segmented data (several inputs, symbols or days: src/training/segments.ts) is the same with three
+ * differences: a window must lie inside its segment, labels are computed from mid per segment (a
+ * day's last labels do not read the next day's mids; a features file's label columns are not used),
+ * and the splits are cut by time on the union of the segments (segments.ts timeCuts), each split's
+ * samples purged where their label reads a row at or past the next split's first time.
  */
 import { InputTransform } from '../inference/normalize.ts';
 import { MANIFEST_SCHEMA, type ColumnTransform, type ModelManifest, type Normalization } from '../inference/manifest.ts';
@@ -17,6 +23,7 @@ import { FEATURE_SPEC_VERSION, DEFAULT_INPUTS, columnSpec, labelColumn } from '.
 import { column, type FeatureData } from './features-file.ts';
 import { classIndex, computeLabels, computeTimeLabels, timeLabelColumn } from './labels.ts';
 import { DEFAULT_FEATURE_OPTIONS } from '../features/options.ts';
+import { timeCuts } from './segments.ts';
 
 /** The label models predict unless told otherwise: FEATURES.md `label_50` at the features' default alpha. */
 export const DEFAULT_LABEL = { horizon: 50, alpha: DEFAULT_FEATURE_OPTIONS.alpha } as const;
@@ -67,7 +74,17 @@ export interface Split {
   name: 'train' | 'val' | 'test';
   /** Sample end rows (indices into the dataset's rows). */
   rows: Int32Array;
-  /** Row range [from, to) of the split (before purging). */
+  /**
+   * Row range [from, to) of the split (before purging). Segmented data: positions on the union's
+   * time axis (rows before the split's first time, and up to its end), not row indices.
+   */
+  from: number;
+  to: number;
+}
+
+/** A segment's rows [from, to) among a segmented dataset's rows. */
+export interface DatasetSegment {
+  segment: import('../features/data.ts').Segment;
   from: number;
   to: number;
 }
@@ -94,12 +111,31 @@ export class Dataset {
    * each lag. Flat offsets into a sample's window (row-major [T, F], oldest row first) in `designPick`.
    */
   private readonly designEntries: readonly (readonly [number, number])[];
+  /** Segmented data: the segments of the dataset's symbols, and the first row of each row's segment. */
+  readonly segments: DatasetSegment[] | null;
+  private readonly segFirst: Int32Array | null;
+  /** Segmented data: the first validation and test times (ns on the data's axis; Infinity: none). */
+  readonly cuts: { val: number; test: number } | null;
 
   constructor(readonly data: FeatureData, readonly opts: DatasetOptions, readonly symbol: string) {
     const { columns, window: T, horizon: k } = opts;
-    const sid = data.symbols.indexOf(symbol);
     const rows: number[] = [];
-    for (let i = 0; i < data.n; i++) if (data.symbolId[i] === sid) rows.push(i);
+    if (data.segments) {
+      const keep = new Set(symbol.split(','));
+      this.segments = [];
+      for (const seg of data.segments) {
+        if (!keep.has(seg.symbol)) continue;
+        this.segments.push({ segment: seg, from: rows.length, to: rows.length + seg.to - seg.from });
+        for (let i = seg.from; i < seg.to; i++) rows.push(i);
+      }
+      this.segFirst = new Int32Array(rows.length);
+      for (const s of this.segments) this.segFirst.fill(s.from, s.from, s.to);
+    } else {
+      this.segments = null;
+      this.segFirst = null;
+      const sid = data.symbols.indexOf(symbol);
+      for (let i = 0; i < data.n; i++) if (data.symbolId[i] === sid) rows.push(i);
+    }
     const n = (this.n = rows.length);
     const F = (this.F = columns.length);
     this.lagSteps = [0, ...(opts.lags ?? [])];
@@ -121,29 +157,49 @@ export class Dataset {
     const hMs = opts.horizonMs;
     this.labelColumn = hMs !== undefined ? timeLabelColumn(hMs) : labelColumn(k);
     let labels: Float64Array;
+    // Segmented: labels per segment (computeLabels groups rows by the id it is given).
+    const groups = data.segments ? segmentIds(data) : data.symbolId;
     if (hMs !== undefined) {
-      labels = computeTimeLabels(column(data, 'mid'), data.ts, data.symbolId, hMs * 1e6, opts.alpha);
+      labels = computeTimeLabels(column(data, 'mid'), data.ts, groups, hMs * 1e6, opts.alpha);
       this.labelsComputed = true;
-    } else if (data.values.has(this.labelColumn)) {
+    } else if (data.values.has(this.labelColumn) && !data.segments) {
       labels = column(data, this.labelColumn);
       this.labelsComputed = false;
     } else {
-      labels = computeLabels(column(data, 'mid'), data.symbolId, k, opts.alpha);
+      labels = computeLabels(column(data, 'mid'), groups, k, opts.alpha);
       this.labelsComputed = true;
     }
     this.y = Int8Array.from(rows, (i) => classIndex(labels[i]!));
 
     const fa = opts.split.train, fv = opts.split.val;
     if (!(fa > 0 && fv >= 0 && fa + fv <= 1)) throw new RangeError(`split fractions train ${fa}, val ${fv} must be > 0, >= 0 and sum to at most 1`);
-    const a = Math.floor(n * fa), b = Math.floor(n * (fa + fv));
-    this.splits = {
-      train: this.split('train', 0, a, k),
-      val: this.split('val', a, b, k),
-      test: this.split('test', b, n, 0),
-    };
-
     const transforms = opts.transforms ?? columns.map(transformFor);
-    this.normalization = opts.normalization !== undefined ? opts.normalization : fitNormalization(this.raw, F, a, columns, transforms, opts.clip ?? 5, `${data.source} ${symbol} rows 0..${a - 1} (train split)`);
+    if (this.segments) {
+      const cuts = (this.cuts = timeCuts(this.ts, opts.split));
+      let a = 0, b = 0;
+      for (let r = 0; r < n; r++) {
+        if (this.ts[r]! < cuts.val) a++;
+        if (this.ts[r]! < cuts.test) b++;
+      }
+      this.splits = {
+        train: this.timeSplit('train', -Infinity, cuts.val, 0, a),
+        val: this.timeSplit('val', cuts.val, cuts.test, a, b),
+        test: this.timeSplit('test', cuts.test, Infinity, b, n),
+      };
+      const trainRows: number[] = [];
+      for (let r = 0; r < n; r++) if (this.ts[r]! < cuts.val) trainRows.push(r);
+      const fitted = `${this.segments.filter((s) => this.ts[s.from]! < cuts.val).map((s) => `${s.segment.symbol} ${s.segment.date}`).join(', ')}: rows before the first validation time (train split)`;
+      this.normalization = opts.normalization !== undefined ? opts.normalization : fitNormalization(this.raw, F, trainRows, columns, transforms, opts.clip ?? 5, fitted);
+    } else {
+      this.cuts = null;
+      const a = Math.floor(n * fa), b = Math.floor(n * (fa + fv));
+      this.splits = {
+        train: this.split('train', 0, a, k),
+        val: this.split('val', a, b, k),
+        test: this.split('test', b, n, 0),
+      };
+      this.normalization = opts.normalization !== undefined ? opts.normalization : fitNormalization(this.raw, F, a, columns, transforms, opts.clip ?? 5, `${data.source} ${symbol} rows 0..${a - 1} (train split)`);
+    }
     const rowTransform = new InputTransform(rowManifest(columns, this.normalization));
     this.z = new Float32Array(n * F);
     for (let r = 0; r < n; r++) rowTransform.write(this.raw.subarray(r * F, (r + 1) * F), this.z, r * F);
@@ -162,6 +218,34 @@ export class Dataset {
       if (to < this.n) while (end > from && this.ts[end - 1]! + hMs * 1e6 >= this.ts[to]!) end--;
     }
     for (let i = Math.max(from, this.T - 1); i < end; i++) if (this.y[i]! >= 0) out.push(i);
+    return { name, rows: Int32Array.from(out), from, to };
+  }
+
+  /** Whether row i has a full window inside its segment (unsegmented: inside the symbol's rows). */
+  hasWindow(i: number): boolean {
+    return this.segFirst ? i - this.T + 1 >= this.segFirst[i]! : i >= this.T - 1;
+  }
+
+  /**
+   * Whether the label of row i reads a row at time `t` or later: with a row horizon, its k-th row
+   * ahead (in its segment, where a label exists) is at or past t; with a time horizon, t_i + h >= t.
+   */
+  labelReachesTime(i: number, t: number): boolean {
+    const hMs = this.opts.horizonMs;
+    if (hMs !== undefined) return this.ts[i]! + hMs * 1e6 >= t;
+    const j = i + this.opts.horizon;
+    return j < this.n && this.ts[j]! >= t;
+  }
+
+  /** Segmented: the samples with times in [lo, hi) whose labels read nothing at or past hi. */
+  private timeSplit(name: Split['name'], lo: number, hi: number, from: number, to: number): Split {
+    const out: number[] = [];
+    for (let i = 0; i < this.n; i++) {
+      const t = this.ts[i]!;
+      if (t < lo || t >= hi || this.y[i]! < 0 || !this.hasWindow(i)) continue;
+      if (hi !== Infinity && this.labelReachesTime(i, hi)) continue;
+      out.push(i);
+    }
     return { name, rows: Int32Array.from(out), from, to };
   }
 
@@ -185,10 +269,15 @@ export class Dataset {
     return buf;
   }
 
-  /** Every sample row with a label, in order, whatever the split (cross-validation cuts its own). */
+  /**
+   * Every sample row with a label, in time order, whatever the split (cross-validation cuts its
+   * own). Segmented: every segment's, sorted by time (ties by row), so groups cut from it are
+   * periods of time across all segments.
+   */
   sampleRows(): Int32Array {
     const out: number[] = [];
-    for (let i = this.T - 1; i < this.n; i++) if (this.y[i]! >= 0) out.push(i);
+    for (let i = this.T - 1; i < this.n; i++) if (this.y[i]! >= 0 && this.hasWindow(i)) out.push(i);
+    if (this.segments) out.sort((a, b) => this.ts[a]! - this.ts[b]! || a - b);
     return Int32Array.from(out);
   }
 
@@ -234,12 +323,23 @@ export class Dataset {
       window: this.T,
       label: this.labelColumn + (this.labelsComputed ? ' (computed from mid)' : ''),
       splits: { train: s(this.splits.train), val: s(this.splits.val), test: s(this.splits.test) },
+      ...(this.segments ? { segments: this.segments.map((g) => ({ input: g.segment.spec, symbol: g.segment.symbol, date: g.segment.date, ...(g.segment.partition ? { partition: g.segment.partition } : {}), rows: g.to - g.from })) } : {}),
     };
   }
 }
 
-/** The one symbol a dataset is built from: the requested one, or the data's only one. */
+/**
+ * The one symbol a dataset is built from: the requested one, or the data's only one. Segmented
+ * data: its symbols, comma-joined (`all` or nothing: every one of them; a list: those).
+ */
 export function pickSymbol(data: FeatureData, requested?: string): string {
+  if (data.segments) {
+    if (!requested || requested === 'all') return data.symbols.join(',');
+    const want = requested.split(',');
+    const missing = want.filter((s) => !data.symbols.includes(s));
+    if (missing.length) throw new Error(`${data.source}: no rows for symbol ${missing.join(', ')} (symbols: ${data.symbols.join(', ')})`);
+    return want.join(',');
+  }
   if (requested) {
     if (!data.symbols.includes(requested)) throw new Error(`${data.source}: no rows for symbol ${requested} (symbols: ${data.symbols.join(', ')})`);
     return requested;
@@ -252,12 +352,24 @@ export function buildDataset(data: FeatureData, opts: DatasetOptions): Dataset {
   return new Dataset(data, opts, pickSymbol(data, opts.symbol));
 }
 
-/** Mean and std of each transformed column over rows [0, end), NaNs skipped. */
-export function fitNormalization(raw: Float64Array, F: number, end: number, columns: string[], transforms: ColumnTransform[], clip: number, fittedOn: string): Normalization {
+/** The segment of every row of segmented data (computeLabels' grouping). */
+function segmentIds(data: FeatureData): Uint16Array {
+  const segs = data.segments!;
+  if (segs.length > 0xffff) throw new RangeError(`${segs.length} segments: at most 65535`);
+  const id = new Uint16Array(data.n);
+  segs.forEach((s, j) => id.fill(j, s.from, s.to));
+  return id;
+}
+
+/** Mean and std of each transformed column over rows [0, end) (or the listed rows), NaNs skipped. */
+export function fitNormalization(raw: Float64Array, F: number, end: number | readonly number[], columns: string[], transforms: ColumnTransform[], clip: number, fittedOn: string): Normalization {
+  const list = typeof end === 'number' ? null : end;
+  const count = list ? list.length : (end as number);
   const stats = columns.map((name, f) => {
     let s = 0, s2 = 0, c = 0;
     const slog = transforms[f] === 'slog1p';
-    for (let r = 0; r < end; r++) {
+    for (let q = 0; q < count; q++) {
+      const r = list ? list[q]! : q;
       let v = raw[r * F + f]!;
       if (v !== v) continue;
       if (slog) v = v < 0 ? -Math.log1p(-v) : Math.log1p(v);

@@ -54,6 +54,23 @@ export interface TrainingInputs {
   splits: { train: SplitSpan; val: SplitSpan; test: SplitSpan };
   /** The rows the model saw in training or model selection: the train and validation splits. */
   seen: SplitSpan;
+  /**
+   * Segmented training data (several inputs, symbols or days): each segment's footprint, its rows
+   * and spans among its own rows (a segment's rows are in time order, so each split is a range of
+   * them). The fields above then describe the whole: every input, the symbols comma-joined, and
+   * the spans over all segments (rows counted on the union's time axis).
+   */
+  segments?: SegmentInputs[];
+}
+
+export interface SegmentInputs extends TrainingInputs {
+  /** The input as given (`--data`), and the dataset partition where the segment is one. */
+  input: string;
+  partition?: string;
+  /** UTC date of its first row (a partition: its date). */
+  date: string;
+  /** Samples (windows with a label, purged) the segment gave each split. */
+  samples: { train: number; val: number; test: number };
 }
 
 /** sha256 and size of a file, streamed. */
@@ -140,6 +157,49 @@ export function trainingInputs(data: DataInputs, fd: Pick<FeatureData, 'startNs'
   };
 }
 
+/**
+ * The training footprint of segmented data: each segment's rows split by the dataset's cut times,
+ * with its own inputs by content (`segmentInputs`, as data.segments), and the whole.
+ */
+export function segmentedTrainingInputs(all: DataInputs, segmentInputs: DataInputs[], ds: import('./dataset.ts').Dataset): TrainingInputs {
+  const segs = ds.segments!, cuts = ds.cuts!;
+  const data = ds.data;
+  const segIndex = new Map(data.segments!.map((s, j) => [s, j]));
+  const count = (rows: Int32Array, from: number, to: number): number => rows.reduce((a, r) => a + (r >= from && r < to ? 1 : 0), 0);
+  const segments: SegmentInputs[] = segs.map((g) => {
+    const ts = ds.ts.subarray(g.from, g.to);
+    let a = 0, b = 0;
+    while (a < ts.length && ts[a]! < cuts.val) a++;
+    b = a;
+    while (b < ts.length && ts[b]! < cuts.test) b++;
+    const s = g.segment;
+    return {
+      input: s.spec,
+      ...(s.partition ? { partition: s.partition } : {}),
+      date: s.date,
+      ...trainingInputs(segmentInputs[segIndex.get(s)!]!, data, s.symbol, ts, a, b),
+      samples: { train: count(ds.splits.train.rows, g.from, g.to), val: count(ds.splits.val.rows, g.from, g.to), test: count(ds.splits.test.rows, g.from, g.to) },
+    };
+  });
+  const whole = (f: (x: SegmentInputs) => SplitSpan): SplitSpan => {
+    const spans = segments.map(f);
+    const ns = spans.filter((x) => x.ns).map((x) => x.ns!);
+    const big = (v: string[], pick: (a: bigint, b: bigint) => boolean): string => v.reduce((m, x) => (pick(BigInt(x), BigInt(m)) ? x : m));
+    return {
+      rows: [spans.reduce((t, x) => t + x.rows[0], 0), spans.reduce((t, x) => t + x.rows[1], 0)],
+      ns: ns.length ? [big(ns.map((x) => x[0]), (p, q) => p < q), big(ns.map((x) => x[1]), (p, q) => p > q)] : null,
+    };
+  };
+  return {
+    data: all,
+    symbol: ds.symbol,
+    rows: ds.n,
+    splits: { train: whole((x) => x.splits.train), val: whole((x) => x.splits.val), test: whole((x) => x.splits.test) },
+    seen: whole((x) => x.seen),
+    segments,
+  };
+}
+
 /** Reads `training.inputs` back from a manifest's training block (undefined when it has none). */
 export function manifestInputs(training: Record<string, unknown> | undefined): TrainingInputs | undefined {
   const v = training?.['inputs'] as TrainingInputs | undefined;
@@ -155,6 +215,8 @@ export interface Overlap {
   /** Per row of the evaluated symbol: 1 where the row is in, or its label reads, the model's training data. */
   mask: Uint8Array;
   count: number;
+  /** A content match: the first row of the model's test split in this data (rows before it are its training rows). */
+  testFrom?: number;
 }
 
 const fmtNs = (ns: string): string => {
@@ -169,6 +231,24 @@ const fmtNs = (ns: string): string => {
  */
 export function trainingOverlap(train: TrainingInputs, inputs: DataInputs, data: Pick<FeatureData, 'startNs' | 'source'>, symbol: string, ts: Float64Array, horizon: number): Overlap {
   const n = ts.length;
+  if (train.segments) {
+    // Segmented training data: each segment of this symbol as a training footprint of its own.
+    const mine = train.segments.filter((s) => s.symbol === symbol);
+    const mask = new Uint8Array(n);
+    if (!mine.length) return { match: 'none', detail: `${symbol} is not a training symbol (${train.symbol})`, mask, count: 0 };
+    const hits = mine.map((s) => ({ s, o: trainingOverlap({ ...s, segments: undefined }, inputs, data, symbol, ts, horizon) })).filter((h) => h.o.match !== 'none');
+    if (!hits.length) return { match: 'none', detail: `no ${symbol} row in any of its ${mine.length} ${symbol} training segment${mine.length > 1 ? 's' : ''} (${mine.map((s) => s.date).join(', ')})`, mask, count: 0 };
+    for (const h of hits) for (let i = 0; i < n; i++) mask[i] |= h.o.mask[i]!;
+    const count = mask.reduce((a, v) => a + v, 0);
+    const content = hits.length === 1 && hits[0]!.o.match === 'content';
+    return {
+      match: content ? 'content' : hits.some((h) => h.o.match === 'time') ? 'time' : 'content',
+      detail: hits.map((h) => `segment ${h.s.symbol} ${h.s.date} (${h.s.input}${h.s.partition ? ` ${h.s.partition}` : ''}): ${h.o.detail}`).join('; '),
+      mask,
+      count,
+      ...(content ? { testFrom: hits[0]!.o.testFrom! } : {}),
+    };
+  }
   const mask = new Uint8Array(n);
   if (symbol !== train.symbol) return { match: 'none', detail: `${symbol} is not the training symbol ${train.symbol}`, mask, count: 0 };
   const theirs = digests(train.data);
@@ -176,7 +256,7 @@ export function trainingOverlap(train: TrainingInputs, inputs: DataInputs, data:
   if (same.length && n === train.rows) {
     const b = train.seen.rows[1];
     mask.fill(1, 0, b);
-    return { match: 'content', detail: `the same input files as its training data (sha256 of ${same.map((p) => basename(p)).join(', ')}), ${symbol}, ${n} rows, whose rows 0..${b - 1} are its train and validation splits`, mask, count: b };
+    return { testFrom: b, match: 'content', detail: `the same input files as its training data (sha256 of ${same.map((p) => basename(p)).join(', ')}), ${symbol}, ${n} rows, whose rows 0..${b - 1} are its train and validation splits`, mask, count: b };
   }
   if (!train.seen.ns) return { match: 'none', detail: 'the manifest records no training rows', mask, count: 0 };
   const from = BigInt(train.seen.ns[0]), to = BigInt(train.seen.ns[1]);

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { InputTransform } from '../inference/normalize.ts';
 import { FEATURE_SPEC_VERSION } from '../features/columns.ts';
 import type { FeatureParams, ModelManifest } from '../inference/manifest.ts';
-import { trainingInputs, type DataInputs } from './provenance.ts';
+import { segmentedTrainingInputs, trainingInputs, type DataInputs } from './provenance.ts';
 import { writeModelDir, type ManifestDraft, type WrittenModel } from './model-dir.ts';
 import type { Dataset } from './dataset.ts';
 import { computeMetrics } from './evaluate/metrics.ts';
@@ -39,6 +39,9 @@ export interface ShipContext {
   featureParams?: FeatureParams;
   /** The training data by content (manifest training.inputs, with the splits' rows and times). */
   inputs?: DataInputs;
+  /** Segmented training data: the inputs as given (manifest training.data, a list) and each segment's inputs by content. */
+  dataSources?: string[];
+  segmentInputs?: DataInputs[];
   /** Cross-validation scores made before shipping (manifest metrics.cv). */
   cv?: Record<string, unknown>;
   onLog: (line: string) => void;
@@ -134,12 +137,15 @@ function outputSpec(ds: Dataset): ModelManifest['output'] {
 function trainingBlock(ctx: ShipContext, ds: Dataset, extra: Record<string, unknown>): Record<string, unknown> {
   return {
     command: ctx.command,
-    data: ctx.dataSource,
+    data: ctx.dataSources ?? ctx.dataSource,
     ...(ctx.where !== undefined ? { where: ctx.where } : {}),
     symbol: ds.symbol,
     split: ds.opts.split,
+    ...(ds.cuts ? { splitBy: 'time over every segment (first validation and test times in inputs.splits)' } : {}),
     dataset: ds.describe(),
-    ...(ctx.inputs ? { inputs: trainingInputs(ctx.inputs, ds.data, ds.symbol, ds.ts, ds.splits.train.to, ds.splits.val.to) } : {}),
+    ...(ctx.inputs
+      ? { inputs: ds.segments && ctx.segmentInputs ? segmentedTrainingInputs(ctx.inputs, ctx.segmentInputs, ds) : trainingInputs(ctx.inputs, ds.data, ds.symbol, ds.ts, ds.splits.train.to, ds.splits.val.to) }
+      : {}),
     started: new Date().toISOString(),
     ...extra,
   };

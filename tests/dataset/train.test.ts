@@ -39,7 +39,8 @@ describe('train reads a dataset directory with a partition filter', { timeout: 3
     expect([m.training.data, m.training.where]).toEqual([ds, "date < '2024-08-10'"]);
     const day2 = readRecord(ds)!.partitions['venue=binance-spot/symbol=BTCUSDT/date=2024-08-09']!;
     expect(m.input.features.vpinBucket).toEqual({ BTCUSDT: day2.vpinBucket });
-    expect(m.input.features.vpinSizing).toMatch(/^dataset .*: auto from warm-up 2m/);
+    // Two partitions kept: two segments (a day each) whose recorded buckets agree (docs/models.md, multi-day).
+    expect(m.input.features.vpinSizing).toMatch(/^per symbol over its segments: BTCUSDT [\d.]+ \(recorded by its 2 segments: dataset .*: auto from warm-up 2m/);
   });
 
   it('flowcast evaluate --data DIR --where scores the filtered rows; the baselines fit on the rows the model was trained on', async () => {

@@ -1,10 +1,10 @@
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
-import { durationMsFlag, numberFlag, parseFlags, vpinBucketFlag } from '../args.ts';
+import { durationMsFlag, numberFlag, parseFlags, symbolsFlag, vpinBucketFlag } from '../args.ts';
 import { compactUtcStamp } from '../../model/time.ts';
 import { DEFAULT_LABEL } from '../../training/dataset.ts';
 
-const usage = `flowcast train transformer|gbdt --data FEATURES [flags]
+const usage = `flowcast train transformer|gbdt --data FEATURES [--data FEATURES ...] [flags]
 
 Builds a labelled dataset from feature data, trains, exports ONNX, checks ONNX Runtime against the
 training library on held-out samples, and writes models/<name>/ (model.onnx, manifest.json,
@@ -15,14 +15,20 @@ Data and labels:
                        present, else computed from mid), or a source spec (lobster:MSG,OB | lobster:ZIP |
                        binance:FILE | tardis:...) computed in memory, or a dataset directory from
                        \`flowcast dataset build\` (its VPIN bucket per symbol goes into the manifest)
+                       Repeat --data (or separate inputs with ';') to train on several inputs at once
   --where COND         with a dataset directory: which rows, a SQL condition DuckDB evaluates
                        (partition keys venue, symbol, date), e.g. "symbol='GOOG' and date<'2012-06-22'"
-  --symbol SYM         the symbol to train on (required if the data holds several)
+  --symbol SYM[,SYM]   the symbol(s) to train on (required if the data holds several); all: every
+                       symbol of the inputs. Several inputs, several symbols, or a dataset directory
+                       whose --where keeps several partitions make segments, one per (input, symbol,
+                       day): windows and labels stay inside a segment, --split cuts by time over all
+                       of them, and each symbol gets one VPIN bucket (docs/models.md, multi-day)
   --horizon K|Ts       label horizon: K rows (default 50), or a time like 5s, 500ms (1-10 s as the
                        roadmaps ask): the time-weighted mid over (t, t+T] against the mid at t
   --alpha A            label threshold (default 0.00002)
   --split TRAIN,VAL    chronological fractions of rows (default 0.7,0.15; test = the rest); the last
-                       K samples before each boundary are purged; normalisation is fitted on train only
+                       K samples before each boundary are purged; normalisation is fitted on train only.
+                       Segments: the fractions of all rows' times, one cut time for every segment
   --columns C,C,..     input feature columns (default: 22 stationary spec columns, see docs/models.md)
   --cv SCHEME:K        gbdt: before shipping, refit on K folds and score each: purged-kfold:K (each
                        contiguous group tests once; labels reading into it purged) or walk-forward:K
@@ -64,6 +70,7 @@ gbdt (XGBoost via python3-xgboost or its CLI; LightGBM via its CLI):
 
 Examples:
   flowcast train transformer --data goog.csv --name goog-transformer
+  flowcast train gbdt --data lobster:GOOG_2012-06-21_... --data lobster:GOOG_2012-06-22_... --data lobster:AMZN.zip --symbol all
   flowcast train gbdt --data lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz
 `;
 
@@ -73,7 +80,7 @@ const command: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
-      data: { type: 'string' }, where: { type: 'string' }, symbol: { type: 'string' }, horizon: { type: 'string' }, alpha: { type: 'string' },
+      data: { type: 'string', multiple: true }, where: { type: 'string' }, symbol: { type: 'string', multiple: true }, horizon: { type: 'string' }, alpha: { type: 'string' },
       split: { type: 'string' }, columns: { type: 'string' }, name: { type: 'string' }, models: { type: 'string' }, version: { type: 'string' },
       window: { type: 'string' }, patch: { type: 'string' }, 'd-model': { type: 'string' }, heads: { type: 'string' }, layers: { type: 'string' },
       ffn: { type: 'string' }, dropout: { type: 'string' }, pool: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' },
@@ -86,7 +93,11 @@ const command: Command = {
     const kind = positionals[0];
     if (kind !== 'transformer' && kind !== 'gbdt') throw new UsageError(`expected "transformer" or "gbdt", got ${kind === undefined ? 'nothing' : `"${kind}"`}`);
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-    if (!values.data) throw new UsageError('--data is required');
+    if (!values.data?.length) throw new UsageError('--data is required');
+    // Source specs hold commas (lobster:MSG,OB), so a list of inputs in one value is ';'-separated.
+    const dataList = values.data.flatMap((d) => d.split(';')).map((d) => d.trim()).filter(Boolean);
+    const symbolList = symbolsFlag(values.symbol);
+    const symbols = symbolList?.includes('all') ? (symbolList.length === 1 ? 'all' as const : (() => { throw new UsageError(`--symbol: "all" stands alone, got ${symbolList.join(',')}`); })()) : symbolList;
     const only = (names: string[], flags: readonly string[]): void => {
       for (const f of flags) if ((values as Record<string, unknown>)[f] !== undefined && !names.includes(kind)) throw new UsageError(`--${f} applies to ${kind === 'gbdt' ? 'transformer' : 'gbdt'} training only`);
     };
@@ -103,7 +114,7 @@ const command: Command = {
     const horizon = timeHorizon ? DEFAULT_LABEL.horizon : numberFlag(values.horizon, 'horizon', DEFAULT_LABEL.horizon, { min: 1, integer: true });
     const alpha = numberFlag(values.alpha, 'alpha', DEFAULT_LABEL.alpha, { min: 0 });
 
-    const { loadTrainingData } = await import('../../training/train-data.ts');
+    const { loadTrainingSet } = await import('../../training/train-data.ts');
     const opt = (v: string | undefined, name: string, min: number) => (v === undefined ? undefined : numberFlag(v, name, 0, { min, integer: true }));
     const { buildDataset, DEFAULT_INPUTS, transformFor } = await import('../../training/dataset.ts');
     const { FEATURE_COLUMNS } = await import('../../features/columns.ts');
@@ -113,10 +124,10 @@ const command: Command = {
 
     const say = (l: string) => process.stderr.write(l + '\n');
     const t0 = performance.now();
-    say(`train ${kind}: loading ${values.data}`);
+    say(`train ${kind}: loading ${dataList.join(' + ')}`);
     const split = { train: splitList[0]!, val: splitList[1]! };
-    const { data, symbol, params: featureParams, inputs } = await loadTrainingData(values.data, {
-      horizon, alpha, symbol: values.symbol, split,
+    const { data, symbol, params: featureParams, inputs, segmentInputs } = await loadTrainingSet(dataList, {
+      horizon, alpha, ...(symbols ? { symbols } : {}), split,
       levels: opt(values.levels, 'levels', 1), vpinBucket: values['vpin-bucket'] === undefined ? undefined : vpinBucketFlag(values['vpin-bucket']),
       vpinBuckets: opt(values['vpin-buckets'], 'vpin-buckets', 1), barMs: opt(values['bar-ms'], 'bar-ms', 1), barWindow: opt(values['bar-window'], 'bar-window', 2),
       ...(values.where !== undefined ? { where: values.where } : {}),
@@ -138,7 +149,7 @@ const command: Command = {
       ...(kind === 'gbdt' ? { normalization: null } : {}),
     });
     say(`dataset: ${JSON.stringify(ds.describe())}`);
-    const name = values.name ?? `${ds.symbol.toLowerCase()}-${kind}`;
+    const name = values.name ?? `${ds.symbol.toLowerCase().replace(/,/g, '-')}-${kind}`;
     const ctx: import('../../training/ship.ts').ShipContext = {
       name,
       modelsDir: values.models ?? 'models',
@@ -146,7 +157,9 @@ const command: Command = {
       command: `flowcast train ${argv.join(' ')}`,
       // The filter is part of what was trained on (a reload of the bare directory would be other
       // rows): its own field, so evaluate can read the same rows again for the baselines.
-      dataSource: values.data,
+      dataSource: dataList.join(' + '),
+      // Several inputs: training.data lists them (one input, segmented or not, stays a string).
+      ...(data.segments ? { ...(dataList.length > 1 ? { dataSources: dataList } : {}), ...(segmentInputs ? { segmentInputs } : {}) } : {}),
       ...(values.where !== undefined ? { where: values.where } : {}),
       featureParams,
       inputs,
