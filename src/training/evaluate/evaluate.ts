@@ -128,13 +128,30 @@ interface TrainingInfo {
   data?: string;
   symbol?: string;
   split?: SplitFractions;
+  /** Segmented training data (several inputs, symbols or days): its inputs and filter, reloaded as training read them. */
+  segmented?: { inputs: string[]; where?: string };
 }
 
 function trainingInfo(m: ModelManifest): TrainingInfo {
   const t = (m.training ?? {}) as Record<string, unknown>;
-  const data = t.data as string | undefined;
+  const raw = t.data as string | string[] | undefined;
+  const data = Array.isArray(raw) ? raw.join(' + ') : raw;
   const where = t.where as string | undefined;
-  return { data: data !== undefined && where !== undefined ? filteredSource(data, where) : data, symbol: t.symbol as string | undefined, split: t.split as SplitFractions | undefined };
+  const segmented = manifestInputs(t)?.segments && raw !== undefined ? { inputs: Array.isArray(raw) ? raw : [raw], ...(where !== undefined ? { where } : {}) } : undefined;
+  return { data: data !== undefined && where !== undefined ? filteredSource(data, where) : data, symbol: t.symbol as string | undefined, split: t.split as SplitFractions | undefined, ...(segmented ? { segmented } : {}) };
+}
+
+/** A segmented model's training data, read again as training read it (its inputs, symbols, filter and V per symbol). */
+async function segmentedTrainingData(m: ModelManifest, info: TrainingInfo, horizon: number, alpha: number): Promise<FeatureData> {
+  const { loadTrainingSet } = await import('../train-data.ts');
+  const p = m.input.features;
+  const t = await loadTrainingSet(info.segmented!.inputs, {
+    horizon, alpha, split: info.split ?? { train: 0.7, val: 0.15 },
+    ...(info.symbol ? { symbols: info.symbol.split(',') } : {}),
+    ...(info.segmented!.where !== undefined ? { where: info.segmented!.where } : {}),
+    ...(p ? { levels: p.levels, vpinBuckets: p.vpinBuckets, barMs: p.barMs, barWindow: p.barWindow, ...(p.vpinBucket ? { vpinBucket: p.vpinBucket } : {}) } : {}),
+  });
+  return t.data;
 }
 
 /**
@@ -290,7 +307,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
     /** The data a model is scored on: for a source spec, recomputed with the model's V where auto sizing gave another. */
     const dataFor = (src: string, m: ModelManifest): Promise<FeatureData> => modelFeatureData(src, m, horizon, alpha, load);
 
-    const trainData = await dataFor(trainSource, first);
+    const trainData = !o.trainData && info.segmented ? await segmentedTrainingData(first, info, horizon, alpha) : await dataFor(trainSource, first);
     const trainSymbol = pickSymbol(trainData, info.symbol);
     const baseTrain = buildDataset(trainData, { columns: OFI_INPUTS.map((c) => c.name), transforms: OFI_INPUTS.map((c) => c.transform), window: 1, horizon, ...hMs, alpha, split, symbol: trainSymbol });
     const tr = baseTrain.splits.train.rows;
@@ -371,7 +388,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
       for (const m of models) {
         const t = trainingInfo(m.manifest);
         const src = t.data ?? trainSource;
-        const d = await dataFor(src, m.manifest);
+        const d = t.segmented ? await segmentedTrainingData(m.manifest, t, horizon, alpha) : await dataFor(src, m.manifest);
         const sym = pickSymbol(d, t.symbol);
         const ds = datasetFor(m.manifest, d, sym, t.split ?? split);
         own.set(m.name, ds);
@@ -410,9 +427,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
         const hit = overlaps.filter((x) => x.match !== 'none');
         for (const x of hit) log(`${source} ${symbol}: overlaps ${x.model}'s training data by ${x.match}: ${x.detail}`);
         let rowsLabel: string;
-        const testFrom = hit.length && hit.every((x) => x.match === 'content') ? footprints[models.findIndex((m) => m.name === hit[0]!.model)]!.seen.rows[1] : -1;
+        const testFromOf = (x: (typeof hit)[number]): number => x.testFrom ?? footprints[models.findIndex((m) => m.name === x.model)]!.seen.rows[1];
+        const testFrom = hit.length && hit.every((x) => x.match === 'content') ? testFromOf(hit[0]!) : -1;
         if (o.includeTrainingRows && overlapping) rowsLabel = `ALL rows (${ref.n}), INCLUDING ${overlapping} rows of the models' training data (--include-training-rows): not a held-out evaluation`;
-        else if (testFrom >= 0 && hit.every((x) => footprints[models.findIndex((m) => m.name === x.model)]!.seen.rows[1] === testFrom)) rowsLabel = `test split (rows ${testFrom}..${ref.n - 1}, the model's training data)`;
+        else if (testFrom >= 0 && hit.every((x) => testFromOf(x) === testFrom)) rowsLabel = `test split (rows ${testFrom}..${ref.n - 1}, the model's training data)`;
         else if (overlapping) rowsLabel = `rows outside the models' training data (${ref.n - overlapping} of ${ref.n}; ${overlapping} overlapping rows left out)`;
         else rowsLabel = `all rows (${ref.n})`;
         const n = rows.length;
