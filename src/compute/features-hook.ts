@@ -179,7 +179,7 @@ function withBackend(backend: DenseBackend, info: ComputeInfo, opts: { depth: De
 async function offloaded(spec: ComputeSpec, opts: { depth: Depth; blockRows: number }): Promise<FeaturesCompute> {
   let fill: DenseFillSink | undefined;
   // Not awaited: the parse runs while the thread starts (a backend it cannot create fails the run).
-  const stream = OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows) => fill?.accept(rows));
+  const stream = OffloadedDenseStream.create(spec, opts.depth, opts.blockRows, (rows, release) => fill?.accept(rows, release));
   stream.ready.then((info) => log.info('features compute', { ...info }), () => undefined);
   return kernelSplit(() => stream.info, stream, (f) => (fill = f), () => stream.dispose());
 }

@@ -44,7 +44,9 @@ export type FromWorker =
 export type ToWorker =
   | { type: 'start'; spec: ComputeSpec; depth: Depth; blockRows: number }
   | { type: 'chunk'; rows: number; used: number; buffer: Float64Array; symbols: string[] }
-  | { type: 'finish' };
+  | { type: 'finish' }
+  /** A 'rows' buffer handed back once its values are copied out, for the thread to reuse. */
+  | { type: 'spare'; data: Float64Array };
 
 export interface OffloadStats {
   rows: number;
@@ -110,7 +112,7 @@ export class OffloadedDenseStream implements RowSink {
   private started: ComputeInfo | undefined;
   private onReady: { resolve: (i: ComputeInfo) => void; reject: (e: Error) => void } | undefined;
 
-  private constructor(private readonly worker: Worker, depth: Depth, private readonly emit: (rows: DenseRows) => void) {
+  private constructor(private readonly worker: Worker, depth: Depth, private readonly emit: (rows: DenseRows, release: () => void) => void) {
     this.LT = depth.tensorLevels;
     this.capacity = CHUNK_ROWS * (ROW_HEADER + 4 * this.LT + 3 * 4);
     this.buf = new Float64Array(this.capacity);
@@ -131,7 +133,7 @@ export class OffloadedDenseStream implements RowSink {
    * create rejects it with BackendUnavailable and the thread's reason, and fails the stream (the
    * next onRow, drain or finish throws it).
    */
-  static create(spec: ComputeSpec, depth: Depth, blockRows: number, emit: (rows: DenseRows) => void): OffloadedDenseStream {
+  static create(spec: ComputeSpec, depth: Depth, blockRows: number, emit: (rows: DenseRows, release: () => void) => void): OffloadedDenseStream {
     const worker = startWorker();
     worker.postMessage({ type: 'start', spec, depth, blockRows } satisfies ToWorker);
     return new OffloadedDenseStream(worker, depth, emit);
@@ -231,7 +233,10 @@ export class OffloadedDenseStream implements RowSink {
       this.fail(new BackendUnavailable(m.backend, m.reason));
     } else if (m.type === 'rows') {
       const values = DENSE_COLUMNS.map((_, c) => m.data.subarray(c * m.n, (c + 1) * m.n));
-      this.emit({ row0: m.row0, n: m.n, values });
+      this.emit({ row0: m.row0, n: m.n, values }, () => {
+        // The whole buffer goes back (m.data may be a view of its first part).
+        if (!this.ended) this.worker.postMessage({ type: 'spare', data: new Float64Array(m.data.buffer) } satisfies ToWorker, [m.data.buffer as ArrayBuffer]);
+      });
     } else if (m.type === 'chunkDone') {
       this.inFlight--;
       Object.assign(this.stats, m.stats);
