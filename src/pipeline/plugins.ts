@@ -32,6 +32,37 @@ export interface RowPredictor {
    * models read.
    */
   onFeatures(symbol: string, ts: number, row: number, values: Float64Array, enteredAt: number, emit: (p: Prediction) => void, book?: BookRow): void;
+  /**
+   * The rows of one live micro-batch (features.batching: batch), all symbols, in arrival order,
+   * instead of onFeatures per row: a predictor that has it gathers its models' inputs from the
+   * batch's float32 feature matrix and runs each model once for the batch. Everything is reused
+   * after the call.
+   */
+  onBatch?(batch: FeatureBatch, emit: (p: Prediction) => void): void;
+}
+
+/** One row of a micro-batch. */
+export interface BatchRow {
+  readonly symbol: string;
+  readonly ts: number;
+  /** The symbol's feed row number. */
+  readonly row: number;
+  readonly enteredAt: number;
+  /** The book row its features were computed from. */
+  readonly book: BookRow;
+}
+
+/** A micro-batch's rows and their features as one float32 matrix. */
+export interface FeatureBatch {
+  readonly n: number;
+  /** The first n are the batch's rows. */
+  readonly rows: readonly BatchRow[];
+  /**
+   * [n, FEATURE_COLUMNS.length] row-major: the kernel columns as the batch's one kernel call
+   * computed them (float32, scaled to spec units), the engine's trade-state columns (vpin, the
+   * bars) beside them.
+   */
+  readonly values: Float32Array;
 }
 
 export interface AlertEvent {

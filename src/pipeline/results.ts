@@ -5,13 +5,17 @@
  * producers, in that order. With the kernels micro-batched (batching.ts), rows wait (with copies
  * of their book and values) until one kernel call has computed the columns of all the rows waiting,
  * then go on in arrival order; the alert producers then read the engine's trade state as it is at
- * the flush (at most maxQueueDelayUs later).
+ * the flush (at most maxQueueDelayUs later). A predictor with onBatch gets each flush whole, with
+ * the batch's float32 feature matrix, after its rows have gone to the output.
  */
 import type { LiveDense } from '../compute/live-dense.ts';
-import { FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
+import { DENSE_INDEX, FEATURE_COLUMNS, type FeatureBlock } from '../features/columns.ts';
 import type { BookRow } from '../model/row.ts';
 import type { AlertProducer, Prediction, RowPredictor } from './plugins.ts';
 import { copyBook, RowQueue, type BatchSettings, type PendingRow } from './batching.ts';
+
+/** The columns the engine keeps computing beside the kernels (the trade state: vpin, the bars). */
+const ENGINE_INDEX = Int32Array.from(FEATURE_COLUMNS.keys()).filter((c) => !DENSE_INDEX.includes(c));
 
 /**
  * One row of a symbol's owning source, with what the pipeline made of it, handed on in one call.
@@ -66,8 +70,14 @@ export class ResultsStage {
     private readonly clock: { readonly enteredAt: number },
     batch?: BatchSettings & { levels: number },
   ) {
-    if (dense && batch) this.queue = new RowQueue(batch, batch.levels, (rows, n) => this.flush(rows, n));
+    if (dense && batch) {
+      this.queue = new RowQueue(batch, batch.levels, (rows, n) => this.flush(rows, n));
+      this.batch = { n: 0, rows: [], values: new Float32Array(batch.maxBatchSize * FEATURE_COLUMNS.length) };
+    }
   }
+
+  /** The micro-batch handed to a predictor with onBatch (reused). */
+  private readonly batch: { n: number; rows: readonly PendingRow[]; values: Float32Array } | undefined;
 
   onFeatures(b: FeatureBlock, symbols: readonly string[]): void {
     const nc = FEATURE_COLUMNS.length;
@@ -105,18 +115,36 @@ export class ResultsStage {
     }
   }
 
-  /** A batch's rows get their kernel columns in one call, then go on in arrival order. */
+  /**
+   * A batch's rows get their kernel columns in one call, then go on in arrival order. A predictor
+   * with onBatch gets the whole batch once, after the rows: its models read the batch's float32
+   * matrix (the kernel call's values, the engine's trade-state columns beside them), not each
+   * symbol's float64 row.
+   */
   private flush(rows: readonly PendingRow[], n: number): void {
-    this.dense!.computeBatch(rows, n);
+    const fb = this.predictor?.onBatch ? this.batch! : undefined;
+    if (fb) {
+      const f = fb.values, nc = FEATURE_COLUMNS.length;
+      for (let i = 0; i < n; i++) {
+        const v = rows[i]!.values;
+        for (let k = 0; k < ENGINE_INDEX.length; k++) f[i * nc + ENGINE_INDEX[k]!] = v[ENGINE_INDEX[k]!]!;
+      }
+    }
+    this.dense!.computeBatch(rows, n, fb?.values);
     for (let i = 0; i < n; i++) {
       const p = rows[i]!;
       const lane = this.lanes[p.lane]!;
       lane.values.set(p.values);
-      this.emit(lane, p.book, p.ts, p.row, p.enteredAt);
+      this.emit(lane, p.book, p.ts, p.row, p.enteredAt, !fb);
+    }
+    if (fb) {
+      fb.n = n;
+      fb.rows = rows;
+      this.predictor!.onBatch!(fb, this.emitPrediction);
     }
   }
 
-  private emit(lane: FeaturesLane, book: BookRow, ts: number, row: number, enteredAt: number): void {
+  private emit(lane: FeaturesLane, book: BookRow, ts: number, row: number, enteredAt: number, predict = true): void {
     const v = lane.values;
     const r = this.result;
     r.sym = lane.name;
@@ -126,7 +154,7 @@ export class ResultsStage {
     r.row = row;
     r.enteredAt = enteredAt;
     this.out.row(r);
-    this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction, book);
+    if (predict) this.predictor?.onFeatures(lane.name, ts, row, v, enteredAt, this.emitPrediction, book);
     for (let k = 0; k < this.taps.length; k++) this.taps[k]!.onFeatures?.(lane.name, ts, row, v);
   }
 }

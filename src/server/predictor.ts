@@ -12,6 +12,12 @@
  * `models.versions`) is a model of its own named `NAME@vN`, published on `pred.NAME@vN.SYM`, and
  * serves the symbols configured for NAME unless `models.symbols` names it.
  *
+ * Live micro-batches (features.batching: batch, src/pipeline/results.ts) arrive through onBatch
+ * instead: the model's columns come from the batch's float32 feature matrix (the kernel call's
+ * values, the engine's trade-state columns beside them) into float32 windows, and every window a
+ * flush makes ready goes to the model as one inference batch (engine.predictMany), not as separate
+ * requests for the engine's batcher to coalesce. docs/compute.md, section live-batch-models.
+ *
  * A raw-levels model (manifest layout NTLC) reads the book instead: each symbol's last T book rows
  * in a SnapshotRing, cut by SnapshotBatch into [1, T, L, 4] (ticks from the window's reference,
  * lots), the tensor it was trained on; fed only where the symbol's tick and lot are the ones in its
@@ -21,7 +27,7 @@ import { FEATURE_COLUMNS, FEATURE_SPEC_VERSION } from '../features/columns.ts';
 import { featureDependencies, featureParamProblemsBySymbol, type ModelManifest, type ServerFeatureParams } from '../inference/manifest.ts';
 import { MODEL_RE, MODEL_TOPIC_RE } from '../protocol/topics.ts';
 import { HttpError, type ModelInfo, type Predictor } from './plugins.ts';
-import type { Prediction } from '../pipeline/plugins.ts';
+import type { FeatureBatch, Prediction } from '../pipeline/plugins.ts';
 import { makeMatcher } from './security.ts';
 import type { MetricsSource } from './metrics.ts';
 import type { InferenceEngine } from '../inference/engine.ts';
@@ -34,7 +40,7 @@ import type { FeaturesConfig } from './config.ts';
 const log = logger('inference');
 
 /** What the server uses of the inference engine. */
-export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' | 'models' | 'describe' | 'metricsText' | 'close'> & {
+export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' | 'models' | 'describe' | 'metricsText' | 'close'> & Partial<Pick<InferenceEngine, 'predictMany'>> & {
   /** The serving version's manifest (feature parameters); absent: the parameters are not checked. */
   readonly repository?: { get(name: string): { manifest: ModelManifest } | undefined };
 };
@@ -63,11 +69,26 @@ interface ModelPlan {
   refusedSymbols: ReadonlyMap<string, string>;
   /** Each symbol's window of this model's columns or book rows (a new plan, a new model version: fresh windows). */
   windows: Map<string, Window | BookWindow>;
+  /** Packed float32 windows for the micro-batched path, for reuse. */
+  packs?: Float32Array[];
 }
 
-/** A symbol's recent rows of one model's input columns (a ring of T rows). */
+/** One window of a micro-batch's inference batch: whose, and the row it predicts. */
+interface GroupRequest {
+  symbol: string;
+  w: Window | BookWindow;
+  ts: number;
+  row: number;
+  enteredAt: number;
+}
+
+/**
+ * A symbol's recent rows of one model's input columns (a ring of T rows): float64 rows on the
+ * row-by-row path, float32 on the micro-batched one (the batch's float32 values, as they go into the
+ * model's input tensor).
+ */
 class Window {
-  readonly data: Float64Array;
+  readonly data: Float64Array | Float32Array;
   rows = 0;
   inFlight = 0;
   /**
@@ -77,17 +98,25 @@ class Window {
   private readonly spare: Float64Array[] = [];
   /** The newest row, waiting for a free slot (undefined: none waiting). */
   waiting: { ts: number; row: number; enteredAt: number } | undefined;
-  constructor(readonly T: number, readonly C: number) {
-    this.data = new Float64Array(T * C);
+  constructor(readonly T: number, readonly C: number, readonly f32 = false) {
+    this.data = f32 ? new Float32Array(T * C) : new Float64Array(T * C);
   }
-  push(values: Float64Array, cols: Int32Array): void {
+  /** Appends a row: the model's columns of values[base + column]. */
+  push(values: ArrayLike<number>, cols: Int32Array, base = 0): void {
     const at = (this.rows % this.T) * this.C;
-    for (let c = 0; c < this.C; c++) this.data[at + c] = values[cols[c]!]!;
+    for (let c = 0; c < this.C; c++) this.data[at + c] = values[base + cols[c]!]!;
     this.rows++;
   }
+  /** The last T rows, oldest first, into out[offset ..). */
+  copyInto(out: Float32Array, offset: number): void {
+    const start = (this.rows % this.T) * this.C;
+    const head = this.data.subarray(start);
+    out.set(head, offset);
+    out.set(this.data.subarray(0, start), offset + head.length);
+  }
   /** The last T rows, oldest first, row-major, in a pooled array: release() it once its request has its answer (the engine reads it when it batches). */
-  snapshot(): Float64Array {
-    const out = this.spare.pop() ?? new Float64Array(this.T * this.C);
+  snapshot(): Float64Array | Float32Array {
+    const out = this.f32 ? new Float32Array(this.T * this.C) : this.spare.pop() ?? new Float64Array(this.T * this.C);
     const start = this.rows % this.T;
     const head = this.data.subarray(start * this.C);
     out.set(head, 0);
@@ -122,6 +151,11 @@ class BookWindow {
     const out = this.spare.pop() ?? new Float32Array(this.batch.book.length);
     out.set(this.batch.book);
     return out;
+  }
+  /** The last T rows as [T, L, 4] into out[offset ..). */
+  copyInto(out: Float32Array, offset: number): void {
+    this.batch.clear().add(this.ring);
+    out.set(this.batch.book, offset);
   }
   release(a: Float64Array | Float32Array): void {
     if (a instanceof Float32Array && this.spare.length < 4) this.spare.push(a);
@@ -173,6 +207,9 @@ export class EnginePredictor implements Predictor, MetricsSource {
   private readonly maxInFlight: number;
   skipped = 0;
   failed = 0;
+  /** Micro-batched path: inference batches made by flushes (one per model per flush with a window ready), and by rows that waited. */
+  batchedFlushes = 0;
+  waitingBatches = 0;
   /** Models (name@version) refused for their feature parameters, with the reasons. */
   private readonly paramRefusals = new Map<string, { version: string | undefined; reasons: string[] }>();
   /** Models (name@version) not fed some symbols, as last logged. */
@@ -339,19 +376,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
       let w = plan.windows.get(symbol);
       if (plan.book) {
         if (!book) continue;
-        if (!w) {
-          w = new BookWindow(symbol, plan.T, plan.book.levels);
-          plan.windows.set(symbol, w);
-        }
-        const bw = w as BookWindow;
-        bw.ring.push(book);
-        const why = bw.misfit(book, plan.book);
-        if (why) {
-          if (bw.refused !== why) log.warn('raw-levels model not fed for this symbol', { model: plan.name, symbol, reason: why });
-          bw.refused = why;
-          continue;
-        }
-        bw.refused = undefined;
+        w = this.pushBook(plan, symbol, book);
+        if (!w) continue;
       } else {
         if (!w) {
           w = new Window(plan.T, plan.cols.length);
@@ -366,6 +392,140 @@ export class EnginePredictor implements Predictor, MetricsSource {
         continue;
       }
       this.request(plan, symbol, w, ts, row, enteredAt, emit);
+    }
+  }
+
+  /** Appends a book row to a raw-levels model's window of the symbol; undefined while the rows do not fit the model. */
+  private pushBook(plan: ModelPlan, symbol: string, book: BookRow): BookWindow | undefined {
+    let bw = plan.windows.get(symbol) as BookWindow | undefined;
+    if (!bw) {
+      bw = new BookWindow(symbol, plan.T, plan.book!.levels);
+      plan.windows.set(symbol, bw);
+    }
+    bw.ring.push(book);
+    const why = bw.misfit(book, plan.book!);
+    if (why) {
+      if (bw.refused !== why) log.warn('raw-levels model not fed for this symbol', { model: plan.name, symbol, reason: why });
+      bw.refused = why;
+      return undefined;
+    }
+    bw.refused = undefined;
+    return bw;
+  }
+
+  /**
+   * A live micro-batch (features.batching: batch): for each model, every row appends the model's
+   * columns from the batch's float32 matrix to its symbol's float32 window (raw-levels models: its
+   * book row), and the windows of all symbols that are ready and have a free slot go to the engine
+   * together: one inference batch per model per flush (engine.predictMany: one ONNX run per
+   * maxBatchSize windows), normalised once, in the engine. Freshness as row by row: at most
+   * maxInFlight requests per symbol and model; beyond, the newest row waits (the one it replaces is
+   * skipped), and the rows waiting when a batch returns go together as the next batch.
+   */
+  onBatch(batch: FeatureBatch, emit: (p: Prediction) => void): void {
+    const NF = FEATURE_COLUMNS.length;
+    for (const plan of this.plans) {
+      let group: GroupRequest[] | undefined;
+      let pack: Float32Array | undefined;
+      const size = this.sampleSize(plan);
+      for (let i = 0; i < batch.n; i++) {
+        const r = batch.rows[i]!;
+        const symbol = r.symbol;
+        if (!plan.serves(symbol) || (plan.refusedSymbols.size > 0 && plan.refusedSymbols.has(symbol))) continue;
+        let w: Window | BookWindow | undefined;
+        if (plan.book) {
+          w = this.pushBook(plan, symbol, r.book);
+          if (!w) continue;
+        } else {
+          w = plan.windows.get(symbol);
+          if (!(w instanceof Window) || !w.f32) {
+            w = new Window(plan.T, plan.cols.length, true);
+            plan.windows.set(symbol, w);
+          }
+          w.push(batch.values, plan.cols, i * NF);
+        }
+        if (w.rows < plan.T) continue;
+        if (w.inFlight >= this.maxInFlight) {
+          if (w.waiting) this.skipped++;
+          w.waiting = { ts: r.ts, row: r.row, enteredAt: r.enteredAt };
+          continue;
+        }
+        w.inFlight++;
+        group ??= [];
+        pack ??= this.takePack(plan, size * (batch.n - i));
+        w.copyInto(pack, group.length * size);
+        group.push({ symbol, w, ts: r.ts, row: r.row, enteredAt: r.enteredAt });
+      }
+      if (group) {
+        this.batchedFlushes++;
+        this.runGroup(plan, pack!, group, emit);
+      }
+    }
+  }
+
+  private sampleSize(plan: ModelPlan): number {
+    return plan.T * (plan.book ? plan.book.levels * 4 : plan.cols.length);
+  }
+
+  /** A pooled array for at least `floats` (a group holds it until its answer is back). */
+  private takePack(plan: ModelPlan, floats: number): Float32Array {
+    const spare = plan.packs ??= [];
+    for (let i = spare.length - 1; i >= 0; i--) {
+      if (spare[i]!.length >= floats) return spare.splice(i, 1)[0]!;
+    }
+    return new Float32Array(floats);
+  }
+
+  /** One inference batch for the windows of a group; each answer to its row, then the rows waiting go as the next batch. */
+  private runGroup(plan: ModelPlan, pack: Float32Array, group: GroupRequest[], emit: (p: Prediction) => void): void {
+    const k = group.length;
+    const size = this.sampleSize(plan);
+    const eng = this.engine;
+    const run = eng.predictMany
+      ? eng.predictMany(plan.name, pack.subarray(0, k * size), k, `${k} live windows`)
+      // An engine without predictMany (a wrapper): the windows as separate requests, answers packed in order.
+      : Promise.all(group.map((_, j) => eng.predict(plan.name, group[j]!.symbol, pack.subarray(j * size, (j + 1) * size)))).then((outs) => {
+        const all = new Float32Array(k * plan.classes.length);
+        outs.forEach((o, j) => all.set(o, j * plan.classes.length));
+        return all;
+      });
+    run.then(
+      (out) => {
+        const C = plan.classes.length;
+        for (let j = 0; j < k; j++) {
+          const q = group[j]!;
+          emit({ model: plan.topicName, symbol: q.symbol, ts: q.ts, probs: out.subarray(j * C, (j + 1) * C), classes: plan.classes, row: q.row, enteredAt: q.enteredAt });
+        }
+        this.groupDone(plan, pack, group, emit);
+      },
+      (e: Error) => {
+        this.failed += k;
+        if (this.failed <= 10) log.error('prediction failed', { model: plan.name, windows: k, error: e });
+        this.groupDone(plan, pack, group, emit);
+      },
+    );
+  }
+
+  private groupDone(plan: ModelPlan, pack: Float32Array, group: GroupRequest[], emit: (p: Prediction) => void): void {
+    const spare = plan.packs ??= [];
+    if (spare.length < 4) spare.push(pack);
+    for (const q of group) q.w.inFlight--;
+    let next: GroupRequest[] | undefined;
+    let nextPack: Float32Array | undefined;
+    const size = this.sampleSize(plan);
+    for (const q of group) {
+      const w = q.w, wait = w.waiting;
+      if (!wait || w.inFlight >= this.maxInFlight) continue;
+      w.waiting = undefined;
+      w.inFlight++;
+      next ??= [];
+      nextPack ??= this.takePack(plan, size * group.length);
+      w.copyInto(nextPack, next.length * size);
+      next.push({ symbol: q.symbol, w, ...wait });
+    }
+    if (next) {
+      this.waitingBatches++;
+      this.runGroup(plan, nextPack!, next, emit);
     }
   }
 
@@ -454,7 +614,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
   }
 
   health(): Record<string, unknown> {
-    return { ...this.engine.describe(), skippedRows: this.skipped, failedPredictions: this.failed };
+    return { ...this.engine.describe(), skippedRows: this.skipped, failedPredictions: this.failed, liveBatches: { fromFlushes: this.batchedFlushes, fromWaitingRows: this.waitingBatches } };
   }
 
   renderMetrics(out: string[]): void {
