@@ -113,7 +113,7 @@ describe('the server feeds a model with its feature parameters or refuses it', (
     expect(predictor).toBeDefined();
     const s = await startServer(cfg, { predictor, sweepMs: 5 });
     try {
-      expect(s.pipeline.vpinBySymbol['GOOG']).toBe(1400);
+      expect(s.pipeline.vpinBySymbol['GOOG']).toBe(760);
       const models = (await (await fetch(`http://127.0.0.1:${s.port}/v1/models`)).json()) as { models: { name: string; state: string }[] };
       // models/ may hold other models (goog-levels-transformer reads raw book levels; its own tests cover it).
       const state = Object.fromEntries(models.models.map((m) => [m.name, m.state]));

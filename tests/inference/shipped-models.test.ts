@@ -1,5 +1,5 @@
 /**
- * The models shipped in models/: the repository loads both (the server's default), their manifests
+ * The models shipped in models/: the repository loads them (the server's default), their manifests
  * say what they read and predict, and their predictions on the committed reference inputs equal
  * the training library's outputs (TensorFlow.js for the transformer, XGBoost for the trees), both
  * through the dynamic batcher and in one batch.
@@ -11,7 +11,7 @@ import { InferenceEngine } from '../../src/inference/engine.ts';
 import { AUTO_INLINE_MAX_MS } from '../../src/inference/runner.ts';
 import { FEATURE_COLUMNS } from '../../src/features/columns.ts';
 
-const SHIPPED = ['goog-gbdt', 'goog-transformer'];
+const SHIPPED = ['goog-gbdt', 'goog-gbdt-lags', 'goog-transformer'];
 let engine: InferenceEngine;
 
 interface Reference { library: string; samples: { row: number; inputs: (number | null)[]; probs: number[] }[] }
@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(() => engine.close());
 
 describe('shipped models', () => {
-  it('load by default from models/, both ready', () => {
+  it('load by default from models/, all ready', () => {
     const st = Object.fromEntries(engine.models().map((m) => [m.name, m]));
     for (const name of SHIPPED) expect([name, st[name]?.state, st[name]?.error]).toEqual([name, 'ready', undefined]);
     expect(existsSync('models/EVALUATION.md')).toBe(true);

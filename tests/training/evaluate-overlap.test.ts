@@ -49,7 +49,7 @@ describe('evaluate compares data with the training data by content', () => {
     expect(md).toMatch(/Training data of \*\*goog-gbdt\*\* \(matched by content\): the same input files .*125728 rows left out\./);
     expect(md).toMatch(/Training data of \*\*goog-gbdt\*\* \(matched by symbol and time\): \d+ GOOG rows inside its training span 2012-06-21 13:30:00\.015\d* UTC/);
     // The Parquet records V as "auto", not its value: the report says the model's vpin may differ.
-    expect(r.notes.join('\n')).toContain(`${pq} GOOG: computed with GOOG VPIN bucket not recorded, goog-gbdt was trained with 1400`);
+    expect(r.notes.join('\n')).toContain(`${pq} GOOG: computed with GOOG VPIN bucket not recorded, goog-gbdt was trained with 760`);
   }, 480_000);
 
   it('--include-training-rows scores them and the report flags it', async () => {
