@@ -352,12 +352,12 @@ export function buildDataset(data: FeatureData, opts: DatasetOptions): Dataset {
   return new Dataset(data, opts, pickSymbol(data, opts.symbol));
 }
 
-/** The segment of every row of segmented data (computeLabels' grouping). */
+/** The segment of every row of segmented data (computeLabels' grouping): 1, 2, ...; 0 for rows of no segment. */
 function segmentIds(data: FeatureData): Uint16Array {
   const segs = data.segments!;
-  if (segs.length > 0xffff) throw new RangeError(`${segs.length} segments: at most 65535`);
+  if (segs.length >= 0xffff) throw new RangeError(`${segs.length} segments: at most 65534`);
   const id = new Uint16Array(data.n);
-  segs.forEach((s, j) => id.fill(j, s.from, s.to));
+  segs.forEach((s, j) => id.fill(j + 1, s.from, s.to));
   return id;
 }
 
