@@ -4,7 +4,7 @@
  * symbol's VPIN bucket is sized from its train split alone, and a model trained on two days records
  * both segments by content so that evaluate leaves its training rows out.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
@@ -20,6 +20,9 @@ import { evaluate } from '../../src/training/evaluate/evaluate.ts';
 import { scratchDir } from '../helpers.ts';
 import { flowcast } from '../cli/run-cli.ts';
 import { binanceDayLines, binanceDays } from '../dataset/fixtures.ts';
+import { datasetParams } from '../dataset/params.ts';
+import { buildDataset as buildDatasetDir } from '../../src/dataset/build.ts';
+import { readRecord } from '../../src/dataset/record.ts';
 
 const S = 1e9;
 const DAY = 86_400n * 1_000_000_000n;
@@ -197,6 +200,27 @@ describe('several inputs of real data', { timeout: 300_000 }, () => {
       expect(Array.from(column(t.data, 'vpin').subarray(s.from, s.to)), s.spec).toEqual(Array.from(column(d, 'vpin')));
     }
     expect(t.params.vpinSizing).toMatch(/^per symbol over its segments: BTCUSDT [\d.]+ \(auto: train-split traded volume [\d.]+ over 2 segments \/ 2 \/ 500/);
+  });
+
+  it('refuses dataset partitions of one symbol built with different VPIN buckets, naming them and their V', async () => {
+    // Day 2 with three times the traded quantity: its partition's warm-up sizes another V.
+    const src = join(dir, 'ds-in');
+    mkdirSync(src, { recursive: true });
+    copyFileSync(btc1.slice('binance:'.length), join(src, 'binance-spot_btcusdt_20240808.jsonl.gz'));
+    const heavy = binanceDayLines(1).map((l) => l.replace(/("e":"trade".*"q":")([\d.]+)"/, (_, a: string, q: string) => `${a}${(Number(q) * 3).toFixed(8)}"`));
+    writeFileSync(join(src, 'binance-spot_btcusdt_20240809.jsonl.gz'), gzipSync(heavy.join('\n') + '\n', { level: 1 }));
+    const ds = join(dir, 'ds');
+    await buildDatasetDir({ sources: [src], out: ds, params: datasetParams({ vpinWarmup: '2m' }), jobs: 1, progress: false });
+    const parts = readRecord(ds)!.partitions;
+    const v1 = parts['venue=binance-spot/symbol=BTCUSDT/date=2024-08-08']!.vpinBucket, v2 = parts['venue=binance-spot/symbol=BTCUSDT/date=2024-08-09']!.vpinBucket;
+    expect(v1).not.toBe(v2);
+    const esc = (v: number | null) => String(v).replace('.', '\\.');
+    await expect(loadTrainingSet([ds], { horizon: 50, alpha: 0.00002, split })).rejects.toThrow(new RegExp(
+      `BTCUSDT: the segments were computed with different VPIN buckets \\(.*date=2024-08-08 \\(2024-08-08\\): ${esc(v1)}; .*date=2024-08-09 \\(2024-08-09\\): ${esc(v2)}\\)`));
+    // One partition: a single input as before, with its own V.
+    const one = await loadTrainingSet([ds], { horizon: 50, alpha: 0.00002, split, where: "date = '2024-08-09'" });
+    expect(one.data.segments).toBeUndefined();
+    expect(one.params.vpinBucket).toEqual({ BTCUSDT: v2 });
   });
 
   it('refuses a day given twice, and a symbol list that names a symbol not in the inputs', async () => {
