@@ -30,12 +30,25 @@ export async function crossValidateGbdt(ds: Dataset, spec: CvSpec, engine: GbdtE
       splits: { train: { rows: f.train }, val: { rows: f.val }, test: { rows: f.test } },
     });
     const m = computeMetrics(ds.labelsOf(f.test), run.testProbs, f.test.length, 3);
-    perFold.push({ fold: f.fold, testRows: f.testRange, train: f.train.length, val: f.val.length, test: f.test.length, macroF1: r(m.macroF1), macroAuc: r(m.macroAuc), logLoss: r(m.logLoss) });
-    onLog(`cv ${spec.scheme} fold ${f.fold + 1}/${folds.length}: test rows ${f.testRange[0]}..${f.testRange[1] - 1}, ${f.train.length} train, macro-F1 ${r(m.macroF1)}, AUC ${r(m.macroAuc)} (${run.rounds} rounds, ${run.seconds.toFixed(1)} s)`);
+    // Segmented data: a fold's test group is a period of time over every segment, not a row range.
+    const period = ds.segments ? testPeriod(ds, f.test) : undefined;
+    perFold.push({ fold: f.fold, testRows: f.testRange, ...(period ? { testTime: period } : {}), train: f.train.length, val: f.val.length, test: f.test.length, macroF1: r(m.macroF1), macroAuc: r(m.macroAuc), logLoss: r(m.logLoss) });
+    onLog(`cv ${spec.scheme} fold ${f.fold + 1}/${folds.length}: test ${period ? `${period[0]} .. ${period[1]}` : `rows ${f.testRange[0]}..${f.testRange[1] - 1}`}, ${f.train.length} train, macro-F1 ${r(m.macroF1)}, AUC ${r(m.macroAuc)} (${run.rounds} rounds, ${run.seconds.toFixed(1)} s)`);
   }
   const sum = (key: 'macroF1' | 'macroAuc' | 'logLoss'): { mean: number; std: number } => {
     const s = foldSummary(perFold.map((p) => p[key]));
     return { mean: r(s.mean), std: r(s.std) };
   };
   return { scheme: spec.scheme, folds: folds.length, embargo: spec.embargo, perFold, macroF1: sum('macroF1'), macroAuc: sum('macroAuc'), logLoss: sum('logLoss') };
+}
+
+/** The first and last time (UTC) of a fold's test samples. */
+function testPeriod(ds: Dataset, rows: Int32Array): [string, string] {
+  let lo = Infinity, hi = -Infinity;
+  for (const i of rows) {
+    lo = Math.min(lo, ds.ts[i]!);
+    hi = Math.max(hi, ds.ts[i]!);
+  }
+  const iso = (t: number): string => new Date(Number((ds.data.startNs + BigInt(t)) / 1_000_000n)).toISOString();
+  return [iso(lo), iso(hi)];
 }

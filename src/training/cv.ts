@@ -88,7 +88,8 @@ export interface CvReport {
   scheme: CvScheme;
   folds: number;
   embargo: number;
-  perFold: { fold: number; testRows: [number, number]; train: number; val: number; test: number; macroF1: number; macroAuc: number; logLoss: number }[];
+  /** testTime: segmented data, the test group's first and last sample time (UTC ISO). */
+  perFold: { fold: number; testRows: [number, number]; testTime?: [string, string]; train: number; val: number; test: number; macroF1: number; macroAuc: number; logLoss: number }[];
   macroF1: { mean: number; std: number };
   macroAuc: { mean: number; std: number };
   logLoss: { mean: number; std: number };

@@ -233,9 +233,13 @@ describe('several inputs of real data', { timeout: 300_000 }, () => {
 
   it('flowcast train gbdt on two days records both segments; evaluate leaves the training rows out by content', async () => {
     const models = join(dir, 'models');
-    const r = await flowcast(['train', 'gbdt', '--data', btc1, '--data', btc2, '--models', models, '--name', 'two-days', '--rounds', '10', '--threads', '1', '--version', 't1']);
+    const r = await flowcast(['train', 'gbdt', '--data', btc1, '--data', btc2, '--models', models, '--name', 'two-days', '--rounds', '10', '--threads', '1', '--version', 't1', '--cv', 'walk-forward:2']);
     expect(r.code, r.stderr).toBe(0);
     const m = JSON.parse(readFileSync(join(models, 'two-days', 'manifest.json'), 'utf8'));
+    // Walk-forward over the two days: 3 periods of the samples in time; fold 1 tests the one that spans the end of day 1 and the start of day 2.
+    const folds = m.metrics.cv.perFold as { testTime: [string, string] }[];
+    expect(folds.map((f) => f.testTime.map((x) => x.slice(0, 10)))).toEqual([['2024-08-08', '2024-08-09'], ['2024-08-09', '2024-08-09']]);
+    expect(r.stderr).toMatch(/cv walk-forward fold 2\/2: test 2024-08-09T\S+ \.\. 2024-08-09T/);
     expect(m.training.data).toEqual([btc1, btc2]);
     const segs = m.training.inputs.segments as { input: string; date: string; rows: number; symbol: string; data: { files: { sha256: string }[] }; samples: { train: number; val: number; test: number }; seen: { rows: [number, number] } }[];
     expect(segs.map((s) => [s.input, s.symbol, s.date, s.rows])).toEqual([[btc1, 'BTCUSDT', '2024-08-08', 3449], [btc2, 'BTCUSDT', '2024-08-09', 3449]]);
