@@ -1,8 +1,9 @@
 /**
  * The models shipped in models/: the repository loads them (the server's default), their manifests
  * say what they read and predict, and their predictions on the committed reference inputs equal
- * the training library's outputs (TensorFlow.js for the transformer, XGBoost for the trees), both
- * through the dynamic batcher and in one batch.
+ * the training library's outputs (TensorFlow.js for the transformer, XGBoost for the trees; scaled
+ * by the stored temperature where a manifest has one), both through the dynamic batcher and in one
+ * batch. Only the transformer serves a temperature (docs/models.md, "Serving a temperature").
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,12 @@ const SHIPPED = ['goog-gbdt', 'goog-gbdt-lags', 'goog-transformer'];
 let engine: InferenceEngine;
 
 interface Reference { library: string; samples: { row: number; inputs: (number | null)[]; probs: number[] }[] }
+/** softmax(ln p / T) of one row. */
+function scaled(p: number[], T: number): number[] {
+  const e = p.map((v) => Math.exp(Math.log(v) / T));
+  const z = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / z);
+}
 const reference = (name: string): Reference => JSON.parse(readFileSync(join('models', name, 'reference.json'), 'utf8')) as Reference;
 
 beforeAll(async () => {
@@ -45,9 +52,12 @@ describe('shipped models', () => {
     expect(t.input).toMatchObject({ window: 100, layout: 'NTF' });
     expect(t.normalization!.fittedOn).toMatch(/GOOG rows 0\.\.\d+ \(train split\)/);
     expect(t.normalization!.inGraph).toBe(true);
+    expect(t.output.temperature).toMatchObject({ samples: 22137, fittedOn: expect.stringMatching(/GOOG rows 103541\.\.125727\)$/) });
+    expect(t.output.temperature!.T).toBeGreaterThan(1);
     const g = engine.repository.get('goog-gbdt')!.manifest;
     expect(g.input).toMatchObject({ window: 1, layout: 'NF' });
     expect(g.normalization).toBeNull();
+    for (const name of ['goog-gbdt', 'goog-gbdt-lags']) expect(engine.repository.get(name)!.manifest.output.temperature).toBeUndefined();
   });
 
   it('runner auto: each model runs inline exactly when its measured full batch is within the limit', async () => {
@@ -77,8 +87,11 @@ describe('shipped models', () => {
       const windows = ref.samples.map((s) => Float32Array.from(s.inputs, (v) => (v === null ? NaN : v)));
       for (const w of windows) expect(w.length).toBe(spec.size);
       const got = await Promise.all(windows.map((w, i) => engine.predict(name, i % 2 ? 'GOOG' : 'AMZN', w)));
+      // A stored temperature (output.temperature, flowcast models calibrate) is served on top of the
+      // graph: the training library's p becomes softmax(ln p / T).
+      const T = engine.repository.get(name)!.manifest.output.temperature?.T ?? 1;
       let max = 0;
-      ref.samples.forEach((s, i) => s.probs.forEach((p, k) => { max = Math.max(max, Math.abs(got[i]![k]! - p)); }));
+      ref.samples.forEach((s, i) => scaled(s.probs, T).forEach((p, k) => { max = Math.max(max, Math.abs(got[i]![k]! - p)); }));
       expect(max).toBeLessThan(1e-4);
     });
   }
