@@ -619,6 +619,12 @@ export class EnginePredictor implements Predictor, MetricsSource {
 
   renderMetrics(out: string[]): void {
     out.push(this.engine.metricsText().trimEnd());
+    out.push(
+      '# HELP flowcast_live_inference_batches_total Inference batches the live micro-batches made (features.batching: batch), by what made them: a flush, or rows that waited for a free slot.',
+      '# TYPE flowcast_live_inference_batches_total counter',
+      `flowcast_live_inference_batches_total{source="flush"} ${this.batchedFlushes}`,
+      `flowcast_live_inference_batches_total{source="waiting"} ${this.waitingBatches}`,
+    );
   }
 
   async close(): Promise<void> {

@@ -209,6 +209,9 @@ describe('live micro-batch to the models', () => {
     }
     expect(r.dense!.calls).toBe(Math.ceil(r.seen.length / BATCH));
     expect(r.predictor.batchedFlushes).toBe(r.runs['goog-gbdt']! + r.runs['goog-transformer']!);
+    const metrics: string[] = [];
+    r.predictor.renderMetrics(metrics);
+    expect(metrics).toContain(`flowcast_live_inference_batches_total{source="flush"} ${r.runs['goog-gbdt']! + r.runs['goog-transformer']!}`);
   }, 300_000);
 
   it('batch, maxInFlight 1: every ready row is predicted or skipped, the newest row of every symbol predicted', async () => {
