@@ -509,6 +509,9 @@ async function batchingSection(machine: string): Promise<string> {
     });
     return [n.toLocaleString('en-US'), ...cells];
   });
+  // Loads where no prediction of a measured row reached the subscriber: said, with what the server counted.
+  const starved = withModel.filter((x) => (x.r.preds.get(MODEL)?.length ?? 0) === 0 && x.r.seconds > 0)
+    .map((x) => `${x.n.toLocaleString('en-US')} symbols ${x.path === 'row' ? 'row by row' : 'batched'} (${x.r.inference.get(MODEL)?.runs ?? 0} ONNX runs for ${x.r.inference.get(MODEL)?.windows ?? 0} windows in the whole run, ${x.r.skipped.toLocaleString('en-US')} rows skipped)`);
   const rows = counts.map((n) => {
     const a = res.find((x) => x.n === n && x.path === 'row')!.r;
     const b = res.find((x) => x.n === n && x.path === 'batch')!.r;
@@ -550,7 +553,7 @@ batcher coalesces with others within its own 500 us.
 
 ${markdownTable(['symbols', 'row: preds/s', 'row p50 ms', 'row p99 ms', 'row windows per run', 'row skipped', 'batched: preds/s', 'batched p50 ms', 'batched p99 ms', 'batched windows per run', 'batched skipped'], modelRows)}
 
-The machine is shared with other sessions' work (load average above): the times are noisy, compare
+${starved.length ? `No prediction of a measured (post-warm-up) row reached the subscriber at ${starved.join('; ')}: the requests of the first rows stayed in flight (each symbol's two slots taken) while the server worked through a backlog of rows, so every later row was skipped. Both paths show it; it is not explained yet.\n\n` : ''}The machine is shared with other sessions' work (load average above): the times are noisy, compare
 the two paths within one run only.
 `;
 }
