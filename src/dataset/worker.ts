@@ -17,6 +17,8 @@ import { PendingOutput } from '../store/files.ts';
 import { ParquetFeatureWriter } from '../store/parquet.ts';
 import { runFeatures } from '../pipeline/features.ts';
 import { runChain } from './chain.ts';
+import { LobsterSource } from '../venues/lobster/capture.ts';
+import { lobsterMessageVolume } from '../pipeline/vpin.ts';
 import { describeFile, type DatasetParams, type InputFile, type PartitionRecord } from './record.ts';
 
 export interface TaskPartition {
@@ -56,26 +58,36 @@ export interface ProgressMessage {
   bytes: number;
 }
 
-/** Traded volume of `symbol` over the whole input and over its first `minutes` of trades (from the first trade). */
+/**
+ * Traded volume of `symbol` over its first `minutes` of trades (from the first trade), or over the
+ * whole input without `minutes`. A LOBSTER day is scanned from its message file alone and only as
+ * far as the warm-up reaches (src/pipeline/vpin.ts lobsterMessageVolume): a 30-minute warm-up reads
+ * the first 30 minutes of one file, not the whole day twice. Other sources run once into a sink
+ * that keeps only trades. `bytes`: the input's size, which the progress counts as done.
+ */
 export async function warmupVolume(spec: string, symbol: string, minutes: number | undefined, policy: BadInputPolicy, onBytes?: (b: number) => void) {
   const src = await openSource(spec, { policy });
-  let total = 0;
+  const windowNs = minutes === undefined ? Infinity : minutes * 60e9;
+  if (src instanceof LobsterSource) {
+    if (src.symbol !== symbol) return { warm: 0, warmupEndNs: null, bytes: src.totalBytes };
+    const scan = await lobsterMessageVolume(src.files, windowNs);
+    const endNs = scan.trades > 0 && Number.isFinite(windowNs) ? (src.midnightNs + BigInt(Math.round(scan.firstNs + windowNs))).toString() : null;
+    return { warm: scan.volume, warmupEndNs: endNs, bytes: src.totalBytes };
+  }
   let warm = 0;
   let t0 = NaN;
   let end = NaN;
-  const windowNs = minutes === undefined ? Infinity : minutes * 60e9;
   const sink: MarketSink = {
     onDepth() {},
     onTrade(t: TradeEvent) {
       if (t.symbol !== symbol) return;
       if (t0 !== t0) { t0 = t.ts; end = t0 + windowNs; }
-      total += t.size;
       if (t.ts < end) warm += t.size;
     },
   };
   await src.run(sink, () => onBytes?.(src.bytesRead()));
   const endNs = Number.isFinite(end) ? src.timeBase.get().toEpochNs(end).toString() : null;
-  return { total, warm, warmupEndNs: endNs, bytes: src.totalBytes };
+  return { warm, warmupEndNs: endNs, bytes: src.totalBytes };
 }
 
 function parseWarmupMinutes(w: string | null): number | undefined {
@@ -121,7 +133,7 @@ export default async function buildTask(task: BuildTask): Promise<BuildResult> {
     let vol = prev.tradedVolume;
     if (vol === undefined) {
       const w = await warmupVolume(prev.spec, first.symbol, undefined, policy(), (b) => post(0, b));
-      vol = w.total;
+      vol = w.warm;
       bytesDone += w.bytes;
     }
     previous = { key: prev.key, spec: prev.spec, tradedVolume: vol };

@@ -44,8 +44,13 @@ export async function tradedVolume(source: VolumeSource, symbols?: ReadonlySet<s
  * counting the lines the source turns into trades: six well-formed fields, time not going
  * backwards. It does not read the orderbook file, so with --skip-bad a trade whose orderbook row
  * is malformed still counts here (the run skips it); without --skip-bad such a run stops anyway.
+ *
+ * With `windowNs`, only the trades in [first trade, first trade + windowNs) count, and the scan
+ * stops at the first trade past that window (times never go backwards in a counted line): a
+ * warm-up of 30 minutes reads the first 30 minutes of the file, not the day. `firstNs` is the first
+ * trade's time, ns after midnight (NaN without trades).
  */
-export async function lobsterMessageVolume(files: readonly string[]): Promise<{ trades: number; volume: number }> {
+export async function lobsterMessageVolume(files: readonly string[], windowNs = Infinity): Promise<{ trades: number; volume: number; firstNs: number }> {
   let input;
   if (files.length === 1) {
     const zip = files[0]!;
@@ -58,25 +63,37 @@ export async function lobsterMessageVolume(files: readonly string[]): Promise<{ 
   let vol = 0;
   let trades = 0;
   let last = -Infinity;
-  while (await r.fill()) {
-    while (r.next()) {
-      const b = r.buf;
-      if (splitFields(b, r.start, r.end, f) !== 6) continue;
-      const t = parseSecondsToNs(b, f[0]!, f[1]!);
-      const type = parseDecimal(b, f[2]!, f[3]!);
-      const size = parseDecimal(b, f[6]!, f[7]!);
-      const direction = parseDecimal(b, f[10]!, f[11]!);
-      if (Number.isNaN(t) || !(type >= 1 && type <= 7 && Number.isInteger(type)) || Number.isNaN(parseDecimal(b, f[4]!, f[5]!)) ||
-        Number.isNaN(size) || Number.isNaN(parseDecimal(b, f[8]!, f[9]!)) || (direction !== 1 && direction !== -1)) continue;
-      if (t < last) continue;
-      last = t;
-      if (type === 4 || type === 5) {
-        vol += size;
-        trades++;
+  let first = NaN;
+  let end = Infinity;
+  try {
+    scan: while (await r.fill()) {
+      while (r.next()) {
+        const b = r.buf;
+        if (splitFields(b, r.start, r.end, f) !== 6) continue;
+        const t = parseSecondsToNs(b, f[0]!, f[1]!);
+        const type = parseDecimal(b, f[2]!, f[3]!);
+        const size = parseDecimal(b, f[6]!, f[7]!);
+        const direction = parseDecimal(b, f[10]!, f[11]!);
+        if (Number.isNaN(t) || !(type >= 1 && type <= 7 && Number.isInteger(type)) || Number.isNaN(parseDecimal(b, f[4]!, f[5]!)) ||
+          Number.isNaN(size) || Number.isNaN(parseDecimal(b, f[8]!, f[9]!)) || (direction !== 1 && direction !== -1)) continue;
+        if (t < last) continue;
+        last = t;
+        if (type === 4 || type === 5) {
+          if (first !== first) {
+            first = t;
+            end = t + windowNs;
+          }
+          if (t >= end) break scan;
+          vol += size;
+          trades++;
+        }
       }
     }
+  } finally {
+    // Closes the file when the scan stops early (and after an error); a no-op at its end.
+    await r.close();
   }
-  return { trades, volume: vol };
+  return { trades, volume: vol, firstNs: first };
 }
 
 /** Whether tradedVolume reads the source's files itself (never running the source). */

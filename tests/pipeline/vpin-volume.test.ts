@@ -8,11 +8,20 @@ import { lobsterMessageVolume, tradedVolume } from '../../src/pipeline/vpin.ts';
 import { AMZN_ZIP, GOOG } from '../../src/sources/samples.ts';
 import type { TradeEvent } from '../../src/model/events.ts';
 
-async function fullRunVolume(spec: string): Promise<{ trades: number; volume: number }> {
+/** A full run's trades, all of them or those in [first trade, first trade + windowNs); with the time the window ends (epoch ns). */
+async function fullRunVolume(spec: string, windowNs = Infinity): Promise<{ trades: number; volume: number; endNs?: string }> {
   let trades = 0;
   let volume = 0;
-  await (await openSource(spec)).run({ onDepth() {}, onTrade(t: TradeEvent) { trades++; volume += t.size; } });
-  return { trades, volume };
+  let end = NaN;
+  const src = await openSource(spec);
+  await src.run({
+    onDepth() {},
+    onTrade(t: TradeEvent) {
+      if (end !== end) end = t.ts + windowNs;
+      if (t.ts < end) (trades++, volume += t.size);
+    },
+  });
+  return { trades, volume, ...(Number.isFinite(end) ? { endNs: src.timeBase.get().toEpochNs(end).toString() } : {}) };
 }
 
 describe('auto VPIN sizing without a second parse', () => {
@@ -21,7 +30,7 @@ describe('auto VPIN sizing without a second parse', () => {
       const want = await fullRunVolume(spec);
       expect(want.trades).toBeGreaterThan(1000);
       const src = await openSource(spec);
-      expect(await lobsterMessageVolume(src.files)).toEqual(want);
+      expect(await lobsterMessageVolume(src.files)).toMatchObject(want);
       const sym = (src as unknown as { symbol: string }).symbol;
       expect(await tradedVolume(src)).toEqual(new Map([[sym, want.volume]]));
       expect(await tradedVolume(src, new Set(['OTHER']))).toEqual(new Map());
@@ -31,4 +40,35 @@ describe('auto VPIN sizing without a second parse', () => {
       expect(n).toBe(want.trades);
     });
   }
+
+  it('a warm-up window: the first 30 minutes of trades as a full run counts them, read no further than the window', async () => {
+    const win = 30 * 60e9;
+    const want = await fullRunVolume(GOOG, win);
+    const all = await fullRunVolume(GOOG);
+    expect(want.trades).toBeGreaterThan(100);
+    expect(want.trades).toBeLessThan(all.trades);
+    const src = await openSource(GOOG);
+    const got = await lobsterMessageVolume(src.files, win);
+    expect({ trades: got.trades, volume: got.volume }).toEqual({ trades: want.trades, volume: want.volume });
+    const { warmupVolume } = await import('../../src/dataset/worker.ts');
+    const { BadInputPolicy } = await import('../../src/core/errors.ts');
+    const w = await warmupVolume(GOOG, 'GOOG', 30, new BadInputPolicy());
+    expect({ warm: w.warm, warmupEndNs: w.warmupEndNs }).toEqual({ warm: want.volume, warmupEndNs: want.endNs });
+
+    // The same day's message file cut (a gzip stream that ends mid-way, after the window): the whole
+    // day cannot be read, the window can.
+    const { mkdtempSync, readFileSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'flowcast-warmup-'));
+    try {
+      const gz = readFileSync(src.files[0]!);
+      const cut = join(dir, 'GOOG_2012-06-21_34200000_57600000_message_10.csv.gz');
+      writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
+      await expect(lobsterMessageVolume([cut, src.files[1]!])).rejects.toThrow();
+      expect((await lobsterMessageVolume([cut, src.files[1]!], win)).volume).toBe(want.volume);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
