@@ -553,7 +553,7 @@ batcher coalesces with others within its own 500 us.
 
 ${markdownTable(['symbols', 'row: preds/s', 'row p50 ms', 'row p99 ms', 'row windows per run', 'row skipped', 'batched: preds/s', 'batched p50 ms', 'batched p99 ms', 'batched windows per run', 'batched skipped'], modelRows)}
 
-${starved.length ? `No prediction of a measured (post-warm-up) row reached the subscriber at ${starved.join('; ')}: the requests of the first rows stayed in flight (each symbol's two slots taken) while the server worked through a backlog of rows, so every later row was skipped. Both paths show it; it is not explained yet.\n\n` : ''}The machine is shared with other sessions' work (load average above): the times are noisy, compare
+${starved.length ? `No prediction of a measured (post-warm-up) row reached the subscriber at ${starved.join('; ')}: the server was behind the offered load (its features frames seconds late), and the model's answers, which come back from its worker thread as messages on the same event loop, were handled only every few seconds between the chunks of ingest frames it worked through (a BENCH_DEBUG run at 1,000 symbols batched: 3 ONNX runs completed in about 15 s, 2.9 s from dispatch to answer each, while goog-gbdt runs 64 windows in well under a millisecond); each symbol's two slots stayed taken and its later rows were skipped. Both paths show it: an overloaded server starves its predictions (not changed here; next: a budget of ingest frames per event-loop turn, or answers handled before more ingest).\n\n` : ''}The machine is shared with other sessions' work (load average above): the times are noisy, compare
 the two paths within one run only.
 `;
 }
