@@ -59,11 +59,20 @@ export interface ProgressMessage {
 }
 
 /**
+ * How far past the warm-up window a source is read: captures are in receive order, and a trade of
+ * the window may arrive after a later one (its exchange time is what counts); a minute of slack.
+ */
+const WARMUP_GRACE_NS = 60e9;
+
+/** Thrown from the source's pause once its warm-up window is read: the run stops and closes its files. */
+class WarmupRead extends Error {}
+
+/**
  * Traded volume of `symbol` over its first `minutes` of trades (from the first trade), or over the
  * whole input without `minutes`. A LOBSTER day is scanned from its message file alone and only as
  * far as the warm-up reaches (src/pipeline/vpin.ts lobsterMessageVolume): a 30-minute warm-up reads
- * the first 30 minutes of one file, not the whole day twice. Other sources run once into a sink
- * that keeps only trades. `bytes`: the input's size, which the progress counts as done.
+ * the first 30 minutes of one file, not the whole day twice. Other sources run into a sink that
+ * keeps only trades, until a trade a minute past the window (WARMUP_GRACE_NS). `bytes`: the input's size, which the progress counts as done.
  */
 export async function warmupVolume(spec: string, symbol: string, minutes: number | undefined, policy: BadInputPolicy, onBytes?: (b: number) => void) {
   const src = await openSource(spec, { policy });
@@ -77,15 +86,24 @@ export async function warmupVolume(spec: string, symbol: string, minutes: number
   let warm = 0;
   let t0 = NaN;
   let end = NaN;
+  let past = false;
   const sink: MarketSink = {
     onDepth() {},
     onTrade(t: TradeEvent) {
       if (t.symbol !== symbol) return;
       if (t0 !== t0) { t0 = t.ts; end = t0 + windowNs; }
       if (t.ts < end) warm += t.size;
+      else if (t.ts >= end + WARMUP_GRACE_NS) past = true;
     },
   };
-  await src.run(sink, () => onBytes?.(src.bytesRead()));
+  try {
+    await src.run(sink, () => {
+      onBytes?.(src.bytesRead());
+      if (past) throw new WarmupRead();
+    });
+  } catch (e) {
+    if (!(e instanceof WarmupRead)) throw e;
+  }
   const endNs = Number.isFinite(end) ? src.timeBase.get().toEpochNs(end).toString() : null;
   return { warm, warmupEndNs: endNs, bytes: src.totalBytes };
 }

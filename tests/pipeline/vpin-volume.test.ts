@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { openSource } from '../../src/sources/spec.ts';
 import { lobsterMessageVolume, tradedVolume } from '../../src/pipeline/vpin.ts';
-import { AMZN_ZIP, GOOG } from '../../src/sources/samples.ts';
+import { AMZN_ZIP, GOOG, USDM, USDM_FILE } from '../../src/sources/samples.ts';
 import type { TradeEvent } from '../../src/model/events.ts';
 
 /** A full run's trades, all of them or those in [first trade, first trade + windowNs); with the time the window ends (epoch ns). */
@@ -67,6 +67,30 @@ describe('auto VPIN sizing without a second parse', () => {
       writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
       await expect(lobsterMessageVolume([cut, src.files[1]!])).rejects.toThrow();
       expect((await lobsterMessageVolume([cut, src.files[1]!], win)).volume).toBe(want.volume);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a Binance warm-up stops a minute past its window, closing its file: the window\'s trades as a full run counts them', async () => {
+    const win = 60e9;
+    const want = await fullRunVolume(USDM, win);
+    expect(want.trades).toBeGreaterThan(100);
+    const { warmupVolume } = await import('../../src/dataset/worker.ts');
+    const { BadInputPolicy } = await import('../../src/core/errors.ts');
+    const w = await warmupVolume(USDM, 'BTCUSDT', 1, new BadInputPolicy());
+    expect({ warm: w.warm, warmupEndNs: w.warmupEndNs }).toEqual({ warm: want.volume, warmupEndNs: want.endNs });
+    // The capture cut (its gzip stream ends at 60%, ~3.5 of its 5.7 minutes): a full run fails, the 1-minute warm-up does not read that far.
+    const { mkdtempSync, readFileSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'flowcast-warmup-'));
+    try {
+      const gz = readFileSync(USDM_FILE);
+      const cut = join(dir, 'binance-usdm_btcusdt_20240808.jsonl.gz');
+      writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
+      await expect(fullRunVolume(`binance:${cut}`)).rejects.toThrow();
+      expect((await warmupVolume(`binance:${cut}`, 'BTCUSDT', 1, new BadInputPolicy())).warm).toBe(want.volume);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -49,11 +49,16 @@ export class BinanceSource implements MarketSource {
   async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const p = new BinanceLineParser(this.input.name, this.timeBase, this.policy, sink);
     const r = new LineReader(this.input);
-    while (await r.fill()) {
-      while (r.next()) {
-        p.line(r.buf, r.start, r.end, r.lineNo);
-        if (pause && r.lineNo % CHUNK_LINES === 0) await pause();
+    try {
+      while (await r.fill()) {
+        while (r.next()) {
+          p.line(r.buf, r.start, r.end, r.lineNo);
+          if (pause && r.lineNo % CHUNK_LINES === 0) await pause();
+        }
       }
+    } finally {
+      // Closes the file when the run stops early (an error, a consumer that has read enough); a no-op at its end.
+      await r.close();
     }
     p.finish();
     p.stats.lines[this.input.name] = r.lineNo;

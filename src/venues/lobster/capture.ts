@@ -116,14 +116,23 @@ export class LobsterSource implements MarketSource {
   }
 
   async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
+    const msgR = new LineReader(this.msg);
+    const obR = new LineReader(this.ob);
+    try {
+      return await this.stream(sink, pause, msgR, obR);
+    } finally {
+      // Closes the files when the run stops early (an error, a consumer that has read enough); a no-op at their end.
+      await Promise.all([msgR.close(), obR.close()]);
+    }
+  }
+
+  private async stream(sink: MarketSink, pause: (() => Promise<void> | void) | undefined, msgR: LineReader, obR: LineReader): Promise<SourceStats> {
     const stats = emptyStats();
     const { symbol, date, levels } = this.meta;
     const midnightNs = this.midnightNs;
     const tb = this.timeBase.ensureNs(midnightNs);
     const dayOffset = tb.fromEpochNs(midnightNs);
 
-    const msgR = new LineReader(this.msg);
-    const obR = new LineReader(this.ob);
     const mb = new Int32Array(2 * 8);
     const ob = new Int32Array(2 * (4 * levels + 2));
     const order = new OrderEvent();

@@ -183,6 +183,15 @@ export class TardisSource implements MarketSource {
   async run(sink: MarketSink, pause?: () => Promise<void> | void): Promise<SourceStats> {
     const stats = emptyStats();
     const readers = this.inputs.map((i) => new TardisFileReader(i, this.policy, stats));
+    try {
+      return await this.stream(sink, pause, stats, readers);
+    } finally {
+      // Closes the files when the run stops early (an error, a consumer that has read enough); a no-op at their end.
+      await Promise.all(readers.map((r) => r.r.close()));
+    }
+  }
+
+  private async stream(sink: MarketSink, pause: (() => Promise<void> | void) | undefined, stats: SourceStats, readers: TardisFileReader[]): Promise<SourceStats> {
     for (const r of readers) await r.readHeader();
     let book = readers[0]!;
     let trades = readers[1];
