@@ -7,6 +7,11 @@ import { openSource } from '../../src/sources/spec.ts';
 import { lobsterMessageVolume, tradedVolume } from '../../src/pipeline/vpin.ts';
 import { AMZN_ZIP, GOOG, USDM, USDM_FILE } from '../../src/sources/samples.ts';
 import type { TradeEvent } from '../../src/model/events.ts';
+import { warmupVolume } from '../../src/dataset/worker.ts';
+import { BadInputPolicy } from '../../src/core/errors.ts';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 
 /** A full run's trades, all of them or those in [first trade, first trade + windowNs); with the time the window ends (epoch ns). */
 async function fullRunVolume(spec: string, windowNs = Infinity): Promise<{ trades: number; volume: number; endNs?: string }> {
@@ -22,6 +27,19 @@ async function fullRunVolume(spec: string, windowNs = Infinity): Promise<{ trade
     },
   });
   return { trades, volume, ...(Number.isFinite(end) ? { endNs: src.timeBase.get().toEpochNs(end).toString() } : {}) };
+}
+
+/** Runs `fn` on a copy of `file` whose gzip stream ends at 60% (same name, in a temporary directory): unreadable to its end. */
+async function withCutCopy(file: string, fn: (cut: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'flowcast-warmup-'));
+  try {
+    const gz = readFileSync(file);
+    const cut = join(dir, basename(file));
+    writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
+    await fn(cut);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('auto VPIN sizing without a second parse', () => {
@@ -50,49 +68,25 @@ describe('auto VPIN sizing without a second parse', () => {
     const src = await openSource(GOOG);
     const got = await lobsterMessageVolume(src.files, win);
     expect({ trades: got.trades, volume: got.volume }).toEqual({ trades: want.trades, volume: want.volume });
-    const { warmupVolume } = await import('../../src/dataset/worker.ts');
-    const { BadInputPolicy } = await import('../../src/core/errors.ts');
     const w = await warmupVolume(GOOG, 'GOOG', 30, new BadInputPolicy());
     expect({ warm: w.warm, warmupEndNs: w.warmupEndNs }).toEqual({ warm: want.volume, warmupEndNs: want.endNs });
-
-    // The same day's message file cut (a gzip stream that ends mid-way, after the window): the whole
-    // day cannot be read, the window can.
-    const { mkdtempSync, readFileSync, writeFileSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'flowcast-warmup-'));
-    try {
-      const gz = readFileSync(src.files[0]!);
-      const cut = join(dir, 'GOOG_2012-06-21_34200000_57600000_message_10.csv.gz');
-      writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
+    // The day's message file cut after the window: the whole day cannot be read, the window can.
+    await withCutCopy(src.files[0]!, async (cut) => {
       await expect(lobsterMessageVolume([cut, src.files[1]!])).rejects.toThrow();
       expect((await lobsterMessageVolume([cut, src.files[1]!], win)).volume).toBe(want.volume);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a Binance warm-up stops a minute past its window, closing its file: the window\'s trades as a full run counts them', async () => {
     const win = 60e9;
     const want = await fullRunVolume(USDM, win);
     expect(want.trades).toBeGreaterThan(100);
-    const { warmupVolume } = await import('../../src/dataset/worker.ts');
-    const { BadInputPolicy } = await import('../../src/core/errors.ts');
     const w = await warmupVolume(USDM, 'BTCUSDT', 1, new BadInputPolicy());
     expect({ warm: w.warm, warmupEndNs: w.warmupEndNs }).toEqual({ warm: want.volume, warmupEndNs: want.endNs });
-    // The capture cut (its gzip stream ends at 60%, ~3.5 of its 5.7 minutes): a full run fails, the 1-minute warm-up does not read that far.
-    const { mkdtempSync, readFileSync, writeFileSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'flowcast-warmup-'));
-    try {
-      const gz = readFileSync(USDM_FILE);
-      const cut = join(dir, 'binance-usdm_btcusdt_20240808.jsonl.gz');
-      writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
+    // The capture cut (~3.5 of its 5.7 minutes): a full run fails, the 1-minute warm-up does not read that far.
+    await withCutCopy(USDM_FILE, async (cut) => {
       await expect(fullRunVolume(`binance:${cut}`)).rejects.toThrow();
       expect((await warmupVolume(`binance:${cut}`, 'BTCUSDT', 1, new BadInputPolicy())).warm).toBe(want.volume);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
