@@ -106,3 +106,14 @@ export function timeCuts(ts: ArrayLike<number>, split: SplitFractions): { val: n
   };
   return { val: at(split.train), test: at(split.train + split.val) };
 }
+
+/**
+ * Feature data read from a dataset directory, as segments where a symbol has several partitions
+ * (days), so that evaluation too labels each day from its own mids and starts no window in the
+ * previous day; returned as it is otherwise. The source, parameters and record are kept.
+ */
+export function segmentPartitions(d: FeatureData): FeatureData {
+  const parts = d.dataset?.partitions;
+  if (!parts || d.segments || !d.symbols.some((s) => parts.filter((q) => q.symbol === s).length > 1)) return d;
+  return { ...d, ...combineSegments([{ spec: d.source, data: d }], d.symbols), source: d.source };
+}

@@ -59,4 +59,18 @@ describe('train reads a dataset directory with a partition filter', { timeout: 3
     const bad = await flowcast(['evaluate', join(models, 'ds-tiny'), '--data', join(dir, 'in', 'binance-spot_btcusdt_20240808.jsonl.gz'), '--where', 'true']);
     expect(bad.stderr).toMatch(/--where needs a dataset directory/);
   });
+
+  it('evaluate over two days scores each day as its own segment, the training day\'s seen rows left out', async () => {
+    const models = join(dir, 'models');
+    const rec = readRecord(ds)!;
+    const rows = (d: string): number => rec.partitions[`venue=binance-spot/symbol=BTCUSDT/date=${d}`]!.rows;
+    const m = JSON.parse(readFileSync(join(models, 'ds-tiny', 'manifest.json'), 'utf8')) as { training: { inputs: { segments: { date: string; seen: { rows: [number, number] } }[] } } };
+    const b2 = m.training.inputs.segments.find((g) => g.date === '2024-08-09')!.seen.rows[1];
+    const r = await flowcast(['evaluate', join(models, 'ds-tiny'), '--data', ds, '--where', "date >= '2024-08-09'", '--baselines', 'none', '--calibration-bins', '0', '--importance', 'none', '--replicates', '20']);
+    expect(r.code, r.stderr).toBe(0);
+    // Day 2 from its test cut (labels inside day 2: its last 50 rows have none) and day 3 whole (windows of
+    // 20 rows and labels inside day 3). Read as one series, day 2's last labels would read day 3's mids.
+    const want = (rows('2024-08-09') - b2 - 50) + (rows('2024-08-10') - 50 - 19);
+    expect(r.stdout).toMatch(new RegExp(`; ${want} samples; label horizon 50 rows`));
+  });
 });

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildDataset, type Dataset, type DatasetOptions } from '../../src/training/dataset.ts';
-import { combineSegments, timeCuts } from '../../src/training/segments.ts';
+import { combineSegments, segmentPartitions, timeCuts } from '../../src/training/segments.ts';
 import { cvFolds } from '../../src/training/cv.ts';
 import { labelReaches } from '../../src/training/cv-run.ts';
 import { loadTrainingSet } from '../../src/training/train-data.ts';
@@ -219,6 +219,12 @@ describe('several inputs of real data', { timeout: 300_000 }, () => {
     const esc = (v: number | null) => String(v).replace('.', '\\.');
     await expect(loadTrainingSet([ds], { horizon: 50, alpha: 0.00002, split })).rejects.toThrow(new RegExp(
       `BTCUSDT: the segments were computed with different VPIN buckets \\(.*date=2024-08-08 \\(2024-08-08\\): ${esc(v1)}; .*date=2024-08-09 \\(2024-08-09\\): ${esc(v2)}\\)`));
+    // Read for scoring (evaluate), the two days are two segments: each day's last 50 rows have no label.
+    const read = segmentPartitions(await loadFeatures(ds, { horizons: [50] }));
+    const rows = (d: string) => parts[`venue=binance-spot/symbol=BTCUSDT/date=${d}`]!.rows;
+    expect(read.segments!.map((g) => [g.partition, g.to - g.from])).toEqual([['venue=binance-spot/symbol=BTCUSDT/date=2024-08-08', rows('2024-08-08')], ['venue=binance-spot/symbol=BTCUSDT/date=2024-08-09', rows('2024-08-09')]]);
+    const labelled = buildDataset(read, { ...opts, columns: ['ofi_1'], window: 1, horizon: 50 }).sampleRows().length;
+    expect(labelled).toBe(rows('2024-08-08') + rows('2024-08-09') - 100);
     // One partition: a single input as before, with its own V.
     const one = await loadTrainingSet([ds], { horizon: 50, alpha: 0.00002, split, where: "date = '2024-08-09'" });
     expect(one.data.segments).toBeUndefined();

@@ -249,9 +249,11 @@ export async function modelFeatureData(src: string, m: ModelManifest, horizon: n
 }
 
 /** loadFeatures of a source string, a dataset directory's `DIR (where COND)` included. */
-function loadSplit(src: string, lo: LoadOptions): Promise<FeatureData> {
+async function loadSplit(src: string, lo: LoadOptions): Promise<FeatureData> {
   const { path, where } = splitSource(src);
-  return loadFeatures(path, where !== undefined ? { ...lo, where } : lo);
+  // Several days of a symbol in a dataset directory: one segment each (no label reads the next day).
+  const { segmentPartitions } = await import('../segments.ts');
+  return segmentPartitions(await loadFeatures(path, where !== undefined ? { ...lo, where } : lo));
 }
 
 /** Where features a model reads were computed with other parameters than it was trained with: one line each. */
@@ -548,6 +550,6 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResult> {
 
 function allRows(ds: Dataset): Int32Array {
   const out: number[] = [];
-  for (let i = ds.T - 1; i < ds.n; i++) if (ds.y[i]! >= 0) out.push(i);
+  for (let i = ds.T - 1; i < ds.n; i++) if (ds.y[i]! >= 0 && ds.hasWindow(i)) out.push(i);
   return Int32Array.from(out);
 }
