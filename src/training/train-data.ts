@@ -230,7 +230,7 @@ export async function loadTrainingSet(inputs: string[], o: TrainingSetOptions): 
     const recorded = segs.filter((s) => !isSourceSpec(s.spec)).map((s) => {
       const d = first[s.input]!;
       const v = s.partition ? d.dataset?.partitions?.find((q) => q.key === s.partition)?.vpinBucket ?? null : d.params?.vpinBucket?.[sym] ?? null;
-      return { name: `${s.spec}${s.partition ? ` ${s.partition}` : ''} (${s.date})`, v };
+      return { name: `${s.spec}${s.partition ? ` ${s.partition}` : ''} (${s.date})`, v, sizing: d.params?.vpinSizing };
     });
     const known = [...new Set(recorded.map((r) => r.v).filter((v): v is number => v !== null))];
     if (perSymbolV) {
@@ -248,7 +248,7 @@ export async function loadTrainingSet(inputs: string[], o: TrainingSetOptions): 
         continue;
       }
       V[sym] = v;
-      const how = [...new Set(recorded.map((r) => first[segs.find((s) => r.name.startsWith(s.spec))!.input]!.params?.vpinSizing).filter(Boolean))];
+      const how = [...new Set(recorded.map((r) => r.sizing).filter(Boolean))];
       sizing.push(`${sym} ${v} (${fixedV !== undefined ? 'stated with --vpin-bucket' : `recorded by its ${recorded.length} segment${recorded.length > 1 ? 's' : ''}${how.length ? `: ${how.join('; ')}` : ''}`})`);
     } else if (fixedV !== undefined) {
       V[sym] = fixedV;
@@ -262,11 +262,9 @@ export async function loadTrainingSet(inputs: string[], o: TrainingSetOptions): 
           const v = tv[i]!;
           if (v !== v) continue;
           total += v;
-          if (firstData.ts[i]! < cuts.val) {
-            volume += v;
-            days.add(s.from);
-          }
+          if (firstData.ts[i]! < cuts.val) volume += v;
         }
+        // A segment has train rows when its first row is before the cut (its rows are in time order).
         if (firstData.ts[s.from]! < cuts.val) days.add(s.from);
       }
       const bucket = autoBucketVolume(volume / Math.max(1, days.size));
