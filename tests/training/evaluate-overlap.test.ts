@@ -37,8 +37,10 @@ describe('evaluate compares data with the training data by content', () => {
       // The same files (or a Parquet recording them): the model's own test split, to the row.
       expect(s.samples, s.data).toBe(TEST_SAMPLES);
       expect(s.overlap[0]).toMatchObject({ model: 'goog-gbdt', match: 'content', rows: 125728 });
-      expect(s.systems[0]!.metrics.macroF1).toBe(canonical!.systems[0]!.metrics.macroF1);
     }
+    // The spellings of the source are computed with the model's V: the same scores. The Parquet was
+    // computed with V auto over the whole day (1,400, not the model's 760): the same rows, another vpin.
+    for (const s of others.slice(0, 2)) expect(s.systems[0]!.metrics.macroF1).toBe(canonical!.systems[0]!.metrics.macroF1);
     // The CSV records nothing of its inputs: its rows are matched by symbol and exchange time.
     const c = others[3]!;
     expect(c.overlap[0]!.match).toBe('time');
