@@ -79,6 +79,13 @@ export interface LimitsConfig {
   /** Ingest messages per second per connection (each element of a batch counts), and burst. */
   ingestPerSecond: number;
   ingestBurst: number;
+  /**
+   * Milliseconds of ingest work per event-loop turn: frames beyond wait, in order, for the next
+   * turns, so inference answers and timers are served while the server is behind its producers.
+   */
+  ingestSliceMs: number;
+  /** Bytes of received frames one producer may have waiting; beyond, it is applied as it arrives (TCP pushes back). */
+  ingestQueueBytes: number;
   maxConnections: number;
   /** Anonymous connections from one address. */
   maxConnectionsPerIp: number;
@@ -218,6 +225,8 @@ export function defaultConfig(): ServerConfig {
       requestBurst: 40,
       ingestPerSecond: 200_000,
       ingestBurst: 400_000,
+      ingestSliceMs: 5,
+      ingestQueueBytes: 8 << 20,
       maxConnections: 10_000,
       maxConnectionsPerIp: 64,
       maxHttpBodyBytes: 1 << 20,

@@ -38,9 +38,24 @@ export class IngestConn {
   readonly claimed = new Set<string>();
   readonly bucket: TokenBucket;
   binary = true;
+  /** Frames received but not yet applied (the server was behind): applied in order, a slice per event-loop turn. */
+  readonly waiting: WaitingFrame[] = [];
+  /** Bytes of the frames in `waiting`, as received. */
+  waitingBytes = 0;
+  /** Closed by the peer while frames still waited: its source is removed once they are applied. */
+  closed = false;
   constructor(readonly id: number, readonly principal: Principal, readonly ip: string, limits: ServerConfig['limits']) {
     this.bucket = new TokenBucket(limits.ingestPerSecond, limits.ingestBurst);
   }
+}
+
+/** A decoded frame whose messages from `next` on are still to be applied. */
+interface WaitingFrame {
+  list: unknown[];
+  next: number;
+  /** When it arrived (the time of its messages that carry no ts). */
+  now: number;
+  bytes: number;
 }
 
 class MessageError extends Error {
@@ -102,6 +117,10 @@ function readLevels(v: unknown, e: DepthEvent, bid: boolean, at: LevelsAt): void
 export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, security: Security, metrics: MetricsRegistry): {
   behavior: WebSocketBehavior<IngestConn>;
   conns: Set<IngestConn>;
+  /** Applies every waiting frame now (the server stopping: what was accepted goes through). */
+  drainAll(): void;
+  /** Messages received and not yet applied. */
+  waitingMessages(): number;
 } {
   const conns = new Set<IngestConn>();
   let nextId = 1;
@@ -299,35 +318,135 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
         }
         return;
       }
-      const now = Date.now();
-      for (let i = 0; i < list.length; i++) {
-        try {
-          apply(c, list[i], i, list.length, now);
-          c.accepted++;
-          accepted.inc();
-        } catch (e) {
-          c.rejected++;
-          rejected.inc();
-          c.handle?.refuse(e instanceof MessageError ? e.code : 'internal');
-          if (e instanceof MessageError) send(c, { t: 'error', code: e.code, message: e.message, sym: e.sym });
-          else {
-            log.error('ingest message failed', { conn: c.id, error: e as Error });
-            send(c, { t: 'error', code: 'internal', message: `${whereOf(i, list.length)}: internal error, message skipped` });
-          }
-        }
+      const f: WaitingFrame = { list, next: 0, now: Date.now(), bytes: message.byteLength };
+      if (c.waiting.length === 0 && budgetLeft()) {
+        applyFrame(c, f);
+        if (f.next === list.length) return;
       }
+      enqueue(c, f);
     },
 
     close(ws) {
       const c = ws.getUserData();
       c.ws = undefined;
-      conns.delete(c);
-      if (c.handle) pipeline.removeSource(c.handle);
+      c.closed = true;
       security.release(c.principal, c.ip);
-      log.info('producer disconnected', { conn: c.id, accepted: c.accepted, rejected: c.rejected });
+      // Its frames that still wait were accepted: they are applied (the drain removes the source after them).
+      if (c.waiting.length === 0) finishClose(c);
     },
   };
-  return { behavior, conns };
+
+  const finishClose = (c: IngestConn): void => {
+    conns.delete(c);
+    if (c.handle) pipeline.removeSource(c.handle);
+    log.info('producer disconnected', { conn: c.id, accepted: c.accepted, rejected: c.rejected });
+  };
+
+  /** Applies one message of a frame, counting and answering it as accepted or refused. */
+  const applyOne = (c: IngestConn, f: WaitingFrame): void => {
+    const i = f.next++;
+    const n = f.list.length;
+    try {
+      apply(c, f.list[i], i, n, f.now);
+      c.accepted++;
+      accepted.inc();
+    } catch (e) {
+      c.rejected++;
+      rejected.inc();
+      c.handle?.refuse(e instanceof MessageError ? e.code : 'internal');
+      if (e instanceof MessageError) send(c, { t: 'error', code: e.code, message: e.message, sym: e.sym });
+      else {
+        log.error('ingest message failed', { conn: c.id, error: e as Error });
+        send(c, { t: 'error', code: 'internal', message: `${whereOf(i, n)}: internal error, message skipped` });
+      }
+    }
+  };
+
+  /**
+   * The ingest work of one event-loop turn is bounded (limits.ingestSliceMs): a producer that sends
+   * more than the server computes must not hold the loop for seconds, or the answers that come back
+   * through it (inference results from the model's worker, timers of the batchers) wait that long
+   * and predictions stop under overload. Frames over the turn's slice wait in their connection's
+   * queue, in order, and are applied in later turns, after the loop has polled again.
+   */
+  const sliceMs = cfg.limits.ingestSliceMs;
+  let turnOpen = false;
+  let turnEnds = 0;
+  /** Where the next drain starts among the connections behind (round robin across turns). */
+  let rr = 0;
+  /** Connections with waiting frames, served in turn. */
+  const behind: IngestConn[] = [];
+  const openTurn = (): void => {
+    turnOpen = true;
+    turnEnds = performance.now() + sliceMs;
+    setImmediate(endTurn);
+  };
+  const endTurn = (): void => {
+    turnOpen = false;
+    if (behind.length) drain();
+  };
+  // Whether this turn's slice has time left; the first call of a turn starts its slice.
+  const budgetLeft = (): boolean => {
+    if (!turnOpen) openTurn();
+    return performance.now() < turnEnds;
+  };
+  /** Applies a frame's messages while the slice lasts (at least one). */
+  const applyFrame = (c: IngestConn, f: WaitingFrame): void => {
+    const n = f.list.length;
+    do applyOne(c, f);
+    while (f.next < n && (f.next & 15 || performance.now() < turnEnds));
+  };
+  const enqueue = (c: IngestConn, f: WaitingFrame): void => {
+    if (c.waiting.length === 0) behind.push(c);
+    c.waiting.push(f);
+    c.waitingBytes += f.bytes;
+    // Past the bound on what one producer may have waiting, it waits for the server as it did
+    // before: its oldest frames are applied now, in this callback, and the socket is not read
+    // meanwhile (TCP pushes back on the producer); nothing it sent is dropped.
+    while (c.waitingBytes > cfg.limits.ingestQueueBytes && c.waiting.length > 1) {
+      const head = c.waiting[0]!;
+      while (head.next < head.list.length) applyOne(c, head);
+      c.waiting.shift();
+      c.waitingBytes -= head.bytes;
+    }
+    // The turn's end (a setImmediate, after this poll) drains; a turn is open whenever frames wait.
+    if (!turnOpen) openTurn();
+  };
+  /** One slice of the waiting frames, a frame of each connection in turn; the rest goes on next turn. */
+  const drain = (): void => {
+    openTurn();
+    let k = rr;
+    while (behind.length && performance.now() < turnEnds) {
+      if (k >= behind.length) k = 0;
+      const c = behind[k]!;
+      const f = c.waiting[0]!;
+      applyFrame(c, f);
+      if (f.next < f.list.length) continue;
+      c.waiting.shift();
+      c.waitingBytes -= f.bytes;
+      if (c.waiting.length === 0) {
+        behind.splice(k, 1);
+        if (c.closed) finishClose(c);
+      } else k++;
+    }
+    rr = k;
+  };
+  /** Everything still waiting is applied now (the server stopping). */
+  const drainAll = (): void => {
+    for (const c of behind.splice(0)) {
+      for (const f of c.waiting) while (f.next < f.list.length) applyOne(c, f);
+      c.waiting.length = 0;
+      c.waitingBytes = 0;
+      if (c.closed) finishClose(c);
+    }
+  };
+  const waitingMessages = (): number => {
+    let n = 0;
+    for (const c of behind) for (const f of c.waiting) n += f.list.length - f.next;
+    return n;
+  };
+  metrics.gauge('flowcast_ingest_waiting_messages', 'Ingest messages received and waiting to be applied (the server is behind its producers)', [], () => [[[], waitingMessages()]]);
+  return { behavior, conns, drainAll, waitingMessages };
 }
 
 export function mountIngest(app: TemplatedApp, behavior: WebSocketBehavior<IngestConn>): void {

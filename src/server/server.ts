@@ -106,7 +106,7 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
       protocol: PROTOCOL_VERSION,
       uptimeS: Math.round((Date.now() - started) / 1000),
       server: { host: cfg.host, port, uws: 'native', node: process.version, anonymousAccess: security.anonymousAllowed, keys: cfg.security.keys.length },
-      feed: { ...broker.stats(), ingestConnections: ingest.conns.size },
+      feed: { ...broker.stats(), ingestConnections: ingest.conns.size, ingestWaiting: ingest.waitingMessages() },
       sources,
       compute: sections['compute'] ?? {
         backend: 'cpu',
@@ -184,7 +184,8 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
     async close() {
       uWS.us_listen_socket_close(listenSocket);
       await Promise.all([...replays.map((p) => p.stop()), ...connectors.map((c) => c.stop())]);
-      // Rows still waiting for a kernel batch go out before the feed stops.
+      // Accepted frames still waiting to be applied, then rows still waiting for a kernel batch, go out before the feed stops.
+      ingest.drainAll();
       pipeline.flush();
       broker.stop();
       feed.stop();

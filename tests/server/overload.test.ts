@@ -1,0 +1,147 @@
+/**
+ * A server sent more than it computes keeps predicting. A burst of rows at 1,000 symbols goes
+ * through the real /ingest path as one frame (what a producer's batch, or a socket read of many
+ * frames, hands the server in one callback), into the feature engine and a model served by the
+ * inference engine. Ingest work is bounded per event-loop turn (limits.ingestSliceMs), so the
+ * model's answers come back while the burst is still being applied: predictions arrive before the
+ * last message is applied, in several turns, instead of after the whole burst. Nothing accepted is
+ * lost: every row's features frame comes out, every ready row is predicted or counted as skipped
+ * to stay fresh, the newest row of every symbol is predicted, and a producer that disconnects while
+ * its frames still wait has all of them applied.
+ *
+ * The observation is the order of events (the ingest counter's value when each prediction frame
+ * arrives), not time: on a server that applies a frame in one go, that counter already holds the
+ * whole burst when the first prediction can arrive.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers.ts';
+import { FeedClient } from '../../src/client/feed-client.ts';
+import { IngestClient } from '../../src/client/ingest-client.ts';
+import type { IngestMessage } from '../../src/protocol/frames.ts';
+import { writeLinearModel } from '../inference/helpers.ts';
+import type { RunningServer } from '../../src/server/server.ts';
+import { WRITE_KEY, feedUrl, ingestUrl, testServer, until } from './helpers.ts';
+
+const T = 4;
+const SYMBOLS = Array.from({ length: 1000 }, (_, i) => `S${String(i).padStart(3, '0')}`);
+/** Deltas per symbol after its snapshot: rows 0..DELTAS per symbol. */
+const DELTAS = 12;
+
+function burst(syms: readonly string[], deltas: number, now: number): IngestMessage[] {
+  const out: IngestMessage[] = syms.map((sym) => ({
+    t: 'snapshot', sym, ts: now,
+    bids: Array.from({ length: 10 }, (_, i) => [100 - i * 0.01, 5 + i] as [number, number]),
+    asks: Array.from({ length: 10 }, (_, i) => [100.01 + i * 0.01, 5 + i] as [number, number]),
+  }));
+  for (let r = 1; r <= deltas; r++) {
+    for (const sym of syms) {
+      const j = ((r * 7919) % 10) * 0.01;
+      out.push({ t: 'delta', sym, ts: now + r, bids: [[100 - j, 5 + (r % 7)]], asks: [[100.01 + j, 6 + (r % 5)]] });
+    }
+  }
+  return out;
+}
+
+describe('ingest under overload', () => {
+  let server: RunningServer;
+  const dir = scratchDir('overload-models');
+
+  beforeAll(async () => {
+    writeLinearModel(dir, 'lin', { window: T });
+    server = await testServer((c) => {
+      c.features.vpinBucket = 1;
+      c.limits.maxSubscriptions = 4096;
+      // The whole burst in one frame.
+      c.limits.ingestMaxPayloadBytes = 8 << 20;
+    }, { models: dir }, { plugins: true });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const counters = () => {
+    const c = server.metrics.counter('flowcast_ingest_messages_total', 'Ingest messages, by result', ['result']);
+    return { accepted: c.labels('accepted'), rejected: c.labels('rejected') };
+  };
+
+  async function subscriber(syms: readonly string[]) {
+    const c = await FeedClient.connect({ url: feedUrl(server) });
+    const topics = syms.flatMap((s) => [`features.${s}`, `pred.lin.${s}`]);
+    for (let k = 0; k < topics.length; k += 500) await c.subscribe(topics.slice(k, k + 500));
+    return c;
+  }
+
+  it('predicts while a burst it cannot keep up with is still being applied, and every accepted row comes out', async () => {
+    const { accepted, rejected } = counters();
+    const a0 = accepted.value;
+    const r0 = rejected.value;
+    const sub = await subscriber(SYMBOLS);
+    const feats = new Map<string, number[]>();
+    const preds = new Map<string, number[]>();
+    /** The ingest counter (messages of the burst applied) when each prediction frame arrived. */
+    const appliedAtPred: number[] = [];
+    let nFeats = 0;
+    sub.on('features', (f) => {
+      let a = feats.get(f.sym);
+      if (!a) feats.set(f.sym, (a = []));
+      a.push(f.row);
+      nFeats++;
+    });
+    sub.on('pred', (p) => {
+      appliedAtPred.push(accepted.value - a0);
+      let a = preds.get(p.sym);
+      if (!a) preds.set(p.sym, (a = []));
+      a.push(p.row!);
+    });
+    const health0 = (await (await fetch(`${server.url}healthz`)).json()) as { inference: { skippedRows: number } };
+    const prod = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
+    const msgs = burst(SYMBOLS, DELTAS, Date.now());
+    prod.send(msgs);
+    const rows = SYMBOLS.length * (DELTAS + 1);
+    await until(() => nFeats === rows, 120_000, `${rows} features frames`);
+    await until(() => SYMBOLS.every((s) => preds.get(s)?.includes(DELTAS)), 60_000, "every symbol's newest row predicted");
+    expect(accepted.value - a0).toBe(msgs.length);
+    expect(rejected.value - r0).toBe(0);
+
+    // Predictions came while the burst was being applied, in more than one turn.
+    expect(appliedAtPred.length).toBeGreaterThan(0);
+    expect(appliedAtPred[0]).toBeLessThan(msgs.length);
+    const during = new Set(appliedAtPred.filter((n) => n < msgs.length));
+    expect(during.size).toBeGreaterThanOrEqual(2);
+
+    // Every accepted row came out once, in order; predictions only for rows with a full window, each once.
+    for (const s of SYMBOLS) {
+      expect(feats.get(s)).toEqual(Array.from({ length: DELTAS + 1 }, (_, i) => i));
+      const p = preds.get(s)!;
+      expect(new Set(p).size).toBe(p.length);
+      expect(Math.min(...p)).toBeGreaterThanOrEqual(T - 1);
+    }
+    // Freshness: every ready row was predicted or counted as skipped.
+    const health = (await (await fetch(`${server.url}healthz`)).json()) as { inference: { skippedRows: number } };
+    const predicted = [...preds.values()].reduce((n, p) => n + p.length, 0);
+    expect(predicted + health.inference.skippedRows - health0.inference.skippedRows).toBe(SYMBOLS.length * (DELTAS + 1 - (T - 1)));
+    await prod.close();
+    await sub.close();
+  }, 240_000);
+
+  it('applies every frame of a producer that disconnects while they still wait', async () => {
+    const syms = SYMBOLS.map((s) => `Q${s}`);
+    const { accepted } = counters();
+    const a0 = accepted.value;
+    const sub = await subscriber(syms);
+    const last = new Map<string, number>();
+    let nFeats = 0;
+    sub.on('features', (f) => {
+      last.set(f.sym, f.row);
+      nFeats++;
+    });
+    const prod = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
+    const msgs = burst(syms, 4, Date.now());
+    prod.send(msgs);
+    await prod.close();
+    await until(() => nFeats === syms.length * 5, 120_000, `${syms.length * 5} features frames`);
+    expect(accepted.value - a0).toBe(msgs.length);
+    expect(syms.every((s) => last.get(s) === 4)).toBe(true);
+    await sub.close();
+  }, 240_000);
+});
