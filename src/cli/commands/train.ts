@@ -70,7 +70,7 @@ gbdt (XGBoost via python3-xgboost or its CLI; LightGBM via its CLI):
 
 Examples:
   flowcast train transformer --data goog.csv --name goog-transformer
-  flowcast train gbdt --data lobster:GOOG_2012-06-21_... --data lobster:GOOG_2012-06-22_... --data lobster:AMZN.zip --symbol all
+  flowcast train gbdt --data goog-0621.parquet --data goog-0622.parquet --data lobster:data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip --symbol all
   flowcast train gbdt --data lobster:data/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv.gz,data/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz
 `;
 
