@@ -1,7 +1,8 @@
 /**
  * `flowcast models calibrate` (issue 17 item 6): on a copy of the shipped goog-gbdt, the stored T is
  * the minimum-NLL temperature of its graph's probabilities on its own validation split (fitted here
- * again from the rows the manifest names), the manifest keeps every other field, the replaced and
+ * again from the rows the manifest names), TreeSHAP's check takes the served T into account
+ * (softmax of the attributions / T = the served probabilities), the manifest keeps every other field, the replaced and
  * the new version are kept, a server-style load serves it, a second fit replaces rather than
  * compounds it, --clear restores the first version's content, and data that is not the model's
  * training data is refused with the reason.
@@ -15,6 +16,7 @@ import { fitTemperature } from '../../src/training/calibration.ts';
 import { loadFeatures } from '../../src/training/features-file.ts';
 import { buildDataset } from '../../src/training/dataset.ts';
 import { loadServed, predictRows } from '../../src/training/evaluate/evaluate.ts';
+import { shapForServed } from '../../src/training/importance-eval.ts';
 import { listVersions, contentHash, readModelFiles } from '../../src/inference/versions.ts';
 import type { ModelManifest } from '../../src/inference/manifest.ts';
 
@@ -42,6 +44,12 @@ describe('flowcast models calibrate', () => {
     try {
       expect(m0.temperature).toBe(t.T);
       p = await predictRows(m0, ds, ds.splits.val.rows, 512, { raw: true });
+      // TreeSHAP's check divides the margins by the served T: softmax(m / T) = the served probabilities.
+      const rows = ds.splits.test.rows.subarray(0, 300);
+      const sh = shapForServed(m0, ds, rows, await predictRows(m0, ds, rows), ds, ds.splits.train.rows.subarray(0, 20_000), 'test', 300)!;
+      expect(sh.maxProbDiff).toBeLessThan(1e-6);
+      const unscaled = shapForServed(m0, ds, rows, await predictRows(m0, ds, rows, 512, { raw: true }), ds, ds.splits.train.rows.subarray(0, 20_000), 'test', 300)!;
+      expect(unscaled.maxProbDiff).toBeGreaterThan(1e-3);
     } finally {
       await m0.retire();
     }
