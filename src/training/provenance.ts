@@ -165,8 +165,18 @@ export function segmentedTrainingInputs(all: DataInputs, segmentInputs: DataInpu
   const segs = ds.segments!, cuts = ds.cuts!;
   const data = ds.data;
   const segIndex = new Map(data.segments!.map((s, j) => [s, j]));
-  const count = (rows: Int32Array, from: number, to: number): number => rows.reduce((a, r) => a + (r >= from && r < to ? 1 : 0), 0);
-  const segments: SegmentInputs[] = segs.map((g) => {
+  // Samples per segment and split in one pass over each split (the segments are row ranges in order).
+  const perSeg = (rows: Int32Array): Int32Array => {
+    const c = new Int32Array(segs.length);
+    let j = 0;
+    for (const r of rows) {
+      while (r >= segs[j]!.to) j++;
+      c[j]!++;
+    }
+    return c;
+  };
+  const sTrain = perSeg(ds.splits.train.rows), sVal = perSeg(ds.splits.val.rows), sTest = perSeg(ds.splits.test.rows);
+  const segments: SegmentInputs[] = segs.map((g, k) => {
     const ts = ds.ts.subarray(g.from, g.to);
     let a = 0, b = 0;
     while (a < ts.length && ts[a]! < cuts.val) a++;
@@ -178,7 +188,7 @@ export function segmentedTrainingInputs(all: DataInputs, segmentInputs: DataInpu
       ...(s.partition ? { partition: s.partition } : {}),
       date: s.date,
       ...trainingInputs(segmentInputs[segIndex.get(s)!]!, data, s.symbol, ts, a, b),
-      samples: { train: count(ds.splits.train.rows, g.from, g.to), val: count(ds.splits.val.rows, g.from, g.to), test: count(ds.splits.test.rows, g.from, g.to) },
+      samples: { train: sTrain[k]!, val: sVal[k]!, test: sTest[k]! },
     };
   });
   const whole = (f: (x: SegmentInputs) => SplitSpan): SplitSpan => {

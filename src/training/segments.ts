@@ -36,12 +36,19 @@ export function combineSegments(inputs: SegmentInput[], symbols: string[]): Feat
   inputs.forEach((p, k) => {
     const d = p.data;
     const off = Number(d.startNs - startNs);
+    // Rows by symbol id in one pass (many symbols: no scan per symbol).
+    const bySid = new Map<number, number[]>();
+    const wanted = new Set(symbols.map((x) => d.symbols.indexOf(x)).filter((x) => x >= 0));
+    for (let i = 0; i < d.n; i++) {
+      const sid = d.symbolId[i]!;
+      if (!wanted.has(sid)) continue;
+      let l = bySid.get(sid);
+      if (!l) bySid.set(sid, (l = []));
+      l.push(i);
+    }
     for (const symbol of symbols) {
-      const sid = d.symbols.indexOf(symbol);
-      if (sid < 0) continue;
-      const rows: number[] = [];
-      for (let i = 0; i < d.n; i++) if (d.symbolId[i] === sid) rows.push(i);
-      if (!rows.length) continue;
+      const rows = bySid.get(d.symbols.indexOf(symbol));
+      if (!rows?.length) continue;
       const parts = d.dataset?.partitions?.filter((q) => q.symbol === symbol);
       if (parts?.length) {
         const total = parts.reduce((a, q) => a + q.rows, 0);
