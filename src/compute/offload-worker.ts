@@ -7,7 +7,7 @@ import { BookRow } from '../model/row.ts';
 import { DenseStream } from './stream.ts';
 import { selectComputeBackend } from './select.ts';
 import { BackendUnavailable, errorLine, type DenseBackend } from './backend.ts';
-import { DENSE_COLUMNS } from '../features/columns.ts';
+import { DENSE_COLUMNS, FeatureBlock } from '../features/columns.ts';
 import { ROW_HEADER, type FromWorker, type OffloadStats, type ToWorker } from './offload.ts';
 
 const port = parentPort!;
@@ -17,7 +17,7 @@ let row: BookRow | undefined;
 let LT = 0;
 let symbols: string[] = [];
 let blocks: FromWorker[] = [];
-/** 'rows' buffers the calling thread has handed back (a fresh 1.5 MB buffer per block was a tenth of this thread's time, most of it zeroing and GC). */
+/** Block arrays the calling thread has handed back (a fresh block per flush, zeroed and collected, was a tenth of this thread's time). */
 const spare: Float64Array[] = [];
 
 function post(m: FromWorker, transfer: ArrayBuffer[] = []): void {
@@ -58,14 +58,16 @@ async function handle(m: ToWorker): Promise<void> {
       }
       LT = m.depth.tensorLevels;
       row = new BookRow(LT);
-      stream = new DenseStream(be, { depth: m.depth, blockRows: m.blockRows }, (block) => {
-        const n = block.n;
-        const size = DENSE_COLUMNS.length * n;
-        let data = spare.pop();
-        data = data && data.length >= size ? data.subarray(0, size) : new Float64Array(size);
-        for (let c = 0; c < DENSE_COLUMNS.length; c++) data.set(block.values[c]!.subarray(0, n), c * n);
-        blocks.push({ type: 'rows', row0: block.row[0]!, n, data });
-        stream!.recycle(block);
+      // Each block's columns live in one array, which goes to the calling thread as one transfer
+      // (no copy) and comes back as a 'spare' once its values are copied out.
+      const newBlock = (capacity: number): FeatureBlock => {
+        const size = DENSE_COLUMNS.length * capacity;
+        let backing = spare.pop();
+        while (backing && backing.length < size) backing = spare.pop();
+        return new FeatureBlock(DENSE_COLUMNS, capacity, backing ?? new Float64Array(size));
+      };
+      stream = new DenseStream(be, { depth: m.depth, blockRows: m.blockRows, newBlock }, (block) => {
+        blocks.push({ type: 'rows', row0: block.row[0]!, n: block.n, stride: block.capacity, data: block.backing! });
       });
     } else if (m.type === 'chunk') {
       if (m.symbols.length) symbols = m.symbols;

@@ -35,7 +35,8 @@ export const ROW_HEADER = 4;
 export type FromWorker =
   | { type: 'ready'; info: ComputeInfo }
   | { type: 'unavailable'; backend: string; reason: string }
-  | { type: 'rows'; row0: number; n: number; data: Float64Array }
+  /** Kernel values of rows [row0, row0 + n): column c at data[c * stride ...]. */
+  | { type: 'rows'; row0: number; n: number; stride: number; data: Float64Array }
   | { type: 'chunkDone'; buffer: Float64Array; stats: OffloadStats }
   | { type: 'finished'; stats: OffloadStats }
   | { type: 'error'; message: string };
@@ -232,7 +233,7 @@ export class OffloadedDenseStream implements RowSink {
     } else if (m.type === 'unavailable') {
       this.fail(new BackendUnavailable(m.backend, m.reason));
     } else if (m.type === 'rows') {
-      const values = DENSE_COLUMNS.map((_, c) => m.data.subarray(c * m.n, (c + 1) * m.n));
+      const values = DENSE_COLUMNS.map((_, c) => m.data.subarray(c * m.stride, c * m.stride + m.n));
       this.emit({ row0: m.row0, n: m.n, values }, () => {
         // The whole buffer goes back (m.data may be a view of its first part).
         if (!this.ended) this.worker.postMessage({ type: 'spare', data: new Float64Array(m.data.buffer) } satisfies ToWorker, [m.data.buffer as ArrayBuffer]);

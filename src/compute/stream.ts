@@ -28,6 +28,8 @@ export interface DenseStreamOptions {
   maxWindowRows?: number;
   /** Rows per flush and per emitted block (default 8192). */
   blockRows?: number;
+  /** Makes an emitted block when none was recycled (default: a FeatureBlock of its own arrays). */
+  newBlock?: (capacity: number) => FeatureBlock;
 }
 
 export type DenseBlockEmit = (block: FeatureBlock, symbols: readonly string[]) => void;
@@ -56,7 +58,10 @@ export class DenseStream implements RowSink {
   /** Rows and batches computed (for reports). */
   readonly stats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
 
+  private readonly newBlock: (capacity: number) => FeatureBlock;
+
   constructor(private readonly backend: DenseBackend, opts: DenseStreamOptions, private readonly emit: DenseBlockEmit) {
+    this.newBlock = opts.newBlock ?? ((capacity) => new FeatureBlock(DENSE_COLUMNS, capacity));
     this.depth = opts.depth ?? DEFAULT_DEPTH;
     this.maxT = opts.maxWindowRows ?? 1024;
     this.blockRows = opts.blockRows ?? 8192;
@@ -232,11 +237,11 @@ export class DenseStream implements RowSink {
 
   private takeBlock(n: number): FeatureBlock {
     if (n <= this.blockRows) {
-      const b = this.freeBlocks.pop() ?? new FeatureBlock(DENSE_COLUMNS, this.blockRows);
+      const b = this.freeBlocks.pop() ?? this.newBlock(this.blockRows);
       b.n = 0;
       return b;
     }
-    return new FeatureBlock(DENSE_COLUMNS, n);
+    return this.newBlock(n);
   }
 
   private takeBatch(B: number, T: number): SnapshotBatch {

@@ -146,11 +146,16 @@ export class FeatureBlock {
   readonly row: Float64Array;
   readonly values: Float64Array[];
 
-  constructor(readonly columns: readonly string[], readonly capacity: number) {
+  /**
+   * `backing`: one array holding every column (column c at c * capacity), so that the values can be
+   * handed to another thread as one transfer (the kernel thread, src/compute/offload-worker.ts).
+   */
+  constructor(readonly columns: readonly string[], readonly capacity: number, readonly backing?: Float64Array) {
     this.ts = new Float64Array(capacity);
     this.symbolId = new Uint16Array(capacity);
     this.row = new Float64Array(capacity);
-    this.values = columns.map(() => new Float64Array(capacity));
+    if (backing && backing.length < columns.length * capacity) throw new RangeError(`FeatureBlock: a backing array of ${backing.length} values cannot hold ${columns.length} columns x ${capacity} rows`);
+    this.values = backing ? columns.map((_, c) => backing.subarray(c * capacity, (c + 1) * capacity)) : columns.map(() => new Float64Array(capacity));
   }
 
   get full(): boolean {
