@@ -62,9 +62,9 @@ function symbolRows(data: FeatureData, symbol: string): number {
   return k;
 }
 
-export async function loadTrainingData(pathOrSpec: string, o: TrainingDataOptions): Promise<TrainingData> {
-  const log = o.onLog ?? (() => undefined);
-  const base = {
+/** The feature options a training run computes with (V apart), from its flags and the defaults. */
+function featureBase(o: Pick<TrainingDataOptions, 'horizon' | 'alpha' | 'levels' | 'vpinBuckets' | 'barMs' | 'barWindow'>) {
+  return {
     horizons: [o.horizon],
     alpha: o.alpha,
     levels: o.levels ?? DEFAULT_FEATURE_OPTIONS.levels,
@@ -72,6 +72,11 @@ export async function loadTrainingData(pathOrSpec: string, o: TrainingDataOption
     barMs: o.barMs ?? DEFAULT_FEATURE_OPTIONS.barMs,
     barWindow: o.barWindow ?? DEFAULT_FEATURE_OPTIONS.barWindow,
   };
+}
+
+export async function loadTrainingData(pathOrSpec: string, o: TrainingDataOptions): Promise<TrainingData> {
+  const log = o.onLog ?? (() => undefined);
+  const base = featureBase(o);
   const symbols = o.symbol ? [o.symbol] : undefined;
   if (isSourceSpec(pathOrSpec)) {
     const V = o.vpinBucket ?? 'auto';
@@ -182,14 +187,7 @@ export async function loadTrainingSet(inputs: string[], o: TrainingSetOptions): 
   if (new Set(inputs).size !== inputs.length) throw new Error(`--data: ${inputs.find((x, i) => inputs.indexOf(x) !== i)} is given twice`);
   const isDir = inputs.map((x) => !isSourceSpec(x) && isDatasetDir(x));
   if (o.where !== undefined && !isDir.some(Boolean)) throw new Error(`--where needs a dataset directory among --data (${inputs.join(', ')})`);
-  const base = {
-    horizons: [o.horizon],
-    alpha: o.alpha,
-    levels: o.levels ?? DEFAULT_FEATURE_OPTIONS.levels,
-    vpinBuckets: o.vpinBuckets ?? DEFAULT_FEATURE_OPTIONS.vpinBuckets,
-    barMs: o.barMs ?? DEFAULT_FEATURE_OPTIONS.barMs,
-    barWindow: o.barWindow ?? DEFAULT_FEATURE_OPTIONS.barWindow,
-  };
+  const base = featureBase(o);
   const fixedV = typeof o.vpinBucket === 'number' ? o.vpinBucket : undefined;
   const auto = !perSymbolV && fixedV === undefined;
   // First pass: every input as it is (sources with V = 1 where V is to be sized, else with the given V).
