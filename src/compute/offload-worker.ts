@@ -3,7 +3,7 @@
  * DenseStream on its own backend, and sends back each block of kernel columns as it is computed.
  */
 import { parentPort } from 'node:worker_threads';
-import { BookRow } from '../model/row.ts';
+import { TRADE_CHANNELS } from '../snapshots/ring.ts';
 import { DenseStream } from './stream.ts';
 import { selectComputeBackend } from './select.ts';
 import { BackendUnavailable, errorLine, type DenseBackend } from './backend.ts';
@@ -13,7 +13,6 @@ import { ROW_HEADER, type FromWorker, type OffloadStats, type ToWorker } from '.
 const port = parentPort!;
 let stream: DenseStream | undefined;
 let backend: DenseBackend | undefined;
-let row: BookRow | undefined;
 let LT = 0;
 let symbols: string[] = [];
 let blocks: FromWorker[] = [];
@@ -57,7 +56,6 @@ async function handle(m: ToWorker): Promise<void> {
         throw e;
       }
       LT = m.depth.tensorLevels;
-      row = new BookRow(LT);
       // Each block's columns live in one array, which goes to the calling thread as one transfer
       // (no copy) and comes back as a 'spare' once its values are copied out.
       const newBlock = (capacity: number): FeatureBlock => {
@@ -86,36 +84,13 @@ async function handle(m: ToWorker): Promise<void> {
   }
 }
 
-/** Feeds a chunk's packed rows (offload.ts onRow's layout) to the stream; a plain function of its own, which V8 optimises (a loop inside the async handler ran ~2x slower). */
+/** Feeds a chunk's packed rows (offload.ts onRow's layout, each as its ring holds it) to the stream; a plain function of its own, which V8 optimises. */
 function unpack(b: Float64Array, rows: number, used: number): void {
-  const r = row!;
-  let o = 0;
-  for (let i = 0; i < rows; i++) {
-    const id = b[o++]!;
-    r.symbolId = id;
-    r.symbol = symbols[id]!;
-    r.ts = b[o++]!;
-    r.depthLimit = b[o++]!;
-    const nt = b[o++]!;
-    for (let l = 0; l < LT; l++) {
-      r.bidPx[l] = b[o++]!;
-      r.bidSz[l] = b[o++]!;
-      r.askPx[l] = b[o++]!;
-      r.askSz[l] = b[o++]!;
-    }
-    if (r.tradePx.length < nt) {
-      r.tradePx = new Float64Array(nt * 2);
-      r.tradeSz = new Float64Array(nt * 2);
-      r.tradeSign = new Int8Array(nt * 2);
-      r.tradeTs = new Float64Array(nt * 2);
-    }
-    r.nTrades = nt;
-    for (let t = 0; t < nt; t++) {
-      r.tradePx[t] = b[o++]!;
-      r.tradeSz[t] = b[o++]!;
-      r.tradeSign[t] = b[o++]!;
-    }
-    stream!.onRow(r);
+  const st = stream!;
+  const rowLength = ROW_HEADER + 4 * LT + TRADE_CHANNELS.length;
+  if (rows * rowLength !== used) throw new Error(`src/compute/offload-worker.ts: a chunk of ${rows} rows has ${used} values, not ${rows * rowLength}`);
+  for (let o = 0; o < used; o += rowLength) {
+    const id = b[o]!;
+    st.onPacked(id, symbols[id]!, b[o + 1]!, b, o + ROW_HEADER);
   }
-  if (o !== used) throw new Error(`src/compute/offload-worker.ts: a chunk of ${rows} rows unpacked to ${o} values, ${used} were sent`);
 }

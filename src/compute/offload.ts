@@ -20,6 +20,7 @@ import type { Depth } from '../model/depth.ts';
 import { DENSE_COLUMNS } from '../features/columns.ts';
 import type { ComputeInfo, ComputeSpec } from './backend.ts';
 import { BackendUnavailable } from './backend.ts';
+import { TRADE_CHANNELS, tradeAggregates } from '../snapshots/ring.ts';
 
 /** Kernel values of consecutive output rows [row0, row0 + n), one array per DENSE_COLUMNS entry. */
 export interface DenseRows {
@@ -28,8 +29,8 @@ export interface DenseRows {
   values: Float64Array[];
 }
 
-/** Fields of a packed row ahead of its levels: symbol id, time, usable levels, trades. */
-export const ROW_HEADER = 4;
+/** Fields of a packed row ahead of its levels: symbol id, time. */
+export const ROW_HEADER = 2;
 
 /** Messages from the thread. */
 export type FromWorker =
@@ -91,8 +92,10 @@ export class OffloadedDenseStream implements RowSink {
   readonly stats: OffloadStats = { rows: 0, batches: 0, computedRows: 0, seconds: 0 };
   private readonly LT: number;
   private buf: Float64Array;
-  /** Values per chunk buffer (grows for a row with very many trades). */
-  private capacity: number;
+  /** Values per chunk buffer. */
+  private readonly capacity: number;
+  /** Values per packed row (fixed: the trades go as their aggregates). */
+  private readonly rowLength: number;
   private used = 0;
   private rows = 0;
   private readonly spare: Float64Array[] = [];
@@ -115,7 +118,8 @@ export class OffloadedDenseStream implements RowSink {
 
   private constructor(private readonly worker: Worker, depth: Depth, private readonly emit: (rows: DenseRows, release: () => void) => void) {
     this.LT = depth.tensorLevels;
-    this.capacity = CHUNK_ROWS * (ROW_HEADER + 4 * this.LT + 3 * 4);
+    this.rowLength = ROW_HEADER + 4 * this.LT + TRADE_CHANNELS.length;
+    this.capacity = CHUNK_ROWS * this.rowLength;
     this.buf = new Float64Array(this.capacity);
     this.ready = new Promise<ComputeInfo>((resolve, reject) => (this.onReady = { resolve, reject }));
     // Observed through drain / finish as well: an unawaited `ready` must not be an unhandled rejection.
@@ -148,13 +152,7 @@ export class OffloadedDenseStream implements RowSink {
 
   onRow(row: BookRow): void {
     if (this.failure) throw this.failure;
-    const LT = this.LT;
-    const nt = row.nTrades;
-    const need = ROW_HEADER + 4 * LT + 3 * nt;
-    if (this.used + need > this.capacity) {
-      if (this.rows > 0) this.send();
-      if (need > this.capacity) this.buf = new Float64Array((this.capacity = need * 2));
-    }
+    if (this.used + this.rowLength > this.capacity) this.send();
     // The thread's own symbol ids (by name): builders number symbols, but rows of two runs can share a number.
     let id = this.byBuilderId[row.symbolId];
     if (id === undefined || this.names[id] !== row.symbol) {
@@ -166,25 +164,29 @@ export class OffloadedDenseStream implements RowSink {
       }
       this.byBuilderId[row.symbolId] = id = known;
     }
+    // The row as the thread's ring holds it (SnapshotRing.pushPacked): levels past the usable ones
+    // missing, the trades as their aggregates.
     const b = this.buf;
     let o = this.used;
+    const LT = this.LT;
     const usable = Math.min(row.usableLevels, LT);
     b[o++] = id;
     b[o++] = row.ts;
-    b[o++] = usable;
-    b[o++] = nt;
     for (let l = 0; l < LT; l++) {
-      b[o++] = row.bidPx[l]!;
-      b[o++] = row.bidSz[l]!;
-      b[o++] = row.askPx[l]!;
-      b[o++] = row.askSz[l]!;
+      if (l < usable) {
+        b[o++] = row.bidPx[l]!;
+        b[o++] = row.bidSz[l]!;
+        b[o++] = row.askPx[l]!;
+        b[o++] = row.askSz[l]!;
+      } else {
+        b[o++] = NaN;
+        b[o++] = 0;
+        b[o++] = NaN;
+        b[o++] = 0;
+      }
     }
-    for (let t = 0; t < nt; t++) {
-      b[o++] = row.tradePx[t]!;
-      b[o++] = row.tradeSz[t]!;
-      b[o++] = row.tradeSign[t]!;
-    }
-    this.used = o;
+    tradeAggregates(row, b, o);
+    this.used = o + TRADE_CHANNELS.length;
     if (++this.rows === CHUNK_ROWS) this.send();
   }
 

@@ -70,15 +70,26 @@ export class DenseStream implements RowSink {
   }
 
   onRow(row: BookRow): void {
-    let r = this.byBuilderId[row.symbolId];
-    if (r === undefined || r.symbol !== row.symbol) r = this.ringFor(row);
+    this.nextRing(row.symbolId, row.symbol).push(row);
+    if (this.logN === this.blockRows) this.flush();
+  }
+
+  /** A row packed as its ring holds it (SnapshotRing.pushPacked), of the symbol the caller numbers `symbolId`. */
+  onPacked(symbolId: number, symbol: string, ts: number, src: Float64Array, at: number): void {
+    this.nextRing(symbolId, symbol).pushPacked(src, at, ts);
+    if (this.logN === this.blockRows) this.flush();
+  }
+
+  /** The symbol's ring, with room for one more row, that row logged in arrival order. */
+  private nextRing(symbolId: number, symbol: string): SnapshotRing {
+    let r = this.byBuilderId[symbolId];
+    if (r === undefined || r.symbol !== symbol) r = this.ringFor(symbolId, symbol);
     if (r.count - this.done[r.symbolId]! + 1 + DENSE_HISTORY > r.capacity) {
       r.grow(Math.min(r.capacity * 2, this.blockRows + DENSE_HISTORY));
     }
     this.logRing[this.logN] = r.symbolId;
     this.logIdx[this.logN++] = r.count;
-    r.push(row);
-    if (this.logN === this.blockRows) this.flush();
+    return r;
   }
 
   /**
@@ -153,16 +164,16 @@ export class DenseStream implements RowSink {
     await this.drain();
   }
 
-  private ringFor(row: BookRow): SnapshotRing {
-    let r = this.byName.get(row.symbol);
+  private ringFor(symbolId: number, symbol: string): SnapshotRing {
+    let r = this.byName.get(symbol);
     if (!r) {
-      r = new SnapshotRing(row.symbol, this.rings.length, Math.min(256, this.blockRows) + DENSE_HISTORY, this.depth.tensorLevels);
+      r = new SnapshotRing(symbol, this.rings.length, Math.min(256, this.blockRows) + DENSE_HISTORY, this.depth.tensorLevels);
       this.rings.push(r);
-      this.symbols.push(row.symbol);
+      this.symbols.push(symbol);
       this.done.push(0);
-      this.byName.set(row.symbol, r);
+      this.byName.set(symbol, r);
     }
-    this.byBuilderId[row.symbolId] = r;
+    this.byBuilderId[symbolId] = r;
     return r;
   }
 

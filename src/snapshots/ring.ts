@@ -99,20 +99,13 @@ export class SnapshotRing {
     const usable = row.usableLevels;
     const o = slot * L * CHANNELS;
     const d = this.book;
-    let pd = this.priceDecimals, sd = this.sizeDecimals;
-    const pq = POW10[pd]!, sq = POW10[sd]!;
     for (let l = 0; l < L; l++) {
       const k = o + l * CHANNELS;
       if (l < usable) {
-        const bp = (d[k] = row.bidPx[l]!);
-        const bs = (d[k + 1] = row.bidSz[l]!);
-        const ap = (d[k + 2] = row.askPx[l]!);
-        const as = (d[k + 3] = row.askSz[l]!);
-        // Most values are already whole at the current decimals; NaN (missing) prices are skipped.
-        if (!isWhole(bp * pq)) pd = bp === bp ? decimalsOf(bp, pd) : pd;
-        if (!isWhole(ap * pq)) pd = ap === ap ? decimalsOf(ap, pd) : pd;
-        if (!isWhole(bs * sq)) sd = decimalsOf(bs, sd);
-        if (!isWhole(as * sq)) sd = decimalsOf(as, sd);
+        d[k] = row.bidPx[l]!;
+        d[k + 1] = row.bidSz[l]!;
+        d[k + 2] = row.askPx[l]!;
+        d[k + 3] = row.askSz[l]!;
       } else {
         d[k] = NaN;
         d[k + 1] = 0;
@@ -120,23 +113,60 @@ export class SnapshotRing {
         d[k + 3] = 0;
       }
     }
-    this.priceDecimals = pd;
-    this.sizeDecimals = sd;
+    this.noteDecimals(o);
     this.ts[slot] = row.ts;
-    let vol = 0, signed = 0, notional = 0;
-    for (let t = 0; t < row.nTrades; t++) {
-      const sz = row.tradeSz[t]!;
-      vol += sz;
-      signed += row.tradeSign[t]! * sz;
-      notional += row.tradePx[t]! * sz;
-    }
-    const q = slot * TRADE_CHANNELS.length;
-    this.trades[q] = vol;
-    this.trades[q + 1] = signed;
-    this.trades[q + 2] = row.nTrades;
-    this.trades[q + 3] = notional;
+    tradeAggregates(row, this.trades, slot * TRADE_CHANNELS.length);
     this.count++;
   }
+
+  /**
+   * Appends a row packed as the ring holds it: `levels * 4` book values (a missing level: NaN
+   * price, size 0), then the TRADE_CHANNELS aggregates, from `src[at]` on (PACKED_EXTRA + that
+   * many values: what src/compute/offload.ts sends its kernel thread, one copy instead of two).
+   */
+  pushPacked(src: Float64Array, at: number, ts: number): void {
+    const slot = this.count % this.capacity;
+    const n = this.levels * CHANNELS;
+    const o = slot * n;
+    this.book.set(src.subarray(at, at + n), o);
+    this.noteDecimals(o);
+    this.ts[slot] = ts;
+    const q = slot * TRADE_CHANNELS.length;
+    for (let c = 0; c < TRADE_CHANNELS.length; c++) this.trades[q + c] = src[at + n + c]!;
+    this.count++;
+  }
+
+  /** Widens the decimals seen to those of the row at book offset `o`. */
+  private noteDecimals(o: number): void {
+    const d = this.book;
+    let pd = this.priceDecimals, sd = this.sizeDecimals;
+    const pq = POW10[pd]!, sq = POW10[sd]!;
+    for (let k = o, end = o + this.levels * CHANNELS; k < end; k += CHANNELS) {
+      const bp = d[k]!, bs = d[k + 1]!, ap = d[k + 2]!, as = d[k + 3]!;
+      // Most values are already whole at the current decimals; NaN (missing) prices are skipped.
+      if (!isWhole(bp * pq)) pd = bp === bp ? decimalsOf(bp, pd) : pd;
+      if (!isWhole(ap * pq)) pd = ap === ap ? decimalsOf(ap, pd) : pd;
+      if (!isWhole(bs * sq)) sd = decimalsOf(bs, sd);
+      if (!isWhole(as * sq)) sd = decimalsOf(as, sd);
+    }
+    this.priceDecimals = pd;
+    this.sizeDecimals = sd;
+  }
+}
+
+/** A row's trade aggregates (TRADE_CHANNELS order) into `out[q..q + 4]`. */
+export function tradeAggregates(row: BookRow, out: Float64Array, q: number): void {
+  let vol = 0, signed = 0, notional = 0;
+  for (let t = 0; t < row.nTrades; t++) {
+    const sz = row.tradeSz[t]!;
+    vol += sz;
+    signed += row.tradeSign[t]! * sz;
+    notional += row.tradePx[t]! * sz;
+  }
+  out[q] = vol;
+  out[q + 1] = signed;
+  out[q + 2] = row.nTrades;
+  out[q + 3] = notional;
 }
 
 function isWhole(x: number): boolean {
