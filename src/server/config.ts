@@ -82,6 +82,7 @@ export interface LimitsConfig {
   /**
    * Milliseconds of ingest work per event-loop turn: frames beyond wait, in order, for the next
    * turns, so inference answers and timers are served while the server is behind its producers.
+   * 0 (the default): no bound, each frame is applied as it arrives.
    */
   ingestSliceMs: number;
   /** Bytes of received frames one producer may have waiting; beyond, it is applied as it arrives (TCP pushes back). */
@@ -225,7 +226,7 @@ export function defaultConfig(): ServerConfig {
       requestBurst: 40,
       ingestPerSecond: 200_000,
       ingestBurst: 400_000,
-      ingestSliceMs: 5,
+      ingestSliceMs: 0,
       ingestQueueBytes: 8 << 20,
       maxConnections: 10_000,
       maxConnectionsPerIp: 64,
@@ -374,7 +375,7 @@ function applyFile(cfg: ServerConfig, j: Json, where: string, baseDir: string, e
   const lim = L.obj(j, 'limits', '');
   if (lim) {
     L.known(lim, Object.keys(cfg.limits), 'limits.');
-    for (const k of Object.keys(cfg.limits) as (keyof LimitsConfig)[]) setIf(cfg.limits, k, L.int(lim, k, 'limits.', 1));
+    for (const k of Object.keys(cfg.limits) as (keyof LimitsConfig)[]) setIf(cfg.limits, k, L.int(lim, k, 'limits.', k === 'ingestSliceMs' ? 0 : 1));
   }
   const sec = L.obj(j, 'security', '');
   if (sec) {

@@ -319,6 +319,11 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
         return;
       }
       const f: WaitingFrame = { list, next: 0, now: Date.now(), bytes: message.byteLength };
+      if (sliceMs === 0) {
+        // Unbounded (the default): the frame is applied now, whatever it takes.
+        while (f.next < list.length) applyOne(c, f);
+        return;
+      }
       if (c.waiting.length === 0 && budgetLeft()) {
         applyFrame(c, f);
         if (f.next === list.length) return;
@@ -368,6 +373,10 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
    * through it (inference results from the model's worker, timers of the batchers) wait that long
    * and predictions stop under overload. Frames over the turn's slice wait in their connection's
    * queue, in order, and are applied in later turns, after the loop has polled again.
+   * 0 (the default) applies each frame as it comes: at 1,000 symbols on the bench's paced load,
+   * bounding it made every row's prediction come back in milliseconds but the server applied 5-10x
+   * fewer rows per second while it predicted them (docs/benchmarks.md bench:feed:batching), so it
+   * is a choice, not yet the default.
    */
   const sliceMs = cfg.limits.ingestSliceMs;
   let turnOpen = false;

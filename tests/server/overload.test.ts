@@ -2,8 +2,8 @@
  * A server sent more than it computes keeps predicting. A burst of rows at 1,000 symbols goes
  * through the real /ingest path as one frame (what a producer's batch, or a socket read of many
  * frames, hands the server in one callback), into the feature engine and a model served by the
- * inference engine. Ingest work is bounded per event-loop turn (limits.ingestSliceMs), so the
- * model's answers come back while the burst is still being applied: predictions arrive before the
+ * inference engine. With ingest work bounded per event-loop turn (limits.ingestSliceMs: 5; the
+ * default, 0, applies each frame as it comes, as before), the model's answers come back while the burst is still being applied: predictions arrive before the
  * last message is applied, in several turns, instead of after the whole burst. Nothing accepted is
  * lost: every row's features frame comes out, every ready row is predicted or counted as skipped
  * to stay fresh, the newest row of every symbol is predicted, and a producer that disconnects while
@@ -53,6 +53,7 @@ describe('ingest under overload', () => {
       c.limits.maxSubscriptions = 4096;
       // The whole burst in one frame.
       c.limits.ingestMaxPayloadBytes = 8 << 20;
+      c.limits.ingestSliceMs = 5;
     }, { models: dir }, { plugins: true });
   });
   afterAll(async () => {
