@@ -318,7 +318,8 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   // A subscriber too slow for the frames is detached and, after repeated overflows, closed (4008): said.
   let subscriberClosed: { code: number; reason: string } | undefined;
   let dropped = 0;
-  sub.on('close', (e) => { subscriberClosed = e; });
+  let closing = false;
+  sub.on('close', (e) => { if (!closing) subscriberClosed = e; });
   sub.on('dropped', (f) => { dropped += f.total; });
   sub.on('features', (f) => {
     const t = sent.get(f.sym)?.[f.row];
@@ -390,6 +391,7 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   };
   if (process.env['BENCH_DEBUG']) process.stderr.write(metrics.split('\n').filter((l) => /^flowcast_(features|prediction)_latency_seconds_bucket|^flowcast_inference_(run|queue|latency)/.test(l)).join('\n') + '\n');
   prod.close();
+  closing = true;
   await sub.close();
   await stopChild(child);
   return {
@@ -533,7 +535,7 @@ async function batchingSection(machine: string): Promise<string> {
     .map((x) => `${x.n.toLocaleString('en-US')} symbols ${x.path === 'row' ? 'row by row' : 'batched'} (${x.r.inference.get(MODEL)?.runs ?? 0} ONNX runs for ${x.r.inference.get(MODEL)?.windows ?? 0} windows in the whole run, ${x.r.skipped.toLocaleString('en-US')} rows skipped)`);
   // Loads the server computes less of than offered: how predictions fare there (the ingest slice, docs/protocol.md Limits).
   const behind = withModel.filter((x) => x.r.deliveredRate < 0.9 * x.r.rate)
-    .map((x) => `${x.n.toLocaleString('en-US')} symbols ${x.path === 'row' ? 'row by row' : 'batched'}: ${x.r.samples.toLocaleString('en-US')} of ${Math.floor(x.r.seconds * x.r.rate).toLocaleString('en-US')} measured rows' features frames arrived before the bench stopped waiting, ${(x.r.preds.get(MODEL)?.length ?? 0).toLocaleString('en-US')} measured predictions (${x.r.predFrames.toLocaleString('en-US')} prediction frames in all, warm-up rows included), ${x.r.inference.get(MODEL)?.runs ?? 0} ONNX runs${x.r.subscriberClosed ? `, the subscriber closed by the server (${x.r.subscriberClosed.code}: ${x.r.subscriberClosed.reason})` : ''}${x.r.dropped ? `, ${x.r.dropped.toLocaleString('en-US')} frames dropped for it as a slow consumer` : ''}`);
+    .map((x) => `${x.n.toLocaleString('en-US')} symbols ${x.path === 'row' ? 'row by row' : 'batched'}: ${x.r.samples.toLocaleString('en-US')} measured rows' features frames arrived (about ${Math.floor(x.r.seconds * x.r.rate).toLocaleString('en-US')} sent) before the bench stopped waiting, ${(x.r.preds.get(MODEL)?.length ?? 0).toLocaleString('en-US')} measured predictions (${x.r.predFrames.toLocaleString('en-US')} prediction frames in all, warm-up rows included), ${x.r.inference.get(MODEL)?.runs ?? 0} ONNX runs${x.r.subscriberClosed ? `, the subscriber closed by the server (${x.r.subscriberClosed.code}: ${x.r.subscriberClosed.reason})` : ''}${x.r.dropped ? `, ${x.r.dropped.toLocaleString('en-US')} frames dropped for it as a slow consumer` : ''}`);
   const rows = counts.map((n) => {
     const a = res.find((x) => x.n === n && x.path === 'row')!.r;
     const b = res.find((x) => x.n === n && x.path === 'batch')!.r;
