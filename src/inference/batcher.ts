@@ -212,52 +212,23 @@ export class DynamicBatcher {
     this.wake.cancel();
     const batch = this.queue.slice(this.head, this.head + k);
     this.advance(k);
-    const m = this.metrics;
-    m.queueDepth = this.queued;
-    const size = this.transform.size;
-    const lent = this.runner.batchBuffer?.(k * size);
-    const buf = lent ?? this.free.pop() ?? new Float32Array(s.maxBatchSize * size);
+    this.metrics.queueDepth = this.queued;
     const t1 = performance.now();
-    let failed: Error | undefined;
-    for (let j = 0; j < k; j++) {
-      const r = batch[j]!;
-      m.queueSeconds.observe((t1 - r.t0) / 1000);
-      try {
-        this.transform.write(r.raw, buf, j * size);
-      } catch (e) {
-        failed = e as Error;
-      }
-    }
-    m.batches++;
-    m.batchSize.observe(k);
-    this.inflight++;
-    const run = failed ? Promise.reject(failed) : this.runner.run(buf.subarray(0, k * size), k);
-    run.then(
-      (out) => {
-        const t2 = performance.now();
-        m.runSeconds.observe((t2 - t1) / 1000);
-        const w = this.outputWidth;
-        if (out.length !== k * w) {
-          const err = new Error(`model ${this.model}: the session returned ${out.length} values for ${k} samples x ${w} outputs`);
-          for (const r of batch) r.reject(err);
-          m.errors += k;
-        } else {
-          for (let j = 0; j < k; j++) {
-            const r = batch[j]!;
-            m.latencySeconds.observe((t2 - r.t0) / 1000);
-            r.resolve(out.subarray(j * w, (j + 1) * w));
-          }
+    for (const r of batch) this.metrics.queueSeconds.observe((t1 - r.t0) / 1000);
+    const w = this.outputWidth;
+    this.execute(k, t1, (buf, size) => {
+      for (let j = 0; j < k; j++) this.transform.write(batch[j]!.raw, buf, j * size);
+    }, {
+      resolve: (out, t2) => {
+        for (let j = 0; j < k; j++) {
+          const r = batch[j]!;
+          this.metrics.latencySeconds.observe((t2 - r.t0) / 1000);
+          r.resolve(out.subarray(j * w, (j + 1) * w));
         }
       },
-      (e: Error) => {
-        m.errors += k;
-        const err = new Error(`model ${this.model}: batch of ${k} failed: ${e.message}`, { cause: e });
+      reject: (err) => {
         for (const r of batch) r.reject(err);
       },
-    ).finally(() => {
-      if (!lent) this.free.push(buf);
-      this.inflight--;
-      this.schedule();
     });
   }
 
@@ -274,17 +245,36 @@ export class DynamicBatcher {
     this.wake.cancel();
     const g = this.queue[this.head]!;
     this.advance(1);
-    const m = this.metrics;
-    m.queueDepth = this.queued;
-    const size = this.transform.size, k = g.n;
+    this.metrics.queueDepth = this.queued;
+    const k = g.n;
     const raw = g.raw as Float32Array;
+    const t1 = performance.now();
+    this.metrics.queueSeconds.observe((t1 - g.t0) / 1000);
+    this.execute(k, t1, (buf, size) => {
+      for (let j = 0; j < k; j++) this.transform.write(raw.subarray(j * size, (j + 1) * size), buf, j * size);
+    }, {
+      resolve: (out, t2) => {
+        for (let j = 0; j < k; j++) this.metrics.latencySeconds.observe((t2 - g.t0) / 1000);
+        g.resolve(out.subarray(0, k * this.outputWidth));
+      },
+      reject: (err) => g.reject(err),
+    });
+  }
+
+  /**
+   * Runs one batch of k samples: `fill` normalises them into a batch buffer (lent by the runner or
+   * pooled), and `settle` gets the k x outputWidth output or the batch's error (a sample that cannot
+   * be normalised, a session failure, an output of the wrong size).
+   */
+  private execute(k: number, t1: number, fill: (buf: Float32Array, size: number) => void,
+    settle: { resolve(out: Float32Array, t2: number): void; reject(err: Error): void }): void {
+    const m = this.metrics;
+    const size = this.transform.size;
     const lent = this.runner.batchBuffer?.(k * size);
     const buf = lent ?? this.free.pop() ?? new Float32Array(this.settings.maxBatchSize * size);
-    const t1 = performance.now();
-    m.queueSeconds.observe((t1 - g.t0) / 1000);
     let failed: Error | undefined;
     try {
-      for (let j = 0; j < k; j++) this.transform.write(raw.subarray(j * size, (j + 1) * size), buf, j * size);
+      fill(buf, size);
     } catch (e) {
       failed = e as Error;
     }
@@ -298,15 +288,14 @@ export class DynamicBatcher {
         m.runSeconds.observe((t2 - t1) / 1000);
         if (out.length !== k * this.outputWidth) {
           m.errors += k;
-          g.reject(new Error(`model ${this.model}: the session returned ${out.length} values for ${k} samples x ${this.outputWidth} outputs`));
-          return;
+          settle.reject(new Error(`model ${this.model}: the session returned ${out.length} values for ${k} samples x ${this.outputWidth} outputs`));
+        } else {
+          settle.resolve(out, t2);
         }
-        for (let j = 0; j < k; j++) m.latencySeconds.observe((t2 - g.t0) / 1000);
-        g.resolve(out.subarray(0, k * this.outputWidth));
       },
       (e: Error) => {
         m.errors += k;
-        g.reject(new Error(`model ${this.model}: batch of ${k} failed: ${e.message}`, { cause: e }));
+        settle.reject(new Error(`model ${this.model}: batch of ${k} failed: ${e.message}`, { cause: e }));
       },
     ).finally(() => {
       if (!lent) this.free.push(buf);
