@@ -8,6 +8,8 @@ import { FeatureTable } from '../src/store/memory.ts';
 import type { TimeBaseRef } from '../src/model/time.ts';
 import { openSource } from '../src/sources/spec.ts';
 import { bookBuilder } from '../src/pipeline/book.ts';
+import type { SourceHandle } from '../src/pipeline/source.ts';
+import type { MarketSink } from '../src/model/events.ts';
 
 export { GOOG_MSG, GOOG_OB, GOOG, AMZN_ZIP, AMZN, USDM_FILE, SPOT_FILE, USDM, SPOT } from '../src/sources/samples.ts';
 
@@ -59,4 +61,20 @@ export async function binanceSnapshotAfter(file: string, diffLine: string): Prom
   await (await openSource(`binance:${file}`)).run(b);
   if (bids.length < 100 || asks.length < 100) throw new Error(`the book after u=${D.u} has ${bids.length} bids and ${asks.length} asks: not a full REST snapshot`);
   return `${diffLine.slice(0, diffLine.indexOf(' '))} ${JSON.stringify({ lastUpdateId: D.u, E: D.E, T: D.T, bids, asks })}`;
+}
+
+/** A sink that hands every event to `h` once per symbol (renamed, then restored): several books of the same stream, their rows interleaved. */
+export function fanOutSymbols(h: SourceHandle, symbols: readonly string[]): MarketSink {
+  return {
+    onDepth: (e) => {
+      const s0 = e.symbol;
+      for (const s of symbols) { e.symbol = s; h.onDepth(e); }
+      e.symbol = s0;
+    },
+    onTrade: (e) => {
+      const s0 = e.symbol;
+      for (const s of symbols) { e.symbol = s; h.onTrade(e); }
+      e.symbol = s0;
+    },
+  };
 }

@@ -17,6 +17,7 @@ import { GpuJsBackend } from '../../src/compute/gpujs.ts';
 import { LiveDense } from '../../src/compute/live-dense.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
+import { fanOutSymbols } from '../helpers.ts';
 
 const SYMBOLS = ['A', 'B', 'C'];
 const BATCH = 8;
@@ -25,18 +26,7 @@ interface Seen { sym: string; row: number; ts: number; bookTs: number; bid0: num
 
 /** The capture's every event, once per symbol: three books with the same stream, their rows interleaved. */
 function threeSymbols(h: SourceHandle): MarketSink {
-  return {
-    onDepth: (e) => {
-      const s0 = e.symbol;
-      for (const s of SYMBOLS) { e.symbol = s; h.onDepth(e); }
-      e.symbol = s0;
-    },
-    onTrade: (e) => {
-      const s0 = e.symbol;
-      for (const s of SYMBOLS) { e.symbol = s; h.onTrade(e); }
-      e.symbol = s0;
-    },
-  };
+  return fanOutSymbols(h, SYMBOLS);
 }
 
 let computedBy: { engine: readonly string[]; kernels: readonly string[] } | undefined;

@@ -31,7 +31,7 @@ import { EnginePredictor } from '../../src/server/predictor.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 import { setLogSink } from '../../src/core/log.ts';
-import { tempDir } from '../helpers.ts';
+import { fanOutSymbols, tempDir } from '../helpers.ts';
 import { until } from './helpers.ts';
 
 setLogSink(() => undefined);
@@ -43,18 +43,7 @@ const MODELS = ['goog-gbdt', 'goog-transformer'];
 interface Seen { sym: string; row: number; values: Float64Array }
 
 function threeSymbols(h: SourceHandle): MarketSink {
-  return {
-    onDepth: (e) => {
-      const s0 = e.symbol;
-      for (const s of SYMBOLS) { e.symbol = s; h.onDepth(e); }
-      e.symbol = s0;
-    },
-    onTrade: (e) => {
-      const s0 = e.symbol;
-      for (const s of SYMBOLS) { e.symbol = s; h.onTrade(e); }
-      e.symbol = s0;
-    },
-  };
+  return fanOutSymbols(h, SYMBOLS);
 }
 
 let dir: { dir: string; cleanup: () => void };
