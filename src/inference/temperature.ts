@@ -7,14 +7,14 @@
  */
 import type { BatchRunner } from './batcher.ts';
 
-/** p is clamped here before the log: src/training/calibration.ts PROB_FLOOR, the floor T was fitted with. */
+/** p is clamped here before the log (the floor T is fitted with: src/training/calibration.ts uses it too). */
 export const TEMPERATURE_PROB_FLOOR = 1e-15;
 
 /**
- * Rescales n rows of C probabilities in place to softmax(log p / T), in float64 per row (stored
- * back as float32). Returns `p`.
+ * softmax(log p / T) of n rows of C probabilities into `out` (which may be `p` itself), in float64
+ * per row. Returns `out`. The one implementation for serving and for the calibration report.
  */
-export function scaleByTemperature(p: Float32Array, n: number, C: number, T: number): Float32Array {
+export function temperatureInto<A extends Float32Array | Float64Array>(p: ArrayLike<number>, n: number, C: number, T: number, out: A): A {
   const z = new Float64Array(C);
   for (let i = 0; i < n; i++) {
     const o = i * C;
@@ -25,9 +25,14 @@ export function scaleByTemperature(p: Float32Array, n: number, C: number, T: num
     }
     let s = 0;
     for (let c = 0; c < C; c++) s += z[c] = Math.exp(z[c]! - mx);
-    for (let c = 0; c < C; c++) p[o + c] = z[c]! / s;
+    for (let c = 0; c < C; c++) out[o + c] = z[c]! / s;
   }
-  return p;
+  return out;
+}
+
+/** Rescales n rows of C served probabilities in place to softmax(log p / T) (stored back as float32). Returns `p`. */
+export function scaleByTemperature(p: Float32Array, n: number, C: number, T: number): Float32Array {
+  return temperatureInto(p, n, C, T, p);
 }
 
 /** A runner whose outputs are rescaled by T: what the batcher runs for a model with a temperature. */

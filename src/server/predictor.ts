@@ -108,7 +108,7 @@ class Window {
     this.rows++;
   }
   /** The last T rows, oldest first, into out[offset ..). */
-  copyInto(out: Float32Array, offset: number): void {
+  copyInto(out: Float32Array | Float64Array, offset: number): void {
     const start = (this.rows % this.T) * this.C;
     const head = this.data.subarray(start);
     out.set(head, offset);
@@ -117,10 +117,7 @@ class Window {
   /** The last T rows, oldest first, row-major, in a pooled array: release() it once its request has its answer (the engine reads it when it batches). */
   snapshot(): Float64Array | Float32Array {
     const out = this.f32 ? new Float32Array(this.T * this.C) : this.spare.pop() ?? new Float64Array(this.T * this.C);
-    const start = this.rows % this.T;
-    const head = this.data.subarray(start * this.C);
-    out.set(head, 0);
-    out.set(this.data.subarray(0, start * this.C), head.length);
+    this.copyInto(out, 0);
     return out;
   }
   /** A snapshot the engine no longer reads (its request has its answer). */
@@ -147,9 +144,8 @@ class BookWindow {
   }
   /** The last T rows as [T, L, 4] in a pooled array (release() it once its request has its answer). */
   snapshot(): Float32Array {
-    this.batch.clear().add(this.ring);
     const out = this.spare.pop() ?? new Float32Array(this.batch.book.length);
-    out.set(this.batch.book);
+    this.copyInto(out, 0);
     return out;
   }
   /** The last T rows as [T, L, 4] into out[offset ..). */

@@ -20,9 +20,10 @@
  * Every function takes probabilities n x C row-major and class indices, and optional sample weights
  * (the block bootstrap's replicate multiplicities).
  */
+import { TEMPERATURE_PROB_FLOOR, temperatureInto } from '../inference/temperature.ts';
 
 /** Probabilities are clamped here before a log: the same floor as the log loss (metrics.ts). */
-export const PROB_FLOOR = 1e-15;
+export const PROB_FLOOR = TEMPERATURE_PROB_FLOOR;
 
 /** Each row's Brier term, sum_c (p_c - 1[y = c])^2. */
 export function sampleBrier(y: ArrayLike<number>, p: ArrayLike<number>, n: number, C: number): Float64Array {
@@ -143,18 +144,10 @@ export function classwiseEce(y: ArrayLike<number>, p: ArrayLike<number>, n: numb
   return s / C;
 }
 
-/** softmax(log p / T) per row: the probabilities a temperature T makes of p. */
+/** softmax(log p / T) per row: the probabilities a temperature T makes of p (the server's own computation). */
 export function applyTemperature(p: ArrayLike<number>, n: number, C: number, T: number): Float64Array {
   if (!(T > 0) || !Number.isFinite(T)) throw new RangeError(`temperature must be a positive finite number, got ${T}`);
-  const out = new Float64Array(n * C);
-  for (let i = 0; i < n; i++) {
-    let mx = -Infinity;
-    for (let c = 0; c < C; c++) mx = Math.max(mx, Math.log(Math.max(p[i * C + c]!, PROB_FLOOR)) / T);
-    let s = 0;
-    for (let c = 0; c < C; c++) s += out[i * C + c] = Math.exp(Math.log(Math.max(p[i * C + c]!, PROB_FLOOR)) / T - mx);
-    for (let c = 0; c < C; c++) out[i * C + c] /= s;
-  }
-  return out;
+  return temperatureInto(p, n, C, T, new Float64Array(n * C));
 }
 
 export interface TemperatureFit {
