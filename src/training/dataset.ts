@@ -176,18 +176,19 @@ export class Dataset {
     const transforms = opts.transforms ?? columns.map(transformFor);
     if (this.segments) {
       const cuts = (this.cuts = timeCuts(this.ts, opts.split));
-      let a = 0, b = 0;
+      // One pass: the rows before each cut (the splits' positions), the train rows among them.
+      const trainRows: number[] = [];
+      let b = 0;
       for (let r = 0; r < n; r++) {
-        if (this.ts[r]! < cuts.val) a++;
+        if (this.ts[r]! < cuts.val) trainRows.push(r);
         if (this.ts[r]! < cuts.test) b++;
       }
+      const a = trainRows.length;
       this.splits = {
         train: this.timeSplit('train', -Infinity, cuts.val, 0, a),
         val: this.timeSplit('val', cuts.val, cuts.test, a, b),
         test: this.timeSplit('test', cuts.test, Infinity, b, n),
       };
-      const trainRows: number[] = [];
-      for (let r = 0; r < n; r++) if (this.ts[r]! < cuts.val) trainRows.push(r);
       const fitted = `${this.segments.filter((s) => this.ts[s.from]! < cuts.val).map((s) => `${s.segment.symbol} ${s.segment.date}`).join(', ')}: rows before the first validation time (train split)`;
       this.normalization = opts.normalization !== undefined ? opts.normalization : fitNormalization(this.raw, F, trainRows, columns, transforms, opts.clip ?? 5, fitted);
     } else {
