@@ -321,7 +321,10 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   let closing = false;
   sub.on('close', (e) => { if (!closing) subscriberClosed = e; });
   sub.on('dropped', (f) => { dropped += f.total; });
+  // Every features frame, warm-up rows included: a server still working through the warm-up is not done.
+  let framesSeen = 0;
   sub.on('features', (f) => {
+    framesSeen++;
     const t = sent.get(f.sym)?.[f.row];
     if (t === t && t !== undefined && f.row > 0 && t > warmupUntil) {
       lastFrameAt = performance.now();
@@ -381,8 +384,8 @@ async function latency(symbols: number, seconds: number, perSymbolHz: number, wi
   // Until the frames stop coming (a server behind the load still delivers): 500 ms without one, 20 s at most.
   const sentAll = performance.now();
   let seen = -1;
-  while (seen !== feat.length && performance.now() - sentAll < 20_000) {
-    seen = feat.length;
+  while (seen !== framesSeen && performance.now() - sentAll < 20_000) {
+    seen = framesSeen;
     await new Promise((r) => setTimeout(r, 500));
   }
   const metrics = await (await fetch(`http://127.0.0.1:${child.port}/metrics`)).text();

@@ -11,6 +11,7 @@ import { NO_SEQUENCE, type SeqRule } from '../model/sequence.ts';
 import { DepthEvent, TradeEvent, type MarketSink, type QuoteEvent, type OrderEvent } from '../model/events.ts';
 import { BadInputPolicy, InputError, InputErrorCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
+import { Fifo } from '../core/fifo.ts';
 
 const log = logger('book');
 
@@ -78,38 +79,6 @@ const MAX_GAP_RECORDS = 1000;
 /** `withheld`: counted in rowsWithheld when it arrived (out of sync), so a replay moves it, not adds it. */
 type Buffered = { t: 'depth'; e: DepthEvent; withheld: boolean } | { t: 'trade'; e: TradeEvent };
 
-/** FIFO of held events whose oldest can be dropped in O(1) (a flood must not cost a copy per event). */
-class EventQueue {
-  private items: (Buffered | undefined)[] = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  push(b: Buffered): void {
-    this.items.push(b);
-  }
-
-  shift(): Buffered {
-    const b = this.items[this.head]!;
-    this.items[this.head++] = undefined;
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return b;
-  }
-
-  /** Everything held, oldest first; the queue is left empty (its memory released). */
-  drain(): Buffered[] {
-    const out = (this.head === 0 ? this.items : this.items.slice(this.head)) as Buffered[];
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
-}
-
 class SymbolState {
   readonly book = new L2Book();
   status: SyncStatus = 'awaiting-snapshot';
@@ -120,7 +89,8 @@ class SymbolState {
   lastRowTs = -Infinity;
   depthLimit = Infinity;
   readonly trades = new TradeQueue();
-  readonly buffer = new EventQueue();
+  /** Events held while the book syncs; its oldest is dropped in O(1) (a flood must not cost a copy per event). */
+  readonly buffer = new Fifo<Buffered>();
   openGap: GapRecord | undefined;
   readonly c: SymbolCounters = zeroCounters();
   constructor(readonly symbol: string, readonly id: number) {}
@@ -411,7 +381,7 @@ export class BookBuilder implements MarketSink {
     if (s.buffer.length >= (s.status === 'out-of-sync' ? this.maxOutOfSync : this.maxBuffered)) {
       // Keep the newest: a resync can only use diffs at or after the coming snapshot. A withheld
       // diff stays counted as withheld; one from before the first sync is a diff dropped.
-      const old = s.buffer.shift();
+      const old = s.buffer.shift()!;
       if (old.t === 'trade') { s.c.trades++; s.trades.push(old.e.ts, old.e.price, old.e.size, old.e.sign); }
       else if (!old.withheld) s.c.diffsDropped++;
     }

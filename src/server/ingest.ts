@@ -23,6 +23,7 @@ import { uWS, uwsPayloadLimit } from './uws.ts';
 import { logger } from '../core/log.ts';
 import { NO_SEQUENCE } from '../model/sequence.ts';
 import { INGEST_SEQUENCE } from '../venues/ingest/index.ts';
+import { Fifo } from '../core/fifo.ts';
 
 const log = logger('ingest');
 
@@ -39,7 +40,7 @@ export class IngestConn {
   readonly bucket: TokenBucket;
   binary = true;
   /** Frames received but not yet applied (the server was behind): applied in order, a slice per event-loop turn. */
-  readonly waiting: WaitingFrame[] = [];
+  readonly waiting = new Fifo<WaitingFrame>();
   /** Bytes of the frames in `waiting`, as received. */
   waitingBytes = 0;
   /** Closed by the peer while frames still waited: its source is removed once they are applied. */
@@ -413,9 +414,8 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
     // before: its oldest frames are applied now, in this callback, and the socket is not read
     // meanwhile (TCP pushes back on the producer); nothing it sent is dropped.
     while (c.waitingBytes > cfg.limits.ingestQueueBytes && c.waiting.length > 1) {
-      const head = c.waiting[0]!;
+      const head = c.waiting.shift()!;
       while (head.next < head.list.length) applyOne(c, head);
-      c.waiting.shift();
       c.waitingBytes -= head.bytes;
     }
     // The turn's end (a setImmediate, after this poll) drains; a turn is open whenever frames wait.
@@ -428,7 +428,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
     while (behind.length && performance.now() < turnEnds) {
       if (k >= behind.length) k = 0;
       const c = behind[k]!;
-      const f = c.waiting[0]!;
+      const f = c.waiting.first()!;
       applyFrame(c, f);
       if (f.next < f.list.length) continue;
       c.waiting.shift();
@@ -443,8 +443,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
   /** Everything still waiting is applied now (the server stopping). */
   const drainAll = (): void => {
     for (const c of behind.splice(0)) {
-      for (const f of c.waiting) while (f.next < f.list.length) applyOne(c, f);
-      c.waiting.length = 0;
+      for (const f of c.waiting.drain()) while (f.next < f.list.length) applyOne(c, f);
       c.waitingBytes = 0;
       if (c.closed) finishClose(c);
     }
