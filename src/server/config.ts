@@ -85,6 +85,11 @@ export interface LimitsConfig {
    * 0 (the default): no bound, each frame is applied as it arrives.
    */
   ingestSliceMs: number;
+  /**
+   * With ingestSliceMs: while a later book message of a symbol waits to be applied, its rows are
+   * predicted at most once per this many milliseconds (the rest are skipped as out of date).
+   */
+  backlogPredictionMs: number;
   /** Bytes of received frames one producer may have waiting; beyond, it is applied as it arrives (TCP pushes back). */
   ingestQueueBytes: number;
   maxConnections: number;
@@ -227,6 +232,7 @@ export function defaultConfig(): ServerConfig {
       ingestPerSecond: 200_000,
       ingestBurst: 400_000,
       ingestSliceMs: 0,
+      backlogPredictionMs: 250,
       ingestQueueBytes: 8 << 20,
       maxConnections: 10_000,
       maxConnectionsPerIp: 64,

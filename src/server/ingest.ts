@@ -57,6 +57,26 @@ interface WaitingFrame {
   /** When it arrived (the time of its messages that carry no ts). */
   now: number;
   bytes: number;
+  /** Its book messages are counted in the backlog by symbol (with a slice bound: see IngestBacklog). */
+  counted: boolean;
+}
+
+/**
+ * Book messages (snapshot, delta) received and not yet applied, by symbol: while one of a symbol's
+ * waits, the row the server is producing for it is already out of date, and the predictor need not
+ * spend a prediction on it (src/server/predictor.ts, followBacklog). Counted only with
+ * limits.ingestSliceMs, where messages can wait.
+ */
+export interface IngestBacklog {
+  pendingRows(symbol: string): number;
+}
+
+/** The symbol of a book message (one that makes a row), else undefined. */
+function bookMessageSymbol(m: unknown): string | undefined {
+  if (m === null || typeof m !== 'object') return undefined;
+  const o = m as Record<string, unknown>;
+  const sym = o['sym'];
+  return (o['t'] === 'delta' || o['t'] === 'snapshot') && typeof sym === 'string' ? sym : undefined;
 }
 
 class MessageError extends Error {
@@ -122,6 +142,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
   drainAll(): void;
   /** Messages received and not yet applied. */
   waitingMessages(): number;
+  backlog: IngestBacklog;
 } {
   const conns = new Set<IngestConn>();
   let nextId = 1;
@@ -319,11 +340,17 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
         }
         return;
       }
-      const f: WaitingFrame = { list, next: 0, now: Date.now(), bytes: message.byteLength };
+      const f: WaitingFrame = { list, next: 0, now: Date.now(), bytes: message.byteLength, counted: sliceMs > 0 };
       if (sliceMs === 0) {
         // Unbounded (the default): the frame is applied now, whatever it takes.
         while (f.next < list.length) applyOne(c, f);
         return;
+      }
+      // Counted before any is applied: a row made from this frame is out of date while a later message
+      // of its symbol, in this frame or one behind it, still waits.
+      for (const m of list) {
+        const sym = bookMessageSymbol(m);
+        if (sym !== undefined) pendingBook.set(sym, (pendingBook.get(sym) ?? 0) + 1);
       }
       if (c.waiting.length === 0 && budgetLeft()) {
         applyFrame(c, f);
@@ -352,6 +379,15 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
   const applyOne = (c: IngestConn, f: WaitingFrame): void => {
     const i = f.next++;
     const n = f.list.length;
+    if (f.counted) {
+      // Uncounted before it is applied: its own row is not out of date.
+      const sym = bookMessageSymbol(f.list[i]);
+      if (sym !== undefined) {
+        const left = pendingBook.get(sym)! - 1;
+        if (left > 0) pendingBook.set(sym, left);
+        else pendingBook.delete(sym);
+      }
+    }
     try {
       apply(c, f.list[i], i, n, f.now);
       c.accepted++;
@@ -380,6 +416,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
    * is a choice, not yet the default.
    */
   const sliceMs = cfg.limits.ingestSliceMs;
+  const pendingBook = new Map<string, number>();
   let turnOpen = false;
   let turnEnds = 0;
   /** Where the next drain starts among the connections behind (round robin across turns). */
@@ -454,7 +491,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
     return n;
   };
   metrics.gauge('flowcast_ingest_waiting_messages', 'Ingest messages received and waiting to be applied (the server is behind its producers)', [], () => [[[], waitingMessages()]]);
-  return { behavior, conns, drainAll, waitingMessages };
+  return { behavior, conns, drainAll, waitingMessages, backlog: { pendingRows: (sym) => pendingBook.get(sym) ?? 0 } };
 }
 
 export function mountIngest(app: TemplatedApp, behavior: WebSocketBehavior<IngestConn>): void {

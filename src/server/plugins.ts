@@ -4,6 +4,7 @@
  * src/pipeline/plugins.ts. Adapters in this folder connect each module.
  */
 import type { RowPredictor } from '../pipeline/plugins.ts';
+import type { IngestBacklog } from './ingest.ts';
 
 /** One model as /v1/models and the hello frame describe it. */
 export interface ModelInfo {
@@ -21,6 +22,11 @@ export interface Predictor extends RowPredictor {
   health(): Record<string, unknown>;
   /** Extra Prometheus lines for /metrics (batch sizes, queue and run times). */
   renderMetrics?(out: string[]): void;
+  /**
+   * While a later book message of a symbol waits in the ingest backlog, its rows are out of date when
+   * made: predict it at most once per `intervalMs` until its backlog is gone (src/server/ingest.ts).
+   */
+  followBacklog?(backlog: IngestBacklog, intervalMs: number): void;
   close(): Promise<void>;
 }
 

@@ -36,6 +36,7 @@ import { SnapshotRing } from '../snapshots/ring.ts';
 import { SnapshotBatch } from '../snapshots/batch.ts';
 import type { BookRow } from '../model/row.ts';
 import type { FeaturesConfig } from './config.ts';
+import type { IngestBacklog } from './ingest.ts';
 
 const log = logger('inference');
 
@@ -212,6 +213,15 @@ export class EnginePredictor implements Predictor, MetricsSource {
   private readonly symbolRefusals = new Map<string, { version: string | undefined; key: string }>();
   /** V adopted from a model's manifest per symbol, and which model it came from. */
   readonly adoptedVpin: Record<string, { bucket: number; model: string }> = {};
+  /** The ingest backlog the predictor sheds by (followBacklog), and the interval of its predictions there. */
+  private backlog: IngestBacklog | undefined;
+  private backlogMs = 0;
+  /** Windows whose newest row waits because a later message of its symbol is in the backlog, per plan: predicted by the next sweep. */
+  private readonly parked = new Map<ModelPlan, Map<string, { w: Window | BookWindow; batched: boolean }>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepEmit: ((p: Prediction) => void) | undefined;
+  /** Rows skipped because a later message of their symbol was waiting in the ingest backlog (also in `skipped`). */
+  supersededRows = 0;
 
   constructor(readonly engine: InferenceEngineLike, private readonly opts: EnginePredictorOptions = {}) {
     this.maxInFlight = opts.maxInFlight ?? 2;
@@ -382,11 +392,13 @@ export class EnginePredictor implements Predictor, MetricsSource {
         (w as Window).push(values, plan.cols);
       }
       if (w.rows < plan.T) continue;
+      if (this.backlog && this.park(plan, symbol, w, ts, row, enteredAt, false, emit)) continue;
       if (w.inFlight >= this.maxInFlight) {
         if (w.waiting) this.skipped++;
         w.waiting = { ts, row, enteredAt };
         continue;
       }
+      this.supersede(w);
       this.request(plan, symbol, w, ts, row, enteredAt, emit);
     }
   }
@@ -441,11 +453,13 @@ export class EnginePredictor implements Predictor, MetricsSource {
           w.push(batch.values, plan.cols, i * NF);
         }
         if (w.rows < plan.T) continue;
+        if (this.backlog && this.park(plan, symbol, w, r.ts, r.row, r.enteredAt, true, emit)) continue;
         if (w.inFlight >= this.maxInFlight) {
           if (w.waiting) this.skipped++;
           w.waiting = { ts: r.ts, row: r.row, enteredAt: r.enteredAt };
           continue;
         }
+        this.supersede(w);
         w.inFlight++;
         group ??= [];
         pack ??= this.takePack(plan, size * (batch.n - i));
@@ -506,16 +520,21 @@ export class EnginePredictor implements Predictor, MetricsSource {
     const spare = plan.packs ??= [];
     if (spare.length < 4) spare.push(pack);
     for (const q of group) q.w.inFlight--;
+    this.runWaiting(plan, group, group.length, emit);
+  }
+
+  /** The waiting rows of `windows` that have a free slot, as one inference batch (a batch's windows after it returns, or parked ones). */
+  private runWaiting(plan: ModelPlan, windows: Iterable<{ symbol: string; w: Window | BookWindow }>, most: number, emit: (p: Prediction) => void): void {
     let next: GroupRequest[] | undefined;
     let nextPack: Float32Array | undefined;
     const size = this.sampleSize(plan);
-    for (const q of group) {
+    for (const q of windows) {
       const w = q.w, wait = w.waiting;
       if (!wait || w.inFlight >= this.maxInFlight) continue;
       w.waiting = undefined;
       w.inFlight++;
       next ??= [];
-      nextPack ??= this.takePack(plan, size * group.length);
+      nextPack ??= this.takePack(plan, size * most);
       w.copyInto(nextPack, next.length * size);
       next.push({ symbol: q.symbol, w, ...wait });
     }
@@ -523,6 +542,67 @@ export class EnginePredictor implements Predictor, MetricsSource {
       this.waitingBatches++;
       this.runGroup(plan, nextPack!, next, emit);
     }
+  }
+
+  /** Sheds by the ingest backlog from now on (Predictor.followBacklog). */
+  followBacklog(backlog: IngestBacklog, intervalMs: number): void {
+    this.backlog = backlog;
+    this.backlogMs = intervalMs;
+  }
+
+  /**
+   * A ready row whose symbol has a later book message waiting in the ingest backlog is out of date
+   * already: it waits as its window's newest row (replacing, and skipping, an older one), and the
+   * next sweep, every backlogMs, predicts each such symbol's newest row once. A row made when the
+   * symbol's backlog is gone is predicted at once, as always. So under overload each symbol still
+   * gets a prediction per interval, and the time its other rows would cost goes to the backlog.
+   */
+  private park(plan: ModelPlan, symbol: string, w: Window | BookWindow, ts: number, row: number, enteredAt: number, batched: boolean, emit: (p: Prediction) => void): boolean {
+    if (this.backlog!.pendingRows(symbol) === 0) return false;
+    if (w.waiting) {
+      this.skipped++;
+      this.supersededRows++;
+    }
+    w.waiting = { ts, row, enteredAt };
+    let m = this.parked.get(plan);
+    if (!m) this.parked.set(plan, (m = new Map()));
+    m.set(symbol, { w, batched });
+    this.sweepEmit = emit;
+    if (!this.sweepTimer) {
+      this.sweepTimer = setTimeout(() => this.sweep(), this.backlogMs);
+      this.sweepTimer.unref();
+    }
+    return true;
+  }
+
+  /** A row predicted now: a parked older row of its window is superseded by it. */
+  private supersede(w: Window | BookWindow): void {
+    if (!w.waiting) return;
+    w.waiting = undefined;
+    this.skipped++;
+    this.supersededRows++;
+  }
+
+  /** Predicts each parked window's newest row: per model, the micro-batched ones as one inference batch, the others as requests. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    const emit = this.sweepEmit!;
+    for (const [plan, windows] of this.parked) {
+      // A refresh replaced the plan (a new model version): its windows are gone with it.
+      if (!this.plans.includes(plan)) continue;
+      const batched: { symbol: string; w: Window | BookWindow }[] = [];
+      for (const [symbol, p] of windows) {
+        if (p.batched) batched.push({ symbol, w: p.w });
+        else {
+          const wait = p.w.waiting;
+          if (!wait || p.w.inFlight >= this.maxInFlight) continue;
+          p.w.waiting = undefined;
+          this.request(plan, symbol, p.w, wait.ts, wait.row, wait.enteredAt, emit);
+        }
+      }
+      if (batched.length) this.runWaiting(plan, batched, batched.length, emit);
+    }
+    this.parked.clear();
   }
 
   // No named closures here (the callbacks are inline arrows): the server runs under tsx, whose
@@ -610,7 +690,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
   }
 
   health(): Record<string, unknown> {
-    return { ...this.engine.describe(), skippedRows: this.skipped, failedPredictions: this.failed, liveBatches: { fromFlushes: this.batchedFlushes, fromWaitingRows: this.waitingBatches } };
+    return { ...this.engine.describe(), skippedRows: this.skipped, failedPredictions: this.failed, ...(this.backlog ? { backlog: { predictionIntervalMs: this.backlogMs, supersededRows: this.supersededRows } } : {}), liveBatches: { fromFlushes: this.batchedFlushes, fromWaitingRows: this.waitingBatches } };
   }
 
   renderMetrics(out: string[]): void {
@@ -625,6 +705,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.sweepTimer);
     await this.engine.close();
   }
 }

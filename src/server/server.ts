@@ -84,6 +84,8 @@ export async function startServer(cfg: ServerConfig, opts: ServerOptions = {}): 
   mountFeed(app, feedBehavior(cfg, broker, security, metrics, { server: `flowcast ${VERSION}`, started }));
   const ingest = ingestBehavior(cfg, pipeline, security, metrics);
   mountIngest(app, ingest.behavior);
+  // Only a bounded ingest has a backlog (messages waiting, counted by symbol).
+  if (cfg.limits.ingestSliceMs > 0) predictor?.followBacklog?.(ingest.backlog, cfg.limits.backlogPredictionMs);
 
   const replays: ReplayPlayer[] = [];
   const connectors: LiveConnector[] = [];

@@ -54,6 +54,9 @@ describe('ingest under overload', () => {
       // The whole burst in one frame.
       c.limits.ingestMaxPayloadBytes = 8 << 20;
       c.limits.ingestSliceMs = 5;
+      // Rows out of date (a later message of their symbol waits) are predicted once per ms: as good
+      // as every turn, so the answers interleave with the slices (the shedding itself: below).
+      c.limits.backlogPredictionMs = 1;
     }, { models: dir }, { plugins: true });
   });
   afterAll(async () => {
@@ -143,6 +146,63 @@ describe('ingest under overload', () => {
     await until(() => nFeats === syms.length * 5, 120_000, `${syms.length * 5} features frames`);
     expect(accepted.value - a0).toBe(msgs.length);
     expect(syms.every((s) => last.get(s) === 4)).toBe(true);
+    await sub.close();
+  }, 240_000);
+});
+
+/**
+ * Shedding by the backlog: a row made while a later book message of its symbol still waits to be
+ * applied is out of date before its prediction could come back. With an interval longer than the
+ * test (so the periodic sweep never runs), exactly one row per symbol is predicted, its newest; the
+ * others are counted as skipped and superseded. Messages are counted per symbol when their frame is
+ * received, before any is applied, so this holds for rows made from the burst's own frame as well.
+ */
+describe('ingest under overload: predictions shed by the backlog', () => {
+  let server: RunningServer;
+  const dir = scratchDir('overload-shed-models');
+
+  beforeAll(async () => {
+    writeLinearModel(dir, 'lin', { window: T });
+    server = await testServer((c) => {
+      c.features.vpinBucket = 1;
+      c.limits.maxSubscriptions = 4096;
+      c.limits.ingestMaxPayloadBytes = 8 << 20;
+      c.limits.ingestSliceMs = 5;
+      c.limits.backlogPredictionMs = 1_000_000_000;
+    }, { models: dir }, { plugins: true });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('predicts only the newest row of each symbol when every earlier row has a later message waiting', async () => {
+    type Health = { inference: { skippedRows: number; backlog?: { predictionIntervalMs: number; supersededRows: number } } };
+    const health = async (): Promise<Health> => (await (await fetch(`${server.url}healthz`)).json()) as Health;
+    const h0 = await health();
+    expect(h0.inference.backlog?.predictionIntervalMs).toBe(1_000_000_000);
+    const sub = await FeedClient.connect({ url: feedUrl(server) });
+    const topics = SYMBOLS.flatMap((s) => [`features.${s}`, `pred.lin.${s}`]);
+    for (let k = 0; k < topics.length; k += 500) await sub.subscribe(topics.slice(k, k + 500));
+    const preds = new Map<string, number[]>();
+    let nFeats = 0;
+    sub.on('features', () => nFeats++);
+    sub.on('pred', (p) => {
+      let a = preds.get(p.sym);
+      if (!a) preds.set(p.sym, (a = []));
+      a.push(p.row!);
+    });
+    const prod = await IngestClient.connect({ url: ingestUrl(server), key: WRITE_KEY });
+    prod.send(burst(SYMBOLS, DELTAS, Date.now()));
+    const rows = SYMBOLS.length * (DELTAS + 1);
+    await until(() => nFeats === rows, 120_000, `${rows} features frames`);
+    await until(() => SYMBOLS.every((s) => preds.get(s)?.includes(DELTAS)), 60_000, "every symbol's newest row predicted");
+    for (const s of SYMBOLS) expect(preds.get(s)).toEqual([DELTAS]);
+    // Every other ready row (rows T-1 .. DELTAS-1 of each symbol) was skipped as superseded.
+    const h = await health();
+    const shed = SYMBOLS.length * (DELTAS - (T - 1));
+    expect(h.inference.skippedRows - h0.inference.skippedRows).toBe(shed);
+    expect(h.inference.backlog!.supersededRows - h0.inference.backlog!.supersededRows).toBe(shed);
+    await prod.close();
     await sub.close();
   }, 240_000);
 });
