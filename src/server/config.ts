@@ -80,9 +80,9 @@ export interface LimitsConfig {
   ingestPerSecond: number;
   ingestBurst: number;
   /**
-   * Milliseconds of ingest work per event-loop turn: frames beyond wait, in order, for the next
-   * turns, so inference answers and timers are served while the server is behind its producers.
-   * 0 (the default): no bound, each frame is applied as it arrives.
+   * Milliseconds of ingest work per event-loop turn (default 5): frames beyond wait, in order, for
+   * the next turns, so inference answers and timers are served while the server is behind its
+   * producers. 0: no bound, each frame is applied as it arrives.
    */
   ingestSliceMs: number;
   /**
@@ -231,7 +231,7 @@ export function defaultConfig(): ServerConfig {
       requestBurst: 40,
       ingestPerSecond: 200_000,
       ingestBurst: 400_000,
-      ingestSliceMs: 0,
+      ingestSliceMs: 5,
       backlogPredictionMs: 250,
       ingestQueueBytes: 8 << 20,
       maxConnections: 10_000,

@@ -405,15 +405,13 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
   };
 
   /**
-   * The ingest work of one event-loop turn is bounded (limits.ingestSliceMs): a producer that sends
-   * more than the server computes must not hold the loop for seconds, or the answers that come back
-   * through it (inference results from the model's worker, timers of the batchers) wait that long
-   * and predictions stop under overload. Frames over the turn's slice wait in their connection's
-   * queue, in order, and are applied in later turns, after the loop has polled again.
-   * 0 (the default) applies each frame as it comes: at 1,000 symbols on the bench's paced load,
-   * bounding it made every row's prediction come back in milliseconds but the server applied 5-10x
-   * fewer rows per second while it predicted them (docs/benchmarks.md bench:feed:batching), so it
-   * is a choice, not yet the default.
+   * The ingest work of one event-loop turn is bounded (limits.ingestSliceMs, default 5 ms): a
+   * producer that sends more than the server computes must not hold the loop for seconds, or the
+   * answers that come back through it (inference results from the model's worker, timers of the
+   * batchers) wait that long and predictions stop under overload. Frames over the turn's slice wait
+   * in their connection's queue, in order, and are applied in later turns, after the loop has polled
+   * again. Their book messages are counted by symbol (pendingBook) so the predictor can skip rows
+   * that are out of date when made (IngestBacklog). 0 applies each frame as it comes.
    */
   const sliceMs = cfg.limits.ingestSliceMs;
   const pendingBook = new Map<string, number>();

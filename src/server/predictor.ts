@@ -7,7 +7,10 @@
  * Freshness over completeness: while a symbol already has `maxInFlight` requests waiting for one
  * model, newer rows are not queued behind a model that cannot keep up; only the newest waits, and
  * is predicted as soon as a request returns (the rows in between are counted as skipped). The
- * newest row of every symbol always gets its prediction. Topics use the model's name; names the topic grammar cannot carry (dots)
+ * newest row of every symbol always gets its prediction. Behind its producers (an ingest backlog,
+ * limits.ingestSliceMs), a row whose symbol has a later message still waiting is out of date when
+ * made: it waits, and each such symbol's newest row is predicted once per
+ * limits.backlogPredictionMs (followBacklog), so predictions do not take the time the backlog needs. Topics use the model's name; names the topic grammar cannot carry (dots)
  * are published with `-` in their place. A kept version served beside the current one (A/B,
  * `models.versions`) is a model of its own named `NAME@vN`, published on `pred.NAME@vN.SYM`, and
  * serves the symbols configured for NAME unless `models.symbols` names it.
