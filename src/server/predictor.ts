@@ -77,6 +77,14 @@ interface ModelPlan {
   packs?: Float32Array[];
 }
 
+/** A window's newest row not yet requested: `parked` when it waits for the backlog sweep (EnginePredictor.park), else for a free slot. */
+interface WaitingRow {
+  ts: number;
+  row: number;
+  enteredAt: number;
+  parked?: boolean;
+}
+
 /** One window of a micro-batch's inference batch: whose, and the row it predicts. */
 interface GroupRequest {
   symbol: string;
@@ -100,8 +108,8 @@ class Window {
    * fresh one per request (thousands a second) is enough garbage to stall the event loop in GC.
    */
   private readonly spare: Float64Array[] = [];
-  /** The newest row, waiting for a free slot (undefined: none waiting). */
-  waiting: { ts: number; row: number; enteredAt: number } | undefined;
+  /** The newest row, waiting for a free slot or for the backlog sweep (undefined: none waiting). */
+  waiting: WaitingRow | undefined;
   constructor(readonly T: number, readonly C: number, readonly f32 = false) {
     this.data = f32 ? new Float32Array(T * C) : new Float64Array(T * C);
   }
@@ -135,7 +143,7 @@ class BookWindow {
   readonly ring: SnapshotRing;
   private readonly batch: SnapshotBatch;
   inFlight = 0;
-  waiting: { ts: number; row: number; enteredAt: number } | undefined;
+  waiting: WaitingRow | undefined;
   /** Why this symbol is not fed (logged once), or undefined. */
   refused: string | undefined;
   private readonly spare: Float32Array[] = [];
@@ -523,17 +531,22 @@ export class EnginePredictor implements Predictor, MetricsSource {
     const spare = plan.packs ??= [];
     if (spare.length < 4) spare.push(pack);
     for (const q of group) q.w.inFlight--;
-    this.runWaiting(plan, group, group.length, emit);
+    this.runWaiting(plan, group, group.length, emit, false);
   }
 
   /** The waiting rows of `windows` that have a free slot, as one inference batch (a batch's windows after it returns, or parked ones). */
-  private runWaiting(plan: ModelPlan, windows: Iterable<{ symbol: string; w: Window | BookWindow }>, most: number, emit: (p: Prediction) => void): void {
+  private runWaiting(plan: ModelPlan, windows: Iterable<{ symbol: string; w: Window | BookWindow }>, most: number, emit: (p: Prediction) => void, sweeping: boolean): void {
     let next: GroupRequest[] | undefined;
     let nextPack: Float32Array | undefined;
     const size = this.sampleSize(plan);
     for (const q of windows) {
       const w = q.w, wait = w.waiting;
       if (!wait || w.inFlight >= this.maxInFlight) continue;
+      // A returning batch does not bypass the backlog rule: the row waits for the sweep.
+      if (!sweeping && this.backlog && this.backlog.pendingRows(q.symbol) > 0) {
+        this.hold(plan, q.symbol, w, true, emit);
+        continue;
+      }
       w.waiting = undefined;
       w.inFlight++;
       next ??= [];
@@ -564,9 +577,16 @@ export class EnginePredictor implements Predictor, MetricsSource {
     if (this.backlog!.pendingRows(symbol) === 0) return false;
     if (w.waiting) {
       this.skipped++;
-      this.supersededRows++;
+      if (w.waiting.parked) this.supersededRows++;
     }
     w.waiting = { ts, row, enteredAt };
+    this.hold(plan, symbol, w, batched, emit);
+    return true;
+  }
+
+  /** Marks the window's waiting row as parked, for the next sweep (which is scheduled if none is). */
+  private hold(plan: ModelPlan, symbol: string, w: Window | BookWindow, batched: boolean, emit: (p: Prediction) => void): void {
+    w.waiting!.parked = true;
     let m = this.parked.get(plan);
     if (!m) this.parked.set(plan, (m = new Map()));
     m.set(symbol, { w, batched });
@@ -575,15 +595,14 @@ export class EnginePredictor implements Predictor, MetricsSource {
       this.sweepTimer = setTimeout(() => this.sweep(), this.backlogMs);
       this.sweepTimer.unref();
     }
-    return true;
   }
 
   /** A row predicted now: a parked older row of its window is superseded by it. */
   private supersede(w: Window | BookWindow): void {
     if (!w.waiting) return;
+    if (w.waiting.parked) this.supersededRows++;
     w.waiting = undefined;
     this.skipped++;
-    this.supersededRows++;
   }
 
   /** Predicts each parked window's newest row: per model, the micro-batched ones as one inference batch, the others as requests. */
@@ -603,7 +622,7 @@ export class EnginePredictor implements Predictor, MetricsSource {
           this.request(plan, symbol, p.w, wait.ts, wait.row, wait.enteredAt, emit);
         }
       }
-      if (batched.length) this.runWaiting(plan, batched, batched.length, emit);
+      if (batched.length) this.runWaiting(plan, batched, batched.length, emit, true);
     }
     this.parked.clear();
   }
@@ -633,6 +652,8 @@ export class EnginePredictor implements Predictor, MetricsSource {
     w.inFlight--;
     const next = w.waiting;
     if (next && w.inFlight < this.maxInFlight) {
+      // A returning request does not bypass the backlog rule: the row waits for the sweep.
+      if (this.backlog && this.backlog.pendingRows(symbol) > 0) return this.hold(plan, symbol, w, false, emit);
       w.waiting = undefined;
       this.request(plan, symbol, w, next.ts, next.row, next.enteredAt, emit);
     }

@@ -359,4 +359,45 @@ describe('prediction shedding by the ingest backlog, micro-batched', () => {
       expect(ph.runs[m]!.requests).toBe(12 + 24 + 2);
     }
   }, 300_000);
+
+  it('a batch that returns while its symbol is parked leaves the parked row to the sweep', async () => {
+    // No sweep within the test: what predicts A's parked row can only be a returning batch (the fault) or a later free row.
+    predictor.followBacklog(backlog, 60_000);
+    try {
+      backlog.set({ A: 0, B: 0, C: 0, D: 0 });
+      const p0 = preds.length, skipped0 = predictor.skipped;
+      const feed = (rows: number): Seen[] => {
+        const s0 = seen.length;
+        for (let deltas = 0; deltas < rows; next++) {
+          const e = events[next]!;
+          push(e);
+          if (e instanceof DepthEvent && e.makesRow) deltas++;
+        }
+        pipeline.flush();
+        return seen.slice(s0);
+      };
+      // One synchronous turn: A's rows go to the engine, then A's later rows are parked while those batches are out.
+      const inFlight = feed(4);
+      backlog.set({ A: 1 });
+      const parked = feed(4);
+      const waiting0 = predictor.waitingBatches;
+      const aFirst = rowsOf(inFlight, 'A');
+      await until(() => MODELS.every((m) => aFirst.every((r) => preds.slice(p0).some((p) => p.model === m && p.symbol === 'A' && p.row === r))), 120_000, "A's first rows predicted");
+      // Those batches have returned (their answers are emitted before the waiting rows are looked at): none took A's parked row.
+      expect(predictor.waitingBatches, 'no batch of waiting rows made by a returning batch').toBe(waiting0);
+      // A's backlog applied: its next row supersedes the parked one and everything settles.
+      backlog.set({ A: 0 });
+      const free = feed(4);
+      const ready = MODELS.length * (inFlight.length + parked.length + free.length);
+      await until(() => preds.length - p0 + predictor.skipped - skipped0 >= ready, 120_000, `${ready} ready rows predicted or skipped`);
+      const mine = preds.slice(p0);
+      for (const m of MODELS) {
+        const a = mine.filter((p) => p.model === m && p.symbol === 'A').map((p) => p.row).sort((x, y) => x - y);
+        expect(a, `${m} A: the rows before and after the backlog, none parked`).toEqual([...aFirst, ...rowsOf(free, 'A')]);
+      }
+      expect(predictor.skipped - skipped0, "A's 4 parked rows, each model").toBe(MODELS.length * 4);
+    } finally {
+      predictor.followBacklog(backlog, INTERVAL_MS);
+    }
+  }, 300_000);
 });
