@@ -342,7 +342,7 @@ export function ingestBehavior(cfg: ServerConfig, pipeline: LivePipeline, securi
       }
       const f: WaitingFrame = { list, next: 0, now: Date.now(), bytes: message.byteLength, counted: sliceMs > 0 };
       if (sliceMs === 0) {
-        // Unbounded (the default): the frame is applied now, whatever it takes.
+        // Unbounded (limits.ingestSliceMs 0): the frame is applied now, whatever it takes.
         while (f.next < list.length) applyOne(c, f);
         return;
       }
