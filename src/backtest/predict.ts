@@ -8,7 +8,7 @@
  * prediction before the market moves on, and a run is repeatable.
  */
 import { InferenceEngine } from '../inference/engine.ts';
-import { EnginePredictor, type InferenceEngineLike, type ServerFeatureConfig } from '../server/predictor.ts';
+import { EnginePredictor, engineThrough, type ServerFeatureConfig } from '../server/predictor.ts';
 import type { ModelsConfig } from '../server/config.ts';
 
 export interface PacedPredictor {
@@ -32,22 +32,14 @@ export async function pacedPredictor(models: Pick<ModelsConfig, 'dir' | 'runner'
       for (const f of w) f();
     }
   };
-  const counted: InferenceEngineLike = {
-    predict: (model, symbol, window) => {
-      pending++;
-      const p = engine.predict(model, symbol, window);
-      // Registered before the predictor's own callbacks: the count drops first, and whoever awaits
-      // idle() resumes after the prediction has been emitted (a later microtask).
-      p.then(settle, settle);
-      return p;
-    },
-    inputSpec: (m) => engine.inputSpec(m),
-    models: () => engine.models(),
-    describe: () => engine.describe(),
-    metricsText: () => engine.metricsText(),
-    close: () => engine.close(),
-    repository: engine.repository,
-  };
+  const counted = engineThrough(engine, (model, symbol, window) => {
+    pending++;
+    const p = engine.predict(model, symbol, window);
+    // Registered before the predictor's own callbacks: the count drops first, and whoever awaits
+    // idle() resumes after the prediction has been emitted (a later microtask).
+    p.then(settle, settle);
+    return p;
+  });
   const ready = engine.models().filter((m) => m.state === 'ready');
   if (ready.length === 0) {
     await engine.close();

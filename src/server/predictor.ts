@@ -10,8 +10,9 @@
  * newest row of every symbol always gets its prediction. Behind its producers (an ingest backlog,
  * limits.ingestSliceMs), a row whose symbol has a later message still waiting is out of date when
  * made: it waits, and each such symbol's newest row is predicted once per
- * limits.backlogPredictionMs (followBacklog), so predictions do not take the time the backlog needs. Topics use the model's name; names the topic grammar cannot carry (dots)
- * are published with `-` in their place. A kept version served beside the current one (A/B,
+ * limits.backlogPredictionMs (followBacklog), so predictions do not take the time the backlog
+ * needs. Topics use the model's name; names the topic grammar cannot carry (dots) are published
+ * with `-` in their place. A kept version served beside the current one (A/B,
  * `models.versions`) is a model of its own named `NAME@vN`, published on `pred.NAME@vN.SYM`, and
  * serves the symbols configured for NAME unless `models.symbols` names it.
  *
@@ -48,6 +49,23 @@ export type InferenceEngineLike = Pick<InferenceEngine, 'predict' | 'inputSpec' 
   /** The serving version's manifest (feature parameters); absent: the parameters are not checked. */
   readonly repository?: { get(name: string): { manifest: ModelManifest } | undefined };
 };
+
+/**
+ * The engine with every request going through `predict` (and no predictMany, so micro-batched
+ * windows arrive as separate requests): how a caller counts or observes requests around a real
+ * engine (the backtester's idle tracking).
+ */
+export function engineThrough(engine: InferenceEngine, predict: InferenceEngine['predict']): InferenceEngineLike {
+  return {
+    predict,
+    inputSpec: (m) => engine.inputSpec(m),
+    models: () => engine.models(),
+    describe: () => engine.describe(),
+    metricsText: () => engine.metricsText(),
+    close: () => engine.close(),
+    repository: engine.repository,
+  };
+}
 
 /**
  * The parameters the server's feature engine computes with (the config's `features` section). The

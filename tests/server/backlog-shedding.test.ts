@@ -21,7 +21,6 @@ import { DepthEvent, TradeEvent, type MarketSink } from '../../src/model/events.
 import { MetricsRegistry } from '../../src/server/metrics.ts';
 import { resolveDepth } from '../../src/model/depth.ts';
 import { TimeBase } from '../../src/model/time.ts';
-import { COL } from '../../src/features/columns.ts';
 import { GpuJsBackend } from '../../src/compute/gpujs.ts';
 import { LiveDense } from '../../src/compute/live-dense.ts';
 import { InferenceEngine } from '../../src/inference/engine.ts';
@@ -31,7 +30,7 @@ import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 import { setLogSink } from '../../src/core/log.ts';
 import { fanOutSymbols } from '../helpers.ts';
-import { until } from './helpers.ts';
+import { cutWindow, rowsBySymbol, until } from './helpers.ts';
 
 setLogSink(() => undefined);
 
@@ -98,26 +97,13 @@ function sizeVariants(h: SourceHandle): MarketSink {
 const inputs: Record<string, { columns: string[]; window: number }> = {};
 
 /** The model's window of the symbol ending at `row`, cut here from the rows' values as float32. */
-function cut(rows: Seen[], model: string, row: number): Float32Array {
-  const T = inputs[model]!.window, cols = inputs[model]!.columns.map((c) => COL[c as keyof typeof COL]);
-  const w = new Float32Array(T * cols.length);
-  for (let t = 0; t < T; t++) {
-    const v = rows[row - T + 1 + t]!.values;
-    for (let c = 0; c < cols.length; c++) w[t * cols.length + c] = v[cols[c]!]!;
-  }
-  return w;
-}
+const cut = (rows: Seen[], model: string, row: number): Float32Array => cutWindow(rows, inputs[model]!.columns, inputs[model]!.window, row);
 
 let reference: InferenceEngine;
 
 /** The largest difference of the predictions from a separate engine's answers on the windows of their symbols and rows. */
 async function worstDifference(preds: Pred[], seen: Seen[]): Promise<number> {
-  const rows = new Map<string, Seen[]>();
-  for (const s of seen) {
-    let a = rows.get(s.sym);
-    if (!a) rows.set(s.sym, (a = []));
-    a[s.row] = s;
-  }
+  const rows = rowsBySymbol(seen);
   let worst = 0;
   for (const model of MODELS) {
     const mine = preds.filter((p) => p.model === model);

@@ -5,6 +5,7 @@ import { loadPlugins } from '../../src/server/wiring.ts';
 import { FeedClient } from '../../src/client/feed-client.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import type { FeaturesFrame } from '../../src/protocol/frames.ts';
+import { COL } from '../../src/features/columns.ts';
 
 export const WRITE_KEY = 'write-key-0123456789abcdef';
 export const READ_KEY = 'read-key-0123456789abcdef';
@@ -64,4 +65,29 @@ export async function syntheticFeatures(server: RunningServer, rows: number): Pr
   await p.close();
   await c.close();
   return frames;
+}
+
+/** Each symbol's rows a live test saw, by feed row number. */
+export function rowsBySymbol<R extends { sym: string; row: number }>(seen: readonly R[]): Map<string, R[]> {
+  const m = new Map<string, R[]>();
+  for (const s of seen) {
+    let a = m.get(s.sym);
+    if (!a) m.set(s.sym, (a = []));
+    a[s.row] = s;
+  }
+  return m;
+}
+
+/**
+ * A model's window of one symbol ending at feed row `row`, cut from the rows' values outside the
+ * server: `columns` of the T rows up to it, oldest first, as float32 (what the model's input holds).
+ */
+export function cutWindow(rows: readonly { values: Float64Array }[], columns: readonly string[], T: number, row: number): Float32Array {
+  const cols = columns.map((c) => COL[c as keyof typeof COL]);
+  const w = new Float32Array(T * cols.length);
+  for (let t = 0; t < T; t++) {
+    const v = rows[row - T + 1 + t]!.values;
+    for (let c = 0; c < cols.length; c++) w[t * cols.length + c] = v[cols[c]!]!;
+  }
+  return w;
 }

@@ -25,16 +25,15 @@ import type { Prediction } from '../../src/pipeline/plugins.ts';
 import { MetricsRegistry } from '../../src/server/metrics.ts';
 import { resolveDepth } from '../../src/model/depth.ts';
 import { TimeBase } from '../../src/model/time.ts';
-import { COL } from '../../src/features/columns.ts';
 import { GpuJsBackend } from '../../src/compute/gpujs.ts';
 import { LiveDense } from '../../src/compute/live-dense.ts';
 import { InferenceEngine } from '../../src/inference/engine.ts';
-import { EnginePredictor, type InferenceEngineLike } from '../../src/server/predictor.ts';
+import { EnginePredictor, engineThrough, type InferenceEngineLike } from '../../src/server/predictor.ts';
 import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 import { setLogSink } from '../../src/core/log.ts';
 import { fanOutSymbols } from '../helpers.ts';
-import { until } from './helpers.ts';
+import { cutWindow, rowsBySymbol, until } from './helpers.ts';
 
 setLogSink(() => undefined);
 
@@ -52,18 +51,10 @@ interface Call { model: string; symbol: string; window: Float32Array }
  * packs are reused once a group has its answers).
  */
 function withoutPredictMany(engine: InferenceEngine, calls: Call[]): InferenceEngineLike {
-  return {
-    predict: (model, symbol, window) => {
-      calls.push({ model, symbol, window: Float32Array.from(window) });
-      return engine.predict(model, symbol, window);
-    },
-    inputSpec: (m) => engine.inputSpec(m),
-    models: () => engine.models(),
-    describe: () => engine.describe(),
-    metricsText: () => engine.metricsText(),
-    close: () => engine.close(),
-    repository: engine.repository,
-  };
+  return engineThrough(engine, (model, symbol, window) => {
+    calls.push({ model, symbol, window: Float32Array.from(window) });
+    return engine.predict(model, symbol, window);
+  });
 }
 
 /**
@@ -137,27 +128,9 @@ function readyRows(seen: Seen[], model?: string): Seen[] {
   return (model ? [model] : MODELS).flatMap((m) => seen.filter((s) => s.row >= windowOf(m) - 1));
 }
 
-/** Each symbol's rows, by feed row number. */
-function bySymbol(seen: Seen[]): Map<string, Seen[]> {
-  const m = new Map<string, Seen[]>();
-  for (const s of seen) {
-    let a = m.get(s.sym);
-    if (!a) m.set(s.sym, (a = []));
-    a[s.row] = s;
-  }
-  return m;
-}
 
 /** The model's window of the symbol ending at `row`, cut here from the rows' values as float32. */
-function cut(rows: Seen[], model: string, row: number): Float32Array {
-  const T = windowOf(model), cols = inputs[model]!.columns.map((c) => COL[c as keyof typeof COL]);
-  const w = new Float32Array(T * cols.length);
-  for (let t = 0; t < T; t++) {
-    const v = rows[row - T + 1 + t]!.values;
-    for (let c = 0; c < cols.length; c++) w[t * cols.length + c] = v[cols[c]!]!;
-  }
-  return w;
-}
+const cut = (rows: Seen[], model: string, row: number): Float32Array => cutWindow(rows, inputs[model]!.columns, windowOf(model), row);
 
 function sameWindow(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
@@ -182,7 +155,7 @@ async function expected(model: string, windows: Float32Array[]): Promise<Float32
 
 /** Every prediction against the unwrapped engine on the window of its own symbol and row; the largest difference per model. */
 async function worstDifference(r: Run, model: string): Promise<number> {
-  const rows = bySymbol(r.seen);
+  const rows = rowsBySymbol(r.seen);
   const mine = r.preds.filter((p) => p.model === model);
   const want = await expected(model, mine.map((p) => cut(rows.get(p.symbol)!, model, p.row)));
   let worst = 0;
@@ -204,7 +177,7 @@ describe('live micro-batch to an engine without predictMany (separate requests)'
 
   it('every ready row is one predict call with its window, in the batch\'s order; every answer goes to its own symbol and row', async () => {
     const r = await run(1e9);
-    const rows = bySymbol(r.seen);
+    const rows = rowsBySymbol(r.seen);
     expect(r.predictor.failed).toBe(0);
     expect(r.predictor.batchedFlushes, 'groups from the flushes (onBatch, not onFeatures)').toBeGreaterThan(0);
     expect(r.predictor.waitingBatches).toBe(0);

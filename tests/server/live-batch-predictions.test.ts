@@ -32,7 +32,7 @@ import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 import { setLogSink } from '../../src/core/log.ts';
 import { fanOutSymbols, tempDir } from '../helpers.ts';
-import { until } from './helpers.ts';
+import { cutWindow, rowsBySymbol, until } from './helpers.ts';
 
 setLogSink(() => undefined);
 
@@ -105,27 +105,7 @@ const inputs: Record<string, { columns: string[]; window: number; flat: boolean;
 const windowOf = (model: string): number => inputs[model]!.window;
 const columnsOf = (model: string): string[] => inputs[model]!.columns;
 
-/** Each symbol's rows, by feed row number. */
-function bySymbol(seen: Seen[]): Map<string, Seen[]> {
-  const m = new Map<string, Seen[]>();
-  for (const s of seen) {
-    let a = m.get(s.sym);
-    if (!a) m.set(s.sym, (a = []));
-    a[s.row] = s;
-  }
-  return m;
-}
 
-/** The model's window of the symbol ending at `row`, cut here from the rows' values as float32. */
-function cut(rows: Seen[], model: string, row: number, as32: boolean): Float32Array {
-  const T = windowOf(model), cols = columnsOf(model);
-  const w = new Float32Array(T * cols.length);
-  for (let t = 0; t < T; t++) {
-    const v = rows[row - T + 1 + t]!.values;
-    for (let c = 0; c < cols.length; c++) w[t * cols.length + c] = as32 ? Math.fround(v[COL[cols[c] as keyof typeof COL]]!) : v[COL[cols[c] as keyof typeof COL]]!;
-  }
-  return w;
-}
 
 /** onnxruntime-node on the windows, normalised per the manifest (a copy where the graph does it). */
 async function reference(model: string, windows: Float32Array[]): Promise<Float32Array[]> {
@@ -144,12 +124,13 @@ async function reference(model: string, windows: Float32Array[]): Promise<Float3
   return out;
 }
 
-async function expectPredictionsMatch(r: Run, as32: boolean, atLeast = 1000): Promise<void> {
-  const rows = bySymbol(r.seen);
+/** Every prediction the model's answer on its window, cut from the rows' values as float32 (the model's input type on both paths). */
+async function expectPredictionsMatch(r: Run, atLeast = 1000): Promise<void> {
+  const rows = rowsBySymbol(r.seen);
   for (const model of MODELS) {
     const mine = r.preds.filter((p) => p.model === model);
     expect(mine.length).toBeGreaterThan(atLeast);
-    const want = await reference(model, mine.map((p) => cut(rows.get(p.symbol)!, model, p.row, as32)));
+    const want = await reference(model, mine.map((p) => cutWindow(rows.get(p.symbol)!, columnsOf(model), windowOf(model), p.row)));
     let worst = 0;
     mine.forEach((p, i) => {
       for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(p.probs[c]! - want[i]![c]!));
@@ -186,7 +167,7 @@ describe('live micro-batch to the models', () => {
       }
     }
     expect(compared).toBeGreaterThan(r.seen.length * 15);
-    await expectPredictionsMatch(r, true);
+    await expectPredictionsMatch(r);
     // Every ready row predicted (nothing waits with maxInFlight this large), through onBatch only.
     for (const m of MODELS) expect(r.preds.filter((p) => p.model === m).length).toBe(r.seen.filter((s) => s.row >= windowOf(m) - 1).length);
     expect(r.predictor.waitingBatches).toBe(0);
@@ -218,17 +199,17 @@ describe('live micro-batch to the models', () => {
     // Runs: one per flush with a window ready and a free slot, plus one per batch of rows that waited.
     expect(r.runs['goog-gbdt']! + r.runs['goog-transformer']!).toBe(r.predictor.batchedFlushes + r.predictor.waitingBatches);
     expect(r.predictor.skipped).toBeGreaterThan(0);
-    await expectPredictionsMatch(r, true, 50);
+    await expectPredictionsMatch(r, 50);
   }, 300_000);
 
   it('row by row: unchanged (onFeatures per row, the float64 rows\' windows)', async () => {
     const r = await run('row', 1e9);
     expect(r.predictor.batchedFlushes).toBe(0);
     for (const m of MODELS) expect(r.preds.filter((p) => p.model === m).length).toBe(r.seen.filter((s) => s.row >= windowOf(m) - 1).length);
-    await expectPredictionsMatch(r, false);
+    await expectPredictionsMatch(r);
     // Without kernels, the same predictions (the float64 engine's rows).
     const e = engineRun;
     expect(e.predictor.batchedFlushes).toBe(0);
-    await expectPredictionsMatch(e, false);
+    await expectPredictionsMatch(e);
   }, 300_000);
 });

@@ -2,9 +2,10 @@
  * A server sent more than it computes keeps predicting. A burst of rows at 1,000 symbols goes
  * through the real /ingest path as one frame (what a producer's batch, or a socket read of many
  * frames, hands the server in one callback), into the feature engine and a model served by the
- * inference engine. With ingest work bounded per event-loop turn (limits.ingestSliceMs: 5; the
- * default, 0, applies each frame as it comes, as before), the model's answers come back while the burst is still being applied: predictions arrive before the
- * last message is applied, in several turns, instead of after the whole burst. Nothing accepted is
+ * inference engine. With ingest work bounded per event-loop turn (limits.ingestSliceMs: 5, the
+ * default; 0 applies each frame as it comes), the model's answers come back while the burst is
+ * still being applied: predictions arrive before the last message is applied, in several turns,
+ * instead of after the whole burst. Nothing accepted is
  * lost: every row's features frame comes out, every ready row is predicted or counted as skipped
  * to stay fresh, the newest row of every symbol is predicted, and a producer that disconnects while
  * its frames still wait has all of them applied.
@@ -42,22 +43,34 @@ function burst(syms: readonly string[], deltas: number, now: number): IngestMess
   return out;
 }
 
+/** A server with the model `lin` (window T), the whole burst accepted in one frame, ingest bounded at 5 ms a turn. */
+async function overloadServer(name: string, backlogPredictionMs: number): Promise<RunningServer> {
+  const dir = scratchDir(name);
+  writeLinearModel(dir, 'lin', { window: T });
+  return testServer((c) => {
+    c.features.vpinBucket = 1;
+    c.limits.maxSubscriptions = 4096;
+    c.limits.ingestMaxPayloadBytes = 8 << 20;
+    c.limits.ingestSliceMs = 5;
+    c.limits.backlogPredictionMs = backlogPredictionMs;
+  }, { models: dir }, { plugins: true });
+}
+
+/** A subscriber to the symbols' features and `lin` predictions. */
+async function subscriber(server: RunningServer, syms: readonly string[]): Promise<FeedClient> {
+  const c = await FeedClient.connect({ url: feedUrl(server) });
+  const topics = syms.flatMap((s) => [`features.${s}`, `pred.lin.${s}`]);
+  for (let k = 0; k < topics.length; k += 500) await c.subscribe(topics.slice(k, k + 500));
+  return c;
+}
+
 describe('ingest under overload', () => {
   let server: RunningServer;
-  const dir = scratchDir('overload-models');
 
   beforeAll(async () => {
-    writeLinearModel(dir, 'lin', { window: T });
-    server = await testServer((c) => {
-      c.features.vpinBucket = 1;
-      c.limits.maxSubscriptions = 4096;
-      // The whole burst in one frame.
-      c.limits.ingestMaxPayloadBytes = 8 << 20;
-      c.limits.ingestSliceMs = 5;
-      // Rows out of date (a later message of their symbol waits) are predicted once per ms: as good
-      // as every turn, so the answers interleave with the slices (the shedding itself: below).
-      c.limits.backlogPredictionMs = 1;
-    }, { models: dir }, { plugins: true });
+    // Rows out of date (a later message of their symbol waits) are predicted once per ms: as good
+    // as every turn, so the answers interleave with the slices (the shedding itself: below).
+    server = await overloadServer('overload-models', 1);
   });
   afterAll(async () => {
     await server?.close();
@@ -68,18 +81,11 @@ describe('ingest under overload', () => {
     return { accepted: c.labels('accepted'), rejected: c.labels('rejected') };
   };
 
-  async function subscriber(syms: readonly string[]) {
-    const c = await FeedClient.connect({ url: feedUrl(server) });
-    const topics = syms.flatMap((s) => [`features.${s}`, `pred.lin.${s}`]);
-    for (let k = 0; k < topics.length; k += 500) await c.subscribe(topics.slice(k, k + 500));
-    return c;
-  }
-
   it('predicts while a burst it cannot keep up with is still being applied, and every accepted row comes out', async () => {
     const { accepted, rejected } = counters();
     const a0 = accepted.value;
     const r0 = rejected.value;
-    const sub = await subscriber(SYMBOLS);
+    const sub = await subscriber(server, SYMBOLS);
     const feats = new Map<string, number[]>();
     const preds = new Map<string, number[]>();
     /** The ingest counter (messages of the burst applied) when each prediction frame arrived. */
@@ -132,7 +138,7 @@ describe('ingest under overload', () => {
     const syms = SYMBOLS.map((s) => `Q${s}`);
     const { accepted } = counters();
     const a0 = accepted.value;
-    const sub = await subscriber(syms);
+    const sub = await subscriber(server, syms);
     const last = new Map<string, number>();
     let nFeats = 0;
     sub.on('features', (f) => {
@@ -159,17 +165,9 @@ describe('ingest under overload', () => {
  */
 describe('ingest under overload: predictions shed by the backlog', () => {
   let server: RunningServer;
-  const dir = scratchDir('overload-shed-models');
 
   beforeAll(async () => {
-    writeLinearModel(dir, 'lin', { window: T });
-    server = await testServer((c) => {
-      c.features.vpinBucket = 1;
-      c.limits.maxSubscriptions = 4096;
-      c.limits.ingestMaxPayloadBytes = 8 << 20;
-      c.limits.ingestSliceMs = 5;
-      c.limits.backlogPredictionMs = 1_000_000_000;
-    }, { models: dir }, { plugins: true });
+    server = await overloadServer('overload-shed-models', 1_000_000_000);
   });
   afterAll(async () => {
     await server?.close();
@@ -180,9 +178,7 @@ describe('ingest under overload: predictions shed by the backlog', () => {
     const health = async (): Promise<Health> => (await (await fetch(`${server.url}healthz`)).json()) as Health;
     const h0 = await health();
     expect(h0.inference.backlog?.predictionIntervalMs).toBe(1_000_000_000);
-    const sub = await FeedClient.connect({ url: feedUrl(server) });
-    const topics = SYMBOLS.flatMap((s) => [`features.${s}`, `pred.lin.${s}`]);
-    for (let k = 0; k < topics.length; k += 500) await sub.subscribe(topics.slice(k, k + 500));
+    const sub = await subscriber(server, SYMBOLS);
     const preds = new Map<string, number[]>();
     let nFeats = 0;
     sub.on('features', () => nFeats++);
