@@ -738,10 +738,14 @@ export class EnginePredictor implements Predictor, MetricsSource {
   renderMetrics(out: string[]): void {
     out.push(this.engine.metricsText().trimEnd());
     out.push(
-      '# HELP flowcast_live_inference_batches_total Inference batches the live micro-batches made (features.batching: batch), by what made them: a flush, or rows that waited for a free slot.',
+      '# HELP flowcast_live_inference_batches_total Inference batches the live micro-batches made (features.batching: batch), by what made them: a flush, or rows that waited (for a free slot, or for the backlog sweep).',
       '# TYPE flowcast_live_inference_batches_total counter',
       `flowcast_live_inference_batches_total{source="flush"} ${this.batchedFlushes}`,
       `flowcast_live_inference_batches_total{source="waiting"} ${this.waitingBatches}`,
+      '# HELP flowcast_prediction_rows_skipped_total Ready rows not predicted, to stay fresh, by reason: a newer row of the symbol took their turn while its requests were in flight, or a later message of the symbol waited in the ingest backlog.',
+      '# TYPE flowcast_prediction_rows_skipped_total counter',
+      `flowcast_prediction_rows_skipped_total{reason="in-flight"} ${this.skipped - this.supersededRows}`,
+      `flowcast_prediction_rows_skipped_total{reason="backlog"} ${this.supersededRows}`,
     );
   }
 

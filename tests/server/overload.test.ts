@@ -198,6 +198,10 @@ describe('ingest under overload: predictions shed by the backlog', () => {
     const shed = SYMBOLS.length * (DELTAS - (T - 1));
     expect(h.inference.skippedRows - h0.inference.skippedRows).toBe(shed);
     expect(h.inference.backlog!.supersededRows - h0.inference.backlog!.supersededRows).toBe(shed);
+    // The same count for Prometheus (this server's only shedding so far is this test's).
+    const metrics = await (await fetch(`${server.url}metrics`)).text();
+    expect(metrics).toContain(`flowcast_prediction_rows_skipped_total{reason="backlog"} ${h.inference.backlog!.supersededRows}`);
+    expect(metrics).toContain(`flowcast_prediction_rows_skipped_total{reason="in-flight"} ${h.inference.skippedRows - h.inference.backlog!.supersededRows}`);
     await prod.close();
     await sub.close();
   }, 240_000);
