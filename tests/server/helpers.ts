@@ -6,6 +6,8 @@ import { FeedClient } from '../../src/client/feed-client.ts';
 import { IngestClient } from '../../src/client/ingest-client.ts';
 import type { FeaturesFrame } from '../../src/protocol/frames.ts';
 import { COL } from '../../src/features/columns.ts';
+import type { Prediction } from '../../src/pipeline/plugins.ts';
+import type { PipelineOutput } from '../../src/pipeline/live.ts';
 
 export const WRITE_KEY = 'write-key-0123456789abcdef';
 export const READ_KEY = 'read-key-0123456789abcdef';
@@ -90,4 +92,19 @@ export function cutWindow(rows: readonly { values: Float64Array }[], columns: re
     for (let c = 0; c < cols.length; c++) w[t * cols.length + c] = v[cols[c]!]!;
   }
   return w;
+}
+
+/** A features row a live-pipeline test kept: symbol, feed row number, values (FEATURE_COLUMNS order). */
+export interface SeenRow { sym: string; row: number; values: Float64Array }
+
+/** A live pipeline's output that keeps every features row and prediction (copied: the pipeline reuses its arrays). */
+export function keepingOutput(): { seen: SeenRow[]; preds: Prediction[]; out: PipelineOutput } {
+  const seen: SeenRow[] = [];
+  const preds: Prediction[] = [];
+  const out: PipelineOutput = {
+    row: (r) => seen.push({ sym: r.sym, row: r.row, values: Float64Array.from(r.values) }),
+    prediction: (p) => preds.push({ ...p, probs: Array.from(p.probs) }),
+    alert: () => {},
+  };
+  return { seen, preds, out };
 }

@@ -18,7 +18,7 @@
  *    newest row predicted, the rows that waited sent through the fallback too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LivePipeline, type PipelineOutput } from '../../src/pipeline/live.ts';
+import { LivePipeline } from '../../src/pipeline/live.ts';
 import type { SourceHandle } from '../../src/pipeline/source.ts';
 import type { MarketSink } from '../../src/model/events.ts';
 import type { Prediction } from '../../src/pipeline/plugins.ts';
@@ -33,7 +33,7 @@ import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 import { setLogSink } from '../../src/core/log.ts';
 import { fanOutSymbols } from '../helpers.ts';
-import { cutWindow, rowsBySymbol, until } from './helpers.ts';
+import { cutWindow, keepingOutput, rowsBySymbol, until, type SeenRow } from './helpers.ts';
 
 setLogSink(() => undefined);
 
@@ -42,7 +42,7 @@ const BATCH = 8;
 const MODELS = ['goog-gbdt', 'goog-transformer'];
 const ENGINE = { dir: 'models', only: MODELS, watch: false, session: { intraOpThreads: 1 } } as const;
 
-interface Seen { sym: string; row: number; values: Float64Array }
+type Seen = SeenRow;
 interface Call { model: string; symbol: string; window: Float32Array }
 
 /**
@@ -96,13 +96,7 @@ async function run(maxInFlight: number): Promise<Run> {
   const engine = await InferenceEngine.open({ ...ENGINE, batcher: { maxBatchSize: 64, maxQueueDelayUs: 200 } });
   const calls: Call[] = [];
   const predictor = new EnginePredictor(withoutPredictMany(engine, calls), { maxInFlight, refreshMs: 1e6 });
-  const seen: Seen[] = [];
-  const preds: Prediction[] = [];
-  const out: PipelineOutput = {
-    row: (r) => seen.push({ sym: r.sym, row: r.row, values: Float64Array.from(r.values) }),
-    prediction: (p) => preds.push({ ...p, probs: Array.from(p.probs) }),
-    alert: () => {},
-  };
+  const { seen, preds, out } = keepingOutput();
   const backend = await GpuJsBackend.create('cpu');
   const pipeline = new LivePipeline(
     { depth: resolveDepth(10), timeBase: TimeBase.ofEpochMs(Date.now()), features: { vpinBucket: 5, vpinBucketBySymbol: {}, vpinBuckets: 50, barMs: 1000, barWindow: 300 } },

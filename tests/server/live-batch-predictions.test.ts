@@ -15,7 +15,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LivePipeline, type PipelineOutput } from '../../src/pipeline/live.ts';
+import { LivePipeline } from '../../src/pipeline/live.ts';
 import type { SourceHandle } from '../../src/pipeline/source.ts';
 import type { MarketSink } from '../../src/model/events.ts';
 import type { Prediction } from '../../src/pipeline/plugins.ts';
@@ -32,7 +32,7 @@ import { openSource } from '../../src/sources/spec.ts';
 import { USDM } from '../../src/sources/samples.ts';
 import { setLogSink } from '../../src/core/log.ts';
 import { fanOutSymbols, tempDir } from '../helpers.ts';
-import { cutWindow, rowsBySymbol, until } from './helpers.ts';
+import { cutWindow, keepingOutput, rowsBySymbol, until, type SeenRow } from './helpers.ts';
 
 setLogSink(() => undefined);
 
@@ -40,7 +40,7 @@ const SYMBOLS = ['A', 'B', 'C'];
 const BATCH = 8;
 const MODELS = ['goog-gbdt', 'goog-transformer'];
 
-interface Seen { sym: string; row: number; values: Float64Array }
+type Seen = SeenRow;
 
 function threeSymbols(h: SourceHandle): MarketSink {
   return fanOutSymbols(h, SYMBOLS);
@@ -75,13 +75,7 @@ async function run(mode: 'batch' | 'row' | 'engine', maxInFlight: number): Promi
   const engine = await InferenceEngine.open({ dir: dir.dir, watch: false, session: { intraOpThreads: 1 }, batcher: { maxBatchSize: 64, maxQueueDelayUs: 200 } });
   const predictor = new EnginePredictor(engine, { maxInFlight, refreshMs: 1e6 });
   const runsBefore = Object.fromEntries(engine.describe().models.map((m) => [m.name, m.metrics?.batches ?? 0]));
-  const seen: Seen[] = [];
-  const preds: Prediction[] = [];
-  const out: PipelineOutput = {
-    row: (r) => seen.push({ sym: r.sym, row: r.row, values: Float64Array.from(r.values) }),
-    prediction: (p) => preds.push({ ...p, probs: Array.from(p.probs) }),
-    alert: () => {},
-  };
+  const { seen, preds, out } = keepingOutput();
   const backend = mode === 'engine' ? undefined : await GpuJsBackend.create('cpu');
   const dense = backend && new LiveDense(backend, resolveDepth(10), mode === 'batch' ? BATCH : 1);
   const pipeline = new LivePipeline(
