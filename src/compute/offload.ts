@@ -20,7 +20,7 @@ import type { Depth } from '../model/depth.ts';
 import { DENSE_COLUMNS } from '../features/columns.ts';
 import type { ComputeInfo, ComputeSpec } from './backend.ts';
 import { BackendUnavailable } from './backend.ts';
-import { TRADE_CHANNELS, tradeAggregates } from '../snapshots/ring.ts';
+import { TRADE_CHANNELS, packRow } from '../snapshots/ring.ts';
 
 /** Kernel values of consecutive output rows [row0, row0 + n), one array per DENSE_COLUMNS entry. */
 export interface DenseRows {
@@ -164,29 +164,11 @@ export class OffloadedDenseStream implements RowSink {
       }
       this.byBuilderId[row.symbolId] = id = known;
     }
-    // The row as the thread's ring holds it (SnapshotRing.pushPacked): levels past the usable ones
-    // missing, the trades as their aggregates.
+    // The row as the thread's ring holds it (SnapshotRing.pushPacked).
     const b = this.buf;
-    let o = this.used;
-    const LT = this.LT;
-    const usable = Math.min(row.usableLevels, LT);
-    b[o++] = id;
-    b[o++] = row.ts;
-    for (let l = 0; l < LT; l++) {
-      if (l < usable) {
-        b[o++] = row.bidPx[l]!;
-        b[o++] = row.bidSz[l]!;
-        b[o++] = row.askPx[l]!;
-        b[o++] = row.askSz[l]!;
-      } else {
-        b[o++] = NaN;
-        b[o++] = 0;
-        b[o++] = NaN;
-        b[o++] = 0;
-      }
-    }
-    tradeAggregates(row, b, o);
-    this.used = o + TRADE_CHANNELS.length;
+    b[this.used] = id;
+    b[this.used + 1] = row.ts;
+    this.used = packRow(row, this.LT, b, this.used + ROW_HEADER);
     if (++this.rows === CHUNK_ROWS) this.send();
   }
 

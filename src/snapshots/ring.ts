@@ -95,24 +95,8 @@ export class SnapshotRing {
 
   push(row: BookRow): void {
     const slot = this.count % this.capacity;
-    const L = this.levels;
-    const usable = row.usableLevels;
-    const o = slot * L * CHANNELS;
-    const d = this.book;
-    for (let l = 0; l < L; l++) {
-      const k = o + l * CHANNELS;
-      if (l < usable) {
-        d[k] = row.bidPx[l]!;
-        d[k + 1] = row.bidSz[l]!;
-        d[k + 2] = row.askPx[l]!;
-        d[k + 3] = row.askSz[l]!;
-      } else {
-        d[k] = NaN;
-        d[k + 1] = 0;
-        d[k + 2] = NaN;
-        d[k + 3] = 0;
-      }
-    }
+    const o = slot * this.levels * CHANNELS;
+    packLevels(row, this.levels, this.book, o);
     this.noteDecimals(o);
     this.ts[slot] = row.ts;
     tradeAggregates(row, this.trades, slot * TRADE_CHANNELS.length);
@@ -121,8 +105,8 @@ export class SnapshotRing {
 
   /**
    * Appends a row packed as the ring holds it: `levels * 4` book values (a missing level: NaN
-   * price, size 0), then the TRADE_CHANNELS aggregates, from `src[at]` on (PACKED_EXTRA + that
-   * many values: what src/compute/offload.ts sends its kernel thread, one copy instead of two).
+   * price, size 0), then the TRADE_CHANNELS aggregates, from `src[at]` on (packRow's layout: what
+   * src/compute/offload.ts sends its kernel thread, one copy instead of two).
    */
   pushPacked(src: Float64Array, at: number, ts: number): void {
     const slot = this.count % this.capacity;
@@ -152,6 +136,35 @@ export class SnapshotRing {
     this.priceDecimals = pd;
     this.sizeDecimals = sd;
   }
+}
+
+/**
+ * A row's first `levels` levels as a ring holds them, (bid px, bid size, ask px, ask size) each,
+ * into `out[o ..)`: levels past the row's usable ones missing (NaN price, size 0).
+ */
+export function packLevels(row: BookRow, levels: number, out: Float64Array, o: number): void {
+  const usable = row.usableLevels;
+  for (let l = 0; l < levels; l++, o += CHANNELS) {
+    if (l < usable) {
+      out[o] = row.bidPx[l]!;
+      out[o + 1] = row.bidSz[l]!;
+      out[o + 2] = row.askPx[l]!;
+      out[o + 3] = row.askSz[l]!;
+    } else {
+      out[o] = NaN;
+      out[o + 1] = 0;
+      out[o + 2] = NaN;
+      out[o + 3] = 0;
+    }
+  }
+}
+
+/** A row as SnapshotRing.pushPacked reads it: packLevels, then the trade aggregates; returns the offset past it. */
+export function packRow(row: BookRow, levels: number, out: Float64Array, o: number): number {
+  packLevels(row, levels, out, o);
+  const q = o + levels * CHANNELS;
+  tradeAggregates(row, out, q);
+  return q + TRADE_CHANNELS.length;
 }
 
 /** A row's trade aggregates (TRADE_CHANNELS order) into `out[q..q + 4]`. */
